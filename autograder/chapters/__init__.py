@@ -1,0 +1,33 @@
+"""The registry of graded chapters. A chapter is data (see ``autograder.spec``); add one here."""
+
+from __future__ import annotations
+
+import importlib
+
+from autograder.spec import Chapter
+
+_MODULES = {
+    "ch04": "autograder.chapters.ch04_attention",
+}
+
+
+def chapter_ids() -> list[str]:
+    return list(_MODULES)
+
+
+def get_chapter(key: str) -> Chapter:
+    """By id ("ch04") or assignment name ("ch04_attention")."""
+    for cid, module in _MODULES.items():
+        if key in (cid, module.rsplit(".", 1)[-1]):
+            return importlib.import_module(module).CHAPTER
+    raise KeyError(f"unknown chapter {key!r}; known: {', '.join(_MODULES)}")
+
+
+def all_chapters() -> dict[str, Chapter]:
+    return {cid: get_chapter(cid) for cid in _MODULES}
+
+
+def find_exercise(exercise_id: str):
+    """(chapter, exercise) for an id such as "ch04.softmax"."""
+    chapter = get_chapter(exercise_id.split(".", 1)[0])
+    return chapter, chapter.exercise(exercise_id)

@@ -1,0 +1,94 @@
+"""Grading a submission end to end, out of the student's process:
+
+    notebook --(submission.extract)--> answer cells
+    chapter  --(cases.build_cases, cases.prepare)--> cases with trusted reference results
+    runner.run_in_worker: student code runs in a worker, reports plain tensors
+    judge.judge_case / judge.summarize: verdicts and teaching messages, per exercise
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autograder import cases as case_mod
+from autograder.chapters import all_chapters, get_chapter
+from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
+from autograder.runner import run_in_worker
+from autograder.spec import Chapter, Exercise
+from autograder.submission import Submission, detect_chapter, extract, read_notebook
+
+UNGRADED_CUDA = "CUDA cases: ungraded on this machine (no CUDA device); graded on CPU only"
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    chapter: str
+    exercises: list[ExerciseResult]
+
+    @property
+    def total(self) -> float:
+        return sum(e.points for e in self.exercises)
+
+    @property
+    def max_total(self) -> float:
+        return sum(e.max_points for e in self.exercises)
+
+    def as_json(self) -> dict:
+        return {"notebook": self.notebook, "total": self.total, "max_total": self.max_total,
+                "exercises": [e.as_json() for e in self.exercises]}
+
+
+def plan_for(chapter: Chapter, exercises: list[Exercise] | None = None, *, seed: int = 0,
+             devices: tuple[str, ...] | None = None, public_only: bool = False):
+    devices = devices or case_mod.cuda_devices()
+    plan = []
+    for ex in exercises or chapter.exercises:
+        built = case_mod.build_cases(ex, seed, devices)
+        if public_only:
+            built = [c for c in built if c.public]
+        plan.append((ex, [case_mod.prepare(ex, c, i) for i, c in enumerate(built)]))
+    return plan
+
+
+def _cell_notes(sub: Submission, ex: Exercise, report) -> list[str]:
+    notes = []
+    for i in sub.exercise_cells.get(ex.id, []):
+        if i in report.cell_errors:
+            notes.append(f"its answer cell was skipped: {report.cell_errors[i]}")
+        elif i in report.cell_exceptions:
+            notes.append(f"its answer cell raised when run: {report.cell_exceptions[i]}")
+    return notes
+
+
+def grade_submission(sub: Submission, *, seed: int = 0, devices=None) -> list[ExerciseResult]:
+    devices = devices or case_mod.cuda_devices()
+    plan = plan_for(sub.chapter, seed=seed, devices=devices)
+    report = run_in_worker(sub.chapter, sub.cells, plan, seed=seed)
+    notes = [] if any(d.startswith("cuda") for d in devices) else [UNGRADED_CUDA]
+    results = []
+    for ex, prepared in plan:
+        verdicts: list[CaseVerdict] = []
+        failure = report.failures.get(ex.id)
+        for p in prepared:
+            got = report.cases[ex.id].get(p.index)
+            if got is not None:
+                verdicts.append(judge_case(p, *got))
+            elif failure is not None:
+                verdicts.append(CaseVerdict(p, False, failure[0], failure[1]))
+                break  # the remaining cases never ran
+        cell_notes = _cell_notes(sub, ex, report)
+        if not sub.exercise_cells.get(ex.id):
+            cell_notes.append("no answer cell for this exercise was found in the notebook")
+        result = summarize(ex, verdicts, cell_notes + notes)
+        results.append(result)
+    return results
+
+
+def grade_notebook(path: str, chapter: str | None = None, *, seed: int = 0,
+                   devices=None) -> NotebookResult:
+    """Grade one notebook file. Raises SubmissionError for a path that is not a notebook."""
+    nb = read_notebook(path)
+    ch = get_chapter(chapter) if chapter else detect_chapter(nb, all_chapters(), str(path))
+    sub = extract(nb, ch, str(path))
+    return NotebookResult(str(path), ch.id, grade_submission(sub, seed=seed, devices=devices))

@@ -1,0 +1,38 @@
+"""Grading a Python object directly, in the current process.
+
+Used where the student's code already lives in this process: the notebook self-check, nbgrader's
+in-kernel hidden tests, and the platform's own tests of the catalogs. The verdicts are computed by
+the same ``invoke``/``judge`` code as the out-of-process grader, so scores agree — but nothing here
+resists tampering (see README, "Which path to trust").
+"""
+
+from __future__ import annotations
+
+from autograder.cases import Prepared, to_wire
+from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
+from autograder.spec import Exercise
+from autograder.worker import run_case
+
+
+def exercise_job(ex: Exercise) -> dict:
+    return {"id": ex.id, "name": ex.name, "kind": ex.kind,
+            "forbidden_functions": list(ex.forbidden_functions),
+            "forbidden_ops": list(ex.forbidden_ops)}
+
+
+def verdicts_for(target, ex: Exercise, prepared: list[Prepared]) -> list[CaseVerdict]:
+    job = exercise_job(ex)
+    verdicts = []
+    for p in prepared:
+        tensors: list = []
+        spec = to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs)
+        if target is None:
+            header, outs = {"status": "missing", "message": f"'{ex.name}' is not defined"}, []
+        else:
+            header, outs = run_case(target, job, spec, tensors)
+        verdicts.append(judge_case(p, header, [o.detach().cpu() for o in outs]))
+    return verdicts
+
+
+def grade_object(target, ex: Exercise, prepared: list[Prepared], notes=()) -> ExerciseResult:
+    return summarize(ex, verdicts_for(target, ex, prepared), list(notes))

@@ -1,0 +1,169 @@
+"""Verdicts: compare what the student's code returned with the trusted reference, and explain.
+
+Inputs are plain data (reports from the worker or the in-process runner, and
+:class:`~autograder.cases.Prepared` cases); output is an :class:`ExerciseResult` whose messages say
+what differs in the student's terms: which cases fail and what they have in common, the largest
+error and where, and — when the output matches a catalogued mistake — the mistake's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from autograder import tolerance
+from autograder.cases import Prepared, run_reference
+from autograder.spec import Exercise
+
+MAX_LISTED = 3
+
+
+@dataclass
+class CaseVerdict:
+    prepared: Prepared
+    ok: bool
+    status: str  # ok | wrong | error | not_implemented | missing | forbidden | timeout | crash | bad_output
+    message: str = ""
+    outputs: list = field(default_factory=list)  # student's outputs (CPU), for mistake matching
+    forbidden: list = field(default_factory=list)
+    grads_only: bool = False  # forward right, gradients wrong
+    seconds: float = 0.0
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    messages: list[str]
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "points": self.points,
+                "max_points": self.max_points, "passed": self.passed, "messages": self.messages}
+
+
+def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
+    """One case: ``report`` is the worker's header for it, ``tensors`` its outputs then grads."""
+    status = report.get("status")
+    forbidden = [str(f) for f in report.get("forbidden", [])][:5]
+    if status != "ok":
+        return CaseVerdict(prep, False, status if status in {
+            "error", "not_implemented", "missing", "bad_output", "timeout", "crash"} else "error",
+            str(report.get("message", ""))[:2000], forbidden=forbidden)
+    n_out = prep.n_outputs
+    if len(tensors) != len(prep.truth) or report.get("n_grads") != len(prep.truth) - n_out:
+        return CaseVerdict(prep, False, "bad_output",
+                           f"returned {len(tensors)} tensor(s), expected {len(prep.truth)}")
+    outputs = tensors[:n_out]
+    devices = report.get("devices", [])
+    for i, (got, exp_dtype) in enumerate(zip(outputs, prep.expected_dtypes)):
+        label = "output" if n_out == 1 else f"output {i}"
+        if got.dtype != exp_dtype:
+            return CaseVerdict(prep, False, "wrong", f"{label} has dtype {got.dtype}, expected "
+                               f"{exp_dtype} (the dtype of the inputs)", outputs, forbidden)
+        if i < len(devices) and devices[i].split(":")[0] != prep.case.device.split(":")[0]:
+            return CaseVerdict(prep, False, "wrong", f"{label} is on {devices[i]}, expected "
+                               f"{prep.case.device} (the device of the inputs)", outputs, forbidden)
+    for i, (got, truth, allowed) in enumerate(zip(tensors, prep.truth, prep.allowed)):
+        cmp = tolerance.compare(got, truth, allowed)
+        if not cmp.ok:
+            is_grad = i >= n_out
+            label = ("output" if n_out == 1 else f"output {i}") if not is_grad else "gradient"
+            return CaseVerdict(prep, False, "wrong", f"{label}: {cmp.reason}", outputs, forbidden,
+                               grads_only=is_grad)
+    if forbidden:
+        return CaseVerdict(prep, False, "forbidden", "", outputs, forbidden)
+    return CaseVerdict(prep, True, "ok", "", outputs, forbidden,
+                       seconds=float(report.get("seconds", 0.0)))
+
+
+def _common_tags(failing: list[CaseVerdict], passing: list[CaseVerdict]) -> list[str]:
+    common = set(failing[0].prepared.tags)
+    for v in failing[1:]:
+        common &= set(v.prepared.tags)
+    return [t for t in failing[0].prepared.tags
+            if t in common and not any(t in v.prepared.tags for v in passing)]
+
+
+def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
+    """The catalogued mistake whose output the student's matches on most failing cases, if it
+    matches at least half of those that could be compared."""
+    best, best_hits = None, 0
+    candidates = [v for v in failing if v.status == "wrong" and not v.grads_only and v.outputs]
+    for mistake in ex.mistakes:
+        hits = 0
+        for v in candidates:
+            # In float64 (the mistake's exact effect) and in the case's dtype (mistakes that are
+            # numerical, such as a cancelling one-pass variance, only show in low precision).
+            for cast, device in ((torch.float64, "cpu"), (None, None)):
+                try:
+                    out, _ = run_reference(mistake.impl, ex.kind, v.prepared.case, cast=cast,
+                                           device=device)
+                except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
+                    continue
+                if all(tolerance.compare(g, m.cpu(), a).ok
+                       for g, m, a in zip(v.outputs, out, v.prepared.allowed)):
+                    hits += 1
+                    break
+        if hits > best_hits:
+            best, best_hits = mistake, hits
+    if best is not None and 2 * best_hits >= len(candidates):
+        return best
+    return None
+
+
+def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) -> ExerciseResult:
+    """All cases pass: full points. Otherwise 0 points and messages that teach."""
+    failing = [v for v in verdicts if not v.ok]
+    passing = [v for v in verdicts if v.ok]
+    messages: list[str] = []
+    if not verdicts:
+        messages.append("not graded: no case ran")
+    elif not failing:
+        messages.append(f"all {len(verdicts)} cases passed")
+    else:
+        messages.extend(_explain(ex, failing, passing, len(verdicts)))
+    messages.extend(notes)
+    passed = bool(verdicts) and not failing
+    return ExerciseResult(ex.id, ex.name, ex.points if passed else 0.0, ex.points, passed, messages)
+
+
+def _explain(ex: Exercise, failing, passing, total) -> list[str]:
+    statuses = {v.status for v in failing}
+    first = failing[0]
+    if "missing" in statuses:
+        return [f"{first.message}: define it in its answer cell (only answer cells are graded)"]
+    if statuses == {"not_implemented"}:
+        return ["not implemented (the answer cell still raises NotImplementedError)"]
+    forbidden = sorted({f for v in failing for f in v.forbidden})
+    if forbidden:
+        msg = (f"calls {', '.join(forbidden)}, which this exercise asks you to build yourself "
+               f"— a forbidden call costs the exercise")
+        if ex.forbidden_hint:
+            msg += f"; {ex.forbidden_hint}"
+        return [msg]
+    if "timeout" in statuses or "crash" in statuses:
+        v = next(v for v in failing if v.status in ("timeout", "crash"))
+        return [f"{v.message} (case '{v.prepared.case.name}')"]
+    out = [f"wrong on {len(failing)} of {total} cases"]
+    tags = _common_tags(failing, passing)
+    if passing and tags:
+        out[0] += f"; fails only with: {', '.join(tags)}"
+    elif not passing:
+        out[0] += " (all of them)"
+    for v in failing[:MAX_LISTED]:
+        what = {"error": "raised", "bad_output": "returned the wrong kind of value"}.get(v.status, "")
+        out.append(f"case '{v.prepared.case.name}': {what + ': ' if what else ''}{v.message}")
+    if len(failing) > MAX_LISTED:
+        out.append(f"... and {len(failing) - MAX_LISTED} more failing case(s)")
+    if all(v.grads_only for v in failing if v.status == "wrong") and any(
+            v.status == "wrong" for v in failing):
+        out.append("the outputs are right but the gradients differ: is part of the computation "
+                   "detached (.detach(), .data, .item(), torch.no_grad) or done in-place?")
+    mistake = match_mistake(ex, failing)
+    if mistake is not None:
+        out.append(f"likely mistake: {mistake.title}. {mistake.hint}")
+    return out

@@ -1,0 +1,249 @@
+"""Runs the student's code in a separate worker process and collects its reports, per exercise.
+
+The parent owns the clock: every answer cell has a load deadline and every exercise a deadline set
+from the reference's measured time. When a cell or an exercise hangs, crashes the interpreter,
+calls ``os._exit`` or floods the channel, the worker is killed (its whole process group), that one
+cell or exercise is charged with a clear reason, and a fresh worker continues with the rest — so
+nothing already graded is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import wire
+from autograder.cases import Prepared, to_wire
+from autograder.spec import Chapter, Exercise
+
+HERE = Path(__file__).parent
+CELL_TIMEOUT_S = 30.0  # loading one answer cell (defining functions is instant)
+STARTUP_S = 30.0  # interpreter + torch import, generous for a loaded 2-core machine
+TIMEOUT_FACTOR = 50.0  # student's time budget = factor × the reference's own time (+ floor)
+OUTPUT_CAP = 64 << 10  # bytes of the student's stdout/stderr kept for messages
+FILE_SIZE_LIMIT = 64 << 20
+ADDRESS_SPACE_LIMIT = 8 << 30
+
+
+class _Dead(Exception):
+    """The worker stopped talking: it exited, was killed, or broke the protocol."""
+
+
+class _Timeout(Exception):
+    pass
+
+
+@dataclass
+class RunReport:
+    """Everything the worker reported, keyed by exercise id."""
+
+    cases: dict = field(default_factory=dict)  # ex id -> {case index: (header, tensors)}
+    failures: dict = field(default_factory=dict)  # ex id -> (status, message) for timeout/crash
+    cell_errors: dict = field(default_factory=dict)  # cell index -> why it hung/crashed (skipped after)
+    cell_exceptions: dict = field(default_factory=dict)  # cell index -> exception it raised
+    output_tail: str = ""
+
+
+def exercise_deadline(ex: Exercise, prepared: list[Prepared]) -> float:
+    return max(ex.timeout_floor_s, TIMEOUT_FACTOR * sum(p.ref_seconds for p in prepared))
+
+
+def _limits():  # runs in the child between fork and exec
+    os.setsid()
+    for res, value in ((resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT), (resource.RLIMIT_CORE, 0),
+                       (resource.RLIMIT_AS, ADDRESS_SPACE_LIMIT)):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+class _Worker:
+    def __init__(self, job_dir: Path, job_file: Path, use_cuda: bool):
+        r, w = os.pipe()
+        self.log = open(job_dir / "output.log", "wb")
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(job_dir), "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "MPLCONFIGDIR": str(job_dir), "PYTHONHASHSEED": "0",
+               "LC_ALL": "C.UTF-8"}
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        preexec = _limits
+        if use_cuda:  # CUDA reserves huge virtual ranges: bound it by device assignment, not RLIMIT_AS
+            def preexec():
+                os.setsid()
+                resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(job_dir / "worker.py"), str(job_file), str(w)],
+            cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            pass_fds=(w,), preexec_fn=preexec,
+        )
+        os.close(w)
+        self.fd = r
+        self.buf = bytearray()
+        self.deadline = time.monotonic() + STARTUP_S
+
+    def _read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise _Timeout()
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                raise _Timeout()
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise _Dead()
+            self.buf += chunk
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def next_message(self):
+        try:
+            return wire.read_frame(self._read_exact)
+        except wire.WireError as e:
+            raise _Dead(f"broke the result protocol ({e})") from None
+
+    def kill(self) -> int | None:
+        """Kill the whole process group (idempotent); returns the exit status."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            code = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.log.close()
+        return code
+
+
+def _exit_text(code) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _tail(job_dir: Path) -> str:
+    try:
+        with open(job_dir / "output.log", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - OUTPUT_CAP))
+            data = f.read(OUTPUT_CAP)
+    except OSError:
+        return ""
+    return data.decode("utf-8", "replace")
+
+
+def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise, list[Prepared]]],
+                  *, seed: int = 0) -> RunReport:
+    """Grade ``plan`` (exercises with their prepared cases) against ``cells`` in worker processes."""
+    report = RunReport()
+    tensors: list = []
+    exercises = []
+    deadlines = {}
+    for ex, prepared in plan:
+        cases = [to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs) for p in prepared]
+        exercises.append({"id": ex.id, "name": ex.name, "kind": ex.kind, "cases": cases,
+                          "forbidden_functions": list(ex.forbidden_functions),
+                          "forbidden_ops": list(ex.forbidden_ops)})
+        deadlines[ex.id] = exercise_deadline(ex, prepared)
+        report.cases[ex.id] = {}
+    use_cuda = any(p.case.device.startswith("cuda") for _, prep in plan for p in prep)
+    job = {"prelude": chapter.prelude, "cells": cells, "exercises": exercises, "seed": seed,
+           "skip_cells": [], "skip_exercises": []}
+
+    job_dir = Path(tempfile.mkdtemp(prefix="llmcourse-job-"))
+    try:
+        for name in ("worker.py", "wire.py"):
+            shutil.copy(HERE / name, job_dir / name)
+        pending = [e["id"] for e in exercises]
+        while pending:
+            job["skip_exercises"] = [e["id"] for e in exercises if e["id"] not in pending]
+            job["skip_cells"] = sorted(report.cell_errors)
+            job_file = job_dir / "job.bin"
+            wire.write_file(job_file, job, tensors)
+            _one_worker(job_dir, job_file, use_cuda, deadlines, pending, report)
+        report.output_tail = _tail(job_dir)
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    return report
+
+
+def _one_worker(job_dir, job_file, use_cuda, deadlines, pending: list, report: RunReport) -> None:
+    """Run one worker until it finishes or must be killed; updates ``pending`` and ``report``."""
+    w = _Worker(job_dir, job_file, use_cuda)
+    cell = None
+    current = None
+    try:
+        while True:
+            header, ts = w.next_message()
+            event = header.get("event")
+            if event == "cell_start":
+                cell = header.get("index")
+                w.deadline = time.monotonic() + CELL_TIMEOUT_S
+            elif event == "cell_end":
+                if header.get("error") and isinstance(cell, int):
+                    report.cell_exceptions[cell] = str(header["error"])
+                cell = None
+            elif event == "exercise_start" and header.get("id") in pending:
+                current = header["id"]
+                w.deadline = time.monotonic() + deadlines[current]
+            elif event == "case" and header.get("id") == current:
+                report.cases[current][header.get("case")] = (header, ts)
+            elif event == "exercise_end" and header.get("id") == current:
+                pending.remove(current)
+                current = None
+            elif event == "done":
+                pending.clear()
+                return
+    except _Timeout:
+        code = w.kill()
+        if cell is not None:
+            report.cell_errors[cell] = f"loading this answer cell did not finish within {CELL_TIMEOUT_S:.0f} s"
+        elif current is not None:
+            report.failures[current] = ("timeout", f"did not finish within {deadlines[current]:.0f} s "
+                                        "— is there an endless loop, or is it far slower than needed?")
+        else:
+            report.failures.update({e: ("timeout", "the worker did not start") for e in pending})
+            pending.clear()
+        _settle(current, pending)
+        return
+    except _Dead as e:
+        code = w.kill()
+        why = str(e) or f"the grading process {_exit_text(code)}"
+        if cell is not None:
+            report.cell_errors[cell] = f"loading this answer cell ended the process ({why})"
+        elif current is not None:
+            report.failures[current] = ("crash", f"your code ended the grading process ({why}): "
+                                        "sys.exit/os._exit, a crash, or output on the result channel?")
+        else:
+            report.failures.update({e: ("crash", f"the worker failed to start ({why})") for e in pending})
+            pending.clear()
+        _settle(current, pending)
+        return
+    finally:
+        w.kill()  # also reaps anything the student's code left running in its process group
+
+
+def _settle(current, pending: list) -> None:
+    if current is not None and current in pending:
+        pending.remove(current)

@@ -1,0 +1,313 @@
+"""Runs a student's answer cells on inputs chosen by the grader, and sends back only plain tensors.
+
+This file is the untrusted side of grading. It is copied into a job folder together with ``wire.py``
+and started as ``python -I worker.py JOB_FILE RESULT_FD``; it imports nothing else of the grader
+(no reference, no hidden test code). It never decides a verdict: it reports, per case, what the
+student's code returned (tensors), how long it took, which forbidden PyTorch calls it made, or the
+exception it raised. The trusted parent computes the reference and owns every score.
+
+The same ``invoke`` and ``ForbiddenMonitor`` are used in-process by the notebook self-checks, so
+"how a case calls the student's code" has exactly one implementation.
+
+Protocol (every message one wire frame on RESULT_FD, in this order):
+  {"event": "cell_start", "index": i} / {"event": "cell_end", "index": i, "error": str|None}
+  {"event": "exercise_start", "id": ex}
+  {"event": "case", "id": ex, "case": c, "status": "ok"|"error"|"not_implemented"|"missing"|"bad_output",
+   "outputs": [...], "grads": [...], "forbidden": [...], "seconds": t, "message": str}  + tensors
+  {"event": "exercise_end", "id": ex}
+  {"event": "done"}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import time
+import traceback
+
+import torch
+
+if __name__ == "__main__":  # a copied script next to wire.py (python -I does not add its folder)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import wire  # type: ignore
+else:
+    from autograder import wire
+
+MAX_MESSAGE = 2000
+ANSWER_FILENAME = "<answer cell {}>"
+
+
+# --------------------------------------------------------------------------- forbidden calls
+def resolve(path: str):
+    """'torch.nn.functional.softmax' -> the object (None when this torch has no such name)."""
+    parts = path.split(".")
+    obj = sys.modules.get(parts[0]) or __import__(parts[0])
+    for p in parts[1:]:
+        obj = getattr(obj, p, None)
+        if obj is None:
+            return None
+    return obj
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Kineto prints two 'USDT ... profiler_start/stop' lines on fd 2; keep them out of the output
+    (nbgrader scores a test cell 0 when anything reaches stderr)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class ForbiddenMonitor(torch.overrides.TorchFunctionMode):
+    """Records calls to forbidden functions while the student's code runs.
+
+    Two independent detectors: this TorchFunctionMode sees Python-level calls (``torch.softmax``,
+    ``F.softmax``, ``Tensor.softmax``, ``nn.MultiheadAttention``'s functional core); the autograd
+    profiler sees ATen ops even when the student disables torch-function handling or calls
+    ``torch.ops.aten.*`` directly. Either one is enough to flag the call.
+    """
+
+    def __init__(self, functions: list[str], ops: list[str]):
+        super().__init__()
+        self.targets = {}
+        for name in functions:
+            obj = resolve(name)
+            if obj is not None:
+                self.targets[id(obj)] = name
+        self.ops = set(ops)
+        self.seen: list[str] = []
+        self._prof = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = self.targets.get(id(func))
+        if name is not None and name not in self.seen:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+    def __enter__(self):
+        if self.ops:
+            with _quiet_stderr():
+                self._prof = torch.autograd.profiler.profile()
+                self._prof.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        if self._prof is not None:
+            with _quiet_stderr():
+                self._prof.__exit__(None, None, None)
+            for e in self._prof.function_events:
+                if e.name in self.ops and e.name not in self.seen:
+                    self.seen.append(e.name)
+        return False
+
+
+# --------------------------------------------------------------------------- calling student code
+def _arg(spec, tensors, device, requires_grad_out: list):
+    """Decode one argument: {"t": i, "noncontig": bool, "grad": bool} or {"v": json value}."""
+    if "v" in spec:
+        return spec["v"]
+    t = tensors[spec["t"]].to(device)
+    if spec.get("noncontig") and t.dim() >= 2:
+        t = t.mT.contiguous().mT  # same values, transposed strides
+    if spec.get("grad"):
+        t.requires_grad_(True)
+        requires_grad_out.append(t)
+    return t
+
+
+def _describe(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{type(x).__name__}(shape={tuple(x.shape)}, dtype={x.dtype})"
+    return type(x).__name__
+
+
+def _as_outputs(result, n_outputs: int):
+    """The student's return value as a list of exact torch.Tensor, or raise TypeError explaining."""
+    items = [result] if n_outputs == 1 else result
+    if n_outputs != 1 and (not isinstance(items, (tuple, list)) or len(items) != n_outputs):
+        raise TypeError(f"expected a tuple of {n_outputs} tensors, got {_describe(result)}")
+    for x in items:
+        if type(x) is not torch.Tensor:  # noqa: E721 - subclasses can lie about their values
+            raise TypeError(f"expected a plain torch.Tensor, got {_describe(x)}")
+    return list(items)
+
+
+def invoke(target, case: dict, tensors: list, *, kind: str = "function"):
+    """Call the student's ``target`` as ``case`` says; returns (outputs, grads, output_devices).
+
+    kind "function": ``target(*args, **kwargs)``.
+    kind "class": ``target(*init_args, **init_kwargs)`` must be an nn.Module; the case's
+    ``state`` (parameter name -> tensor) is copied in, the module is moved to the case's device and
+    dtype, then ``forward(*args, **kwargs)`` is called.
+    When the case has ``grad_outputs``, backward runs and the gradients of every argument marked
+    ``grad`` (then of every parameter listed in ``grad_params``) are returned.
+    """
+    device = case.get("device", "cpu")
+    need_grad: list = []
+    args = [_arg(a, tensors, device, need_grad) for a in case.get("args", [])]
+    kwargs = {k: _arg(a, tensors, device, need_grad) for k, a in case.get("kwargs", {}).items()}
+    module = None
+    fn = target
+    if kind == "class":
+        init = case.get("init", {})
+        module = target(*init.get("args", []), **init.get("kwargs", {}))
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"{getattr(target, '__name__', target)} must create an nn.Module")
+        params = dict(module.named_parameters())
+        with torch.no_grad():
+            for name, ref in case.get("state", {}).items():
+                if name not in params:
+                    raise AttributeError(
+                        f"your module has no parameter '{name}' (it has: {', '.join(params) or 'none'})"
+                    )
+                value = tensors[ref["t"]]
+                if params[name].shape != value.shape:
+                    raise ValueError(
+                        f"parameter '{name}' has shape {tuple(params[name].shape)}, "
+                        f"expected {tuple(value.shape)}"
+                    )
+                params[name].copy_(value)
+        module.to(device=device, dtype=torch.__dict__[case["module_dtype"]])
+        fn = module
+    result = fn(*args, **kwargs)
+    outputs = _as_outputs(result, case.get("n_outputs", 1))
+    devices = [str(o.device) for o in outputs]
+    grads = []
+    if case.get("grad_outputs"):
+        gouts = [tensors[g["t"]].to(device) for g in case["grad_outputs"]]
+        wrt = need_grad + ([dict(module.named_parameters())[n] for n in case.get("grad_params", [])]
+                           if module is not None else [])
+        diff = [(o, g) for o, g in zip(outputs, gouts) if o.requires_grad]
+        if not diff:
+            raise RuntimeError("the output does not require grad: did you detach it or use .data?")
+        got = torch.autograd.grad([o for o, _ in diff], wrt, [g for _, g in diff], allow_unused=True)
+        for g, t in zip(got, wrt):
+            if g is None:
+                raise RuntimeError(f"no gradient reached an input of shape {tuple(t.shape)}: "
+                                   "is part of the computation detached?")
+            grads.append(g.detach())
+    return [o.detach() for o in outputs], grads, devices
+
+
+def short_traceback(exc: BaseException) -> str:
+    """The exception, with only the frames that are in the student's answer cells."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith("<answer cell")]
+    lines = [f"  {f.filename}, line {f.lineno}, in {f.name}" for f in frames[-3:]]
+    text = "\n".join([f"{type(exc).__name__}: {exc}"] + lines)
+    return text[:MAX_MESSAGE]
+
+
+# --------------------------------------------------------------------------- the job
+_MAGIC = re.compile(r"^\s*[%!]")
+
+
+def strip_magics(source: str) -> str:
+    """IPython line magics and shell escapes are not Python; grade the code without them."""
+    return "\n".join("pass  # (magic removed)" if _MAGIC.match(line) else line
+                     for line in source.splitlines())
+
+
+def hide_grader_from_imports() -> None:
+    """Make the grader's own packages unimportable for student code (defence in depth; the
+    sandbox of the strict mode does not mount them at all)."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in ("autograder", "reference"):
+            del sys.modules[name]
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not type(f).__module__.startswith("__editable__")]
+    sys.path[:] = [p for p in sys.path
+                   if not (os.path.isdir(os.path.join(p or ".", "reference"))
+                           and os.path.isdir(os.path.join(p or ".", "autograder")))]
+
+
+def run_case(target, ex: dict, case: dict, tensors: list) -> tuple[dict, list]:
+    """Run one case under the forbidden-call monitor; returns (report header, tensors to send)."""
+    monitor = ForbiddenMonitor(ex.get("forbidden_functions", []), ex.get("forbidden_ops", []))
+    start = time.perf_counter()
+    try:
+        with monitor:
+            outputs, grads, devices = invoke(target, case, tensors, kind=ex["kind"])
+        if case.get("device", "cpu").startswith("cuda"):
+            torch.cuda.synchronize()
+    except NotImplementedError as e:
+        return {"status": "not_implemented", "message": str(e)[:MAX_MESSAGE],
+                "forbidden": monitor.seen}, []
+    except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the student's too
+        return {"status": "error", "message": short_traceback(e), "forbidden": monitor.seen}, []
+    seconds = time.perf_counter() - start
+    return {"status": "ok", "devices": devices, "n_grads": len(grads), "seconds": seconds,
+            "forbidden": monitor.seen}, outputs + grads
+
+
+def run_job(job: dict, tensors: list, send) -> None:
+    torch.manual_seed(job.get("seed", 0))
+    ns: dict = {"__name__": "__student__", "__builtins__": __builtins__}
+    exec(compile(job.get("prelude", ""), "<prelude>", "exec"), ns)
+    skip = set(job.get("skip_cells", []))
+    for i, cell in enumerate(job["cells"]):
+        if i in skip:
+            continue
+        send({"event": "cell_start", "index": i})
+        error = None
+        try:
+            code = compile(strip_magics(cell["source"]), ANSWER_FILENAME.format(cell["id"]), "exec")
+            exec(code, ns)
+        except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt included
+            error = short_traceback(e)
+        send({"event": "cell_end", "index": i, "error": error})
+
+    done = set(job.get("skip_exercises", []))
+    for ex in job["exercises"]:
+        if ex["id"] in done:
+            continue
+        send({"event": "exercise_start", "id": ex["id"]})
+        target = ns.get(ex["name"])
+        for case in ex["cases"]:
+            head = {"event": "case", "id": ex["id"], "case": case["index"]}
+            if target is None:
+                send(dict(head, status="missing", message=f"'{ex['name']}' is not defined"))
+                continue
+            header, outs = run_case(target, ex, case, tensors)
+            send(head | header, outs)
+        send({"event": "exercise_end", "id": ex["id"]})
+    send({"event": "done"})
+
+
+def main(argv: list[str]) -> int:
+    job_file, fd = argv[1], int(argv[2])
+    job, tensors = wire.read_file(job_file)
+    out = os.fdopen(fd, "wb", buffering=0)
+    os.set_inheritable(fd, False)
+
+    def send(header, ts=()):
+        try:
+            frame = wire.encode(header, list(ts))
+        except (wire.WireError, ValueError) as e:
+            frame = wire.encode({k: header[k] for k in ("event", "id", "case") if k in header}
+                                | {"status": "bad_output", "message": str(e)[:MAX_MESSAGE]})
+        out.write(frame)
+
+    hide_grader_from_imports()
+    torch.set_num_threads(int(job.get("threads", 1)))
+    run_job(job, tensors, send)
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
