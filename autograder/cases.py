@@ -124,6 +124,13 @@ def prepare(ex: Exercise, case: Case, index: int) -> Prepared:
                     grad_outputs, seconds, len(naive_out))
 
 
+def exercise_job(ex: Exercise) -> dict:
+    """What the worker needs to know about an exercise (no reference, no expected values)."""
+    return {"id": ex.id, "name": ex.name, "kind": ex.kind,
+            "forbidden_functions": list(ex.forbidden_functions),
+            "forbidden_ops": list(ex.forbidden_ops), "substitutes": dict(ex.substitutes)}
+
+
 def build_cases(ex: Exercise, seed: int = 0, devices: tuple[str, ...] = ("cpu",)) -> list[Case]:
     return ex.cases(CaseBuilder(ex.id, seed, devices))
 

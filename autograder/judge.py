@@ -15,6 +15,7 @@ import torch
 from autograder import tolerance
 from autograder.cases import Prepared, run_reference
 from autograder.spec import Exercise
+from autograder.worker import student_globals, substituted
 
 MAX_LISTED = 3
 
@@ -99,9 +100,10 @@ def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
             # In float64 (the mistake's exact effect) and in the case's dtype (mistakes that are
             # numerical, such as a cancelling one-pass variance, only show in low precision).
             for cast, device in ((torch.float64, "cpu"), (None, None)):
-                try:
-                    out, _ = run_reference(mistake.impl, ex.kind, v.prepared.case, cast=cast,
-                                           device=device)
+                try:  # with the same stand-ins for earlier exercises as the student had
+                    with substituted(student_globals(mistake.impl), ex.substitutes):
+                        out, _ = run_reference(mistake.impl, ex.kind, v.prepared.case, cast=cast,
+                                               device=device)
                 except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
                     continue
                 if all(tolerance.compare(g, m.cpu(), a).ok
@@ -126,6 +128,10 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
         messages.append(f"all {len(verdicts)} cases passed")
     else:
         messages.extend(_explain(ex, failing, passing, len(verdicts)))
+    if failing and ex.substitutes:
+        names = ", ".join(ex.substitutes)
+        messages.append(f"(graded with PyTorch built-ins standing in for your {names}, so a bug "
+                        "there is charged to that exercise only)")
     messages.extend(notes)
     passed = bool(verdicts) and not failing
     return ExerciseResult(ex.id, ex.name, ex.points if passed else 0.0, ex.points, passed, messages)

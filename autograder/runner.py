@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import wire
-from autograder.cases import Prepared, to_wire
+from autograder.cases import Prepared, exercise_job, to_wire
 from autograder.spec import Chapter, Exercise
 
 HERE = Path(__file__).parent
@@ -162,9 +162,7 @@ def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise
     deadlines = {}
     for ex, prepared in plan:
         cases = [to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs) for p in prepared]
-        exercises.append({"id": ex.id, "name": ex.name, "kind": ex.kind, "cases": cases,
-                          "forbidden_functions": list(ex.forbidden_functions),
-                          "forbidden_ops": list(ex.forbidden_ops)})
+        exercises.append(exercise_job(ex) | {"cases": cases})
         deadlines[ex.id] = exercise_deadline(ex, prepared)
         report.cases[ex.id] = {}
     use_cuda = any(p.case.device.startswith("cuda") for _, prep in plan for p in prep)

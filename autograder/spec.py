@@ -61,6 +61,9 @@ class Exercise:
     forbidden_hint: str = ""  # what to use instead
     mistakes: tuple[Mistake, ...] = ()
     alternatives: tuple[Callable, ...] = ()  # correct variants written differently (must pass)
+    # Earlier exercises this one may call, replaced while it is graded by a PyTorch built-in
+    # (name -> expression over `torch`/`F`), so that one bug is charged to one exercise only.
+    substitutes: dict[str, str] = field(default_factory=dict)
     timeout_floor_s: float = 20.0  # minimum wall time for this exercise's cases
 
     @property

@@ -1,0 +1,285 @@
+"""``llmcourse build``: one source per assignment → student and solution notebooks.
+
+A pipeline of small steps, each a function of a notebook (run in this order by :func:`build`):
+
+1. ``read_source``        course/<ch>/<nb>.py (jupytext percent) → notebook with ``llmcourse`` roles
+2. ``validate_source``    one setup cell; one answer cell (with solution markers) and one check cell
+                          per declared exercise, in order
+3. ``instructor_notebook`` roles → nbgrader cell metadata (ids, points, locks); hidden tests
+                          appended to each check cell. This is nbgrader's ``source/`` notebook.
+4. ``release``            ``nbgrader generate_assignment`` removes solutions and hidden tests
+5. ``solution_notebook``  markers stripped, hidden tests left out, executed with outputs/figures
+6. ``gate``               out-of-process grading: full marks on the solution, 0 on the release —
+                          otherwise nothing is written to assignments/ or solutions/.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from autograder.chapters import get_chapter
+from autograder.spec import Chapter
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = ROOT / "course"
+ASSIGNMENTS = ROOT / "assignments"
+SOLUTIONS = ROOT / "solutions"
+
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+HIDDEN_TESTS = (
+    "### BEGIN HIDDEN TESTS\n"
+    "# Graded in the kernel by nbgrader autograde; `llmcourse grade` re-grades out of process.\n"
+    "from autograder.kernel import hidden_check\n"
+    'hidden_check("{id}", globals())\n'
+    "### END HIDDEN TESTS"
+)
+EXECUTE_TIMEOUT_S = 600
+
+
+class BuildError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- 1. read
+def source_path(chapter: Chapter) -> Path:
+    return COURSE / chapter.notebook
+
+
+def source_digest(chapter: Chapter) -> str:
+    return hashlib.sha256(source_path(chapter).read_bytes()).hexdigest()
+
+
+def read_source(chapter: Chapter) -> nbformat.NotebookNode:
+    nb = jupytext.read(source_path(chapter), fmt="py:percent")
+    for cell in nb.cells:
+        cell.metadata.pop("lines_to_next_cell", None)
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def role(cell) -> dict:
+    return cell.metadata.get("llmcourse", {})
+
+
+# --------------------------------------------------------------------------- 2. validate
+def validate_source(nb, chapter: Chapter) -> None:
+    problems = []
+    setups = [c for c in nb.cells if role(c).get("role") == "setup"]
+    if len(setups) != 1:
+        problems.append(f"expected exactly one setup cell, found {len(setups)}")
+    declared = [ex.id for ex in chapter.exercises]
+    for kind in ("answer", "check"):
+        found = [role(c).get("exercise") for c in nb.cells if role(c).get("role") == kind]
+        if found != declared:
+            problems.append(f"{kind} cells are for {found}, the chapter declares {declared}")
+    for c in nb.cells:
+        r = role(c)
+        if r.get("role") == "answer":
+            if SOLUTION_BEGIN not in c.source or SOLUTION_END not in c.source:
+                problems.append(f"answer cell {r['exercise']} has no {SOLUTION_BEGIN}/{SOLUTION_END}")
+            name = chapter.exercise(r["exercise"]).name
+            if not re.search(rf"^(def|class) {re.escape(name)}\b", c.source, re.M):
+                problems.append(f"answer cell {r['exercise']} does not define {name}")
+        if r.get("role") == "check" and r.get("exercise") not in c.source:
+            problems.append(f"check cell for {r.get('exercise')} does not mention its exercise id")
+    if problems:
+        raise BuildError(f"{source_path(chapter)}:\n  " + "\n  ".join(problems))
+
+
+# --------------------------------------------------------------------------- 3. instructor notebook
+def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def instructor_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
+    out = copy.deepcopy(nb)
+    out.metadata["llmcourse"] = {"chapter": chapter.id, "source_sha256": source_digest(chapter)}
+    for c in out.cells:
+        r = role(c)
+        if r.get("role") == "setup":
+            c.metadata["nbgrader"] = _nbgrader(f"{chapter.id}_setup", locked=True)
+        elif r.get("role") == "answer":
+            c.metadata["nbgrader"] = _nbgrader(chapter.exercise(r["exercise"]).answer_cell_id,
+                                               solution=True)
+        elif r.get("role") == "check":
+            ex = chapter.exercise(r["exercise"])
+            c.source = c.source.rstrip() + "\n\n" + HIDDEN_TESTS.format(id=ex.id)
+            c.metadata["nbgrader"] = _nbgrader(ex.check_cell_id, grade=True, locked=True,
+                                               points=ex.points)
+    return out
+
+
+# --------------------------------------------------------------------------- 4. release (nbgrader)
+def _env(workdir: Path) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        env[var] = str(workdir / ".state" / var.lower())
+        Path(env[var]).mkdir(parents=True, exist_ok=True)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def nbgrader(args: list[str], course_root: Path) -> subprocess.CompletedProcess:
+    """Run the nbgrader CLI in ``course_root`` (which holds nbgrader_config.py)."""
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_root,
+                          env=_env(course_root), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def course_tree(root: Path, chapters: list[Chapter]) -> None:
+    """An nbgrader course directory at ``root``: config + source/ notebooks of ``chapters``."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
+    for chapter in chapters:
+        nb = read_source(chapter)
+        validate_source(nb, chapter)
+        dest = root / "source" / chapter.assignment / f"{chapter.notebook_stem}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(instructor_notebook(nb, chapter), dest)
+
+
+def release(chapter: Chapter, course_root: Path) -> Path:
+    nbgrader(["generate_assignment", chapter.assignment, "--force"], course_root)
+    return course_root / "release" / chapter.assignment / f"{chapter.notebook_stem}.ipynb"
+
+
+# --------------------------------------------------------------------------- 5. solution
+def solution_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
+    """The source with solution markers removed and no hidden tests (check cells stay public)."""
+    out = copy.deepcopy(nb)
+    out.metadata["llmcourse"] = {"chapter": chapter.id, "source_sha256": source_digest(chapter)}
+    for c in out.cells:
+        r = role(c)
+        if r.get("role") == "answer":
+            c.source = "\n".join(line for line in c.source.splitlines()
+                                 if line.strip() not in (SOLUTION_BEGIN, SOLUTION_END))
+            c.metadata["nbgrader"] = _nbgrader(chapter.exercise(r["exercise"]).answer_cell_id,
+                                               solution=True)
+    return out
+
+
+def execute(nb, workdir: Path) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    env = _env(workdir)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        client = NotebookClient(nb, timeout=EXECUTE_TIMEOUT_S, kernel_name="python3",
+                                resources={"metadata": {"path": str(workdir)}})
+        client.execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+# --------------------------------------------------------------------------- 6. gate
+def gate(chapter: Chapter, solution: Path, student: Path) -> list[str]:
+    from autograder.grade import grade_notebook
+
+    problems = []
+    sol = grade_notebook(str(solution), chapter.id)
+    for e in sol.exercises:
+        if not e.passed:
+            problems.append(f"solution loses {e.id}: {'; '.join(e.messages)}")
+    stu = grade_notebook(str(student), chapter.id)
+    for e in stu.exercises:
+        if e.points != 0 or not any("not implemented" in m for m in e.messages):
+            problems.append(f"untouched student version scores {e.points} on {e.id}: "
+                            f"{'; '.join(e.messages)}")
+    return problems
+
+
+# --------------------------------------------------------------------------- driver
+def output_paths(chapter: Chapter) -> tuple[Path, Path]:
+    name = f"{chapter.notebook_stem}.ipynb"
+    return ASSIGNMENTS / chapter.assignment / name, SOLUTIONS / chapter.assignment / name
+
+
+def build_release(chapter: Chapter, workdir: Path) -> Path:
+    """Steps 1–4 only (no execution): the student notebook, in ``workdir``."""
+    course_tree(workdir, [chapter])
+    return release(chapter, workdir)
+
+
+def build(chapter_ids: list[str], *, execute_solutions: bool = True, log=print) -> None:
+    for cid in chapter_ids:
+        chapter = get_chapter(cid)
+        with tempfile.TemporaryDirectory(prefix="llmcourse-build-") as tmp:
+            work = Path(tmp)
+            log(f"[{chapter.id}] source {source_path(chapter).relative_to(ROOT)}")
+            student = build_release(chapter, work)
+            sol_nb = solution_notebook(read_source(chapter), chapter)
+            if execute_solutions:
+                log(f"[{chapter.id}] executing the solution notebook")
+                sol_nb = execute(sol_nb, work)
+            sol_path = work / "solution.ipynb"
+            nbformat.write(sol_nb, sol_path)
+            log(f"[{chapter.id}] gate: hidden tests on the solution and the untouched release")
+            problems = gate(chapter, sol_path, student)
+            if problems:
+                raise BuildError(f"[{chapter.id}] refusing to release:\n  " + "\n  ".join(problems))
+            dest_student, dest_solution = output_paths(chapter)
+            for src, dest in ((student, dest_student), (sol_path, dest_solution)):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, dest)
+                log(f"[{chapter.id}] wrote {dest.relative_to(ROOT)}")
+
+
+# --------------------------------------------------------------------------- sync check
+def structure(path_or_nb) -> list[dict]:
+    """What must match between a committed notebook and a fresh build: cell types, sources and
+    nbgrader metadata (outputs and execution counts excluded)."""
+    nb = nbformat.read(path_or_nb, as_version=4) if isinstance(path_or_nb, (str, Path)) else path_or_nb
+    return [{"type": c.cell_type, "source": c.source, "nbgrader": c.metadata.get("nbgrader")}
+            for c in nb.cells]
+
+
+def out_of_date(chapter: Chapter) -> list[str]:
+    """Reasons the committed notebooks of ``chapter`` do not match ``course/`` (empty = in sync)."""
+    reasons = []
+    dest_student, dest_solution = output_paths(chapter)
+    digest = source_digest(chapter)
+    for dest in (dest_student, dest_solution):
+        if not dest.exists():
+            reasons.append(f"{dest.relative_to(ROOT)} is missing")
+            continue
+        meta = json.loads(dest.read_text()).get("metadata", {}).get("llmcourse", {})
+        if meta.get("source_sha256") != digest:
+            reasons.append(f"{dest.relative_to(ROOT)} was built from another version of "
+                           f"{source_path(chapter).relative_to(ROOT)}")
+    if reasons:
+        return reasons
+    with tempfile.TemporaryDirectory(prefix="llmcourse-sync-") as tmp:
+        fresh_student = build_release(chapter, Path(tmp))
+        if structure(fresh_student) != structure(dest_student):
+            reasons.append(f"{dest_student.relative_to(ROOT)} differs from a fresh build")
+    fresh_solution = solution_notebook(read_source(chapter), chapter)
+    if structure(fresh_solution) != structure(dest_solution):
+        reasons.append(f"{dest_solution.relative_to(ROOT)} differs from a fresh build")
+    return reasons

@@ -1,0 +1,151 @@
+"""The ``llmcourse`` command.
+
+    llmcourse check [NOTEBOOK] [--json]    grade one notebook out of process (default: the bundled sample)
+    llmcourse build [CHAPTER ...]          course/ → assignments/ + solutions/, behind the release gate
+    llmcourse sync-check                   fail when assignments/ or solutions/ are out of date
+    llmcourse grade COURSE_DIR ...         grade nbgrader submissions and write the gradebook
+    llmcourse chapters                     list the chapters and their exercises
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples" / "ch04_sample_submission.ipynb"
+
+
+def _table(result) -> str:
+    width = shutil.get_terminal_size((110, 20)).columns
+    rows = []
+    name_w = max(len(e.name) for e in result.exercises)
+    head = f"{'exercise':<{name_w}}  {'points':>9}  verdict  message"
+    rows.append(head)
+    rows.append("-" * min(width, max(len(head), 80)))
+    msg_w = max(30, width - name_w - 24)
+    shared = [m for m in result.exercises[0].messages
+              if all(m in e.messages for e in result.exercises)] if result.exercises else []
+    for e in result.exercises:
+        verdict = "pass" if e.passed else "FAIL"
+        pts = f"{e.points:g}/{e.max_points:g}"
+        lines = []
+        for m in e.messages:
+            if m not in shared:
+                lines += textwrap.wrap(m, msg_w) or [""]
+        first, rest = (lines[0], lines[1:]) if lines else ("", [])
+        rows.append(f"{e.name:<{name_w}}  {pts:>9}  {verdict:<7}  {first}")
+        rows += [f"{'':<{name_w}}  {'':>9}  {'':<7}  {line}" for line in rest]
+    rows.append("-" * min(width, max(len(head), 80)))
+    rows.append(f"{'total':<{name_w}}  {result.total:g}/{result.max_total:g}".rstrip())
+    rows += [f"note: {m}" for m in shared]
+    return "\n".join(rows)
+
+
+def cmd_check(args) -> int:
+    from autograder.grade import grade_notebook
+    from autograder.submission import SubmissionError
+
+    path = args.notebook or str(SAMPLE)
+    try:
+        result = grade_notebook(path, args.chapter, seed=args.seed)
+    except SubmissionError as e:
+        print(f"llmcourse check: {e}", file=sys.stderr)
+        return 2
+    except KeyError as e:
+        print(f"llmcourse check: {e.args[0]}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False))
+    else:
+        print(f"{path}  ({result.chapter})")
+        print(_table(result))
+    return 0
+
+
+def cmd_build(args) -> int:
+    from autograder.build import BuildError, build
+    from autograder.chapters import chapter_ids
+
+    try:
+        build(args.chapters or chapter_ids(), execute_solutions=not args.no_execute)
+        if not args.chapters:
+            from autograder.examples import write_sample
+
+            print(f"wrote {write_sample().relative_to(ROOT)}")
+    except BuildError as e:
+        print(f"llmcourse build: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sync_check(args) -> int:
+    from autograder.build import out_of_date
+    from autograder.chapters import chapter_ids, get_chapter
+
+    reasons = [r for cid in chapter_ids() for r in out_of_date(get_chapter(cid))]
+    for r in reasons:
+        print(f"out of date: {r}")
+    if reasons:
+        print("run `llmcourse build` and commit assignments/ and solutions/", file=sys.stderr)
+        return 1
+    print("assignments/ and solutions/ are in sync with course/")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from autograder.gradebook import grade_course
+
+    return grade_course(Path(args.course_dir), args.assignment, students=args.student,
+                        log=print)
+
+
+def cmd_chapters(args) -> int:
+    from autograder.chapters import all_chapters
+
+    for ch in all_chapters().values():
+        print(f"{ch.id}  {ch.title}  ({ch.max_points:g} points)  course/{ch.notebook}")
+        for ex in ch.exercises:
+            print(f"    {ex.id:<40} {ex.points:g} pts")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmcourse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="grade one notebook (out of process) and print the scores")
+    p.add_argument("notebook", nargs="?", help=f"default: {SAMPLE.relative_to(ROOT)}")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.add_argument("--chapter", help="e.g. ch04 (default: detected from the notebook)")
+    p.add_argument("--seed", type=int, default=0, help="input-generation seed (default 0)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("build", help="generate assignments/ and solutions/ from course/")
+    p.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
+    p.add_argument("--no-execute", action="store_true", help="do not execute the solutions")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("sync-check", help="fail if generated notebooks are out of date")
+    p.set_defaults(func=cmd_sync_check)
+
+    p = sub.add_parser("grade", help="grade nbgrader submissions out of process into the gradebook")
+    p.add_argument("course_dir", help="the nbgrader course directory (has submitted/)")
+    p.add_argument("assignment", help="assignment name, e.g. ch04_attention")
+    p.add_argument("--student", action="append", help="only these students (repeatable)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("chapters", help="list chapters and exercises")
+    p.set_defaults(func=cmd_chapters)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

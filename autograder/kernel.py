@@ -1,0 +1,58 @@
+"""What runs inside the student's notebook kernel.
+
+``self_check`` is the public check a student runs from the check cell under each exercise: the
+exercise's public cases, with the same judge and messages as the real grader. ``hidden_check`` is
+what nbgrader's hidden test cell calls during ``nbgrader autograde``: every case, raising
+``AssertionError`` (so nbgrader scores the cell 0) with the teaching message when anything fails.
+
+Both run in the student's process and therefore trust it; ``llmcourse grade``/``check`` decide
+verdicts out of process (see README, "Which path to trust").
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from autograder import grade
+from autograder.chapters import find_exercise
+from autograder.inprocess import grade_object
+
+_PLANS: dict = {}
+
+
+def _prepared(exercise_id: str, public_only: bool):
+    key = (exercise_id, public_only)
+    if key not in _PLANS:
+        chapter, ex = find_exercise(exercise_id)
+        [(_, prepared)] = grade.plan_for(chapter, [ex], public_only=public_only)
+        _PLANS[key] = (ex, prepared)
+    return _PLANS[key]
+
+
+def _run(exercise_id: str, obj, public_only: bool):
+    ex, prepared = _prepared(exercise_id, public_only)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbgrader scores a test cell 0 on any stderr output
+        return ex, grade_object(obj, ex, prepared)
+
+
+def self_check(exercise_id: str, obj) -> None:
+    """Run the public checks of one exercise on ``obj`` and print a short report."""
+    ex, result = _run(exercise_id, obj, public_only=True)
+    if result.passed:
+        n = len(_prepared(exercise_id, True)[1])
+        print(f"✓ {ex.name}: {n} public checks passed. Hidden tests also cover more shapes, "
+              "dtypes (float64/bfloat16), extreme values and gradients.")
+        return
+    lines = "\n".join(f"  - {m}" for m in result.messages)
+    raise AssertionError(f"{ex.name}: public check failed\n{lines}")
+
+
+def hidden_check(exercise_id: str, namespace: dict) -> None:
+    """nbgrader's hidden test: all cases, against the name as defined in the notebook."""
+    chapter, ex = find_exercise(exercise_id)
+    ex_, result = _run(exercise_id, namespace.get(ex.name), public_only=False)
+    if not result.passed:
+        lines = "\n".join(f"  - {m}" for m in result.messages)
+        raise AssertionError(f"{ex.name}: hidden tests failed\n{lines}")
+    print(f"✓ {ex.name}: all hidden tests passed")

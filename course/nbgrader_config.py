@@ -1,0 +1,36 @@
+"""nbgrader configuration of the course (copied into every nbgrader course directory we create).
+
+Each setting answers a trap measured with nbgrader 0.9.6 (see docs/GRADING.md).
+"""
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "llmcourse"
+c.CourseDirectory.root = "."
+# Release/collect through a folder of the course, not /usr/local/share/nbgrader/exchange.
+c.Exchange.root = "exchange"
+
+# The stub nbgrader puts where a solution was.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A hidden test runs every case of an exercise (a few seconds); Execute.timeout is per cell.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+# Minimal tracebacks so feedback never quotes hidden test code; no history file.
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
+
+# Any stderr in a test cell would score it 0 (a harmless torch UserWarning included).
+# Verdicts are raised as exceptions, so stderr carries no grading information: drop it.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[\s\S]"
+
+# A test cell the student deleted is restored from the gradebook instead of silently missing.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback must not show hidden tests.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

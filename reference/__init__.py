@@ -1,0 +1,64 @@
+"""Reference implementations for the course, the source of truth the hidden tests grade against.
+
+Every function computes on the device and in the floating dtype of its inputs, without upcasting:
+a bfloat16 input is computed naively in bfloat16, because the grader measures the reference's own
+low-precision error to set its tolerances.
+
+Dimension glossary (the only one in the repository; every ``Shape:`` section and ``# (B, H, L, E)``
+comment uses these letters):
+
+    ...  any number of leading batch dimensions, broadcast against each other
+    B    batch size
+    T    sequence length in self-attention, where L = S = T
+    H    number of attention heads
+    L    query length (number of queries)
+    S    key/value length (number of keys, and of values)
+    E    query/key feature size (per head in multi-head attention)
+    Ev   value feature size (per head in multi-head attention)
+    D    model width, d_model
+    Dh   head size, D // H
+    M    number of query points of the kernel smoother
+    N    size of the one dimension an operation acts along: softmax's ``dim``, the normalised
+         feature dimension of a norm, the N data points (keys/values) of the kernel smoother
+
+Conventions, stated once:
+
+* Boolean attention masks use True = "may attend", exactly as
+  ``torch.nn.functional.scaled_dot_product_attention``. Beware that ``torch.nn.MultiheadAttention``
+  uses the opposite polarity (True = "masked out") for both ``attn_mask`` and ``key_padding_mask``.
+* Float attention masks are added to the scores before the softmax (use ``-inf`` to forbid).
+* A mask broadcasts to the score shape (..., L, S).
+* Causal masks are top-left aligned, as torch's ``is_causal=True``: query i may attend to key j iff
+  j <= i, counting both from 0, also when L != S.
+* Default attention scale is 1 / sqrt(E).
+* A query row whose keys are all masked out gets all-zero attention weights and therefore an
+  all-zero output, which is what torch 2.13's ``scaled_dot_product_attention`` returns on CPU
+  (``torch.softmax`` itself would give NaN for such a row).
+* Multi-head attention splits heads as ``.view(B, T, H, Dh).transpose(1, 2)``: head h owns feature
+  columns ``h * Dh : (h + 1) * Dh`` of each projection (the layout of ``nn.MultiheadAttention``).
+"""
+
+from reference.attention import (
+    MultiHeadAttention,
+    kernel_smoother,
+    merge_heads,
+    scaled_dot_product_attention,
+    softmax,
+    softmax_jacobian,
+    split_heads,
+)
+from reference.norms import PostNormResidual, PreNormResidual, layer_norm, rms_norm
+
+__all__ = [
+    "MultiHeadAttention",
+    "PostNormResidual",
+    "PreNormResidual",
+    "kernel_smoother",
+    "layer_norm",
+    "merge_heads",
+    "rms_norm",
+    "scaled_dot_product_attention",
+    "softmax",
+    "softmax_jacobian",
+    "split_heads",
+]
