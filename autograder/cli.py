@@ -104,6 +104,12 @@ def cmd_grade(args) -> int:
                         log=print)
 
 
+def cmd_course(args) -> int:
+    from autograder.gradebook import init_course
+
+    return init_course(Path(args.dir), args.chapters, log=print)
+
+
 def cmd_chapters(args) -> int:
     from autograder.chapters import all_chapters
 
@@ -139,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", help="assignment name, e.g. ch04_attention")
     p.add_argument("--student", action="append", help="only these students (repeatable)")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("course", help="set up an nbgrader course directory for instructors")
+    course = p.add_subparsers(dest="course_command", required=True)
+    p = course.add_parser("init", help="new course directory: source/, release/, gradebook.db")
+    p.add_argument("dir", help="the directory to create (must not exist or be empty)")
+    p.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
+    p.set_defaults(func=cmd_course)
 
     p = sub.add_parser("chapters", help="list chapters and exercises")
     p.set_defaults(func=cmd_chapters)

@@ -76,7 +76,10 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None) -> list[Ex
                 verdicts.append(judge_case(p, *got))
             elif failure is not None:
                 verdicts.append(CaseVerdict(p, False, failure[0], failure[1]))
+                failure = None
                 break  # the remaining cases never ran
+        if failure is not None:  # every case ran, yet the exercise broke a rule (e.g. output flood)
+            verdicts.append(CaseVerdict(prepared[-1], False, failure[0], failure[1]))
         cell_notes = _cell_notes(sub, ex, report)
         if not sub.exercise_cells.get(ex.id):
             cell_notes.append("no answer cell for this exercise was found in the notebook")

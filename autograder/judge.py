@@ -8,6 +8,7 @@ error and where, and — when the output matches a catalogued mistake — the mi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +25,7 @@ MAX_LISTED = 3
 class CaseVerdict:
     prepared: Prepared
     ok: bool
-    status: str  # ok | wrong | error | not_implemented | missing | forbidden | timeout | crash | bad_output
+    status: str  # ok|wrong|error|not_implemented|missing|forbidden|timeout|crash|output|bad_output
     message: str = ""
     outputs: list = field(default_factory=list)  # student's outputs (CPU), for mistake matching
     forbidden: list = field(default_factory=list)
@@ -52,7 +53,7 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     forbidden = [str(f) for f in report.get("forbidden", [])][:5]
     if status != "ok":
         return CaseVerdict(prep, False, status if status in {
-            "error", "not_implemented", "missing", "bad_output", "timeout", "crash"} else "error",
+            "error", "not_implemented", "missing", "bad_output"} else "error",
             str(report.get("message", ""))[:2000], forbidden=forbidden)
     n_out = prep.n_outputs
     if len(tensors) != len(prep.truth) or report.get("n_grads") != len(prep.truth) - n_out:
@@ -101,7 +102,9 @@ def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
             # numerical, such as a cancelling one-pass variance, only show in low precision).
             for cast, device in ((torch.float64, "cpu"), (None, None)):
                 try:  # with the same stand-ins for earlier exercises as the student had
-                    with substituted(student_globals(mistake.impl), ex.substitutes):
+                    with substituted(student_globals(mistake.impl), ex.substitutes), \
+                            warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
                         out, _ = run_reference(mistake.impl, ex.kind, v.prepared.case, cast=cast,
                                                device=device)
                 except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
@@ -144,16 +147,20 @@ def _explain(ex: Exercise, failing, passing, total) -> list[str]:
         return [f"{first.message}: define it in its answer cell (only answer cells are graded)"]
     if statuses == {"not_implemented"}:
         return ["not implemented (the answer cell still raises NotImplementedError)"]
-    forbidden = sorted({f for v in failing for f in v.forbidden})
+    seen = list(dict.fromkeys(f for v in failing for f in v.forbidden))
+    # Name the Python-level call when there is one; the ATen op names are what the profiler saw
+    # underneath (or all there is, when the call bypassed Python: torch.ops.aten, DisableTorchFunction).
+    forbidden = [f for f in seen if not f.startswith("aten::")] or seen
     if forbidden:
         msg = (f"calls {', '.join(forbidden)}, which this exercise asks you to build yourself "
                f"— a forbidden call costs the exercise")
         if ex.forbidden_hint:
             msg += f"; {ex.forbidden_hint}"
         return [msg]
-    if "timeout" in statuses or "crash" in statuses:
-        v = next(v for v in failing if v.status in ("timeout", "crash"))
-        return [f"{v.message} (case '{v.prepared.case.name}')"]
+    if statuses & {"timeout", "crash", "output"}:
+        v = next(v for v in failing if v.status in ("timeout", "crash", "output"))
+        where = f" (case '{v.prepared.case.name}')" if v.status != "output" else ""
+        return [f"{v.message}{where}"]
     out = [f"wrong on {len(failing)} of {total} cases"]
     tags = _common_tags(failing, passing)
     if passing and tags:

@@ -30,6 +30,7 @@ CELL_TIMEOUT_S = 30.0  # loading one answer cell (defining functions is instant)
 STARTUP_S = 30.0  # interpreter + torch import, generous for a loaded 2-core machine
 TIMEOUT_FACTOR = 50.0  # student's time budget = factor × the reference's own time (+ floor)
 OUTPUT_CAP = 64 << 10  # bytes of the student's stdout/stderr kept for messages
+OUTPUT_LIMIT_PER_EXERCISE = 1 << 20  # printing more than this while graded fails the exercise
 FILE_SIZE_LIMIT = 64 << 20
 ADDRESS_SPACE_LIMIT = 8 << 30
 
@@ -90,6 +91,13 @@ class _Worker:
         self.fd = r
         self.buf = bytearray()
         self.deadline = time.monotonic() + STARTUP_S
+
+    def printed(self) -> int:
+        """Bytes the worker has written to stdout/stderr so far."""
+        try:
+            return os.fstat(self.log.fileno()).st_size
+        except (OSError, ValueError):
+            return 0
 
     def _read_exact(self, n: int) -> bytes:
         while len(self.buf) < n:
@@ -191,6 +199,7 @@ def _one_worker(job_dir, job_file, use_cuda, deadlines, pending: list, report: R
     w = _Worker(job_dir, job_file, use_cuda)
     cell = None
     current = None
+    printed_before = 0
     try:
         while True:
             header, ts = w.next_message()
@@ -205,9 +214,15 @@ def _one_worker(job_dir, job_file, use_cuda, deadlines, pending: list, report: R
             elif event == "exercise_start" and header.get("id") in pending:
                 current = header["id"]
                 w.deadline = time.monotonic() + deadlines[current]
+                printed_before = w.printed()
             elif event == "case" and header.get("id") == current:
                 report.cases[current][header.get("case")] = (header, ts)
             elif event == "exercise_end" and header.get("id") == current:
+                printed = w.printed() - printed_before
+                if printed > OUTPUT_LIMIT_PER_EXERCISE:
+                    report.failures[current] = (
+                        "output", f"printed {printed / 2**20:.1f} MiB while being graded (limit "
+                        f"{OUTPUT_LIMIT_PER_EXERCISE / 2**20:.0f} MiB): remove the prints from your code")
                 pending.remove(current)
                 current = None
             elif event == "done":

@@ -277,8 +277,13 @@ def hide_grader_from_imports() -> None:
     for name in list(sys.modules):
         if name.split(".")[0] in ("autograder", "reference"):
             del sys.modules[name]
-    sys.meta_path[:] = [f for f in sys.meta_path
-                        if not type(f).__module__.startswith("__editable__")]
+    def editable(obj) -> bool:  # setuptools' editable-install finders (classes or instances)
+        return any(str(getattr(o, "__module__", "")).startswith("__editable__")
+                   for o in (obj, type(obj)))
+
+    sys.meta_path[:] = [f for f in sys.meta_path if not editable(f)]
+    sys.path_hooks[:] = [h for h in sys.path_hooks if not editable(h)]
+    sys.path_importer_cache.clear()
     sys.path[:] = [p for p in sys.path
                    if not (os.path.isdir(os.path.join(p or ".", "reference"))
                            and os.path.isdir(os.path.join(p or ".", "autograder")))]

@@ -1,0 +1,401 @@
+"""The nbgrader course directory: ``llmcourse course init`` and ``llmcourse grade``.
+
+``llmcourse grade`` puts out-of-process verdicts where nbgrader's tools look for grades, in steps
+run in this order by :func:`grade_course`:
+
+1. ``find_submissions``  submitted/<student>/<assignment>/<notebook>.ipynb, the notebooks the
+                         gradebook knows for the assignment
+2. ``grade_all``         each notebook graded by :func:`autograder.grade.grade_notebook` (student
+                         code runs in a worker process; verdicts are decided here). A notebook that
+                         cannot be read or graded is a *failure*, never a score of 0.
+3. ``record``            ``nbgrader autograde --force`` for the graded students only, with nbgrader's
+                         ``Execute`` replaced by :class:`InjectVerdicts` + :class:`SaveVerdicts`.
+                         nbgrader still does the rest of its own work — restoring check cells from
+                         the gradebook, the submission records, timestamps, late penalties, the
+                         ``autograded/`` notebook — but no student code runs in a kernel: each check
+                         cell gets our verdict as its output and our points as its ``auto_score``.
+4. ``verify``            the gradebook is read back: every check cell holds our points, otherwise
+                         that student is a failure too (and an earlier autograded notebook is put
+                         back).
+
+Failures leave the gradebook as it was (an earlier grade of the student is kept), print one
+``NOT GRADED`` line each, and make the exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.preprocessors.base import NbGraderPreprocessor
+from nbgrader import utils as nbg_utils
+from traitlets import Unicode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GRADER_TAG = "llmcourse grade (verdicts decided out of process; no student code ran in this notebook)"
+# nbgrader's autograde pipeline with its kernel execution swapped for our verdicts. The other
+# steps are nbgrader's own defaults (nbgrader/converters/autograde.py), in nbgrader's order.
+RECORD_PREPROCESSORS = [
+    "autograder.gradebook.InjectVerdicts",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograder.gradebook.SaveVerdicts",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+# --------------------------------------------------------------------------- verdicts → cells
+def verdict_outputs(verdict: dict) -> list[dict]:
+    """The check cell's outputs for one exercise verdict: a stream on a pass, an ``error`` on a
+    fail (nbgrader and its feedback read an error output as "this cell failed"). The text is the
+    same one the in-kernel hidden test raises, so both paths read alike to a student."""
+    name, messages = verdict["name"], verdict["messages"]
+    pts = f"{verdict['points']:g}/{verdict['max_points']:g} points"
+    if verdict["passed"]:
+        text = f"✓ {name}: {pts}\n" + "".join(f"  - {m}\n" for m in messages)
+        return [{"output_type": "stream", "name": "stdout", "text": text}]
+    value = f"{name}: hidden tests failed ({pts})\n" + "\n".join(f"  - {m}" for m in messages)
+    return [{"output_type": "error", "ename": "AssertionError", "evalue": value,
+             "traceback": [f"AssertionError: {value}"]}]
+
+
+class InjectVerdicts(NbGraderPreprocessor):
+    """Write our verdicts into the check cells instead of executing the notebook."""
+
+    verdicts_file = Unicode("", help="JSON written by `llmcourse grade`").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        import nbformat
+
+        meta = resources["nbgrader"]
+        data = json.loads(Path(self.verdicts_file).read_text(encoding="utf-8"))
+        try:
+            verdicts = data[meta["student"]][meta["notebook"]]
+        except KeyError:
+            raise RuntimeError(f"llmcourse grade has no verdicts for {meta['student']}/"
+                               f"{meta['notebook']}") from None
+        grade_cells = [c for c in nb.cells if nbg_utils.is_grade(c)]
+        unknown = [c.metadata.nbgrader.grade_id for c in grade_cells
+                   if c.cell_type != "code" or c.metadata.nbgrader.grade_id not in verdicts]
+        if unknown:  # checked before anything is written to the gradebook
+            raise RuntimeError(f"no verdict for graded cell(s) {unknown}: is source/ built from "
+                               "the same course/ as this llmcourse?")
+        for cell in grade_cells:
+            cell.outputs = [nbformat.from_dict(o)
+                            for o in verdict_outputs(verdicts[cell.metadata.nbgrader.grade_id])]
+            cell.execution_count = None
+        nb.metadata["llmcourse"] = {**nb.metadata.get("llmcourse", {}), "graded_by": GRADER_TAG}
+        resources["llmcourse_verdicts"] = verdicts
+        return nb, resources
+
+
+class SaveVerdicts(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades, with our points as the auto score (it would otherwise infer it
+    from the outputs). A manual score already given is kept and flagged for review, as nbgrader
+    does."""
+
+    def _add_score(self, cell, resources) -> None:
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        grade.auto_score = float(resources["llmcourse_verdicts"][grade.name]["points"])
+        grade.needs_manual_grade = grade.manual_score is not None
+        self.gradebook.db.commit()
+
+
+# --------------------------------------------------------------------------- the course directory
+def _subprocess_env() -> dict:
+    """nbgrader runs `alembic` from PATH and imports this module; nothing else is changed, so the
+    instructor's own Jupyter/nbgrader configuration applies as for any nbgrader command."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _db_url(course_dir: Path) -> str:
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config_file = course_dir / "nbgrader_config.py"
+    cfg = PyFileConfigLoader(config_file.name, path=str(course_dir)).load_config() \
+        if config_file.exists() else None
+    coursedir = CourseDirectory(config=cfg) if cfg is not None else CourseDirectory()
+    coursedir.root = str(course_dir)
+    return coursedir.db_url
+
+
+def _gradebook(db_url: str):
+    from nbgrader.api import Gradebook
+
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        raise FileNotFoundError(f"no gradebook at {db_url[len('sqlite:///'):]}")
+    return Gradebook(db_url)
+
+
+def init_course(course_dir: Path, chapter_ids: list[str] | None = None, *, log=print) -> int:
+    """A new nbgrader course directory: config, source/ (from course/), release/ and the
+    assignments in gradebook.db (``nbgrader generate_assignment`` does both)."""
+    from autograder import build
+    from autograder.chapters import chapter_ids as all_ids, get_chapter
+
+    course_dir = Path(course_dir).resolve()
+    if course_dir.exists() and any(course_dir.iterdir()):
+        log(f"llmcourse course init: {course_dir} exists and is not empty; "
+            "choose a new directory (an existing course is never overwritten)")
+        return EXIT_USAGE
+    try:
+        chapters = [get_chapter(c) for c in (chapter_ids or all_ids())]
+    except KeyError as e:
+        log(f"llmcourse course init: {e.args[0]}")
+        return EXIT_USAGE
+    created = not course_dir.exists()
+    try:
+        build.course_tree(course_dir, chapters)
+        for ch in chapters:
+            t0 = time.perf_counter()
+            build.release(ch, course_dir)  # also adds the assignment to gradebook.db
+            log(f"[{ch.assignment}] nbgrader generate_assignment ({time.perf_counter() - t0:.1f} s)")
+    except build.BuildError as e:
+        log(f"llmcourse course init: {e}")
+        if created:
+            shutil.rmtree(course_dir, ignore_errors=True)
+        return EXIT_FAILURES
+    shutil.rmtree(course_dir / ".state", ignore_errors=True)  # build's private Jupyter dirs
+    log(next_steps(course_dir, chapters))
+    return EXIT_OK
+
+
+def next_steps(course_dir: Path, chapters) -> str:
+    lines = [f"Course directory ready: {course_dir}", ""]
+    for ch in chapters:
+        nb = f"{ch.notebook_stem}.ipynb"
+        lines += [f"  {ch.assignment}  ({len(ch.exercises)} graded cells, {ch.max_points:g} points)",
+                  f"    source/{ch.assignment}/{nb}   instructor version: solutions, hidden tests",
+                  f"    release/{ch.assignment}/{nb}  student version"]
+    a = chapters[0].assignment
+    nb = f"{chapters[0].notebook_stem}.ipynb"
+    lines += [
+        "",
+        "Next, from the course directory:",
+        f"  cd {course_dir}",
+        f"  nbgrader release_assignment {a}        # or hand out release/{a}/{nb} directly",
+        f"  nbgrader collect {a}                   # or copy to submitted/<student>/{a}/{nb}",
+        f"  llmcourse grade . {a}                  # scores decided out of process -> gradebook.db",
+        "  nbgrader formgrader                   # or Formgrader in JupyterLab: review, comment",
+        "  nbgrader export --to grades.csv",
+        f"  nbgrader generate_feedback {a}         # feedback/<student>/{a}/*.html",
+        f"  nbgrader release_feedback {a}",
+        "Release/collect use the exchange folder set in nbgrader_config.py (Exchange.root); see "
+        "docs/NBGRADER.md.",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- grading
+@dataclass
+class StudentGrade:
+    student: str
+    notebooks: dict = field(default_factory=dict)  # notebook id -> NotebookResult
+    failure: str | None = None  # why this student was not graded
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(r.total for r in self.notebooks.values())
+
+    @property
+    def max_total(self) -> float:
+        return sum(r.max_total for r in self.notebooks.values())
+
+
+def find_submissions(course_dir: Path, assignment: str, students: list[str] | None):
+    """Student id → the submission folder; requested students without one map to None."""
+    found = {p.parent.name: p for p in sorted((course_dir / "submitted").glob(f"*/{assignment}"))
+             if p.is_dir()}
+    if not students:
+        return found
+    return {s: found.get(s) for s in students}
+
+
+def grade_student(student: str, folder: Path | None, assignment: str, chapter, notebooks):
+    """Out-of-process grading of one student's notebooks (step 2)."""
+    import nbformat
+
+    from autograder.grade import grade_notebook
+    from autograder.submission import SubmissionError
+
+    g = StudentGrade(student)
+    t0 = time.perf_counter()
+    if folder is None:
+        g.failure = f"no folder submitted/{student}/{assignment}"
+        return g
+    for nb_id in notebooks:
+        path = folder / f"{nb_id}.ipynb"
+        try:
+            if not path.exists():
+                raise SubmissionError(f"{path.name} was not submitted")
+            result = grade_notebook(str(path), chapter.id)
+            nbformat.read(path, as_version=4)  # what nbgrader will parse next
+        except SubmissionError as e:
+            g.failure = str(e).replace(str(folder) + os.sep, "")
+        except Exception as e:  # noqa: BLE001 - a crash of the grader must not stop the others
+            g.failure = f"{path.name}: grading failed ({type(e).__name__}: {e})"
+        else:
+            g.notebooks[nb_id] = result
+            continue
+        break
+    g.seconds = time.perf_counter() - t0
+    return g
+
+
+def _verdicts(grades: list[StudentGrade], chapter) -> dict:
+    out = {}
+    for g in grades:
+        out[g.student] = {
+            nb_id: {chapter.exercise(e.id).check_cell_id: e.as_json() for e in r.exercises}
+            for nb_id, r in g.notebooks.items()}
+    return out
+
+
+def record(course_dir: Path, assignment: str, graded: list[StudentGrade], chapter,
+           everyone) -> subprocess.CompletedProcess:
+    """Step 3: nbgrader autograde with our verdicts in place of kernel execution."""
+    names = {g.student for g in graded}
+    with tempfile.TemporaryDirectory(prefix="llmcourse-grade-") as tmp:
+        verdicts = Path(tmp) / "verdicts.json"
+        verdicts.write_text(json.dumps(_verdicts(graded, chapter)), encoding="utf-8")
+        args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
+                f"--Autograde.autograde_preprocessors={RECORD_PREPROCESSORS!r}",
+                f"--InjectVerdicts.verdicts_file={verdicts}"]
+        others = sorted(set(everyone) - names)
+        if others:
+            args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+        return subprocess.run(args, cwd=course_dir, env=_subprocess_env(), capture_output=True,
+                              text=True)
+
+
+def verify(db_url: str, assignment: str, g: StudentGrade, chapter) -> str | None:
+    """Step 4: None when the gradebook holds our points for every check cell of ``g``."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        with _gradebook(db_url) as gb:
+            for nb_id, result in g.notebooks.items():
+                sub_nb = gb.find_submission_notebook(nb_id, assignment, g.student)
+                scores = {gr.name: gr.auto_score for gr in sub_nb.grades}
+                for e in result.exercises:
+                    cell = chapter.exercise(e.id).check_cell_id
+                    if scores.get(cell) is None or abs(scores[cell] - e.points) > 1e-9:
+                        return f"gradebook has {scores.get(cell)} for {cell}, expected {e.points:g}"
+    except MissingEntry as e:
+        return f"nbgrader did not record the submission ({e})"
+    return None
+
+
+def _previous(db_url: str, assignment: str, student: str) -> str:
+    from nbgrader.api import MissingEntry
+
+    try:
+        with _gradebook(db_url) as gb:
+            sub = gb.find_submission(assignment, student)
+            flag = ", needs manual grade" if sub.needs_manual_grade else ""
+            return f"earlier entry kept: {sub.score:g}/{sub.max_score:g}{flag}"
+    except (MissingEntry, FileNotFoundError):
+        return "no earlier entry"
+
+
+def grade_course(course_dir: Path, assignment: str, *, students: list[str] | None = None,
+                 log=print) -> int:
+    """``llmcourse grade``: 0 when every submission was graded and recorded, 1 when any was not
+    (each reported with a NOT GRADED line), 2 when the course directory cannot be used."""
+    from autograder.chapters import get_chapter
+    from nbgrader.api import MissingEntry
+
+    course_dir = Path(course_dir).resolve()
+    try:
+        chapter = get_chapter(assignment)
+        db_url = _db_url(course_dir)
+        with _gradebook(db_url) as gb:
+            notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+            cells = {nb.name: sorted(c.name for c in nb.grade_cells)
+                     for nb in gb.find_assignment(assignment).notebooks}
+    except (KeyError, FileNotFoundError, MissingEntry) as e:
+        msg = e.args[0] if e.args else str(e)
+        log(f"llmcourse grade: {msg} (is {course_dir} a course made by `llmcourse course init`, "
+            f"with {assignment} generated?)")
+        return EXIT_USAGE
+    expected = sorted(ex.check_cell_id for ex in chapter.exercises)
+    stale = [nb for nb, c in cells.items() if c != expected]
+    if stale:
+        log(f"llmcourse grade: the gradebook's graded cells of {stale} are not those of "
+            f"{chapter.id} ({expected}); regenerate the assignment from this course/")
+        return EXIT_USAGE
+
+    folders = find_submissions(course_dir, assignment, students)
+    if not folders:
+        log(f"llmcourse grade: nothing in {course_dir / 'submitted'}/<student>/{assignment}/")
+        return EXIT_USAGE
+    log(f"grading {len(folders)} submission(s) of {assignment} out of process "
+        f"({', '.join(notebooks)})")
+    grades = []
+    for student, folder in folders.items():
+        g = grade_student(student, folder, assignment, chapter, notebooks)
+        grades.append(g)
+        state = f"FAILED ({g.failure})" if g.failure else f"{g.total:g}/{g.max_total:g}"
+        log(f"  {student}: graded in {g.seconds:.1f} s: {state}")
+
+    graded = [g for g in grades if g.failure is None]
+    if graded:
+        autograded = course_dir / "autograded"
+        with tempfile.TemporaryDirectory(prefix="llmcourse-keep-") as keep:
+            for g in graded:  # nbgrader --force deletes these before it writes new ones
+                src = autograded / g.student / assignment
+                if src.is_dir():
+                    shutil.copytree(src, Path(keep) / g.student)
+            t0 = time.perf_counter()
+            proc = record(course_dir, assignment, graded, chapter,
+                          list(find_submissions(course_dir, assignment, None)))
+            log(f"recorded in the gradebook by nbgrader autograde (no kernel) in "
+                f"{time.perf_counter() - t0:.1f} s")
+            for g in graded:
+                problem = verify(db_url, assignment, g, chapter)
+                if problem is None:
+                    continue
+                tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+                g.failure = f"not recorded: {problem}\n{tail}"
+                dest, kept = autograded / g.student / assignment, Path(keep) / g.student
+                if kept.is_dir() and not dest.exists():
+                    shutil.copytree(kept, dest)
+
+    log("")
+    width = max(len(g.student) for g in grades)
+    for g in grades:
+        if g.failure:
+            first, *rest = g.failure.splitlines()
+            log(f"{g.student:<{width}}  {assignment}  NOT GRADED: {first} — gradebook unchanged "
+                f"({_previous(db_url, assignment, g.student)})")
+            for line in rest:
+                log(f"{'':<{width}}    {line}")
+        else:
+            passed = sum(e.passed for r in g.notebooks.values() for e in r.exercises)
+            n = sum(len(r.exercises) for r in g.notebooks.values())
+            log(f"{g.student:<{width}}  {assignment}  {g.total:g}/{g.max_total:g}  "
+                f"({passed}/{n} exercises passed)")
+    failed = [g.student for g in grades if g.failure]
+    if failed:
+        log(f"{len(failed)} of {len(grades)} submission(s) NOT GRADED: {', '.join(failed)} "
+            "(their rows in `nbgrader export` are not scores from this run)")
+        return EXIT_FAILURES
+    return EXIT_OK

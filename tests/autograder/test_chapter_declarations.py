@@ -1,0 +1,44 @@
+"""Every chapter declaration is well formed: ids, points, cases, public checks, notebook cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder import build
+from autograder.cases import build_cases
+from autograder.chapters import all_chapters
+
+CHAPTERS = list(all_chapters().values())
+EXERCISES = [(ch, ex) for ch in CHAPTERS for ex in ch.exercises]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
+def test_ids_are_unique_and_prefixed(chapter):
+    ids = [ex.id for ex in chapter.exercises]
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith(chapter.id + ".") for i in ids)
+
+
+@pytest.mark.parametrize("chapter,ex", EXERCISES, ids=[e.id for _, e in EXERCISES])
+def test_cases_are_varied_and_named(chapter, ex):
+    cases = build_cases(ex)
+    names = [c.name for c in cases]
+    assert len(set(names)) == len(names), "case names must be unique (they are shown to students)"
+    assert any(c.public for c in cases), "no public self-check case"
+    dtypes = {c.dtype for c in cases}
+    assert {"torch.float64", "torch.float32", "torch.bfloat16"} <= {str(d) for d in dtypes}
+    assert ex.points > 0
+
+
+@pytest.mark.parametrize("chapter,ex", EXERCISES, ids=[e.id for _, e in EXERCISES])
+def test_cases_are_deterministic(chapter, ex):
+    a, b = build_cases(ex, seed=0), build_cases(ex, seed=0)
+    for ca, cb in zip(a, b):
+        for x, y in zip(ca.args, cb.args):
+            if hasattr(x, "shape"):
+                assert x.equal(y)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
+def test_notebook_source_matches_the_declaration(chapter):
+    build.validate_source(build.read_source(chapter), chapter)

@@ -1,0 +1,68 @@
+"""`llmcourse check`: the contract external tools rely on (table, --json schema, exit codes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder.build import ROOT, output_paths
+
+JSON_KEYS = {"notebook", "total", "max_total", "exercises"}
+EXERCISE_KEYS = {"id", "name", "points", "max_points", "passed", "messages"}
+
+
+def _check(*args):
+    return subprocess.run([sys.executable, "-m", "autograder.cli", "check", *args],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_solution_gets_full_marks_as_json(ch04):
+    proc = _check(str(output_paths(ch04)[1]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert set(out) == JSON_KEYS
+    assert out["total"] == out["max_total"] == ch04.max_points
+    assert [e["id"] for e in out["exercises"]] == [ex.id for ex in ch04.exercises]
+    for e in out["exercises"]:
+        assert set(e) == EXERCISE_KEYS and e["passed"] and e["points"] == e["max_points"]
+
+
+@pytest.mark.slow
+def test_untouched_release_scores_zero_with_not_implemented(ch04):
+    proc = _check(str(output_paths(ch04)[0]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["total"] == 0 and out["max_total"] == ch04.max_points
+    for e in out["exercises"]:
+        assert not e["passed"] and e["points"] == 0
+        assert e["messages"][0].startswith("not implemented")
+
+
+@pytest.mark.slow
+def test_bundled_sample_table_and_json_agree():
+    table, as_json = _check(), _check("--json")
+    assert table.returncode == as_json.returncode == 0, table.stderr
+    out = json.loads(as_json.stdout)
+    assert 0 < out["total"] < out["max_total"]
+    flat = " ".join(table.stdout.split())  # the table wraps long messages
+    for e in out["exercises"]:
+        assert f"{e['name']} {e['points']:g}/{e['max_points']:g} {'pass' if e['passed'] else 'FAIL'}" in flat
+    assert "likely mistake: mask applied after the softmax" in flat
+    assert f"total {out['total']:g}/{out['max_total']:g}" in flat
+    assert "ungraded on this machine" in flat
+    assert table.stderr == ""
+
+
+@pytest.mark.parametrize("content", [None, b"{oops"], ids=["missing", "invalid-json"])
+def test_not_a_notebook_is_a_one_line_error(tmp_path, content):
+    path = tmp_path / "x.ipynb"
+    if content is not None:
+        path.write_bytes(content)
+    proc = _check(str(path), "--json")
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
