@@ -3,7 +3,8 @@
     llmcourse check [NOTEBOOK] [--json]    grade one notebook out of process (default: the bundled sample)
     llmcourse build [CHAPTER ...]          course/ → assignments/ + solutions/, behind the release gate
     llmcourse sync-check                   fail when assignments/ or solutions/ are out of date
-    llmcourse grade COURSE_DIR ...         grade nbgrader submissions and write the gradebook
+    llmcourse course init DIR [CHAPTER ...] create a ready nbgrader course directory
+    llmcourse grade COURSE_DIR ASSIGNMENT  grade nbgrader submissions and write the gradebook
     llmcourse chapters                     list the chapters and their exercises
 """
 
@@ -110,6 +111,18 @@ def cmd_course(args) -> int:
     return init_course(Path(args.dir), args.chapters, log=print)
 
 
+def cmd_otter(args) -> int:
+    from autograder.build import BuildError
+    from autograder.otter import generate
+
+    try:
+        generate(args.chapter, Path(args.out) if args.out else None, verify=not args.no_verify)
+    except (BuildError, KeyError) as e:
+        print(f"llmcourse otter: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_chapters(args) -> int:
     from autograder.chapters import all_chapters
 
@@ -152,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir", help="the directory to create (must not exist or be empty)")
     p.add_argument("chapters", nargs="*", help="chapter ids (default: all)")
     p.set_defaults(func=cmd_course)
+
+    p = sub.add_parser("otter", help="otter-grader edition: student notebook + Gradescope zip")
+    p.add_argument("chapter", help="chapter id, e.g. ch04")
+    p.add_argument("--out", help="output directory (default: build/otter/<assignment>/)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip otter's run on the solutions and the untouched-notebook check")
+    p.set_defaults(func=cmd_otter)
 
     p = sub.add_parser("chapters", help="list chapters and exercises")
     p.set_defaults(func=cmd_chapters)

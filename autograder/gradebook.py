@@ -3,23 +3,24 @@
 ``llmcourse grade`` puts out-of-process verdicts where nbgrader's tools look for grades, in steps
 run in this order by :func:`grade_course`:
 
-1. ``find_submissions``  submitted/<student>/<assignment>/<notebook>.ipynb, the notebooks the
-                         gradebook knows for the assignment
-2. ``grade_all``         each notebook graded by :func:`autograder.grade.grade_notebook` (student
-                         code runs in a worker process; verdicts are decided here). A notebook that
-                         cannot be read or graded is a *failure*, never a score of 0.
-3. ``record``            ``nbgrader autograde --force`` for the graded students only, with nbgrader's
-                         ``Execute`` replaced by :class:`InjectVerdicts` + :class:`SaveVerdicts`.
-                         nbgrader still does the rest of its own work — restoring check cells from
-                         the gradebook, the submission records, timestamps, late penalties, the
-                         ``autograded/`` notebook — but no student code runs in a kernel: each check
-                         cell gets our verdict as its output and our points as its ``auto_score``.
-4. ``verify``            the gradebook is read back: every check cell holds our points, otherwise
-                         that student is a failure too (and an earlier autograded notebook is put
-                         back).
+1. ``find_submissions``  submitted/<student>/<assignment>/, for the notebooks that the gradebook
+                         lists for the assignment
+2. ``grade_student``     each notebook graded by :func:`autograder.grade.grade_notebook` (student
+                         code runs in a worker process; verdicts are decided in this one). A
+                         notebook that cannot be read or graded is a *failure*, never a 0.
+3. ``record``            ``nbgrader autograde --force`` for the graded students only, with
+                         nbgrader's ``Execute`` replaced by :class:`InjectVerdicts` and
+                         :class:`SaveVerdicts`. nbgrader still does the rest of its own work
+                         (check cells restored from the gradebook, submission records, timestamps,
+                         late penalties, the ``autograded/`` notebook), but no student code runs
+                         in a kernel: each check cell gets our verdict as its output and our points
+                         as its ``auto_score``.
+4. ``verify``            read back: this run wrote the autograded notebook and the gradebook holds
+                         our points for every check cell; otherwise the student is a failure too
+                         and their earlier autograded notebook is put back.
 
-Failures leave the gradebook as it was (an earlier grade of the student is kept), print one
-``NOT GRADED`` line each, and make the exit code 1.
+A student who fails in step 2 is never passed to nbgrader, so the gradebook keeps whatever it
+held for them. Every failure prints a ``NOT GRADED`` line and makes the exit code 1.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbgrader.preprocessors import SaveAutoGrades
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 from nbgrader import utils as nbg_utils
@@ -41,7 +44,8 @@ from traitlets import Unicode
 
 ROOT = Path(__file__).resolve().parent.parent
 
-GRADER_TAG = "llmcourse grade (verdicts decided out of process; no student code ran in this notebook)"
+GRADER_TAG = ("llmcourse grade (verdicts decided out of process; "
+              "no student code ran in this notebook)")
 # nbgrader's autograde pipeline with its kernel execution swapped for our verdicts. The other
 # steps are nbgrader's own defaults (nbgrader/converters/autograde.py), in nbgrader's order.
 RECORD_PREPROCESSORS = [
@@ -59,8 +63,8 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 # --------------------------------------------------------------------------- verdicts → cells
 def verdict_outputs(verdict: dict) -> list[dict]:
     """The check cell's outputs for one exercise verdict: a stream on a pass, an ``error`` on a
-    fail (nbgrader and its feedback read an error output as "this cell failed"). The text is the
-    same one the in-kernel hidden test raises, so both paths read alike to a student."""
+    fail (nbgrader and its feedback read an error output as "this cell failed"). The text has the
+    form of what the in-kernel hidden test raises, so both paths read alike to a student."""
     name, messages = verdict["name"], verdict["messages"]
     pts = f"{verdict['points']:g}/{verdict['max_points']:g} points"
     if verdict["passed"]:
@@ -77,12 +81,10 @@ class InjectVerdicts(NbGraderPreprocessor):
     verdicts_file = Unicode("", help="JSON written by `llmcourse grade`").tag(config=True)
 
     def preprocess(self, nb, resources):
-        import nbformat
-
         meta = resources["nbgrader"]
         data = json.loads(Path(self.verdicts_file).read_text(encoding="utf-8"))
         try:
-            verdicts = data[meta["student"]][meta["notebook"]]
+            verdicts = data["students"][meta["student"]][meta["notebook"]]
         except KeyError:
             raise RuntimeError(f"llmcourse grade has no verdicts for {meta['student']}/"
                                f"{meta['notebook']}") from None
@@ -96,7 +98,8 @@ class InjectVerdicts(NbGraderPreprocessor):
             cell.outputs = [nbformat.from_dict(o)
                             for o in verdict_outputs(verdicts[cell.metadata.nbgrader.grade_id])]
             cell.execution_count = None
-        nb.metadata["llmcourse"] = {**nb.metadata.get("llmcourse", {}), "graded_by": GRADER_TAG}
+        nb.metadata["llmcourse"] = {**nb.metadata.get("llmcourse", {}), "graded_by": GRADER_TAG,
+                                    "grade_run": data["run"]}
         resources["llmcourse_verdicts"] = verdicts
         return nb, resources
 
@@ -124,7 +127,8 @@ def _subprocess_env() -> dict:
     return env
 
 
-def _db_url(course_dir: Path) -> str:
+def _coursedir(course_dir: Path):
+    """nbgrader's view of the course's folders and database (from its nbgrader_config.py)."""
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -133,7 +137,11 @@ def _db_url(course_dir: Path) -> str:
         if config_file.exists() else None
     coursedir = CourseDirectory(config=cfg) if cfg is not None else CourseDirectory()
     coursedir.root = str(course_dir)
-    return coursedir.db_url
+    return coursedir
+
+
+def _autograded(coursedir, student: str, assignment: str) -> Path:
+    return Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
 
 
 def _gradebook(db_url: str):
@@ -166,7 +174,8 @@ def init_course(course_dir: Path, chapter_ids: list[str] | None = None, *, log=p
         for ch in chapters:
             t0 = time.perf_counter()
             build.release(ch, course_dir)  # also adds the assignment to gradebook.db
-            log(f"[{ch.assignment}] nbgrader generate_assignment ({time.perf_counter() - t0:.1f} s)")
+            log(f"[{ch.assignment}] nbgrader generate_assignment "
+                f"({time.perf_counter() - t0:.1f} s)")
     except build.BuildError as e:
         log(f"llmcourse course init: {e}")
         if created:
@@ -181,25 +190,27 @@ def next_steps(course_dir: Path, chapters) -> str:
     lines = [f"Course directory ready: {course_dir}", ""]
     for ch in chapters:
         nb = f"{ch.notebook_stem}.ipynb"
-        lines += [f"  {ch.assignment}  ({len(ch.exercises)} graded cells, {ch.max_points:g} points)",
+        lines += [f"  {ch.assignment}  ({len(ch.exercises)} graded cells, "
+                  f"{ch.max_points:g} points)",
                   f"    source/{ch.assignment}/{nb}   instructor version: solutions, hidden tests",
                   f"    release/{ch.assignment}/{nb}  student version"]
     a = chapters[0].assignment
     nb = f"{chapters[0].notebook_stem}.ipynb"
-    lines += [
-        "",
-        "Next, from the course directory:",
-        f"  cd {course_dir}",
-        f"  nbgrader release_assignment {a}        # or hand out release/{a}/{nb} directly",
-        f"  nbgrader collect {a}                   # or copy to submitted/<student>/{a}/{nb}",
-        f"  llmcourse grade . {a}                  # scores decided out of process -> gradebook.db",
-        "  nbgrader formgrader                   # or Formgrader in JupyterLab: review, comment",
-        "  nbgrader export --to grades.csv",
-        f"  nbgrader generate_feedback {a}         # feedback/<student>/{a}/*.html",
-        f"  nbgrader release_feedback {a}",
-        "Release/collect use the exchange folder set in nbgrader_config.py (Exchange.root); see "
-        "docs/NBGRADER.md.",
+    steps = [
+        (f"cd {course_dir}", ""),
+        (f"nbgrader release_assignment {a}", f"or hand out release/{a}/{nb} directly"),
+        (f"nbgrader collect {a}", f"or copy files to submitted/<student>/{a}/{nb}"),
+        (f"llmcourse grade . {a}", "scores decided out of process -> gradebook.db"),
+        ("jupyter lab", "menu Nbgrader > Formgrader: review, comment, adjust"),
+        ("nbgrader export --to grades.csv", ""),
+        (f"nbgrader generate_feedback {a}", f"feedback/<student>/{a}/*.html"),
+        (f"nbgrader release_feedback {a}", "students fetch it with nbgrader fetch_feedback"),
     ]
+    width = max(len(cmd) for cmd, _ in steps)
+    lines += ["", "Next, from the course directory:"]
+    lines += [f"  {cmd:<{width}}  # {why}" if why else f"  {cmd}" for cmd, why in steps]
+    lines.append("release/collect use the exchange folder named in nbgrader_config.py "
+                 "(Exchange.root); see docs/NBGRADER.md.")
     return "\n".join(lines)
 
 
@@ -209,6 +220,8 @@ class StudentGrade:
     student: str
     notebooks: dict = field(default_factory=dict)  # notebook id -> NotebookResult
     failure: str | None = None  # why this student was not graded
+    recorded: bool = False  # failed after nbgrader was asked to record it (step 3 or 4)
+    restored: bool = False  # ... and its earlier autograded notebook was put back
     seconds: float = 0.0
 
     @property
@@ -231,8 +244,6 @@ def find_submissions(course_dir: Path, assignment: str, students: list[str] | No
 
 def grade_student(student: str, folder: Path | None, assignment: str, chapter, notebooks):
     """Out-of-process grading of one student's notebooks (step 2)."""
-    import nbformat
-
     from autograder.grade import grade_notebook
     from autograder.submission import SubmissionError
 
@@ -260,22 +271,23 @@ def grade_student(student: str, folder: Path | None, assignment: str, chapter, n
     return g
 
 
-def _verdicts(grades: list[StudentGrade], chapter) -> dict:
-    out = {}
+def _verdicts(grades: list[StudentGrade], chapter, run: str) -> dict:
+    students = {}
     for g in grades:
-        out[g.student] = {
+        students[g.student] = {
             nb_id: {chapter.exercise(e.id).check_cell_id: e.as_json() for e in r.exercises}
             for nb_id, r in g.notebooks.items()}
-    return out
+    return {"run": run, "students": students}
 
 
 def record(course_dir: Path, assignment: str, graded: list[StudentGrade], chapter,
-           everyone) -> subprocess.CompletedProcess:
-    """Step 3: nbgrader autograde with our verdicts in place of kernel execution."""
+           everyone, run: str) -> subprocess.CompletedProcess:
+    """Step 3: nbgrader autograde with our verdicts in place of kernel execution. ``run`` tags
+    the autograded notebooks this call writes."""
     names = {g.student for g in graded}
     with tempfile.TemporaryDirectory(prefix="llmcourse-grade-") as tmp:
         verdicts = Path(tmp) / "verdicts.json"
-        verdicts.write_text(json.dumps(_verdicts(graded, chapter)), encoding="utf-8")
+        verdicts.write_text(json.dumps(_verdicts(graded, chapter, run)), encoding="utf-8")
         args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
                 f"--Autograde.autograde_preprocessors={RECORD_PREPROCESSORS!r}",
                 f"--InjectVerdicts.verdicts_file={verdicts}"]
@@ -286,12 +298,21 @@ def record(course_dir: Path, assignment: str, graded: list[StudentGrade], chapte
                               text=True)
 
 
-def verify(db_url: str, assignment: str, g: StudentGrade, chapter) -> str | None:
-    """Step 4: None when the gradebook holds our points for every check cell of ``g``."""
+def verify(coursedir, assignment: str, g: StudentGrade, chapter, run: str) -> str | None:
+    """Step 4: None when this run wrote ``g``'s autograded notebooks and the gradebook holds our
+    points for every check cell."""
     from nbgrader.api import MissingEntry
 
+    for nb_id in g.notebooks:
+        path = _autograded(coursedir, g.student, assignment) / f"{nb_id}.ipynb"
+        try:
+            tag = json.loads(path.read_text(encoding="utf-8"))["metadata"]["llmcourse"]
+        except (OSError, ValueError, KeyError):
+            tag = {}
+        if tag.get("grade_run") != run:
+            return f"nbgrader did not write {path.relative_to(coursedir.root)}"
     try:
-        with _gradebook(db_url) as gb:
+        with _gradebook(coursedir.db_url) as gb:
             for nb_id, result in g.notebooks.items():
                 sub_nb = gb.find_submission_notebook(nb_id, assignment, g.student)
                 scores = {gr.name: gr.auto_score for gr in sub_nb.grades}
@@ -311,9 +332,9 @@ def _previous(db_url: str, assignment: str, student: str) -> str:
         with _gradebook(db_url) as gb:
             sub = gb.find_submission(assignment, student)
             flag = ", needs manual grade" if sub.needs_manual_grade else ""
-            return f"earlier entry kept: {sub.score:g}/{sub.max_score:g}{flag}"
+            return f"{sub.score:g}/{sub.max_score:g}{flag}"
     except (MissingEntry, FileNotFoundError):
-        return "no earlier entry"
+        return "no entry"
 
 
 def grade_course(course_dir: Path, assignment: str, *, students: list[str] | None = None,
@@ -326,7 +347,8 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
     course_dir = Path(course_dir).resolve()
     try:
         chapter = get_chapter(assignment)
-        db_url = _db_url(course_dir)
+        coursedir = _coursedir(course_dir)
+        db_url = coursedir.db_url
         with _gradebook(db_url) as gb:
             notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
             cells = {nb.name: sorted(c.name for c in nb.grade_cells)
@@ -358,34 +380,41 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
 
     graded = [g for g in grades if g.failure is None]
     if graded:
-        autograded = course_dir / "autograded"
+        run = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="llmcourse-keep-") as keep:
             for g in graded:  # nbgrader --force deletes these before it writes new ones
-                src = autograded / g.student / assignment
+                src = _autograded(coursedir, g.student, assignment)
                 if src.is_dir():
                     shutil.copytree(src, Path(keep) / g.student)
             t0 = time.perf_counter()
             proc = record(course_dir, assignment, graded, chapter,
-                          list(find_submissions(course_dir, assignment, None)))
+                          list(find_submissions(course_dir, assignment, None)), run)
             log(f"recorded in the gradebook by nbgrader autograde (no kernel) in "
                 f"{time.perf_counter() - t0:.1f} s")
             for g in graded:
-                problem = verify(db_url, assignment, g, chapter)
+                problem = verify(coursedir, assignment, g, chapter, run)
                 if problem is None:
                     continue
                 tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-                g.failure = f"not recorded: {problem}\n{tail}"
-                dest, kept = autograded / g.student / assignment, Path(keep) / g.student
-                if kept.is_dir() and not dest.exists():
+                g.failure, g.recorded = f"not recorded: {problem}\n{tail}", True
+                dest, kept = _autograded(coursedir, g.student, assignment), Path(keep) / g.student
+                if kept.is_dir():
+                    shutil.rmtree(dest, ignore_errors=True)
                     shutil.copytree(kept, dest)
+                    g.restored = True
 
     log("")
     width = max(len(g.student) for g in grades)
     for g in grades:
         if g.failure:
             first, *rest = g.failure.splitlines()
-            log(f"{g.student:<{width}}  {assignment}  NOT GRADED: {first} — gradebook unchanged "
-                f"({_previous(db_url, assignment, g.student)})")
+            now = _previous(db_url, assignment, g.student)
+            if not g.recorded:
+                where = f"gradebook unchanged: {now}"
+            else:
+                where = f"gradebook now: {now}" + (
+                    "; earlier autograded notebook put back" if g.restored else "")
+            log(f"{g.student:<{width}}  {assignment}  NOT GRADED: {first} ({where})")
             for line in rest:
                 log(f"{'':<{width}}    {line}")
         else:

@@ -1,6 +1,6 @@
 """nbgrader configuration of the course (copied into every nbgrader course directory we create).
 
-Each setting answers a trap measured with nbgrader 0.9.6 (see docs/GRADING.md).
+Each setting answers a trap measured with nbgrader 0.9.6 (see docs/NBGRADER.md).
 """
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
@@ -8,6 +8,7 @@ c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this 
 c.CourseDirectory.course_id = "llmcourse"
 c.CourseDirectory.root = "."
 # Release/collect through a folder of the course, not /usr/local/share/nbgrader/exchange.
+# Relative to where nbgrader runs: on a shared JupyterHub set an absolute path readable by all.
 c.Exchange.root = "exchange"
 
 # The stub nbgrader puts where a solution was.
