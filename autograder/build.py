@@ -127,7 +127,7 @@ def instructor_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
 
 
 # --------------------------------------------------------------------------- 4. release (nbgrader)
-def _env(workdir: Path) -> dict:
+def jupyter_env(workdir: Path) -> dict:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
@@ -141,7 +141,7 @@ def _env(workdir: Path) -> dict:
 def nbgrader(args: list[str], course_root: Path) -> subprocess.CompletedProcess:
     """Run the nbgrader CLI in ``course_root`` (which holds nbgrader_config.py)."""
     proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_root,
-                          env=_env(course_root), capture_output=True, text=True)
+                          env=jupyter_env(course_root), capture_output=True, text=True)
     if proc.returncode != 0:
         raise BuildError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -182,7 +182,7 @@ def solution_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
 def execute(nb, workdir: Path) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
-    env = _env(workdir)
+    env = jupyter_env(workdir)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:

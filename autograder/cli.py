@@ -5,6 +5,7 @@
     llmcourse sync-check                   fail when assignments/ or solutions/ are out of date
     llmcourse course init DIR [CHAPTER ...] create a ready nbgrader course directory
     llmcourse grade COURSE_DIR ASSIGNMENT  grade nbgrader submissions and write the gradebook
+    llmcourse otter CHAPTER [--out DIR]    otter-grader edition: student notebook + Gradescope zip
     llmcourse chapters                     list the chapters and their exercises
 """
 

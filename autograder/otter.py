@@ -41,7 +41,7 @@ from autograder.build import (
     SOLUTION_BEGIN,
     SOLUTION_END,
     BuildError,
-    _env,
+    jupyter_env,
     instructor_notebook,
     read_source,
     role,
@@ -180,7 +180,8 @@ def assignment_config(chapter: Chapter, wheel_name: str) -> dict:
         "check_all_cell": False,
         "export_cell": False,  # students upload the .ipynb itself
         "tests": {"files": False, "ok_format": False},
-        "generate": {"pdf": False, "filtering": False, "show_stdout": False, "show_hidden": False},
+        # show_hidden: per-question scores and teaching messages visible once grades are published.
+        "generate": {"pdf": False, "filtering": False, "show_stdout": False, "show_hidden": True},
     }
 
 
@@ -191,7 +192,8 @@ def master_notebook(nb, chapter: Chapter, wheel_name: str) -> nbformat.NotebookN
     for i, c in enumerate(cells):
         if role(c).get("role") == "answer":
             nxt = cells[i + 1] if i + 1 < len(cells) else None
-            if nxt is None or role(nxt) != {"role": "check", "exercise": role(c)["exercise"]}:
+            if nxt is None or (role(nxt).get("role"), role(nxt).get("exercise")) != (
+                    "check", role(c)["exercise"]):
                 problems.append(f"the answer cell of {role(c)['exercise']} is not directly "
                                 "followed by its check cell (otter needs one question block)")
     if problems:
@@ -258,7 +260,7 @@ def build_wheel(dest: Path) -> Path:
 def _otter(args: list[str], workdir: Path, timeout: float | None = None):
     try:
         return subprocess.run([sys.executable, "-m", "otter", *args], cwd=workdir,
-                              env=_env(workdir), capture_output=True, text=True, timeout=timeout)
+                              env=jupyter_env(workdir), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise OtterError(f"otter {args[0]} did not finish within {timeout} s") from None
 

@@ -127,7 +127,7 @@ class Flow:
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nbgrader_flow")
-    env = build._env(tmp)  # Jupyter/IPython/matplotlib state under tmp, for every subprocess
+    env = build.jupyter_env(tmp)  # Jupyter/IPython/matplotlib state under tmp, for every subprocess
     with pytest.MonkeyPatch.context() as mp:
         for var in ("PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
                     "MPLCONFIGDIR", "PYTHONPATH"):
@@ -284,7 +284,7 @@ def test_tampering_fools_the_kernel_path_not_ours(flow):
 # --------------------------------------------------------------------------- slow: regrading
 @pytest.fixture
 def course_copy(flow, tmp_path, monkeypatch):
-    env = build._env(tmp_path)
+    env = build.jupyter_env(tmp_path)
     for var in ("PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR",
                 "PYTHONPATH"):
         monkeypatch.setenv(var, env[var])
