@@ -3,6 +3,7 @@ worker, and the trusted reference results (float64 truth and same-dtype naive ru
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -68,11 +69,11 @@ def to_wire(case: Case, index: int, tensors: list, *, cast: torch.dtype | None =
     return out
 
 
-def run_reference(impl, kind: str, case: Case, *, cast=None, device=None, grad_outputs=None):
+def run_reference(impl, ex: Exercise, case: Case, *, cast=None, device=None, grad_outputs=None):
     """Run a trusted implementation (the reference or a catalogued mistake) on ``case``."""
     tensors: list = []
     spec = to_wire(case, 0, tensors, cast=cast, device=device, grad_outputs=grad_outputs)
-    outputs, grads, _ = invoke(impl, spec, tensors, kind=kind)
+    outputs, grads, _ = invoke(impl, spec, tensors, kind=ex.kind, driver=ex.driver)
     return [o.cpu() for o in outputs], [g.cpu() for g in grads]
 
 
@@ -104,16 +105,16 @@ def case_tags(case: Case) -> tuple[str, ...]:
 
 def prepare(ex: Exercise, case: Case, index: int) -> Prepared:
     start = time.perf_counter()
-    naive_out, _ = run_reference(ex.reference, ex.kind, case)
+    naive_out, _ = run_reference(ex.reference, ex, case)
     grad_outputs = []
     if case.grad or case.grad_params:
         gen = torch.Generator().manual_seed(seed_for(ex.id, "grad", index))
         grad_outputs = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype)
                         for o in naive_out]
-        naive_out, naive_grads = run_reference(ex.reference, ex.kind, case, grad_outputs=grad_outputs)
+        naive_out, naive_grads = run_reference(ex.reference, ex, case, grad_outputs=grad_outputs)
     else:
         naive_grads = []
-    truth_out, truth_grads = run_reference(ex.reference, ex.kind, case, cast=torch.float64,
+    truth_out, truth_grads = run_reference(ex.reference, ex, case, cast=torch.float64,
                                            device="cpu", grad_outputs=grad_outputs)
     seconds = time.perf_counter() - start
     naive = naive_out + naive_grads
@@ -128,7 +129,8 @@ def exercise_job(ex: Exercise) -> dict:
     """What the worker needs to know about an exercise (no reference, no expected values)."""
     return {"id": ex.id, "name": ex.name, "kind": ex.kind,
             "forbidden_functions": list(ex.forbidden_functions),
-            "forbidden_ops": list(ex.forbidden_ops), "substitutes": dict(ex.substitutes)}
+            "forbidden_ops": list(ex.forbidden_ops), "substitutes": dict(ex.substitutes),
+            "driver": inspect.getsource(ex.driver) if ex.driver else None}
 
 
 def build_cases(ex: Exercise, seed: int = 0, devices: tuple[str, ...] = ("cpu",)) -> list[Case]:

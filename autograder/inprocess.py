@@ -19,6 +19,7 @@ from autograder.worker import run_case, student_globals, substituted
 def verdicts_for(target, ex: Exercise, prepared: list[Prepared]) -> list[CaseVerdict]:
     job = exercise_job(ex)
     verdicts = []
+    driver = ex.driver
     scope = (substituted(student_globals(target), ex.substitutes) if target is not None
              else contextlib.nullcontext())
     with scope:
@@ -28,7 +29,7 @@ def verdicts_for(target, ex: Exercise, prepared: list[Prepared]) -> list[CaseVer
             if target is None:
                 header, outs = {"status": "missing", "message": f"'{ex.name}' is not defined"}, []
             else:
-                header, outs = run_case(target, job, spec, tensors)
+                header, outs = run_case(target, job, spec, tensors, driver)
             verdicts.append(judge_case(p, header, [o.detach().cpu() for o in outs]))
     return verdicts
 

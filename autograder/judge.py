@@ -63,7 +63,8 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     devices = report.get("devices", [])
     for i, (got, exp_dtype) in enumerate(zip(outputs, prep.expected_dtypes)):
         label = "output" if n_out == 1 else f"output {i}"
-        if got.dtype != exp_dtype:
+        python_number = got.dim() == 0 and {got.dtype, exp_dtype} <= {torch.int64, torch.float64}
+        if got.dtype != exp_dtype and not python_number:  # 3 and 3.0 are the same count
             return CaseVerdict(prep, False, "wrong", f"{label} has dtype {got.dtype}, expected "
                                f"{exp_dtype} (the dtype of the inputs)", outputs, forbidden)
         if i < len(devices) and devices[i].split(":")[0] != prep.case.device.split(":")[0]:
@@ -76,6 +77,14 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
             label = ("output" if n_out == 1 else f"output {i}") if not is_grad else "gradient"
             return CaseVerdict(prep, False, "wrong", f"{label}: {cmp.reason}", outputs, forbidden,
                                grads_only=is_grad)
+    for check in prep.case.checks:
+        try:
+            violated = check(outputs, prep.case)
+        except Exception as e:  # noqa: BLE001 - a malformed output can break a property check
+            violated = f"could not be checked ({type(e).__name__}: {e})"
+        if violated:
+            return CaseVerdict(prep, False, "wrong", f"property violated: {violated}", outputs,
+                               forbidden)
     if forbidden:
         return CaseVerdict(prep, False, "forbidden", "", outputs, forbidden)
     return CaseVerdict(prep, True, "ok", "", outputs, forbidden,
@@ -105,7 +114,7 @@ def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
                     with substituted(student_globals(mistake.impl), ex.substitutes), \
                             warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        out, _ = run_reference(mistake.impl, ex.kind, v.prepared.case, cast=cast,
+                        out, _ = run_reference(mistake.impl, ex, v.prepared.case, cast=cast,
                                                device=device)
                 except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
                     continue

@@ -35,6 +35,9 @@ class Case:
     state: dict = field(default_factory=dict)  # class exercises: parameter name -> tensor
     grad_params: tuple = ()  # class exercises: parameters whose gradient is checked
     n_outputs: int = 1
+    # Properties checked on the student's outputs besides the comparison with the reference:
+    # ``check(outputs, case) -> None | str`` (the string says what is violated), run in the grader.
+    checks: tuple[Callable, ...] = ()
 
 
 @dataclass
@@ -65,6 +68,10 @@ class Exercise:
     # (name -> expression over `torch`/`F`), so that one bug is charged to one exercise only.
     substitutes: dict[str, str] = field(default_factory=dict)
     timeout_floor_s: float = 20.0  # minimum wall time for this exercise's cases
+    # Optional program that exercises the target instead of one call: ``drive*(target, *args,
+    # **kwargs)`` -> tensors/numbers (e.g. 100 optimizer steps). A module-level function using
+    # only ``torch`` and ``math``; its source is sent to the worker (it holds no expected values).
+    driver: Callable | None = None
 
     @property
     def answer_cell_id(self) -> str:

@@ -33,8 +33,16 @@ def eps(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
 
 
+def _as_real(t: torch.Tensor) -> torch.Tensor:
+    """float64 view for comparisons; a complex tensor becomes (..., 2) real/imaginary parts."""
+    t = t.detach().cpu()
+    if t.is_complex():
+        return torch.view_as_real(t.to(torch.complex128))
+    return t.double()
+
+
 def _finite_max_abs(t: torch.Tensor) -> float:
-    t = t.detach().double().abs()
+    t = _as_real(t).abs()
     t = t[torch.isfinite(t)]
     return float(t.max()) if t.numel() else 0.0
 
@@ -47,8 +55,11 @@ def input_scale(tensors) -> float:
 
 def allowed_error(truth: torch.Tensor, naive: torch.Tensor, dtype: torch.dtype,
                   inputs_magnitude: float = 0.0) -> float:
-    """Largest max-abs error a correct implementation computing in ``dtype`` may have."""
-    diff = (naive.detach().double().cpu() - truth.detach().double().cpu())
+    """Largest max-abs error a correct implementation computing in ``dtype`` may have (0 for
+    integer or boolean outputs: counts, indices and buckets must be exact)."""
+    if not (truth.is_floating_point() or truth.is_complex()):
+        return 0.0
+    diff = _as_real(naive) - _as_real(truth)
     naive_err = _finite_max_abs(diff)
     floor = eps(dtype) * (OUTPUT_ULPS * _finite_max_abs(truth) + INPUT_ULPS * inputs_magnitude)
     return ERROR_FACTOR * naive_err + floor + torch.finfo(torch.float64).tiny
@@ -68,8 +79,10 @@ def compare(got: torch.Tensor, truth: torch.Tensor, allowed: float) -> Compariso
     """Compare a student's tensor (any float dtype, CPU) with the float64 truth."""
     if tuple(got.shape) != tuple(truth.shape):
         return Comparison(False, f"shape {tuple(got.shape)}, expected {tuple(truth.shape)}")
-    g = got.detach().double().cpu()
-    t = truth.detach().double().cpu()
+    if got.is_complex() != truth.is_complex():
+        return Comparison(False, f"{'complex' if got.is_complex() else 'real'} values, expected "
+                                 f"{'complex' if truth.is_complex() else 'real'}")
+    g, t = _as_real(got), _as_real(truth)
     if g.numel() == 0:
         return Comparison(True)
     # Non-finite values must sit exactly where the truth has them (normally nowhere).

@@ -184,21 +184,39 @@ def _describe(x) -> str:
     return type(x).__name__
 
 
+def _as_tensor(x):
+    """Exact torch.Tensor as is; a Python int/float (a FLOP count, a fitted exponent) as a 0-dim
+    int64/float64 tensor; anything else (subclasses included: they can lie) is refused."""
+    if type(x) is torch.Tensor:  # noqa: E721
+        return x
+    if type(x) is int and -(2**63) <= x < 2**63:  # noqa: E721 - bool is not a count
+        return torch.tensor(x, dtype=torch.int64)
+    if type(x) is float:  # noqa: E721
+        return torch.tensor(x, dtype=torch.float64)
+    raise TypeError(f"expected a plain torch.Tensor, got {_describe(x)}")
+
+
 def _as_outputs(result, n_outputs: int):
     """The student's return value as a list of exact torch.Tensor, or raise TypeError explaining."""
     items = [result] if n_outputs == 1 else result
     if n_outputs != 1 and (not isinstance(items, (tuple, list)) or len(items) != n_outputs):
-        raise TypeError(f"expected a tuple of {n_outputs} tensors, got {_describe(result)}")
-    for x in items:
-        if type(x) is not torch.Tensor:  # noqa: E721 - subclasses can lie about their values
-            raise TypeError(f"expected a plain torch.Tensor, got {_describe(x)}")
-    return list(items)
+        raise TypeError(f"expected a tuple of {n_outputs} values, got {_describe(result)}")
+    return [_as_tensor(x) for x in items]
 
 
-def invoke(target, case: dict, tensors: list, *, kind: str = "function"):
+def compile_driver(source: str):
+    """A chapter's driver (see ``Exercise.driver``) from its source text."""
+    ns = {"torch": torch, "math": __import__("math")}
+    exec(compile(source, "<driver>", "exec"), ns)  # noqa: S102 - the grader's own text
+    return next(v for k, v in ns.items() if k.startswith("drive") and callable(v))
+
+
+def invoke(target, case: dict, tensors: list, *, kind: str = "function", driver=None):
     """Call the student's ``target`` as ``case`` says; returns (outputs, grads, output_devices).
 
-    kind "function": ``target(*args, **kwargs)``.
+    kind "function": ``target(*args, **kwargs)``; with a ``driver``, ``driver(target, *args,
+    **kwargs)`` instead (a chapter-provided program that exercises the target, e.g. 100 steps of
+    an optimizer class, and returns what is compared).
     kind "class": ``target(*init_args, **init_kwargs)`` must be an nn.Module; the case's
     ``state`` (parameter name -> tensor) is copied in, the module is moved to the case's device and
     dtype, then ``forward(*args, **kwargs)`` is called.
@@ -232,7 +250,10 @@ def invoke(target, case: dict, tensors: list, *, kind: str = "function"):
                 params[name].copy_(value)
         module.to(device=device, dtype=torch.__dict__[case["module_dtype"]])
         fn = module
-    result = fn(*args, **kwargs)
+    if driver is not None:
+        result = driver(fn, *args, **kwargs)
+    else:
+        result = fn(*args, **kwargs)
     outputs = _as_outputs(result, case.get("n_outputs", 1))
     devices = [str(o.device) for o in outputs]
     grads = []
@@ -289,13 +310,13 @@ def hide_grader_from_imports() -> None:
                            and os.path.isdir(os.path.join(p or ".", "autograder")))]
 
 
-def run_case(target, ex: dict, case: dict, tensors: list) -> tuple[dict, list]:
+def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
     """Run one case under the forbidden-call monitor; returns (report header, tensors to send)."""
     monitor = ForbiddenMonitor(ex.get("forbidden_functions", []), ex.get("forbidden_ops", []))
     start = time.perf_counter()
     try:
         with monitor:
-            outputs, grads, devices = invoke(target, case, tensors, kind=ex["kind"])
+            outputs, grads, devices = invoke(target, case, tensors, kind=ex["kind"], driver=driver)
         if case.get("device", "cpu").startswith("cuda"):
             torch.cuda.synchronize()
     except NotImplementedError as e:
@@ -331,13 +352,14 @@ def run_job(job: dict, tensors: list, send) -> None:
             continue
         send({"event": "exercise_start", "id": ex["id"]})
         target = ns.get(ex["name"])
+        driver = compile_driver(ex["driver"]) if ex.get("driver") else None
         with substituted(ns, ex.get("substitutes", {})):
             for case in ex["cases"]:
                 head = {"event": "case", "id": ex["id"], "case": case["index"]}
                 if target is None:
                     send(dict(head, status="missing", message=f"'{ex['name']}' is not defined"))
                     continue
-                header, outs = run_case(target, ex, case, tensors)
+                header, outs = run_case(target, ex, case, tensors, driver)
                 send(head | header, outs)
         send({"event": "exercise_end", "id": ex["id"]})
     send({"event": "done"})
