@@ -1,0 +1,63 @@
+"""The hidden tests discriminate, for every registered chapter: each catalogued mistake loses its
+exercise's points and is named in the feedback; each alternative correct implementation gets full
+marks; the reference itself passes. (In process: the verdict code is the one used out of process.)"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import pytest
+
+from autograder.chapters import all_chapters
+from autograder.grade import plan_for
+from autograder.inprocess import grade_object
+
+CHAPTERS = all_chapters()
+EXERCISES = [ex for ch in CHAPTERS.values() for ex in ch.exercises]
+MISTAKES = [(ex.id, m) for ex in EXERCISES for m in ex.mistakes]
+ALTERNATIVES = [(ex.id, a) for ex in EXERCISES for a in ex.alternatives]
+
+
+@functools.cache
+def _prepared(ex_id: str):
+    chapter = CHAPTERS[ex_id.split(".")[0]]
+    ex = chapter.exercise(ex_id)
+    [(_, prepared)] = plan_for(chapter, [ex], devices=("cpu",))
+    return ex, prepared
+
+
+def _grade(ex_id, impl):
+    ex, prepared = _prepared(ex_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ex, grade_object(impl, ex, prepared)
+
+
+@pytest.mark.parametrize("ex_id", [ex.id for ex in EXERCISES])
+def test_reference_gets_full_marks_and_no_mistake_is_named(ex_id):
+    ex, result = _grade(ex_id, _prepared(ex_id)[0].reference)
+    assert result.passed and result.points == ex.points, result.messages
+    assert not any(m.startswith("likely mistake") for m in result.messages)
+
+
+@pytest.mark.parametrize("ex_id,mistake", MISTAKES, ids=[f"{e}-{m.key}" for e, m in MISTAKES])
+def test_mistake_is_caught_and_named(ex_id, mistake):
+    ex, result = _grade(ex_id, mistake.impl)
+    assert not result.passed and result.points == 0
+    named = [m for m in result.messages if m.startswith("likely mistake:")]
+    assert named == [f"likely mistake: {mistake.title}. {mistake.hint}"], result.messages
+
+
+@pytest.mark.parametrize("ex_id,impl", ALTERNATIVES, ids=[f"{e}-{a.__name__}" for e, a in ALTERNATIVES])
+def test_alternative_gets_full_marks(ex_id, impl):
+    ex, result = _grade(ex_id, impl)
+    assert result.passed and result.points == ex.points, result.messages
+
+
+@pytest.mark.parametrize("ex_id", [ex.id for ex in EXERCISES])
+def test_every_exercise_has_a_catalog(ex_id):
+    ex = _prepared(ex_id)[0]
+    assert len(ex.mistakes) >= 3, f"{ex.id}: fewer than 3 catalogued mistakes"
+    assert len(ex.alternatives) >= 1, f"{ex.id}: no alternative correct implementation"
+    assert len({m.key for m in ex.mistakes}) == len(ex.mistakes)
