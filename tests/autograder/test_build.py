@@ -7,14 +7,21 @@ import nbformat
 import pytest
 
 from autograder import build
+from autograder.chapters import all_chapters
+
+CHAPTERS = list(all_chapters().values())
+each_chapter = pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
 
 
 @pytest.mark.slow
-def test_committed_notebooks_are_in_sync_with_course(ch04):
-    assert build.out_of_date(ch04) == []
+@each_chapter
+def test_committed_notebooks_are_in_sync_with_course(chapter):
+    assert build.out_of_date(chapter) == []
 
 
-def test_release_has_no_solutions_or_hidden_tests(ch04):
+@each_chapter
+def test_release_has_no_solutions_or_hidden_tests(chapter):
+    ch04 = chapter
     text = build.output_paths(ch04)[0].read_text()
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
     assert "hidden_check" not in text
@@ -25,8 +32,9 @@ def test_release_has_no_solutions_or_hidden_tests(ch04):
     assert all("raise NotImplementedError()" in c.source for c in stubs)
 
 
-def test_solution_is_executed_with_figures(ch04):
-    nb = nbformat.read(build.output_paths(ch04)[1], as_version=4)
+@each_chapter
+def test_solution_is_executed_with_figures(chapter):
+    nb = nbformat.read(build.output_paths(chapter)[1], as_version=4)
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -34,7 +42,9 @@ def test_solution_is_executed_with_figures(ch04):
     assert len(images) >= 2 and not errors
 
 
-def test_instructor_notebook_carries_points_and_hidden_tests(ch04):
+@each_chapter
+def test_instructor_notebook_carries_points_and_hidden_tests(chapter):
+    ch04 = chapter
     nb = build.instructor_notebook(build.read_source(ch04), ch04)
     grade_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert [c.metadata.nbgrader.points for c in grade_cells] == [ex.points for ex in ch04.exercises]
@@ -42,11 +52,12 @@ def test_instructor_notebook_carries_points_and_hidden_tests(ch04):
         assert f'hidden_check("{ex.id}", globals())' in cell.source
 
 
-def test_source_round_trips_through_jupytext(ch04):
+@each_chapter
+def test_source_round_trips_through_jupytext(chapter):
     """The markers that carry structure survive text → notebook → text."""
     import jupytext
 
-    nb = build.read_source(ch04)
+    nb = build.read_source(chapter)
     again = jupytext.reads(jupytext.writes(nb, fmt="py:percent"), fmt="py:percent")
     assert [build.role(c) for c in again.cells] == [build.role(c) for c in nb.cells]
     assert [c.source for c in again.cells] == [c.source for c in nb.cells]
@@ -73,3 +84,11 @@ def test_gate_refuses_a_wrong_solution(ch04, make_submission):
     wrong = make_submission({"ch04.scaled_dot_product_attention": sdpa_no_scale})
     problems = build.gate(ch04, wrong, build.output_paths(ch04)[0])
     assert len(problems) == 1 and "solution loses ch04.scaled_dot_product_attention" in problems[0]
+
+
+@pytest.mark.slow
+@each_chapter
+def test_committed_notebooks_pass_the_release_gate(chapter):
+    """Out of process: full marks on solutions/, 0 with 'not implemented' on assignments/."""
+    student, solution = build.output_paths(chapter)
+    assert build.gate(chapter, solution, student) == []
