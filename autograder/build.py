@@ -4,7 +4,8 @@ A pipeline of small steps, each a function of a notebook (run in this order by :
 
 1. ``read_source``        course/<ch>/<nb>.py (jupytext percent) → notebook with ``llmcourse`` roles
 2. ``validate_source``    one setup cell; one answer cell (with solution markers) and one check cell
-                          per declared exercise, in order
+                          per declared exercise, in order; optional ``given`` cells (locked code
+                          provided to students, which the grader also runs before the answers)
 3. ``instructor_notebook`` roles → nbgrader cell metadata (ids, points, locks); hidden tests
                           appended to each check cell. This is nbgrader's ``source/`` notebook.
 4. ``release``            ``nbgrader generate_assignment`` removes solutions and hidden tests
@@ -74,6 +75,12 @@ def role(cell) -> dict:
     return cell.metadata.get("llmcourse", {})
 
 
+def given_sources(chapter: Chapter) -> list[str]:
+    """The chapter's ``given`` cells (code provided to students, e.g. an earlier chapter's RoPE),
+    taken from course/ — never from a submission. The grader runs them before the answer cells."""
+    return [c.source for c in read_source(chapter).cells if role(c).get("role") == "given"]
+
+
 # --------------------------------------------------------------------------- 2. validate
 def validate_source(nb, chapter: Chapter) -> None:
     problems = []
@@ -111,10 +118,14 @@ def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, point
 def instructor_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
     out = copy.deepcopy(nb)
     out.metadata["llmcourse"] = {"chapter": chapter.id, "source_sha256": source_digest(chapter)}
+    given = 0
     for c in out.cells:
         r = role(c)
         if r.get("role") == "setup":
             c.metadata["nbgrader"] = _nbgrader(f"{chapter.id}_setup", locked=True)
+        elif r.get("role") == "given":
+            c.metadata["nbgrader"] = _nbgrader(f"{chapter.id}_given_{given}", locked=True)
+            given += 1
         elif r.get("role") == "answer":
             c.metadata["nbgrader"] = _nbgrader(chapter.exercise(r["exercise"]).answer_cell_id,
                                                solution=True)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from autograder import cases as case_mod
@@ -61,10 +62,19 @@ def _cell_notes(sub: Submission, ex: Exercise, report) -> list[str]:
     return notes
 
 
+@functools.cache
+def _given(chapter_id: str) -> tuple[str, ...]:
+    from autograder.build import given_sources
+
+    return tuple(given_sources(get_chapter(chapter_id)))
+
+
 def grade_submission(sub: Submission, *, seed: int = 0, devices=None) -> list[ExerciseResult]:
     devices = devices or case_mod.cuda_devices()
     plan = plan_for(sub.chapter, seed=seed, devices=devices)
-    report = run_in_worker(sub.chapter, sub.cells, plan, seed=seed)
+    given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(_given(sub.chapter.id))]
+    report = run_in_worker(sub.chapter, given + sub.cells, plan, seed=seed)
+    report.shift_cells(len(given))  # cell indices back to the submission's answer cells
     notes = [] if any(d.startswith("cuda") for d in devices) else [UNGRADED_CUDA]
     results = []
     for ex, prepared in plan:

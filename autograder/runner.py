@@ -53,6 +53,11 @@ class RunReport:
     cell_exceptions: dict = field(default_factory=dict)  # cell index -> exception it raised
     output_tail: str = ""
 
+    def shift_cells(self, n: int) -> None:
+        """Renumber cells after ``n`` leading trusted cells (a hang there blames no exercise)."""
+        self.cell_errors = {i - n: m for i, m in self.cell_errors.items()}
+        self.cell_exceptions = {i - n: m for i, m in self.cell_exceptions.items()}
+
 
 def exercise_deadline(ex: Exercise, prepared: list[Prepared]) -> float:
     return max(ex.timeout_floor_s, TIMEOUT_FACTOR * sum(p.ref_seconds for p in prepared))
