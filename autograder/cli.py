@@ -52,14 +52,19 @@ def cmd_check(args) -> int:
     from autograder.grade import grade_notebook
     from autograder.submission import SubmissionError
 
+    from autograder.sandbox import detect
+
     path = args.notebook or str(SAMPLE)
     try:
-        result = grade_notebook(path, args.chapter, seed=args.seed)
+        result = grade_notebook(path, args.chapter, seed=args.seed, sandbox=detect(args.sandbox))
     except SubmissionError as e:
         print(f"llmcourse check: {e}", file=sys.stderr)
         return 2
     except KeyError as e:
         print(f"llmcourse check: {e.args[0]}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # --sandbox strict where it is unavailable
+        print(f"llmcourse check: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.as_json(), ensure_ascii=False))
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument("--chapter", help="e.g. ch04 (default: detected from the notebook)")
     p.add_argument("--seed", type=int, default=0, help="input-generation seed (default 0)")
+    p.add_argument("--sandbox", choices=("auto", "strict", "plain"), default="auto",
+                   help="strict: OS sandbox (bubblewrap) or fail; auto: strict where available")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("build", help="generate assignments/ and solutions/ from course/")

@@ -15,6 +15,7 @@ from autograder import cases as case_mod
 from autograder.chapters import all_chapters, get_chapter
 from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
 from autograder.runner import run_in_worker
+from autograder.sandbox import Sandbox, detect
 from autograder.spec import Chapter, Exercise
 from autograder.submission import Submission, detect_chapter, extract, read_notebook
 
@@ -69,13 +70,18 @@ def _given(chapter_id: str) -> tuple[str, ...]:
     return tuple(given_sources(get_chapter(chapter_id)))
 
 
-def grade_submission(sub: Submission, *, seed: int = 0, devices=None) -> list[ExerciseResult]:
+def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: Sandbox | None = None,
+                     slot: int = 0) -> list[ExerciseResult]:
     devices = devices or case_mod.cuda_devices()
+    sandbox = sandbox or detect("auto")
     plan = plan_for(sub.chapter, seed=seed, devices=devices)
     given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(_given(sub.chapter.id))]
-    report = run_in_worker(sub.chapter, given + sub.cells, plan, seed=seed)
+    report = run_in_worker(sub.chapter, given + sub.cells, plan, seed=seed, sandbox=sandbox,
+                           slot=slot)
     report.shift_cells(len(given))  # cell indices back to the submission's answer cells
     notes = [] if any(d.startswith("cuda") for d in devices) else [UNGRADED_CUDA]
+    if sandbox.note:
+        notes.append(sandbox.note)
     results = []
     for ex, prepared in plan:
         verdicts: list[CaseVerdict] = []
@@ -98,10 +104,11 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None) -> list[Ex
     return results
 
 
-def grade_notebook(path: str, chapter: str | None = None, *, seed: int = 0,
-                   devices=None) -> NotebookResult:
+def grade_notebook(path: str, chapter: str | None = None, *, seed: int = 0, devices=None,
+                   sandbox: Sandbox | None = None, slot: int = 0) -> NotebookResult:
     """Grade one notebook file. Raises SubmissionError for a path that is not a notebook."""
     nb = read_notebook(path)
     ch = get_chapter(chapter) if chapter else detect_chapter(nb, all_chapters(), str(path))
     sub = extract(nb, ch, str(path))
-    return NotebookResult(str(path), ch.id, grade_submission(sub, seed=seed, devices=devices))
+    return NotebookResult(str(path), ch.id, grade_submission(sub, seed=seed, devices=devices,
+                                                             sandbox=sandbox, slot=slot))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from autograder import wire
 from autograder.cases import Prepared, exercise_job, to_wire
+from autograder.sandbox import Limits, Sandbox, detect
 from autograder.spec import Chapter, Exercise
 
 HERE = Path(__file__).parent
@@ -74,22 +75,29 @@ def _limits():  # runs in the child between fork and exec
 
 
 class _Worker:
-    def __init__(self, job_dir: Path, job_file: Path, use_cuda: bool):
+    def __init__(self, job_dir: Path, use_cuda: bool, sandbox: Sandbox, slot: int,
+                 limits: Limits):
         r, w = os.pipe()
-        self.log = open(job_dir / "output.log", "wb")
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(job_dir), "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "MPLCONFIGDIR": str(job_dir), "PYTHONHASHSEED": "0",
+        self.log = open(job_dir / "output.log", "ab")
+        inside = sandbox.worker_paths(job_dir / "in")
+        home = "/scratch" if sandbox.mode == "strict" else str(job_dir)
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "MPLCONFIGDIR": home, "PYTHONHASHSEED": "0",
                "LC_ALL": "C.UTF-8"}
         if "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-        preexec = _limits
-        if use_cuda:  # CUDA reserves huge virtual ranges: bound it by device assignment, not RLIMIT_AS
+        if sandbox.mode == "strict":
+            preexec = os.setsid  # limits are applied inside the sandbox by prlimit
+        elif use_cuda:  # CUDA reserves huge virtual ranges: bound it by device assignment, not RLIMIT_AS
             def preexec():
                 os.setsid()
-                resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
+        else:
+            preexec = _limits
+        cmd = sandbox.command(job_dir / "in", [str(inside / "job.bin"), str(w)], slot=slot,
+                              use_cuda=use_cuda, limits=limits)
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(job_dir / "worker.py"), str(job_file), str(w)],
-            cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             pass_fds=(w,), preexec_fn=preexec,
         )
         os.close(w)
@@ -128,10 +136,11 @@ class _Worker:
 
     def kill(self) -> int | None:
         """Kill the whole process group (idempotent); returns the exit status."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             code = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -167,8 +176,9 @@ def _tail(job_dir: Path) -> str:
 
 
 def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise, list[Prepared]]],
-                  *, seed: int = 0) -> RunReport:
+                  *, seed: int = 0, sandbox: Sandbox | None = None, slot: int = 0) -> RunReport:
     """Grade ``plan`` (exercises with their prepared cases) against ``cells`` in worker processes."""
+    sandbox = sandbox or detect("auto")
     report = RunReport()
     tensors: list = []
     exercises = []
@@ -181,27 +191,34 @@ def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise
     use_cuda = any(p.case.device.startswith("cuda") for _, prep in plan for p in prep)
     job = {"prelude": chapter.prelude, "cells": cells, "exercises": exercises, "seed": seed,
            "skip_cells": [], "skip_exercises": []}
+    budget = STARTUP_S + CELL_TIMEOUT_S * len(cells) + sum(deadlines.values())
+    limits = Limits(address_space=ADDRESS_SPACE_LIMIT, cpu_seconds=int(2 * budget),
+                    file_size=FILE_SIZE_LIMIT)
 
     job_dir = Path(tempfile.mkdtemp(prefix="llmcourse-job-"))
+    job_in = job_dir / "in"
+    job_in.mkdir(mode=0o755)
+    job_in.chmod(0o755)  # readable by the sandbox's unprivileged uid; job_dir itself stays private
     try:
         for name in ("worker.py", "wire.py"):
-            shutil.copy(HERE / name, job_dir / name)
+            shutil.copy(HERE / name, job_in / name)
         pending = [e["id"] for e in exercises]
         while pending:
             job["skip_exercises"] = [e["id"] for e in exercises if e["id"] not in pending]
             job["skip_cells"] = sorted(report.cell_errors)
-            job_file = job_dir / "job.bin"
-            wire.write_file(job_file, job, tensors)
-            _one_worker(job_dir, job_file, use_cuda, deadlines, pending, report)
+            wire.write_file(job_in / "job.bin", job, tensors)
+            for f in job_in.iterdir():
+                f.chmod(0o644)
+            _one_worker(_Worker(job_dir, use_cuda, sandbox, slot, limits), deadlines, pending,
+                        report)
         report.output_tail = _tail(job_dir)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     return report
 
 
-def _one_worker(job_dir, job_file, use_cuda, deadlines, pending: list, report: RunReport) -> None:
+def _one_worker(w: _Worker, deadlines, pending: list, report: RunReport) -> None:
     """Run one worker until it finishes or must be killed; updates ``pending`` and ``report``."""
-    w = _Worker(job_dir, job_file, use_cuda)
     cell = None
     current = None
     printed_before = 0
@@ -246,6 +263,10 @@ def _one_worker(job_dir, job_file, use_cuda, deadlines, pending: list, report: R
         _settle(current, pending)
         return
     except _Dead as e:
+        try:  # it closed the channel: let it finish exiting, to report its own exit status
+            w.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
         code = w.kill()
         why = str(e) or f"the grading process {_exit_text(code)}"
         if cell is not None:

@@ -10,8 +10,18 @@ import subprocess
 
 import pytest
 
-from autograder import runner
+from autograder import runner, sandbox
 from autograder.grade import grade_notebook
+
+STRICT_REASON = sandbox._probe()
+MODES = [pytest.param("plain", id="plain"),
+         pytest.param("strict", id="strict", marks=pytest.mark.skipif(
+             bool(STRICT_REASON), reason=f"strict sandbox unavailable: {STRICT_REASON}"))]
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    return sandbox.detect(request.param)
 
 SOFTMAX_OK = '''
 def softmax(x, dim=-1, temperature=1.0):
@@ -42,7 +52,7 @@ def _assert_others_full(result, ch04, faulty: set):
 
 
 @pytest.mark.slow
-def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_deadlines):
+def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode):
     path = make_submission({
         "ch04.softmax": SOFTMAX_OK.replace("    z = x / temperature",
                                            "    while True:\n        pass\n    z = x"),
@@ -62,7 +72,7 @@ def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_de
             "    return values.mean(-2, keepdim=True).expand(*queries.shape[:-1], values.shape[-1])"
             ".clone()\n"),
     })
-    result = grade_notebook(str(path), "ch04")
+    result = grade_notebook(str(path), "ch04", sandbox=mode)
     by = _by_id(result)
     _assert_others_full(result, ch04, {"ch04.softmax", "ch04.softmax_jacobian",
                                        "ch04.scaled_dot_product_attention", "ch04.layer_norm",
@@ -79,7 +89,7 @@ def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_de
 
 
 @pytest.mark.slow
-def test_evasions_are_caught(make_submission, ch04, short_deadlines):
+def test_evasions_are_caught(make_submission, ch04, short_deadlines, mode):
     path = make_submission({
         "ch04.softmax": ("def softmax(x, dim=-1, temperature=1.0):\n"
                          "    return torch.ops.aten._softmax(x / temperature, dim, False)\n"),
@@ -97,7 +107,7 @@ def test_evasions_are_caught(make_submission, ch04, short_deadlines):
         "ch04.kernel_smoother": ("def kernel_smoother(queries, keys, values, bandwidth):\n"
                                  "    raise KeyboardInterrupt\n"),
     })
-    result = grade_notebook(str(path), "ch04")
+    result = grade_notebook(str(path), "ch04", sandbox=mode)
     by = _by_id(result)
     _assert_others_full(result, ch04, {
         "ch04.softmax", "ch04.scaled_dot_product_attention", "ch04.layer_norm", "ch04.rms_norm",
@@ -110,7 +120,7 @@ def test_evasions_are_caught(make_submission, ch04, short_deadlines):
 
 
 @pytest.mark.slow
-def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_deadlines):
+def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode):
     path = make_submission({
         "ch04.softmax": "def softmax(x, dim=-1, temperature=1.0)\n    return x\n",  # SyntaxError
         "ch04.softmax_jacobian": ("def softmax_jacobian(p):\n"
@@ -120,7 +130,7 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
         "ch04.multi_head_attention": "class MultiHeadAttn(nn.Module):\n    pass\n",
         "ch04.layer_norm": "import reference\nlayer_norm = reference.layer_norm\n",
     })
-    result = grade_notebook(str(path), "ch04")
+    result = grade_notebook(str(path), "ch04", sandbox=mode)
     by = _by_id(result)
     _assert_others_full(result, ch04, {"ch04.softmax", "ch04.softmax_jacobian",
                                        "ch04.scaled_dot_product_attention",
@@ -135,7 +145,7 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
 
 
 @pytest.mark.slow
-def test_no_process_is_left_behind(make_submission, ch04, short_deadlines, tmp_path):
+def test_no_process_is_left_behind_plain(make_submission, ch04, short_deadlines, tmp_path):
     marker = tmp_path / "child.pid"
     path = make_submission({
         "ch04.softmax": (
@@ -143,7 +153,7 @@ def test_no_process_is_left_behind(make_submission, ch04, short_deadlines, tmp_p
             f"_child = subprocess.Popen(['sleep', '300'])\n"
             f"open({str(marker)!r}, 'w').write(str(_child.pid))\n" + SOFTMAX_OK),
     })
-    result = grade_notebook(str(path), "ch04")
+    result = grade_notebook(str(path), "ch04", sandbox=sandbox.detect("plain"))
     assert result.total == ch04.max_points
     pid = int(marker.read_text())
     alive = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
