@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from autograder import cases as case_mod
 from autograder.chapters import all_chapters, get_chapter
-from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
+from autograder.judge import CaseVerdict, ExerciseResult, clean_text, judge_case, summarize
 from autograder.runner import run_in_worker
 from autograder.sandbox import Sandbox, detect
 from autograder.spec import Chapter, Exercise
@@ -59,7 +59,7 @@ def _cell_notes(sub: Submission, ex: Exercise, report) -> list[str]:
         if i in report.cell_errors:
             notes.append(f"its answer cell was skipped: {report.cell_errors[i]}")
         elif i in report.cell_exceptions:
-            notes.append(f"its answer cell raised when run: {report.cell_exceptions[i]}")
+            notes.append(f"its answer cell raised when run: {clean_text(report.cell_exceptions[i])}")
     return notes
 
 

@@ -8,6 +8,7 @@ error and where, and — when the output matches a catalogued mistake — the mi
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -19,6 +20,18 @@ from autograder.spec import Exercise
 from autograder.worker import student_globals, substituted
 
 MAX_LISTED = 3
+MAX_TEXT = 2000
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text, limit: int = MAX_TEXT) -> str:
+    """Text that came from the student's process, made safe to show: terminal escape sequences
+    removed, other control characters (NUL included) shown as \\xNN, length capped. (HTML is
+    escaped where HTML is written: nbconvert escapes stream and error outputs.)"""
+    text = _ANSI.sub("", str(text))
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if len(text) <= limit else text[:limit] + " … (truncated)"
 
 
 @dataclass
@@ -50,11 +63,11 @@ class ExerciseResult:
 def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     """One case: ``report`` is the worker's header for it, ``tensors`` its outputs then grads."""
     status = report.get("status")
-    forbidden = [str(f) for f in report.get("forbidden", [])][:5]
+    forbidden = [clean_text(f, 100) for f in report.get("forbidden", [])][:5]
     if status != "ok":
         return CaseVerdict(prep, False, status if status in {
             "error", "not_implemented", "missing", "bad_output"} else "error",
-            str(report.get("message", ""))[:2000], forbidden=forbidden)
+            clean_text(report.get("message", "")), forbidden=forbidden)
     n_out = prep.n_outputs
     if len(tensors) != len(prep.truth) or report.get("n_grads") != len(prep.truth) - n_out:
         return CaseVerdict(prep, False, "bad_output",

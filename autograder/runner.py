@@ -190,7 +190,7 @@ def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise
         report.cases[ex.id] = {}
     use_cuda = any(p.case.device.startswith("cuda") for _, prep in plan for p in prep)
     job = {"prelude": chapter.prelude, "cells": cells, "exercises": exercises, "seed": seed,
-           "skip_cells": [], "skip_exercises": []}
+           "skip_cells": [], "skip_exercises": [], "sandboxed": sandbox.mode == "strict"}
     budget = STARTUP_S + CELL_TIMEOUT_S * len(cells) + sum(deadlines.values())
     limits = Limits(address_space=ADDRESS_SPACE_LIMIT, cpu_seconds=int(2 * budget),
                     file_size=FILE_SIZE_LIMIT)

@@ -36,6 +36,11 @@ else:
     from autograder import wire
 
 MAX_MESSAGE = 2000
+# Set by main() only, i.e. only in a worker process started by the grader: in process (self-checks,
+# tests) nothing here looks for, or kills, other processes.
+IS_WORKER = False
+# True inside the strict sandbox (own pid namespace, unprivileged uid).
+SANDBOXED = False
 ANSWER_FILENAME = "<answer cell {}>"
 SUBSTITUTE_SCOPE = "llmcourse::substitute"
 
@@ -178,6 +183,11 @@ def _arg(spec, tensors, device, requires_grad_out: list):
     return t
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all()) \
+        if a.is_floating_point() else torch.equal(a, b)
+
+
 def _describe(x) -> str:
     if isinstance(x, torch.Tensor):
         return f"{type(x).__name__}(shape={tuple(x.shape)}, dtype={x.dtype})"
@@ -250,10 +260,17 @@ def invoke(target, case: dict, tensors: list, *, kind: str = "function", driver=
                 params[name].copy_(value)
         module.to(device=device, dtype=torch.__dict__[case["module_dtype"]])
         fn = module
+    originals = [(name, t, t.detach().clone()) for name, t in
+                 [*enumerate(args), *kwargs.items()] if isinstance(t, torch.Tensor)]
     if driver is not None:
         result = driver(fn, *args, **kwargs)
     else:
         result = fn(*args, **kwargs)
+    for name, t, before in originals:
+        if not _same(t.detach(), before):
+            label = f"argument {name}" if isinstance(name, int) else f"argument '{name}'"
+            raise RuntimeError(f"your code modified its input ({label}) in place; compute on a "
+                               "new tensor instead (e.g. x = x - m, not x -= m)")
     outputs = _as_outputs(result, case.get("n_outputs", 1))
     devices = [str(o.device) for o in outputs]
     grads = []
@@ -310,6 +327,52 @@ def hide_grader_from_imports() -> None:
                            and os.path.isdir(os.path.join(p or ".", "autograder")))]
 
 
+def _stray_processes() -> list[int]:
+    """Processes the student's code left running: in the sandbox every process but the
+    namespace's init (1) and this one; in a plain subprocess those of this process's session."""
+    if not IS_WORKER:
+        return []
+    me, mine = os.getpid(), os.getsid(0)
+    if not SANDBOXED and mine != me:  # a plain worker leads its own session (runner: setsid)
+        return []
+    strays = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) in (me, 1):
+            continue
+        try:
+            if SANDBOXED or os.getsid(int(entry)) == mine:
+                strays.append(int(entry))
+        except OSError:
+            pass
+    return strays
+
+
+def reap_strays() -> None:
+    """Kill what the student's code left running."""
+    strays = _stray_processes()
+    for _ in range(50):  # a fork bomb keeps forking while it is being killed
+        if not strays:
+            break
+        if SANDBOXED:
+            try:
+                os.kill(-1, 9)  # every process we may signal in this pid namespace, but us and init
+            except OSError:
+                pass
+        else:
+            for pid in strays:
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+        time.sleep(0.02)
+        for pid in strays:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass
+        strays = _stray_processes()
+
+
 def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
     """Run one case under the forbidden-call monitor; returns (report header, tensors to send)."""
     monitor = ForbiddenMonitor(ex.get("forbidden_functions", []), ex.get("forbidden_ops", []))
@@ -325,6 +388,12 @@ def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[
     except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the student's too
         return {"status": "error", "message": short_traceback(e), "forbidden": monitor.seen}, []
     seconds = time.perf_counter() - start
+    left = _stray_processes()
+    if left:
+        reap_strays()
+        return {"status": "error", "forbidden": monitor.seen,
+                "message": f"your code left {len(left)} process(es) running after it returned "
+                           "(a background process, daemon or fork bomb); they were killed"}, []
     return {"status": "ok", "devices": devices, "n_grads": len(grads), "seconds": seconds,
             "forbidden": monitor.seen}, outputs + grads
 
@@ -344,6 +413,11 @@ def run_job(job: dict, tensors: list, send) -> None:
             exec(code, ns)
         except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt included
             error = short_traceback(e)
+        if _stray_processes():
+            n = len(_stray_processes())
+            reap_strays()
+            error = (error + "\n" if error else "") + (
+                f"it left {n} process(es) running; they were killed")
         send({"event": "cell_end", "index": i, "error": error})
 
     done = set(job.get("skip_exercises", []))
@@ -379,6 +453,9 @@ def main(argv: list[str]) -> int:
                                 | {"status": "bad_output", "message": str(e)[:MAX_MESSAGE]})
         out.write(frame)
 
+    global IS_WORKER, SANDBOXED
+    IS_WORKER = True
+    SANDBOXED = bool(job.get("sandboxed")) and os.getuid() != 0 and os.getpid() <= 3
     hide_grader_from_imports()
     torch.set_num_threads(int(job.get("threads", 1)))
     run_job(job, tensors, send)
