@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autograder import wire
 from autograder.cases import Prepared, exercise_job, to_wire
-from autograder.sandbox import Limits, Sandbox, detect
+from autograder.sandbox import Limits, Sandbox, detect, reap_uid, slot_uid
 from autograder.spec import Chapter, Exercise
 
 HERE = Path(__file__).parent
@@ -104,6 +104,7 @@ class _Worker:
         self.fd = r
         self.buf = bytearray()
         self.deadline = time.monotonic() + STARTUP_S
+        self.uid = slot_uid(slot) if sandbox.mode == "strict" else None
 
     def printed(self) -> int:
         """Bytes the worker has written to stdout/stderr so far."""
@@ -145,6 +146,8 @@ class _Worker:
             code = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             code = None
+        if self.uid is not None:
+            reap_uid(self.uid)  # the sandbox's processes die with it, but asynchronously
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

@@ -71,6 +71,47 @@ class Sandbox:
         return [*_bwrap_args(job_in, use_cuda), "--", *drop, *prlimit, "--", *inner]
 
 
+def slot_uid(slot: int) -> int | None:
+    """The uid a strict job of this slot runs as (None when the grader is not root)."""
+    return BASE_UID + slot if os.geteuid() == 0 else None
+
+
+def processes_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            if int(line.split()[1]) == uid:
+                                pids.append(int(entry))
+                            break
+            except OSError:
+                pass
+    return pids
+
+
+def reap_uid(uid: int, timeout: float = 10.0) -> list[int]:
+    """Kill every process of a slot's uid and wait until they are gone (a killed sandbox's pid
+    namespace dies asynchronously; the next job of the slot must not inherit its processes,
+    which would count against its RLIMIT_NPROC). Returns what is still alive (normally [])."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = processes_of(uid)
+        if not pids or time.monotonic() > deadline:
+            return pids
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
 def _python_roots() -> list[Path]:
     roots = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
     roots.add(Path(sys.executable).resolve().parent.parent)

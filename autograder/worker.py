@@ -189,8 +189,8 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _describe(x) -> str:
-    if isinstance(x, torch.Tensor):
-        return f"{type(x).__name__}(shape={tuple(x.shape)}, dtype={x.dtype})"
+    if type(x) is torch.Tensor:  # noqa: E721 - never ask a subclass anything: it may lie or raise
+        return f"Tensor(shape={tuple(x.shape)}, dtype={x.dtype})"
     return type(x).__name__
 
 
@@ -375,6 +375,21 @@ def reap_strays() -> None:
 
 def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
     """Run one case under the forbidden-call monitor; returns (report header, tensors to send)."""
+    header, sent = _run_case(target, ex, case, tensors, driver)
+    left = _stray_processes()  # after every case, whatever its outcome
+    if left:
+        reap_strays()
+        why = (f"your code left {len(left)} process(es) running after it returned (a background "
+               "process, daemon or fork bomb); they were killed")
+        if header["status"] == "ok":
+            header, sent = {"status": "error", "message": why,
+                            "forbidden": header.get("forbidden", [])}, []
+        else:
+            header["message"] = f"{header.get('message', '')}\n{why}"
+    return header, sent
+
+
+def _run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
     monitor = ForbiddenMonitor(ex.get("forbidden_functions", []), ex.get("forbidden_ops", []))
     start = time.perf_counter()
     try:
@@ -388,12 +403,6 @@ def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[
     except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the student's too
         return {"status": "error", "message": short_traceback(e), "forbidden": monitor.seen}, []
     seconds = time.perf_counter() - start
-    left = _stray_processes()
-    if left:
-        reap_strays()
-        return {"status": "error", "forbidden": monitor.seen,
-                "message": f"your code left {len(left)} process(es) running after it returned "
-                           "(a background process, daemon or fork bomb); they were killed"}, []
     return {"status": "ok", "devices": devices, "n_grads": len(grads), "seconds": seconds,
             "forbidden": monitor.seen}, outputs + grads
 

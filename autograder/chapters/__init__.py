@@ -8,6 +8,9 @@ from autograder.spec import Chapter
 
 _MODULES = {
     "ch04": "autograder.chapters.ch04_attention",
+    "ch08": "autograder.chapters.ch08_learning",
+    "ch05": "autograder.chapters.ch05_positional",
+    "ch06": "autograder.chapters.ch06_blocks",
 }
 
 

@@ -1,0 +1,306 @@
+"""The adversarial suite: hostile and broken submissions graded in the strict sandbox.
+
+Every attack sits in one exercise of an otherwise correct Chapter 4 notebook and asserts the
+exact outcome: that exercise scores 0 with a specific message, every other exercise gets exactly
+its full points, no process of the sandbox's uid is left, and canary files outside the job are
+unchanged. Attacks are grouped, one per exercise, into a few notebooks so the suite stays fast
+(deadlines are shortened; the production ones are minutes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import runner, sandbox
+from autograder.grade import grade_notebook
+from autograder.submission import SubmissionError, read_notebook
+
+REASON = sandbox._probe()
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bool(REASON), reason=f"strict sandbox unavailable: {REASON}")]
+
+REPO = Path(__file__).resolve().parents[2]
+# One sandbox uid per pytest-xdist worker, as batch grading gives one per concurrent job.
+SLOT = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 8
+S, J, A, M, L, R, K = ("ch04.softmax", "ch04.softmax_jacobian", "ch04.scaled_dot_product_attention",
+                       "ch04.multi_head_attention", "ch04.layer_norm", "ch04.rms_norm",
+                       "ch04.kernel_smoother")
+SIG = {S: "def softmax(x, dim=-1, temperature=1.0):",
+       J: "def softmax_jacobian(p):",
+       A: "def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None):",
+       L: "def layer_norm(x, weight, bias, eps=1e-5):",
+       R: "def rms_norm(x, weight, eps=1e-6):",
+       K: "def kernel_smoother(queries, keys, values, bandwidth):"}
+CORRECT = {S: "    z = x / temperature\n    e = torch.exp(z - z.amax(dim, keepdim=True))\n"
+              "    return e / e.sum(dim, keepdim=True)\n",
+           J: "    return torch.diag_embed(p) - p[..., :, None] * p[..., None, :]\n",
+           L: "    m = x.mean(-1, keepdim=True)\n    v = ((x - m) ** 2).mean(-1, keepdim=True)\n"
+              "    return (x - m) / torch.sqrt(v + eps) * weight + bias\n",
+           R: "    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * weight\n",
+           K: "    d = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)\n"
+              "    return softmax(-d / (2 * bandwidth ** 2), dim=-1) @ values\n"}
+
+
+def fn(ex: str, body: str, before: str = "") -> str:
+    """An answer cell: optional top-level code, then the exercise's signature and ``body``."""
+    return f"{before}\n{SIG[ex]}\n{body}"
+
+
+def correct_then(ex: str, tail: str, before: str = "") -> str:
+    """A correct function that also runs ``tail`` (indented) before computing."""
+    return fn(ex, tail + CORRECT[ex], before)
+
+
+@pytest.fixture
+def strict(monkeypatch, ch04):
+    monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 5.0)
+    monkeypatch.setattr(runner, "CELL_TIMEOUT_S", 6.0)
+    for ex in ch04.exercises:  # seconds, not minutes; still room for a loaded 2-core machine
+        monkeypatch.setattr(ex, "timeout_floor_s", 6.0)
+    return sandbox.detect("strict")
+
+
+@pytest.fixture
+def canaries(tmp_path):
+    """Files outside the job that no submission may change (checked after grading)."""
+    files = {tmp_path / "canary.txt": b"do not touch\n", REPO / "README.md": None}
+    for p, content in files.items():
+        if content is not None:
+            p.write_bytes(content)
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    yield tmp_path / "canary.txt"
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    assert before == after, "a file outside the job directory changed"
+
+
+def _no_sandbox_processes():
+    uid = str(sandbox.BASE_UID + SLOT)
+    out = subprocess.run(["ps", "-o", "pid=,user=,args=", "-u", uid], capture_output=True, text=True)
+    assert out.stdout.strip() == "", f"processes left behind:\n{out.stdout}"
+
+
+def _grade(make_submission, attacks: dict, mode) -> dict:
+    path = make_submission(attacks)
+    result = grade_notebook(str(path), "ch04", sandbox=mode, slot=SLOT)
+    _no_sandbox_processes()
+    by = {e.id: e for e in result.exercises}
+    for e in result.exercises:
+        if e.id in attacks:
+            assert e.points == 0 and not e.passed, (e.id, e.messages)
+        else:
+            assert e.passed and e.points == e.max_points, (e.id, e.messages)
+    return {k: " ".join(v.messages) for k, v in by.items()}
+
+
+def test_resource_attacks(make_submission, strict, canaries):
+    msgs = _grade(make_submission, {
+        S: fn(S, "    while True:\n        pass\n"),                                   # busy loop
+        J: fn(J, "    import time\n    time.sleep(1000)\n"),                           # sleep
+        A: fn(A, "    import signal\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                 "    while True:\n        pass\n"),                                   # SIGTERM ignored
+        L: fn(L, "    hog = bytearray(20 * 2**30)\n    return x\n"),                   # Python memory hog
+        R: fn(R, "    return torch.empty(2**40)\n"),                                   # huge torch allocation
+        K: correct_then(K, "    import os\n    for _ in range(10_000):\n"              # fork bomb
+                           "        if os.fork() == 0:\n            while True:\n"
+                           "                try:\n                    os.fork()\n"
+                           "                except OSError:\n                    pass\n"),
+    }, strict)
+    for ex in (S, J, A):
+        assert "did not finish within" in msgs[ex] and "endless loop" in msgs[ex]
+    assert "MemoryError" in msgs[L]
+    assert "RuntimeError" in msgs[R] and "allocate" in msgs[R]
+    # a fork bomb either trips the process limit, is reaped after the case, or starves the case
+    assert any(s in msgs[K] for s in ("BlockingIOError", "process(es) running", "did not finish within"))
+
+
+def test_process_and_exit_attacks(make_submission, strict, canaries):
+    msgs = _grade(make_submission, {
+        S: correct_then(S, "    import os\n    if os.fork() == 0:\n        os.setsid()\n"  # daemon
+                           "        if os.fork() == 0:\n            import time\n"
+                           "            time.sleep(600)\n        os._exit(0)\n"),
+        J: fn(J, "    import os\n    os._exit(0)\n"),                                  # os._exit(0) mid-test
+        A: fn(A, "    import ctypes\n    ctypes.string_at(0)\n"),                      # segfault via ctypes
+        L: fn(L, "    import sys\n    sys.exit(0)\n"),                                  # sys.exit
+        R: fn(R, "    raise KeyboardInterrupt\n"),                                     # KeyboardInterrupt
+        K: correct_then(K, "    import time\n    time.sleep(0.5)\n"),                  # 100x too slow
+    }, strict)
+    assert "left" in msgs[S] and "process(es) running" in msgs[S] and "were killed" in msgs[S]
+    assert "ended the grading process" in msgs[J] and "exited with code 0" in msgs[J]
+    assert "ended the grading process" in msgs[A]
+    assert "SystemExit" in msgs[L]
+    assert "KeyboardInterrupt" in msgs[R]
+    assert "did not finish within" in msgs[K] and "far slower" in msgs[K]
+
+
+def test_filesystem_and_network_attacks(make_submission, strict, canaries):
+    secret = REPO / "autograder" / "chapters" / "ch04_attention.py"
+    msgs = _grade(make_submission, {
+        S: fn(S, "    print('x' * (8 << 20))\n    return x\n"),                        # stdout flood
+        J: fn(J, "    open('/scratch/big', 'wb').write(b'0' * (65 << 20))\n    return p\n"),  # huge file
+        A: fn(A, "    with open('/tmp/fill', 'wb') as f:\n"                            # filling tmp
+                 "        while True:\n            f.write(b'0' * (1 << 20))\n"),
+        L: fn(L, f"    return torch.tensor(float(len(open({str(secret)!r}).read())))\n"),  # hidden tests
+        R: fn(R, "    return torch.tensor(float(len(open('/etc/shadow').read())))\n"),  # /etc/shadow
+        K: fn(K, "    import socket\n    s = socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+                 "    return values\n"),                                               # network
+    }, strict)
+    assert "MiB while being graded" in msgs[S] or "File too large" in msgs[S]
+    assert "OSError" in msgs[J] and ("No space left" in msgs[J] or "File too large" in msgs[J])
+    assert "OSError" in msgs[A] and ("No space left" in msgs[A] or "File too large" in msgs[A])
+    assert "FileNotFoundError" in msgs[L]
+    assert "FileNotFoundError" in msgs[R] or "PermissionError" in msgs[R]
+    assert "OSError" in msgs[K] and "unreachable" in msgs[K]
+
+
+def test_result_forging_and_escape_attacks(make_submission, strict, canaries):
+    msgs = _grade(make_submission, {
+        S: fn(S, "    return x * 0\n",                                                 # monkeypatched checks
+              before="import numpy\ntorch.allclose = lambda *a, **k: True\n"
+                     "torch.equal = lambda *a, **k: True\n"
+                     "torch.testing.assert_close = lambda *a, **k: None\n"
+                     "numpy.testing.assert_allclose = lambda *a, **k: None\n"),
+        J: fn(J, "    class Liar(torch.Tensor):\n"                                      # lying subclass
+                 "        @classmethod\n"
+                 "        def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+                 "            return True\n"
+                 "        def __eq__(self, other):\n            return True\n"
+                 "    return torch.zeros(p.shape + p.shape[-1:]).as_subclass(Liar)\n"),
+        A: fn(A, "    import glob\n    for path in ['/job/results.json', '/scratch/results.json']:\n"
+                 "        try:\n            open(path, 'w').write('{\"total\": 14}')\n"   # fake results files
+                 "        except OSError:\n            pass\n"
+                 "    try:\n        os.symlink('/etc/passwd', '/scratch/output.log')\n"  # symlink swap
+                 "    except OSError:\n        pass\n    return q\n",
+              before="import os\n"),
+        L: fn(L, "    raise ValueError('\\x1b[31mred\\x1b[0m\\x00<script>alert(1)</script>')\n"),  # ANSI/NUL/HTML
+        R: fn(R, "    return (x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * weight)"
+                 " + 1e-3 * torch.rand_like(x)\n"),                                    # non-deterministic
+        K: fn(K, "    values += 0\n    values.mul_(2)\n"
+                 "    d = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)\n"
+                 "    return softmax(-d / (2 * bandwidth ** 2), dim=-1) @ values\n"),    # in-place input change
+    }, strict)
+    assert msgs[S].startswith("wrong on")
+    assert "expected a plain torch.Tensor, got Liar" in msgs[J]
+    assert msgs[A].startswith("wrong on")
+    assert "ValueError: red\\x00<script>" in msgs[L] and "\x1b" not in msgs[L] and "\x00" not in msgs[L]
+    assert msgs[R].startswith("wrong on")
+    assert "modified its input" in msgs[K] and "in place" in msgs[K]
+
+
+def test_output_kind_attacks(make_submission, strict, canaries):
+    msgs = _grade(make_submission, {
+        S: fn(S, "    return x.tolist()\n"),                                           # wrong type
+        J: fn(J, "    return (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]).double()"
+                 " if p.dtype == torch.float32 else torch.diag_embed(p) - p[..., :, None] * p[..., None, :]\n"),  # wrong dtype
+        A: fn(A, "    return (torch.softmax(q @ k.mT, -1) @ v).mT\n"),                 # wrong shape (+ forbidden? no: softmax allowed here)
+        L: fn(L, "    return x * float('nan')\n"),                                     # NaN outputs
+        R: fn(R, "    return x / 0.0\n"),                                              # Inf outputs
+        K: fn(K, "    return values.mean(-2, keepdim=True).expand(*queries.shape[:-1], values.shape[-1]).numpy()\n"),  # numpy array
+    }, strict)
+    assert "expected a plain torch.Tensor, got list" in msgs[S]
+    assert "has dtype torch.float64, expected torch.float32" in msgs[J]
+    assert "shape" in msgs[A] and "expected" in msgs[A]
+    assert "NaN" in msgs[L]
+    assert "inf" in msgs[R]
+    assert "expected a plain torch.Tensor, got ndarray" in msgs[K]
+
+
+def test_forbidden_and_import_attacks(make_submission, strict, canaries):
+    msgs = _grade(make_submission, {
+        S: fn(S, "    return torch.ops.aten._softmax(x / temperature, dim, False)\n"),  # through torch.ops.aten
+        J: fn(J, "    import reference\n    return reference.softmax_jacobian(p)\n"),  # importing the reference
+        A: fn(A, "    with torch._C.DisableTorchFunction():\n"                         # under DisableTorchFunction
+                 "        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,"
+                 " is_causal=is_causal, scale=scale)\n"),
+        L: fn(L, "    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)\n"),     # forbidden directly
+        R: fn(R, "    import autograder.kernel\n    return x\n"),                       # importing the grader
+        K: fn(K, "    return input('bandwidth? ')\n"),                                 # input()
+    }, strict)
+    assert "aten::_softmax" in msgs[S]
+    assert "No module named 'reference'" in msgs[J]
+    assert "aten::scaled_dot_product_attention" in msgs[A]
+    assert msgs[L].startswith("calls torch.nn.functional.layer_norm")
+    assert "No module named 'autograder'" in msgs[R]
+    assert "EOFError" in msgs[K]
+
+
+def test_cell_level_attacks(make_submission, strict, canaries, ch04_solutions):
+    msgs = _grade(make_submission, {
+        S: "raise RuntimeError('crash at import')\n" + ch04_solutions[S],              # crash at import
+        J: "def softmax_jacobian(p)\n    return p\n",                                  # syntax error
+        A: "pass\n",                                                                   # missing function
+        M: ch04_solutions[M].replace("class MultiHeadAttention", "class MultiHeadAttn"),  # renamed
+        L: "!pip install torch-layernorm\n%timeit 1\n" + fn(L, "    return x\n"),      # magics (graded, wrong)
+        R: "while True:\n    pass\n",                                                  # endless loop at load
+    }, strict)
+    assert "'softmax' is not defined" in msgs[S] and "crash at import" in msgs[S]
+    assert "'softmax_jacobian' is not defined" in msgs[J] and "SyntaxError" in msgs[J]
+    assert "'scaled_dot_product_attention' is not defined" in msgs[A]
+    assert "'MultiHeadAttention' is not defined" in msgs[M]
+    assert msgs[L].startswith("wrong on")
+    assert "did not finish within" in msgs[R]
+
+
+# ----------------------------------------------------------------- notebook-level attacks
+def _result(path, mode):
+    return {e.id: e for e in grade_notebook(str(path), "ch04", sandbox=mode, slot=SLOT).exercises}
+
+
+def test_deleted_duplicated_moved_retyped_cells(tmp_path, strict, ch04, ch04_release, ch04_solutions):
+    from autograder.examples import fill_answers
+
+    nb = fill_answers(ch04_release, ch04, ch04_solutions)
+    cells = nb.cells
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
+    idx = {ex.id: ids.index(ex.answer_cell_id) for ex in ch04.exercises}
+    cells[idx[L]].cell_type = "markdown"                                               # retyped to markdown
+    cells[idx[L]].pop("outputs", None)
+    cells[idx[L]].pop("execution_count", None)
+    dup = nbformat.from_dict(json.loads(json.dumps(cells[idx[R]])))                    # duplicated, wrong last
+    dup.source = fn(R, "    return x\n")
+    moved = cells.pop(idx[K])                                                          # moved to the end
+    cells.insert(idx[R] + 1, dup)
+    cells.append(moved)
+    del cells[idx[J]]                                                                  # deleted
+    nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}  # foreign kernelspec
+    path = tmp_path / "edited.ipynb"
+    nbformat.write(nb, path)
+    by = _result(path, strict)
+    assert by[S].passed and by[A].passed and by[M].passed and by[K].passed
+    assert not by[J].passed and any("no answer cell" in m for m in by[J].messages)
+    assert not by[L].passed and any("no answer cell" in m for m in by[L].messages)
+    assert not by[R].passed and by[R].messages[0].startswith("wrong on")  # the later copy wins
+
+
+def test_invalid_and_huge_notebooks_are_refused_in_one_line(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{ this is not json")
+    with pytest.raises(SubmissionError, match="invalid JSON"):
+        read_notebook(bad)
+    huge = tmp_path / "huge.ipynb"
+    with open(huge, "wb") as f:
+        f.truncate(500 << 20)  # a 500 MB (sparse) file
+    with pytest.raises(SubmissionError, match="larger than 50 MiB"):
+        read_notebook(huge)
+
+
+def test_pickle_payload_beside_the_notebook_is_never_loaded(tmp_path, make_submission, strict):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = make_submission({})
+    for name in ("results.pkl", "gradebook.pickle", "submission.ipynb.pkl"):
+        (path.parent / name).write_bytes(pickle.dumps(Payload()))
+    result = grade_notebook(str(path), "ch04", sandbox=strict, slot=SLOT)
+    assert result.total == result.max_total
+    assert not marker.exists()
