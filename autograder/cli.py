@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import textwrap
@@ -106,9 +107,16 @@ def cmd_sync_check(args) -> int:
 
 def cmd_grade(args) -> int:
     from autograder.gradebook import grade_course
+    from autograder.sandbox import detect
 
+    try:
+        sandbox = detect(args.sandbox)
+    except RuntimeError as e:
+        print(f"llmcourse grade: {e} (use --sandbox plain to grade without it)", file=sys.stderr)
+        return 2
     return grade_course(Path(args.course_dir), args.assignment, students=args.student,
-                        log=print)
+                        jobs=args.jobs, regrade=args.regrade, budget_s=args.budget,
+                        sandbox=sandbox, log=print)
 
 
 def cmd_course(args) -> int:
@@ -165,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("course_dir", help="the nbgrader course directory (has submitted/)")
     p.add_argument("assignment", help="assignment name, e.g. ch04_attention")
     p.add_argument("--student", action="append", help="only these students (repeatable)")
+    p.add_argument("--jobs", "-j", type=int, default=min(2, os.cpu_count() or 1),
+                   help="submissions graded in parallel (default: 2, or 1 on one core)")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade again even where an earlier run's result is still valid")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="wall-time budget per submission (default: the per-exercise deadlines)")
+    p.add_argument("--sandbox", choices=("strict", "plain"), default="strict",
+                   help="strict (default on Linux): bubblewrap sandbox, refuse if unavailable")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("course", help="set up an nbgrader course directory for instructors")

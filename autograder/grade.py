@@ -40,6 +40,10 @@ class NotebookResult:
         return {"notebook": self.notebook, "total": self.total, "max_total": self.max_total,
                 "exercises": [e.as_json() for e in self.exercises]}
 
+    @classmethod
+    def from_json(cls, data: dict, chapter: str) -> "NotebookResult":
+        return cls(data["notebook"], chapter, [ExerciseResult(**e) for e in data["exercises"]])
+
 
 def plan_for(chapter: Chapter, exercises: list[Exercise] | None = None, *, seed: int = 0,
              devices: tuple[str, ...] | None = None, public_only: bool = False):
@@ -71,13 +75,16 @@ def _given(chapter_id: str) -> tuple[str, ...]:
 
 
 def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: Sandbox | None = None,
-                     slot: int = 0) -> list[ExerciseResult]:
+                     slot: int = 0, plan=None, budget_s: float | None = None) -> list[ExerciseResult]:
+    """``plan`` (from :func:`plan_for`, same seed and devices) may be shared by many submissions;
+    ``budget_s`` caps the wall time of this submission's grading."""
     devices = devices or case_mod.cuda_devices()
     sandbox = sandbox or detect("auto")
-    plan = plan_for(sub.chapter, seed=seed, devices=devices)
+    plan = plan or plan_for(sub.chapter, seed=seed, devices=devices)
+    devices = tuple(sorted({p.case.device for _, prepared in plan for p in prepared}))
     given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(_given(sub.chapter.id))]
     report = run_in_worker(sub.chapter, given + sub.cells, plan, seed=seed, sandbox=sandbox,
-                           slot=slot)
+                           slot=slot, budget_s=budget_s)
     report.shift_cells(len(given))  # cell indices back to the submission's answer cells
     notes = [] if any(d.startswith("cuda") for d in devices) else [UNGRADED_CUDA]
     if sandbox.note:

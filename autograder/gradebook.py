@@ -5,9 +5,10 @@ run in this order by :func:`grade_course`:
 
 1. ``find_submissions``  submitted/<student>/<assignment>/, for the notebooks that the gradebook
                          lists for the assignment
-2. ``grade_student``     each notebook graded by :func:`autograder.grade.grade_notebook` (student
-                         code runs in a worker process; verdicts are decided in this one). A
-                         notebook that cannot be read or graded is a *failure*, never a 0.
+2. ``batch.grade_all``  each notebook graded out of process (student code runs in a sandboxed
+                         worker; verdicts are decided in this process), in parallel, each result
+                         stored atomically and reused by a rerun. A notebook that cannot be read
+                         or graded is a *failure*, never a 0.
 3. ``record``            ``nbgrader autograde --force`` for the graded students only, with
                          nbgrader's ``Execute`` replaced by :class:`InjectVerdicts` and
                          :class:`SaveVerdicts`. nbgrader still does the rest of its own work
@@ -41,6 +42,8 @@ from nbgrader.preprocessors import SaveAutoGrades
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 from nbgrader import utils as nbg_utils
 from traitlets import Unicode
+
+from autograder import batch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -233,6 +236,16 @@ class StudentGrade:
         return sum(r.max_total for r in self.notebooks.values())
 
 
+def _student_grade(rec: dict, chapter) -> StudentGrade:
+    from autograder.grade import NotebookResult
+
+    g = StudentGrade(rec["student"], failure=rec["failure"], seconds=rec.get("seconds", 0.0))
+    if not rec["failure"]:
+        g.notebooks = {nb: NotebookResult.from_json(data, chapter.id)
+                       for nb, data in rec["notebooks"].items()}
+    return g
+
+
 def find_submissions(course_dir: Path, assignment: str, students: list[str] | None):
     """Student id → the submission folder; requested students without one map to None."""
     found = {p.parent.name: p for p in sorted((course_dir / "submitted").glob(f"*/{assignment}"))
@@ -240,35 +253,6 @@ def find_submissions(course_dir: Path, assignment: str, students: list[str] | No
     if not students:
         return found
     return {s: found.get(s) for s in students}
-
-
-def grade_student(student: str, folder: Path | None, assignment: str, chapter, notebooks):
-    """Out-of-process grading of one student's notebooks (step 2)."""
-    from autograder.grade import grade_notebook
-    from autograder.submission import SubmissionError
-
-    g = StudentGrade(student)
-    t0 = time.perf_counter()
-    if folder is None:
-        g.failure = f"no folder submitted/{student}/{assignment}"
-        return g
-    for nb_id in notebooks:
-        path = folder / f"{nb_id}.ipynb"
-        try:
-            if not path.exists():
-                raise SubmissionError(f"{path.name} was not submitted")
-            result = grade_notebook(str(path), chapter.id)
-            nbformat.read(path, as_version=4)  # what nbgrader will parse next
-        except SubmissionError as e:
-            g.failure = str(e).replace(str(folder) + os.sep, "")
-        except Exception as e:  # noqa: BLE001 - a crash of the grader must not stop the others
-            g.failure = f"{path.name}: grading failed ({type(e).__name__}: {e})"
-        else:
-            g.notebooks[nb_id] = result
-            continue
-        break
-    g.seconds = time.perf_counter() - t0
-    return g
 
 
 def _verdicts(grades: list[StudentGrade], chapter, run: str) -> dict:
@@ -338,7 +322,8 @@ def _previous(db_url: str, assignment: str, student: str) -> str:
 
 
 def grade_course(course_dir: Path, assignment: str, *, students: list[str] | None = None,
-                 log=print) -> int:
+                 jobs: int = 1, regrade: bool = False, budget_s: float | None = None,
+                 sandbox=None, log=print) -> int:
     """``llmcourse grade``: 0 when every submission was graded and recorded, 1 when any was not
     (each reported with a NOT GRADED line), 2 when the course directory cannot be used."""
     from autograder.chapters import get_chapter
@@ -370,13 +355,10 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
         log(f"llmcourse grade: nothing in {course_dir / 'submitted'}/<student>/{assignment}/")
         return EXIT_USAGE
     log(f"grading {len(folders)} submission(s) of {assignment} out of process "
-        f"({', '.join(notebooks)})")
-    grades = []
-    for student, folder in folders.items():
-        g = grade_student(student, folder, assignment, chapter, notebooks)
-        grades.append(g)
-        state = f"FAILED ({g.failure})" if g.failure else f"{g.total:g}/{g.max_total:g}"
-        log(f"  {student}: graded in {g.seconds:.1f} s: {state}")
+        f"({', '.join(notebooks)}) with {jobs} parallel worker(s)")
+    records = batch.grade_all(course_dir, assignment, chapter, folders, notebooks, jobs=jobs,
+                              regrade=regrade, budget_s=budget_s, sandbox=sandbox, log=log)
+    grades = [_student_grade(records[s], chapter) for s in folders]
 
     graded = [g for g in grades if g.failure is None]
     if graded:
@@ -422,6 +404,15 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
             n = sum(len(r.exercises) for r in g.notebooks.values())
             log(f"{g.student:<{width}}  {assignment}  {g.total:g}/{g.max_total:g}  "
                 f"({passed}/{n} exercises passed)")
+    for g in grades:  # a failure found while recording is stored too, so a rerun retries it
+        if g.recorded and g.failure:
+            records[g.student] = records[g.student] | {"failure": g.failure}
+    log("")
+    log(batch.summary(records, chapter))
+    csv_path, json_path = batch.write_reports(course_dir, assignment, chapter, records)
+    feedback = batch.write_feedback(course_dir, assignment, chapter, records)
+    log(f"reports: {csv_path.relative_to(course_dir)}, {json_path.relative_to(course_dir)}; "
+        f"feedback per student: {feedback.relative_to(course_dir)}/<student>.html")
     failed = [g.student for g in grades if g.failure]
     if failed:
         log(f"{len(failed)} of {len(grades)} submission(s) NOT GRADED: {', '.join(failed)} "

@@ -9,6 +9,7 @@ nothing already graded is lost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import select
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from autograder import wire
 from autograder.cases import Prepared, exercise_job, to_wire
-from autograder.sandbox import Limits, Sandbox, detect, reap_uid, slot_uid
+from autograder.sandbox import Limits, Sandbox, detect, reap_uid, slot_lease, slot_uid
 from autograder.spec import Chapter, Exercise
 
 HERE = Path(__file__).parent
@@ -179,8 +180,12 @@ def _tail(job_dir: Path) -> str:
 
 
 def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise, list[Prepared]]],
-                  *, seed: int = 0, sandbox: Sandbox | None = None, slot: int = 0) -> RunReport:
-    """Grade ``plan`` (exercises with their prepared cases) against ``cells`` in worker processes."""
+                  *, seed: int = 0, sandbox: Sandbox | None = None, slot: int = 0,
+                  budget_s: float | None = None) -> RunReport:
+    """Grade ``plan`` (exercises with their prepared cases) against ``cells`` in worker processes.
+    ``budget_s`` caps the whole submission: when it runs out, the running and remaining exercises
+    fail with a message saying so."""
+    end = time.monotonic() + budget_s if budget_s else None
     sandbox = sandbox or detect("auto")
     report = RunReport()
     tensors: list = []
@@ -206,22 +211,41 @@ def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise
         for name in ("worker.py", "wire.py"):
             shutil.copy(HERE / name, job_in / name)
         pending = [e["id"] for e in exercises]
-        while pending:
-            job["skip_exercises"] = [e["id"] for e in exercises if e["id"] not in pending]
-            job["skip_cells"] = sorted(report.cell_errors)
-            wire.write_file(job_in / "job.bin", job, tensors)
-            for f in job_in.iterdir():
-                f.chmod(0o644)
-            _one_worker(_Worker(job_dir, use_cuda, sandbox, slot, limits), deadlines, pending,
-                        report)
+        lease = slot_lease(slot) if sandbox.mode == "strict" else contextlib.nullcontext(slot)
+        with lease as slot:
+            _run_pending(job, job_dir, exercises, pending, tensors, report, deadlines, use_cuda,
+                         sandbox, slot, limits, end, budget_s)
         report.output_tail = _tail(job_dir)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     return report
 
 
-def _one_worker(w: _Worker, deadlines, pending: list, report: RunReport) -> None:
+def _run_pending(job, job_dir, exercises, pending, tensors, report, deadlines, use_cuda, sandbox,
+                 slot, limits, end, budget_s) -> None:
+    """Start workers until every exercise is graded or charged (each restart settles one)."""
+    job_in = job_dir / "in"
+    while pending:
+        if end is not None and time.monotonic() >= end:
+            for ex_id in pending:
+                report.failures[ex_id] = ("timeout", f"not graded: the submission's time "
+                                          f"budget of {budget_s:g} s ran out")
+            break
+        job["skip_exercises"] = [e["id"] for e in exercises if e["id"] not in pending]
+        job["skip_cells"] = sorted(report.cell_errors)
+        wire.write_file(job_in / "job.bin", job, tensors)
+        for f in job_in.iterdir():
+            f.chmod(0o644)
+        _one_worker(_Worker(job_dir, use_cuda, sandbox, slot, limits), deadlines, pending,
+                    report, end)
+
+
+def _one_worker(w: _Worker, deadlines, pending: list, report: RunReport, end=None) -> None:
     """Run one worker until it finishes or must be killed; updates ``pending`` and ``report``."""
+    def until(seconds):  # a deadline, never past the submission's budget
+        t = time.monotonic() + seconds
+        return min(t, end) if end is not None else t
+
     cell = None
     current = None
     printed_before = 0
@@ -231,14 +255,14 @@ def _one_worker(w: _Worker, deadlines, pending: list, report: RunReport) -> None
             event = header.get("event")
             if event == "cell_start":
                 cell = header.get("index")
-                w.deadline = time.monotonic() + CELL_TIMEOUT_S
+                w.deadline = until(CELL_TIMEOUT_S)
             elif event == "cell_end":
                 if header.get("error") and isinstance(cell, int):
                     report.cell_exceptions[cell] = str(header["error"])
                 cell = None
             elif event == "exercise_start" and header.get("id") in pending:
                 current = header["id"]
-                w.deadline = time.monotonic() + deadlines[current]
+                w.deadline = until(deadlines[current])
                 printed_before = w.printed()
             elif event == "case" and header.get("id") == current:
                 report.cases[current][header.get("case")] = (header, ts)
@@ -257,6 +281,9 @@ def _one_worker(w: _Worker, deadlines, pending: list, report: RunReport) -> None
         code = w.kill()
         if cell is not None:
             report.cell_errors[cell] = f"loading this answer cell did not finish within {CELL_TIMEOUT_S:.0f} s"
+        elif current is not None and end is not None and time.monotonic() >= end:
+            report.failures[current] = ("timeout", "not finished when the submission's time "
+                                        "budget ran out")
         elif current is not None:
             report.failures[current] = ("timeout", f"did not finish within {deadlines[current]:.0f} s "
                                         "— is there an endless loop, or is it far slower than needed?")

@@ -16,6 +16,7 @@ for machines without bubblewrap (a student's laptop, macOS). Results then say so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -69,6 +70,35 @@ class Sandbox:
             drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
         return [*_bwrap_args(job_in, use_cuda), "--", *drop, *prlimit, "--", *inner]
+
+
+MAX_SLOTS = 256
+SLOT_LOCKS = Path("/tmp/llmcourse-slots")
+
+
+@contextlib.contextmanager
+def slot_lease(preferred: int = 0):
+    """An exclusive sandbox slot on this machine (an flock held while the job runs), starting the
+    search at ``preferred``: two graders running at once (two `llmcourse grade`, or a test suite
+    beside a batch) never share a uid, so neither can kill or starve the other's processes."""
+    import fcntl
+
+    SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for k in range(MAX_SLOTS):
+        slot = (preferred + k) % MAX_SLOTS
+        f = open(SLOT_LOCKS / f"slot-{slot}.lock", "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        try:
+            yield slot
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+        return
+    raise RuntimeError(f"all {MAX_SLOTS} sandbox slots are busy")
 
 
 def slot_uid(slot: int) -> int | None:
@@ -171,10 +201,11 @@ def _probe() -> str:
         job_in.chmod(0o755)
         (job_in / "worker.py").write_text("import sys\nprint('ok')\n")
         (job_in / "worker.py").chmod(0o644)
-        cmd = Sandbox("strict").command(job_in, [])
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as e:
+            with slot_lease(0) as slot:
+                cmd = Sandbox("strict").command(job_in, [], slot=slot)
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
             return f"bubblewrap failed to start ({e})"
         if proc.returncode != 0 or proc.stdout.strip() != "ok":
             return f"bubblewrap failed: {proc.stderr.strip()[:200]}"
