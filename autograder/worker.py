@@ -174,7 +174,9 @@ def _arg(spec, tensors, device, requires_grad_out: list):
     """Decode one argument: {"t": i, "noncontig": bool, "grad": bool} or {"v": json value}."""
     if "v" in spec:
         return spec["v"]
-    t = tensors[spec["t"]].to(device)
+    # A fresh copy per call: the student's code may modify its inputs in place, and in process
+    # (self-checks) ``tensors`` are the grader's own prepared cases.
+    t = tensors[spec["t"]].to(device, copy=True)
     if spec.get("noncontig") and t.dim() >= 2:
         t = t.mT.contiguous().mT  # same values, transposed strides
     if spec.get("grad"):

@@ -469,11 +469,12 @@ def cache_outer_float64(seq_len, head_dim, base=10000.0, *, dtype=torch.float32,
 
 
 def cache_polar(seq_len, head_dim, base=10000.0, *, dtype=torch.float32, device=None):
-    i = torch.arange(head_dim // 2, dtype=dtype, device=device)
+    work = dtype if dtype in (torch.float32, torch.float64) else torch.float32  # polar: no bf16
+    i = torch.arange(head_dim // 2, dtype=work, device=device)
     theta = torch.exp(-2 * i / head_dim * math.log(base))
-    a = torch.arange(seq_len, dtype=dtype, device=device).unsqueeze(-1) * theta
+    a = torch.arange(seq_len, dtype=work, device=device).unsqueeze(-1) * theta
     z = torch.polar(torch.ones_like(a), a)
-    return z.real.contiguous(), z.imag.contiguous()
+    return z.real.to(dtype).contiguous(), z.imag.to(dtype).contiguous()
 
 
 ROPE_CACHE_ALTERNATIVES = (cache_outer_float64, cache_polar)
@@ -600,28 +601,36 @@ def _complex_angle(x, positions, base, offset=0):
     return positions.to(x.dtype)[..., None] * theta
 
 
+def _wide(x):  # no bfloat16 complex tensors: rotate those in complex64
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def complex_conjugate(x, positions=None, base=10000.0):
-    a = _complex_angle(x, positions, base)
-    z = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2).contiguous())
-    return torch.view_as_real(z * torch.polar(torch.ones_like(a), -a)).flatten(-2)
+    w = _wide(x)
+    a = _complex_angle(w, positions, base)
+    z = torch.view_as_complex(w.reshape(*x.shape[:-1], -1, 2).contiguous())
+    return torch.view_as_real(z * torch.polar(torch.ones_like(a), -a)).flatten(-2).to(x.dtype)
 
 
 def complex_halves(x, positions=None, base=10000.0):
-    a = _complex_angle(x, positions, base)
+    w = _wide(x)
+    a = _complex_angle(w, positions, base)
     h = x.shape[-1] // 2
-    z = torch.complex(x[..., :h], x[..., h:]) * torch.polar(torch.ones_like(a), a)
-    return torch.cat([z.real, z.imag], dim=-1)
+    z = torch.complex(w[..., :h], w[..., h:]) * torch.polar(torch.ones_like(a), a)
+    return torch.cat([z.real, z.imag], dim=-1).to(x.dtype)
 
 
 def complex_positions_off_by_one(x, positions=None, base=10000.0):
-    a = _complex_angle(x, positions, base, offset=1)
-    z = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2).contiguous())
-    return torch.view_as_real(z * torch.polar(torch.ones_like(a), a)).flatten(-2)
+    w = _wide(x)
+    a = _complex_angle(w, positions, base, offset=1)
+    z = torch.view_as_complex(w.reshape(*x.shape[:-1], -1, 2).contiguous())
+    return torch.view_as_real(z * torch.polar(torch.ones_like(a), a)).flatten(-2).to(x.dtype)
 
 
 def complex_not_viewed_as_real(x, positions=None, base=10000.0):
-    a = _complex_angle(x, positions, base)
-    z = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2).contiguous())
+    w = _wide(x)
+    a = _complex_angle(w, positions, base)
+    z = torch.view_as_complex(w.reshape(*x.shape[:-1], -1, 2).contiguous())
     return z * torch.polar(torch.ones_like(a), a)
 
 
@@ -634,28 +643,31 @@ COMPLEX_MISTAKES = (
     Mistake("positions_off_by_one", "default positions off by one (1 .. T instead of 0 .. T−1)",
             "with positions=None the first token is at position 0", complex_positions_off_by_one),
     Mistake("returns_complex", "returned the complex tensor",
-            "turn the rotated complex numbers back into real pairs (torch.view_as_real) and "
-            "flatten them to head_dim features", complex_not_viewed_as_real),
+            "turn the rotated complex numbers back into real pairs (torch.view_as_real), flatten "
+            "them to head_dim features and return x's dtype", complex_not_viewed_as_real),
 )
 
 
 def complex_exp_1j(x, positions=None, base=10000.0):
     T, Dh = x.shape[-2], x.shape[-1]
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    theta = torch.exp(torch.arange(0, Dh, 2, dtype=x.dtype, device=x.device) * (-math.log(base) / Dh))
-    rot = torch.exp(1j * (pos.to(x.dtype)[..., None] * theta))
-    z = torch.complex(x[..., ::2].contiguous(), x[..., 1::2].contiguous())
+    theta = torch.exp(torch.arange(0, Dh, 2, dtype=work, device=x.device) * (-math.log(base) / Dh))
+    rot = torch.exp(1j * (pos.to(work)[..., None] * theta))
+    xw = x.to(work)
+    z = torch.complex(xw[..., ::2].contiguous(), xw[..., 1::2].contiguous())
     out = z * rot
-    return torch.stack([out.real, out.imag], dim=-1).reshape(x.shape)
+    return torch.stack([out.real, out.imag], dim=-1).reshape(x.shape).to(x.dtype)
 
 
 def complex_from_cache(x, positions=None, base=10000.0):
     T, Dh = x.shape[-2], x.shape[-1]
+    work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    cos, sin = rope_cache(int(pos.max()) + 1, Dh, base, dtype=x.dtype, device=x.device)
+    cos, sin = rope_cache(int(pos.max()) + 1, Dh, base, dtype=work, device=x.device)
     rot = torch.complex(cos[pos], sin[pos])
-    z = torch.view_as_complex(x.unflatten(-1, (Dh // 2, 2)).contiguous())
-    return torch.view_as_real(z * rot).flatten(-2)
+    z = torch.view_as_complex(x.to(work).unflatten(-1, (Dh // 2, 2)).contiguous())
+    return torch.view_as_real(z * rot).flatten(-2).to(x.dtype)
 
 
 COMPLEX_ALTERNATIVES = (complex_exp_1j, complex_from_cache)
