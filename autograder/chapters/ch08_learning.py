@@ -396,7 +396,9 @@ def power_law_cases(b: CaseBuilder) -> list[Case]:
             x, y = x.to(dtype), y.to(dtype)
             # bfloat16 rounds the data itself (a relative 2^-9) and the logs: only the comparison
             # with the reference, whose naive bfloat16 error sets the tolerance, applies there.
-            checks = () if dtype == BF16 else (_power_law_check(a, alpha, sigma, x.double().log()),)
+            # Rounding the data to the dtype adds noise of about eps / sqrt(12) to each log.
+            sig = math.sqrt(sigma ** 2 + torch.finfo(dtype).eps ** 2 / 12 * (1 + alpha ** 2))
+            checks = () if dtype == BF16 else (_power_law_check(a, alpha, sig, x.double().log()),)
             cases.append(Case(f"{_dt(dtype)}, {name}", [x, y], {}, dtype, tags, public and dtype == F32,
                               n_outputs=2, checks=checks))
         case("20 points, alpha 0.076, x from 1e6 to 1e9", 20, 6, 9, 8.8, 0.076, 0.01, public=True)
@@ -505,7 +507,9 @@ def _budget_check(outputs, case):
     n, d = (o.double() for o in outputs)
     c = case.args[0].double().cpu()
     rel = float(((6 * n.cpu() * d.cpu() - c).abs() / c).max())
-    tol = {F64: 1e-10, F32: 1e-4}.get(case.dtype, 0.1)
+    tol = {F64: 1e-10, F32: 1e-4}.get(case.dtype)
+    if tol is None:  # bfloat16: pow of ~1e23 in bfloat16 is off by ~20%; the comparison applies
+        return None
     return None if rel <= tol else f"6 · N_opt · D_opt differs from the budget C (relative {rel:.2g})"
 
 
