@@ -18,6 +18,7 @@ comment uses these letters):
     D    model width, d_model
     Dh   head size, D // H
     M    number of query points of the kernel smoother
+    P    number of positions of a positional-encoding table
     N    size of the one dimension an operation acts along: softmax's ``dim``, the normalised
          feature dimension of a norm, the N data points (keys/values) of the kernel smoother
 
@@ -34,6 +35,10 @@ Conventions, stated once:
 * A query row whose keys are all masked out gets all-zero attention weights and therefore an
   all-zero output, which is what torch 2.13's ``scaled_dot_product_attention`` returns on CPU
   (``torch.softmax`` itself would give NaN for such a row).
+* RoPE pairing (``reference/positional.py``): ``interleaved=False`` rotates the two halves of the
+  head dimension (pairs (i, i + Dh/2), GPT-NeoX/Llama layout), ``interleaved=True`` adjacent pairs
+  (2i, 2i + 1) (RoFormer layout); a pair (x1, x2) at position m becomes
+  (x1 cos mθ − x2 sin mθ, x1 sin mθ + x2 cos mθ), i.e. multiplication by e^{+imθ}.
 * Multi-head attention splits heads as ``.view(B, T, H, Dh).transpose(1, 2)``: head h owns feature
   columns ``h * Dh : (h + 1) * Dh`` of each projection (the layout of ``nn.MultiheadAttention``).
 """
