@@ -20,6 +20,7 @@ from autograder.spec import Exercise
 from autograder.worker import student_globals, substituted
 
 MAX_LISTED = 3
+MAX_MATCH_CASES = 6
 MAX_TEXT = 2000
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -116,7 +117,10 @@ def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
     """The catalogued mistake whose output the student's matches on most failing cases, if it
     matches at least half of those that could be compared."""
     best, best_hits = None, 0
-    candidates = [v for v in failing if v.status == "wrong" and not v.grads_only and v.outputs]
+    # A sample of the failing cases is enough to recognise a mistake, and bounds the cost of
+    # re-running every catalogued mistake (some, like L-BFGS fits, take a while).
+    candidates = [v for v in failing if v.status == "wrong" and not v.grads_only
+                  and v.outputs][:MAX_MATCH_CASES]
     for mistake in ex.mistakes:
         hits = 0
         for v in candidates:
