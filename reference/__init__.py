@@ -19,6 +19,9 @@ comment uses these letters):
     Dh   head size, D // H
     M    number of query points of the kernel smoother
     P    number of positions of a positional-encoding table
+    C    number of classes (the vocabulary size for next-token prediction)
+    F    number of random features (double-descent experiment)
+    K    number of runs of a scaling-law fit
     N    size of the one dimension an operation acts along: softmax's ``dim``, the normalised
          feature dimension of a norm, the N data points (keys/values) of the kernel smoother
 
