@@ -116,6 +116,14 @@ def drive_gpt(model, idx, idx_edited, tied):
     return model(idx), model(idx_edited), torch.tensor(int(is_tied), device=idx.device)
 
 
+def drive_count(count, like, *args, **kwargs):
+    """The count as an int64 tensor on the case's device (``like`` only carries the device)."""
+    n = count(*args, **kwargs)
+    if type(n) is not int:  # noqa: E721 - a float count (from a division) is a bug to report
+        raise TypeError(f"count_parameters must return a Python int, got {type(n).__name__}")
+    return torch.tensor(n, device=like.device)
+
+
 def drive_relu_network(build, xs, ys, x_eval):
     """Build the network from the points, then evaluate it at x_eval (all inside [xs0, xs-1])."""
     W1, b1, W2, b2 = build(xs, ys)
@@ -320,18 +328,18 @@ COUNT_CONFIGS = [
 
 
 def count_parameters_cases(b: CaseBuilder) -> list[Case]:
-    # Counts are integers compared exactly; the dtype only labels the case (all three appear).
-    # CPU only: a count has no device (a Python int comes back as a CPU tensor).
+    # Counts are integers compared exactly; the dtype only labels the case (all three appear), and
+    # the first argument is a probe tensor that only tells the driver the case's device.
     cases = []
-    for dev in ("cpu",):
+    for dev in b.devices:
         dtypes = b.dtypes(dev)
         for i, (cfg, tied, tags, public) in enumerate(COUNT_CONFIGS):
             V, ctx, D, L, H, Fh = cfg
             dtype = dtypes[i % len(dtypes)] if not public else F32
             cases.append(Case(
                 f"V={V}, context={ctx}, d_model={D}, layers={L}, heads={H}, d_ff={Fh}, "
-                f"tie_embeddings={tied}",
-                list(cfg), {"tie_embeddings": tied}, dtype, tags, public and dev == "cpu", dev))
+                f"tie_embeddings={tied}", [torch.zeros(1, dtype=dtype), *cfg],
+                {"tie_embeddings": tied}, dtype, tags, _pub(public, dtype, dev), dev))
     return cases
 
 
@@ -438,7 +446,7 @@ CHAPTER = Chapter(
             mistakes=catalog.GPT_MISTAKES, alternatives=catalog.GPT_ALTERNATIVES),
         Exercise(
             "ch06.count_parameters", "count_parameters", 1.0, count_parameters,
-            count_parameters_cases,
+            count_parameters_cases, driver=drive_count,
             mistakes=catalog.COUNT_MISTAKES, alternatives=catalog.COUNT_ALTERNATIVES),
         Exercise(
             "ch06.relu_network", "relu_network_for_piecewise_linear", 1.5,

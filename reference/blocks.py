@@ -1,0 +1,336 @@
+"""Chapter 6, Transformer blocks and representation power: activations, the position-wise
+feed-forward network (plain and SwiGLU), the pre-norm causal transformer block, a small GPT, its
+parameter count, and two constructions that show what the pieces can express (a ReLU network that
+reproduces any piecewise-linear interpolant, and an attention head that copies the previous token).
+
+Dimension letters are defined once, in ``reference/__init__.py``; here also V (vocabulary size),
+F (hidden width of the feed-forward network, ``d_ff``) and Hd (hidden units of a ReLU network).
+
+Conventions, stated once:
+
+* RoPE uses the half-split (GPT-NeoX / Llama) pairing: feature i of a head is rotated together with
+  feature i + Dh/2, by the angle t * base^(-2i/Dh) at position t (t counts from 0). The rotation is
+  (a, b) -> (a cos - b sin, b cos + a sin), i.e. multiplication by exp(+i angle).
+* Norm eps: 1e-5 for LayerNorm, 1e-6 for RMSNorm (as in ``reference.norms``).
+* ``TransformerBlock`` is pre-norm and causal: x + attn(norm1(x)), then h + ffn(norm2(h)).
+* ``GPT`` has no learned position embedding: positions enter only through RoPE, so
+  ``context_length`` bounds the input length but costs no parameters.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from reference.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
+from reference.norms import layer_norm, rms_norm
+
+GELU_TANH_COEFF = 0.044715  # cubic coefficient of the tanh approximation (Hendrycks & Gimpel, 2016)
+
+
+# --------------------------------------------------------------------------- activations
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit, GELU(x) = x * Phi(x), with Phi the standard normal CDF.
+
+    approximate="none": Phi(x) = (1 + erf(x / sqrt(2))) / 2, exactly.
+    approximate="tanh": Phi(x) ~ (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2, the
+    approximation of the original GPT-2 code; it differs from the exact form by at most ~5e-4.
+    The two are the semantics of ``F.gelu(x, approximate=...)``.
+
+    Shape:
+        x: (...)
+        output: same shape and dtype as x
+    """
+    if approximate == "none":
+        return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + GELU_TANH_COEFF * x**3)
+        return 0.5 * x * (1.0 + torch.tanh(inner))
+    raise ValueError(f'approximate must be "none" or "tanh", got {approximate!r}')
+
+
+def silu(x):
+    """Sigmoid linear unit (also "swish" with beta = 1): SiLU(x) = x * sigmoid(x).
+
+    Shape:
+        x: (...)
+        output: same shape and dtype as x
+    """
+    return x * torch.sigmoid(x)
+
+
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "gelu": gelu,
+    "gelu_tanh": lambda x: gelu(x, approximate="tanh"),
+    "silu": silu,
+}
+
+
+# --------------------------------------------------------------------------- feed-forward networks
+class FeedForward(nn.Module):
+    """The position-wise two-layer network of a transformer: fc2(act(fc1(x))), applied to every
+    token on its own (nothing moves between positions).
+
+    Args:
+        activation: "relu", "gelu" (exact), "gelu_tanh" or "silu".
+        bias: whether fc1 and fc2 have biases.
+
+    Shape:
+        x: (..., D)
+        output: (..., D); the hidden activations are (..., F) with F = d_ff
+    """
+
+    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation
+        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+
+    def forward(self, x):
+        return self.fc2(ACTIVATIONS[self.activation](self.fc1(x)))  # (..., F) -> (..., D)
+
+
+class SwiGLU(nn.Module):
+    """Gated feed-forward network with a SiLU gate (Shazeer, 2020): w2(silu(w1 x) * w3 x).
+
+    ``w1`` is the gate, ``w3`` the "up" (value) projection, ``w2`` the down projection, all without
+    biases (the Llama naming).
+
+    Shape:
+        x: (..., D)
+        output: (..., D); gate and up activations are (..., F)
+    """
+
+    def __init__(self, d_model, d_ff):
+        super().__init__()
+        self.w1 = nn.Linear(d_model, d_ff, bias=False)
+        self.w3 = nn.Linear(d_model, d_ff, bias=False)
+        self.w2 = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x):
+        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., F) -> (..., D)
+
+
+# --------------------------------------------------------------------------- norms as modules
+class RMSNorm(nn.Module):
+    """``reference.norms.rms_norm`` with a learnable ``weight`` (initialised to ones)."""
+
+    def __init__(self, d_model, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x):
+        return rms_norm(x, self.weight, self.eps)
+
+
+class LayerNorm(nn.Module):
+    """``reference.norms.layer_norm`` with a learnable ``weight`` (ones) and ``bias`` (zeros)."""
+
+    def __init__(self, d_model, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, x):
+        return layer_norm(x, self.weight, self.bias, self.eps)
+
+
+def make_norm(kind, d_model):
+    if kind == "rms":
+        return RMSNorm(d_model)
+    if kind == "layer":
+        return LayerNorm(d_model)
+    raise ValueError(f'norm must be "rms" or "layer", got {kind!r}')
+
+
+# --------------------------------------------------------------------------- RoPE (private)
+def _rope(x, positions=None, base=10000.0):
+    """Rotary position embedding, half-split pairing (see the module docstring); a private copy so
+    that this chapter does not depend on Chapter 5's module. Computes in x's dtype.
+
+    Shape:
+        x: (..., T, Dh), Dh even
+        positions: (T,) or None for 0, 1, ..., T - 1
+        output: same shape as x
+    """
+    T, Dh = x.shape[-2], x.shape[-1]
+    if Dh % 2:
+        raise ValueError(f"RoPE needs an even head size, got {Dh}")
+    if positions is None:
+        positions = torch.arange(T, device=x.device, dtype=x.dtype)
+    inv_freq = base ** (-torch.arange(0, Dh, 2, device=x.device, dtype=x.dtype) / Dh)  # (Dh/2,)
+    angles = positions.to(x.dtype)[:, None] * inv_freq  # (T, Dh/2)
+    cos, sin = angles.cos(), angles.sin()
+    a, b = x[..., : Dh // 2], x[..., Dh // 2 :]  # (..., T, Dh/2) each
+    return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)  # (..., T, Dh)
+
+
+# --------------------------------------------------------------------------- attention + block
+class CausalSelfAttention(MultiHeadAttention):
+    """Chapter 4's multi-head attention (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``, with
+    biases), always causal, with RoPE on the queries and keys of every head (never on the values:
+    RoPE encodes *where* a key is for the score, not *what* it hands over).
+
+    Shape:
+        x: (B, T, D)
+        output: (B, T, D)
+    """
+
+    def __init__(self, d_model, n_heads, rope=True, rope_base=10000.0):
+        super().__init__(d_model, n_heads, bias=True)
+        self.rope = rope
+        self.rope_base = rope_base
+
+    def forward(self, x):
+        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, Dh)
+        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, Dh)
+        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, Dh)
+        if self.rope:
+            q, k = _rope(q, base=self.rope_base), _rope(k, base=self.rope_base)
+        y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
+        return self.out_proj(merge_heads(y))  # (B, T, D)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm causal transformer block:
+
+        h = x + attn(norm1(x))      (tokens exchange information)
+        y = h + ffn(norm2(h))       (each token is transformed on its own)
+
+    Args:
+        norm: "rms" (RMSNorm, parameter ``weight``) or "layer" (LayerNorm, ``weight`` and ``bias``).
+        ffn: "swiglu" (``SwiGLU(d_model, d_ff)``) or an activation name of ``FeedForward``
+            ("relu", "gelu", "gelu_tanh", "silu"), giving ``FeedForward(d_model, d_ff, ffn)``.
+        rope: apply RoPE (base ``rope_base``) to queries and keys.
+
+    Shape:
+        x: (B, T, D)
+        output: (B, T, D); output t depends only on inputs 0..t
+    """
+
+    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True,
+                 rope_base=10000.0):
+        super().__init__()
+        self.norm1 = make_norm(norm, d_model)
+        self.attn = CausalSelfAttention(d_model, n_heads, rope=rope, rope_base=rope_base)
+        self.norm2 = make_norm(norm, d_model)
+        self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
+
+    def forward(self, x):
+        h = x + self.attn(self.norm1(x))  # (B, T, D)
+        return h + self.ffn(self.norm2(h))  # (B, T, D)
+
+
+class GPT(nn.Module):
+    """A decoder-only language model: token embedding, ``n_layers`` default blocks (RMSNorm,
+    SwiGLU, RoPE), a final RMSNorm and a linear head without bias.
+
+    With ``tie_embeddings`` the head reuses the embedding matrix (``lm_head.weight`` *is*
+    ``tok_emb.weight``), as in GPT-2: the logit of token v is the dot product of the final hidden
+    state with v's own embedding.
+
+    Shape:
+        idx: (B, T) integer token ids, T <= context_length
+        output: (B, T, V) logits
+    """
+
+    def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
+                 tie_embeddings=True):
+        super().__init__()
+        self.context_length = context_length
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, d_ff) for _ in range(n_layers))
+        self.norm_f = RMSNorm(d_model)
+        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        if tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight
+
+    def forward(self, idx):
+        T = idx.shape[-1]
+        if T > self.context_length:
+            raise ValueError(f"sequence of length {T} exceeds context_length={self.context_length}")
+        x = self.tok_emb(idx)  # (B, T, D)
+        for block in self.blocks:
+            x = block(x)  # (B, T, D)
+        return self.lm_head(self.norm_f(x))  # (B, T, V)
+
+
+def count_parameters(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
+                     tie_embeddings=True):
+    """Number of distinct parameters of ``GPT(...)`` with the same arguments, in closed form.
+
+    Per block: two RMSNorm weights (2D), four attention projections with biases (4(D^2 + D)) and
+    the three SwiGLU matrices (3 D F). Plus the embedding (V D), the final norm (D) and, unless
+    tied, the head (V D). Neither ``context_length`` (RoPE has no parameters) nor ``n_heads``
+    (heads split D, they do not add to it) changes the count.
+    """
+    D, F, V = d_model, d_ff, vocab_size
+    per_block = 2 * D + 4 * (D * D + D) + 3 * D * F
+    head = 0 if tie_embeddings else V * D
+    return V * D + n_layers * per_block + D + head
+
+
+# --------------------------------------------------------------------------- constructions
+def relu_network_for_piecewise_linear(xs, ys):
+    """A one-hidden-layer ReLU network f(x) = W2 relu(W1 x + b1) + b2 equal to the piecewise-linear
+    interpolant of the points (xs[k], ys[k]) on [xs[0], xs[-1]].
+
+    With slopes s_k = (ys[k+1] - ys[k]) / (xs[k+1] - xs[k]), the interpolant is
+        f(x) = ys[0] + s_0 relu(x - xs[0]) + sum_{k>=1} (s_k - s_{k-1}) relu(x - xs[k]):
+    each hidden unit switches on at a knot and changes the slope by the jump there.
+    Uses Hd = N - 1 hidden units; the layout is that of nn.Linear(1, Hd) then nn.Linear(Hd, 1).
+
+    Shape:
+        xs: (N,), strictly increasing, N >= 2
+        ys: (N,)
+        output: W1 (Hd, 1), b1 (Hd,), W2 (1, Hd), b2 (1,)
+    """
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])  # (N-1,)
+    jumps = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (N-1,)
+    W1 = torch.ones(len(jumps), 1, dtype=xs.dtype, device=xs.device)  # (Hd, 1)
+    b1 = -xs[:-1]  # (Hd,): unit k switches on at xs[k]
+    return W1, b1.clone(), jumps[None, :], ys[:1].clone()
+
+
+PREVIOUS_TOKEN_SCORE = 100.0  # score gap: exp(-100) is far below float64 rounding
+
+
+def previous_token_head(seq_len, d_model):
+    """Weights of one causal attention head that copies the previous token's content.
+
+    Input row t is x_t = [e_t, c_t]: the one-hot position e_t (seq_len columns) followed by the
+    content c_t (d_model - seq_len columns). The head computes
+        softmax(causal((X W_q)(X W_k)^T / sqrt(d_k))) (X W_v)
+    and its output row t is [0, c_{t-1}] for t >= 1 (row 0, which can only see itself, is
+    [0, c_0]). W_k reads the position, W_q maps position t to position t - 1 with a large gain,
+    so the only large score of query t is key t - 1; W_v keeps the content and drops the position.
+
+    Shape:
+        output: W_q (D, D), W_k (D, D), W_v (D, D), float32 (D = d_model)
+    """
+    if d_model <= seq_len:
+        raise ValueError(f"d_model={d_model} must exceed seq_len={seq_len} (room for content)")
+    gain = PREVIOUS_TOKEN_SCORE * math.sqrt(d_model)  # undo the 1/sqrt(d_k) of the scores
+    W_q = torch.zeros(d_model, d_model)
+    W_q[1:seq_len, : seq_len - 1] = gain * torch.eye(seq_len - 1)  # e_t -> gain * e_{t-1}
+    W_k = torch.zeros(d_model, d_model)
+    W_k[:seq_len, :seq_len] = torch.eye(seq_len)  # k_s = e_s
+    W_v = torch.zeros(d_model, d_model)
+    W_v[seq_len:, seq_len:] = torch.eye(d_model - seq_len)  # v_s = [0, c_s]
+    return W_q, W_k, W_v
+
+
+def attention_head(x, W_q, W_k, W_v):
+    """One causal attention head with explicit weight matrices (used to test the construction).
+
+    Shape:
+        x: (..., T, D)
+        W_q, W_k: (D, E); W_v: (D, Ev)
+        output: (..., T, Ev)
+    """
+    return scaled_dot_product_attention(x @ W_q, x @ W_k, x @ W_v, is_causal=True)
