@@ -22,6 +22,8 @@ comment uses these letters):
     C    number of classes (the vocabulary size for next-token prediction)
     F    number of random features (double-descent experiment)
     K    number of runs of a scaling-law fit
+    V    vocabulary size (embedding rows, logits)
+    Dff  hidden width of a feed-forward layer (d_ff)
     N    size of the one dimension an operation acts along: softmax's ``dim``, the normalised
          feature dimension of a norm, the N data points (keys/values) of the kernel smoother
 
