@@ -61,6 +61,18 @@ class RunReport:
         self.cell_exceptions = {i - n: m for i, m in self.cell_exceptions.items()}
 
 
+def gpu_for_slot(slot: int) -> str:
+    """The one GPU a CUDA job of this slot may use (among those visible to the grader)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() != "":
+        ids = [d.strip() for d in visible.split(",") if d.strip()]
+    else:
+        import torch
+
+        ids = [str(i) for i in range(torch.cuda.device_count())]
+    return ids[slot % len(ids)] if ids else ""
+
+
 def exercise_deadline(ex: Exercise, prepared: list[Prepared]) -> float:
     return max(ex.timeout_floor_s, TIMEOUT_FACTOR * sum(p.ref_seconds for p in prepared))
 
@@ -85,8 +97,10 @@ class _Worker:
         env = {"PATH": "/usr/bin:/bin", "HOME": home, "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "MPLCONFIGDIR": home, "PYTHONHASHSEED": "0",
                "LC_ALL": "C.UTF-8"}
-        if "CUDA_VISIBLE_DEVICES" in os.environ:
-            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        if use_cuda:  # one GPU per job, chosen by slot: its memory bounds the job, not RLIMIT_AS
+            env["CUDA_VISIBLE_DEVICES"] = gpu_for_slot(slot)
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # CPU jobs see no GPU at all
         if sandbox.mode == "strict":
             preexec = os.setsid  # limits are applied inside the sandbox by prlimit
         elif use_cuda:  # CUDA reserves huge virtual ranges: bound it by device assignment, not RLIMIT_AS

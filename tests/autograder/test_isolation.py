@@ -158,3 +158,8 @@ def test_no_process_is_left_behind_plain(make_submission, ch04, short_deadlines,
     pid = int(marker.read_text())
     alive = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
     assert alive.stdout.strip() in ("", "Z"), f"process {pid} outlived grading"
+
+
+def test_each_cuda_job_gets_one_gpu_by_slot(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5,7")
+    assert [runner.gpu_for_slot(k) for k in range(4)] == ["2", "5", "7", "2"]
