@@ -99,6 +99,8 @@ class _Worker:
                "LC_ALL": "C.UTF-8"}
         if use_cuda:  # one GPU per job, chosen by slot: its memory bounds the job, not RLIMIT_AS
             env["CUDA_VISIBLE_DEVICES"] = gpu_for_slot(slot)
+            if "LD_LIBRARY_PATH" in os.environ:  # where the driver's libcuda may live
+                env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
         else:
             env["CUDA_VISIBLE_DEVICES"] = ""  # CPU jobs see no GPU at all
         if sandbox.mode == "strict":

@@ -176,9 +176,12 @@ def _bwrap_args(job_in: Path, use_cuda: bool) -> list[str]:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(root), str(root)]
-    if use_cuda:
+    if use_cuda:  # the GPU device nodes and driver libraries outside /usr (untested without a GPU)
         for dev in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(dev), str(dev)]
+        for lib in ("/usr/local/nvidia", "/usr/local/cuda", "/etc/nvidia"):
+            if os.path.isdir(lib):
+                args += ["--ro-bind", lib, lib]
     args += ["--ro-bind", str(job_in), "/job",
              "--size", str(SCRATCH_BYTES), "--perms", "01777", "--tmpfs", "/scratch",
              "--chdir", "/scratch"]
