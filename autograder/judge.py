@@ -157,7 +157,7 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
         messages.append(f"all {len(verdicts)} cases passed")
     else:
         messages.extend(_explain(ex, failing, passing, len(verdicts)))
-    if failing and ex.substitutes:
+    if ex.substitutes and any(v.status not in ("not_implemented", "missing") for v in failing):
         names = ", ".join(ex.substitutes)
         messages.append(f"(graded with PyTorch built-ins standing in for your {names}, so a bug "
                         "there is charged to that exercise only)")
