@@ -147,6 +147,14 @@ def cmd_chapters(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from reference.train import main_job
+
+    main_job(max_steps=args.steps, device=args.device, dtype=args.dtype, seed=args.seed,
+             checkpoint_path=args.checkpoint, progress=not args.quiet)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmcourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,6 +207,16 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("chapters", help="list chapters and exercises")
     p.set_defaults(func=cmd_chapters)
+
+    p = sub.add_parser("train", help="train the reference GPT on the bundled synthetic corpus")
+    p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default: 2000)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, ... (default: CUDA if present)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                   help="autocast dtype (default: bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument("--seed", type=int, default=0, help="corpus, initialisation and batch order")
+    p.add_argument("--checkpoint", default=None, help="save to / resume from this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -11,6 +11,8 @@ _MODULES = {
     "ch08": "autograder.chapters.ch08_learning",
     "ch05": "autograder.chapters.ch05_positional",
     "ch06": "autograder.chapters.ch06_blocks",
+    "ch07": "autograder.chapters.ch07_efficiency",
+    "ch09": "autograder.chapters.ch09_training",
 }
 
 

@@ -1,0 +1,757 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 9 — Training at scale: tokenization, data pipelines, the training loop
+#
+# Chapters 6 and 8 gave us a model, a loss and an optimizer. This chapter builds everything
+# around them that turns "a model that can learn" into "a model that has learned": text becomes
+# integers (byte-level BPE), integers become batches (packing, random windows), batches become
+# gradients (accumulation, mixed precision), and gradients become a run that can be stopped,
+# resumed and measured (checkpoints, tokens per second, model FLOPs utilisation). The loop you
+# write at the end is the one the rest of the course trains with.
+#
+# ## How to work through it
+#
+# - Each exercise has an **answer cell** holding a function or class with its signature and a
+#   docstring that says exactly what to compute. Replace `raise NotImplementedError()` with your
+#   implementation.
+# - Below each answer cell a **check cell** runs `self_check(...)` on a few quick cases and says
+#   what went wrong, if anything. Do not edit or delete check cells.
+# - Cells marked **given** hold code from earlier chapters (the cross-entropy, AdamW, the cosine
+#   schedule, gradient clipping) and the pre-tokenizer. Use them, do not edit them: the grader
+#   runs its own copy.
+#
+# ## How grading works
+#
+# - **Only code inside answer cells is graded.** Helpers and imports your answer needs go in the
+#   same answer cell.
+# - Hidden tests compare your code with a reference implementation. Tokenizers are compared merge
+#   by merge and id by id; batches token by token (the random draw is specified, so it must be the
+#   same draw); gradients and training trajectories in `float64` and `float32` with tolerances
+#   that follow the dtype. A statistical test checks that your batch offsets are uniform.
+# - While `train` is graded, built-in stand-ins replace your `get_batch` and
+#   `accumulate_gradients`, so one bug costs one exercise.
+#
+# ## Conventions
+#
+# `V` is the vocabulary size, `N` the length of a token stream, `B` the batch size, `T` the
+# context length. Losses are in nats per token.
+
+# %% llmcourse={"role": "setup"}
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder.kernel import self_check
+from reference.data import markov_chain, sample_markov, synthetic_corpus
+from reference.data import entropy_rate as markov_entropy_rate
+
+# %% [markdown]
+# ## 9.1 A language whose loss floor we know
+#
+# On real text nobody knows the best achievable loss, so a falling curve says little about how
+# far there is left to go. We therefore train on a language we invented: a $k$-th order Markov
+# chain over $V$ symbols. Each context $s = (c_1, \dots, c_k)$ has a next-token distribution
+# $P(\cdot \mid s)$, drawn once from a Dirichlet distribution. The contexts themselves form a
+# Markov chain $M$ (from $(c_1, \dots, c_k)$ we move to $(c_2, \dots, c_k, v)$ with probability
+# $P(v \mid s)$), whose stationary distribution solves $\pi M = \pi$, $\sum_s \pi(s) = 1$.
+# The **entropy rate**
+#
+# $$H = -\sum_s \pi(s) \sum_v P(v \mid s) \log P(v \mid s)$$
+#
+# is the expected loss of the true conditional distribution, and no predictor can do better on
+# average (the cross-entropy of any $Q$ is $H$ plus a KL divergence, which is never negative).
+# Every loss curve in this chapter is drawn against this floor.
+
+# %%
+probs = markov_chain(8, 1, seed=5)
+stream = sample_markov(probs, 20_000, torch.Generator().manual_seed(0))
+H = markov_entropy_rate(probs)
+nll = -torch.log(probs[stream[:-1], stream[1:]])
+print(f"entropy rate (exact):      {H:.4f} nats/token")
+print(f"Monte-Carlo estimate:      {nll.mean():.4f} ± {nll.std() / len(nll) ** 0.5:.4f}")
+print(f"uniform guess, log V:      {math.log(8):.4f}")
+
+# %% [markdown]
+# ## 9.2 Tokenization as compression: byte-level BPE
+#
+# A model sees integers. Feeding it raw bytes (V = 256) works for any text but makes sequences
+# long: attention costs grow with $T^2$ and every token costs a forward pass. **Byte-pair
+# encoding** (BPE) learns a vocabulary of frequent byte strings: start from the 256 bytes, and
+# repeatedly replace the most frequent adjacent pair of tokens by a new token. Each merge
+# shortens the training text by the pair's count, so BPE is a greedy compressor.
+#
+# Compression changes the loss you read: a loss of $\ell$ nats per token with an average of $r$
+# bytes per token is $\ell / r$ nats per byte. Two models with different tokenizers can only be
+# compared per byte (or per character), never per token.
+#
+# Conventions (the grader holds you to them):
+#
+# - **Pre-tokenization.** The text is first split with `PRETOKENIZE` (given below): contractions,
+#   an optional space followed by a run of letters/digits, an optional space followed by
+#   punctuation, runs of whitespace. Pairs are counted *inside* pre-tokens only, weighted by how
+#   often each pre-token occurs, so a merge never crosses a word boundary.
+# - **Ids.** 0..255 are the bytes; merge $i$ (from 0) creates id $256 + i$; the special tokens
+#   come last, in the order given. `vocab_size` counts all three kinds.
+# - **Ties.** Among pairs with the highest count, merge the one whose
+#   (bytes of the left token, bytes of the right token) is lexicographically **greatest**.
+# - **Applying a merge** scans left to right without overlap: `(a, a)` turns `aaa` into `aa a`.
+# - **Special tokens** (e.g. `<|endoftext|>`) are cut out of the text before anything else; they
+#   take part in no merge.
+
+# %% llmcourse={"role": "given"}
+# Given: do not edit. The grader runs its own copy of this cell.
+import re
+
+PRETOKENIZE = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\w+| ?[^\s\w]+|\s+(?!\S)|\s+""")
+
+# %% [markdown]
+# ### Exercise 1: `train_bpe` (2 points)
+#
+# Learn the merges. A dictionary from each pre-token (as a tuple of ids) to its count keeps the
+# work small: count pairs over the distinct pre-tokens, weighted by their counts. Stop early if
+# no pair is left. Nothing is forbidden here beyond using a tokenizer library.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.train_bpe"}
+def train_bpe(text, vocab_size, special_tokens=()):
+    """Learn byte-level BPE merges on ``text``.
+
+    Args:
+        text: the training text (str).
+        vocab_size: 256 bytes + number of merges + len(special_tokens).
+        special_tokens: strings cut out of the text; they get the last ids.
+
+    Returns:
+        (vocab, merges): vocab a dict id -> bytes; merges a list of (bytes, bytes) in the order
+        learned. Ties go to the lexicographically greatest (left bytes, right bytes).
+    """
+    ### BEGIN SOLUTION
+    from collections import Counter
+
+    n_merges = vocab_size - 256 - len(special_tokens)
+    vocab = {i: bytes([i]) for i in range(256)}
+    pieces = [text]
+    if special_tokens:
+        pattern = "(" + "|".join(re.escape(s) for s in sorted(special_tokens, key=len,
+                                                                reverse=True)) + ")"
+        pieces = [p for p in re.split(pattern, text) if p]
+    words = Counter()
+    for piece in pieces:
+        if piece in special_tokens:
+            continue
+        for pre in PRETOKENIZE.findall(piece):
+            words[tuple(pre.encode("utf-8"))] += 1
+    merges = []
+    for _ in range(max(n_merges, 0)):
+        pairs = Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], vocab[p[0]], vocab[p[1]]))
+        new_id = len(vocab)
+        vocab[new_id] = vocab[best[0]] + vocab[best[1]]
+        merges.append((vocab[best[0]], vocab[best[1]]))
+        merged = Counter()
+        for word, count in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] += count
+        words = merged
+    for s in special_tokens:
+        vocab[len(vocab)] = s.encode("utf-8")
+    return vocab, merges
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.train_bpe"}
+self_check("ch09.train_bpe", train_bpe)
+
+# %% [markdown]
+# ### Exercise 2: `BPETokenizer` (2 points)
+#
+# `encode(text)` cuts out the special tokens, pre-tokenizes the rest and, inside each pre-token,
+# repeatedly merges the pair that was **learned earliest** (lowest rank) until no learned pair is
+# left. This reproduces the segmentation of training; merging the leftmost pair first does not.
+# `decode(ids)` joins the tokens' bytes and decodes **once** (a multi-byte character can be split
+# across tokens), with `errors="replace"`. Round trip: `decode(encode(t)) == t` for every string.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.BPETokenizer"}
+class BPETokenizer:
+    """Encode text to ids and back with learned byte-level BPE merges.
+
+    Args:
+        vocab: dict id -> bytes (as returned by train_bpe).
+        merges: list of (bytes, bytes), in the order learned.
+        special_tokens: strings that map to their own ids.
+    """
+
+    def __init__(self, vocab, merges, special_tokens=()):
+        ### BEGIN SOLUTION
+        self.vocab = dict(vocab)
+        self.special_tokens = tuple(special_tokens)
+        self.bytes_to_id = {b: i for i, b in self.vocab.items()}
+        self.ranks = {(self.bytes_to_id[a], self.bytes_to_id[b]): (r, self.bytes_to_id[a + b])
+                      for r, (a, b) in enumerate(merges)}
+        ### END SOLUTION
+
+    def encode(self, text):
+        """Text -> list of int ids."""
+        ### BEGIN SOLUTION
+        pieces = [text]
+        if self.special_tokens:
+            pattern = "(" + "|".join(re.escape(s) for s in sorted(self.special_tokens, key=len,
+                                                                    reverse=True)) + ")"
+            pieces = [p for p in re.split(pattern, text) if p]
+        ids = []
+        for piece in pieces:
+            if piece in self.special_tokens:
+                ids.append(self.bytes_to_id[piece.encode("utf-8")])
+                continue
+            for pre in PRETOKENIZE.findall(piece):
+                word = list(pre.encode("utf-8"))
+                while len(word) > 1:
+                    found = [self.ranks[p] + (p,) for p in zip(word, word[1:]) if p in self.ranks]
+                    if not found:
+                        break
+                    _, new_id, pair = min(found)
+                    out, i = [], 0
+                    while i < len(word):
+                        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+                            out.append(new_id)
+                            i += 2
+                        else:
+                            out.append(word[i])
+                            i += 1
+                    word = out
+                ids.extend(word)
+        return ids
+        ### END SOLUTION
+
+    def decode(self, ids):
+        """List of ids -> text."""
+        ### BEGIN SOLUTION
+        return b"".join(self.vocab[int(i)] for i in ids).decode("utf-8", errors="replace")
+        ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.BPETokenizer"}
+self_check("ch09.BPETokenizer", BPETokenizer)
+
+# %%
+# Try it: how the vocabulary size trades sequence length for vocabulary.
+sample_text = ("Tokenization turns text into integers. A larger vocabulary makes sequences "
+               "shorter, but every extra token costs a row of the embedding matrix. ") * 20
+try:
+    sizes, ratios = [256, 270, 300, 350, 420], []
+    for vs in sizes:
+        tok = BPETokenizer(*train_bpe(sample_text, vs))
+        ratios.append(len(sample_text.encode()) / len(tok.encode(sample_text)))
+        assert tok.decode(tok.encode(sample_text)) == sample_text
+    plt.figure(figsize=(4, 2.6))
+    plt.plot(sizes, ratios, "o-")
+    plt.xlabel("vocabulary size")
+    plt.ylabel("bytes per token")
+    plt.title("BPE compresses its training text")
+    plt.tight_layout()
+    plt.show()
+except NotImplementedError:
+    print("Implement `train_bpe` and `BPETokenizer` above first, then re-run this cell.")
+
+# %% [markdown]
+# ## 9.3 From documents to batches
+#
+# Real corpora are many documents of different lengths. Padding each to the longest wastes
+# compute on padding tokens; **packing** concatenates them, with an end-of-sequence token after
+# each so the model can learn that what follows is unrelated, and cuts the stream into rows of
+# exactly `seq_len` tokens. (Deduplicating documents *before* this step matters too: a document
+# repeated $r$ times is seen $r$ times per epoch, which both wastes compute and inflates how well
+# the model appears to do on it.)
+#
+# ### Exercise 3: `pack_documents` (1 point)
+#
+# The stream is `doc_1, EOS, doc_2, EOS, ..., doc_n, EOS` (an EOS after every document, the last
+# one included); return its first `n_rows * seq_len` tokens as an `(n_rows, seq_len)` int64
+# tensor, `n_rows = len(stream) // seq_len`. The incomplete tail is dropped, never padded.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.pack_documents"}
+def pack_documents(docs, seq_len, eos_id):
+    """Pack documents into rows of exactly seq_len tokens, EOS after each document.
+
+    Shape:
+        docs: a list of 1-D sequences of token ids (lists or int tensors).
+        Output: (n_rows, seq_len) int64.
+    """
+    ### BEGIN SOLUTION
+    parts = []
+    for d in docs:
+        parts.append(torch.as_tensor(d, dtype=torch.long).reshape(-1))
+        parts.append(torch.tensor([eos_id], dtype=torch.long))
+    stream = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+    n_rows = stream.numel() // seq_len
+    return stream[: n_rows * seq_len].reshape(n_rows, seq_len)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.pack_documents"}
+self_check("ch09.pack_documents", pack_documents)
+
+# %% [markdown]
+# ### Exercise 4: `get_batch` (1 point)
+#
+# A training example is a window of the token stream: inputs $x = (t_o, \dots, t_{o+T-1})$ and
+# targets $y = (t_{o+1}, \dots, t_{o+T})$, the same window shifted by one. Draw the offsets
+# uniformly from every window whose target fits, $o \in \{0, \dots, N - T - 1\}$, with exactly
+# `torch.randint(0, N - T, (B,), generator=generator)` (on the CPU; then move `x` and `y` to
+# `device`). Uniform offsets make each minibatch loss an **unbiased** estimate of the loss over
+# the whole stream: its expectation is the full-data loss, whatever the batch size.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.get_batch"}
+def get_batch(tokens, batch_size, context_length, device="cpu", generator=None):
+    """A random batch of (input, target) windows from a 1-D token stream.
+
+    Shape:
+        tokens: (N,) integer, N > context_length.
+        Output: x (B, T) int64 and y (B, T) int64 on ``device``; y is x shifted by one.
+    """
+    ### BEGIN SOLUTION
+    n = tokens.shape[0]
+    offsets = torch.randint(0, n - context_length, (batch_size,), generator=generator)
+    idx = offsets.unsqueeze(1) + torch.arange(context_length + 1)  # (B, T + 1)
+    window = tokens[idx].long()
+    return window[:, :-1].to(device), window[:, 1:].to(device)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.get_batch"}
+self_check("ch09.get_batch", get_batch)
+
+# %% [markdown]
+# ## 9.4 Minibatch gradients, their noise, and accumulation
+#
+# The gradient on a batch of $B$ independent examples is an average,
+# $\hat g_B = \frac{1}{B}\sum_{i} \nabla \ell_i$, so $\mathbb{E}[\hat g_B] = \nabla L$ and
+# $\operatorname{Var}[\hat g_B] = \Sigma / B$, with $\Sigma$ the covariance of one example's
+# gradient. Doubling the batch halves the noise. The figure below measures it on a small bigram
+# model: the mean squared distance of $\hat g_B$ from the full gradient falls as $1/B$.
+#
+# When $B$ does not fit in memory, split it into $k$ **micro-batches**. The mean loss over all
+# $N = \sum_i n_i$ targets is $\sum_i \frac{n_i}{N} L_i$, with $L_i$ the mean over micro-batch $i$;
+# since gradients are linear, calling `backward` on each $\frac{n_i}{N} L_i$ in turn adds up,
+# in `.grad`, exactly the gradient of the big batch, with one micro-batch's activations in
+# memory at a time.
+
+# %%
+torch.manual_seed(0)
+bigram = nn.Sequential(nn.Embedding(8, 16), nn.Linear(16, 8))
+x_all, y_all = stream[:-1], stream[1:]
+
+
+def flat_grad(x, y):
+    bigram.zero_grad()
+    F.cross_entropy(bigram(x), y).backward()
+    return torch.cat([p.grad.flatten() for p in bigram.parameters()])
+
+
+full = flat_grad(x_all, y_all)
+batch_sizes, noise = [4, 16, 64, 256], []
+for bs in batch_sizes:
+    gen = torch.Generator().manual_seed(bs)
+    draws = [torch.randint(0, len(x_all), (bs,), generator=gen) for _ in range(40)]
+    noise.append(sum(float((flat_grad(x_all[i], y_all[i]) - full).pow(2).sum()) for i in draws) / 40)
+plt.figure(figsize=(4, 2.6))
+plt.loglog(batch_sizes, noise, "o-", label="measured")
+plt.loglog(batch_sizes, [noise[0] * batch_sizes[0] / b for b in batch_sizes], "--", label="∝ 1/B")
+plt.xlabel("batch size B")
+plt.ylabel("E‖ĝ − ∇L‖²")
+plt.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Exercise 5: `accumulate_gradients` (1.5 points)
+#
+# Discard the gradients already present (set each `p.grad` to `None`), then for each `(x, y)`
+# compute `loss_fn(model(x), y)` (a mean over that micro-batch's targets), weight it by
+# `y.numel() / N` and call `backward`. Return the weighted total, detached. Micro-batches may
+# have different sizes, so $1/k$ is not the right weight in general.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.accumulate_gradients"}
+def accumulate_gradients(model, micro_batches, loss_fn):
+    """Gradients of the mean loss over the concatenated micro-batches, one at a time.
+
+    Args:
+        model: an nn.Module, logits = model(x).
+        micro_batches: a list of (x, y) pairs.
+        loss_fn: loss_fn(logits, y) -> mean loss over y's targets.
+
+    Returns:
+        The mean loss over all targets, a detached 0-dim tensor.
+    """
+    ### BEGIN SOLUTION
+    for p in model.parameters():
+        p.grad = None
+    n_total = sum(y.numel() for _, y in micro_batches)
+    total = 0.0
+    for x, y in micro_batches:
+        loss = loss_fn(model(x), y) * (y.numel() / n_total)
+        loss.backward()
+        total = total + loss.detach()
+    return total
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.accumulate_gradients"}
+self_check("ch09.accumulate_gradients", accumulate_gradients)
+
+# %% [markdown]
+# ## 9.5 Mixed precision and throughput
+#
+# `bfloat16` keeps float32's 8 exponent bits (range up to $3 \times 10^{38}$) with 8 bits of
+# mantissa; `float16` has 11 bits of mantissa but only 5 exponent bits: its largest value is
+# 65504 and its smallest normal number $6 \times 10^{-5}$. Small gradients underflow to zero in
+# float16, so float16 training multiplies the loss by a large factor $S$ before `backward` and
+# divides the gradients by $S$ before the update (**loss scaling**; `torch.amp.GradScaler`
+# chooses $S$ and skips steps whose gradients overflowed). bfloat16 needs none of that.
+# `torch.autocast` runs matrix products in the low precision and keeps reductions such as the
+# softmax in float32.
+#
+# **Throughput.** A forward pass costs about $2N$ FLOPs per token for a model with $N$
+# parameters (one multiply and one add per weight), the backward pass twice that, so training
+# costs $\approx 6N$ FLOPs per token (plus $12 L T D$ for attention scores). The **model FLOPs
+# utilisation** is the fraction of the hardware's peak that this useful arithmetic achieves:
+#
+# $$\text{MFU} = \frac{\text{FLOPs per token} \times \text{tokens per second}}{\text{peak FLOP/s}}.$$
+#
+# ### Exercise 6: `estimate_mfu` (0.5 points)
+#
+# Return the MFU as a fraction (a Python float). `flops_per_token` already includes the 6.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.estimate_mfu"}
+def estimate_mfu(flops_per_token, tokens_per_second, peak_flops):
+    """Model FLOPs utilisation as a fraction in [0, 1] (for a realistic run)."""
+    ### BEGIN SOLUTION
+    return flops_per_token * tokens_per_second / peak_flops
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.estimate_mfu"}
+self_check("ch09.estimate_mfu", estimate_mfu)
+
+# %% [markdown]
+# ## 9.6 The training loop
+#
+# The given cell holds Chapter 8's pieces (cross-entropy, AdamW, the schedule, clipping) and the
+# configuration, a frozen dataclass with a one-line reason per field.
+
+# %% llmcourse={"role": "given"}
+# Given (from Chapter 8, and the configuration): do not edit. The grader runs its own copy.
+from dataclasses import dataclass
+
+
+def cross_entropy(logits, targets):
+    """Mean cross-entropy of class-index targets; logits (..., V), targets (...)."""
+    logp = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+    return -logp.gather(-1, targets.unsqueeze(-1)).mean()
+
+
+class AdamW(torch.optim.Optimizer):
+    """Adam with decoupled weight decay (Chapter 8)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                p.mul_(1 - lr * group["weight_decay"])
+                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                v.mul_(beta2).add_(p.grad * p.grad, alpha=1 - beta2)
+                denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps
+                p.add_(m / denom, alpha=-lr / (1 - beta1 ** t))
+
+
+def cosine_schedule(step, max_lr, min_lr, warmup_steps, total_steps):
+    """Linear warmup from 0, then half a cosine from max_lr down to min_lr (Chapter 8)."""
+    if step < warmup_steps:
+        return max_lr * step / warmup_steps
+    if step >= total_steps:
+        return float(min_lr)
+    r = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_lr + (max_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * r))
+
+
+def clip_grad_norm(parameters, max_norm):
+    """Scale all gradients so that their global L2 norm is at most max_norm (Chapter 8)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    total = torch.sqrt(sum((g * g).sum() for g in grads))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(coef.to(g.dtype))
+    return total
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on besides the model and the data."""
+
+    max_steps: int = 200  # optimizer steps; also the length of the cosine schedule
+    batch_size: int = 16  # sequences per micro-batch (what fits in memory at once)
+    grad_accum_steps: int = 1  # micro-batches per step: the effective batch is their product
+    context_length: int = 64  # tokens per sequence
+    lr: float = 3e-3  # peak learning rate, reached at the end of warmup
+    min_lr: float = 3e-4  # floor of the cosine decay
+    warmup_steps: int = 20  # linear warmup: Adam's moment estimates need a few steps
+    weight_decay: float = 0.1  # decoupled decay on matrices only
+    betas: tuple = (0.9, 0.95)  # beta2 < 0.999 adapts faster to a changing gradient scale
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    eval_interval: int = 50  # steps between evaluations
+    eval_batches: int = 8  # batches averaged per evaluation
+    dtype: str = "auto"  # "float32", "bfloat16", "float16"; auto: bfloat16 on CUDA, else float32
+    device: str = "auto"  # auto: CUDA when present
+    seed: int = 0  # seeds the batch order (evaluation uses seed + 1)
+    checkpoint_path: str = None  # where to save and resume from; None: no checkpoints
+    checkpoint_interval: int = 100  # steps between checkpoints (and one at the end)
+    resume: bool = True  # continue from checkpoint_path when it exists
+    stop_at_step: int = None  # end early after this many steps, as a preempted job would
+    peak_flops: float = None  # hardware peak for MFU; None: measure a matmul
+    log_interval: int = 10  # steps between progress lines
+    progress: bool = True  # print a progress line
+
+
+# %% [markdown]
+# ### Exercise 7: `train` (3 points)
+#
+# Write the loop. Its contract, step $s = 0, 1, \dots$ (the grader checks each item):
+#
+# 1. **Device and precision.** `config.device == "auto"` means CUDA when available; move the
+#    model there. `config.dtype == "auto"` means bfloat16 on CUDA and float32 on CPU. Wrap
+#    forward passes in `torch.autocast(device_type, dtype)` unless the dtype is float32, and
+#    use `torch.amp.GradScaler(device_type, enabled=(dtype is float16))`.
+# 2. **Optimizer.** `AdamW` with two groups: parameters with `dim() >= 2` get
+#    `config.weight_decay`, the others (biases, gains) 0; `lr=config.lr, betas=config.betas`.
+# 3. **Batches.** One `torch.Generator().manual_seed(config.seed)`; each step draws its
+#    `grad_accum_steps` micro-batches, in order, with `get_batch(train_tokens, batch_size,
+#    context_length, device, generator)`.
+# 4. **A step.** Set every group's lr to `cosine_schedule(s, lr, min_lr, warmup_steps,
+#    max_steps)`; `accumulate_gradients` with a `loss_fn` that computes `cross_entropy` on the
+#    logits promoted to at least float32 and scales it with the scaler; the step's loss is that
+#    value (divided by the scale when the scaler is enabled). Then `scaler.unscale_(opt)`,
+#    `clip_grad_norm(params, grad_clip)` when `grad_clip > 0`, `scaler.step(opt)`,
+#    `scaler.update()`. Append `s`, the lr and the loss to `history["step"]`, `["lr"]`,
+#    `["train_loss"]`.
+# 5. **Evaluation** after the step when `(s + 1) % eval_interval == 0` or `s == max_steps - 1`:
+#    the mean of `eval_batches` losses on batches of `val_tokens` drawn from a **new** generator
+#    seeded with `seed + 1` (so evaluation never changes the training batches), in `eval()` mode
+#    and without gradients; append `s` and the loss to `history["val_step"]`, `["val_loss"]`.
+# 6. **Throughput.** Every `log_interval` steps (and at the end) append tokens/s (training time
+#    only) and its MFU to `history["tokens_per_s"]`, `["mfu"]`; print a progress line if
+#    `config.progress`.
+# 7. **Checkpoints.** If `checkpoint_path` is set, after step $s$ when
+#    `(s + 1) % checkpoint_interval == 0` or when the run ends, save with `torch.save` a dict with
+#    the model's and optimizer's and scaler's `state_dict()`, `"step": s + 1`, the history, the
+#    batch generator's `get_state()` and `torch.get_rng_state()`. At the start, if `resume` and
+#    the file exists, restore all of it and continue from the saved step. The run ends after
+#    `min(max_steps, stop_at_step)` steps (`stop_at_step` may be `None`).
+#
+# Return the `history` dict (keys `step, lr, train_loss, val_step, val_loss, tokens_per_s, mfu`).
+# Interrupting at any step and resuming must give **exactly** the uninterrupted run.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.train"}
+def train(model, train_tokens, val_tokens, config):
+    """Train ``model`` on next-token prediction; returns the history dict (see above).
+
+    Shape:
+        train_tokens, val_tokens: (N,) integer token streams.
+    """
+    ### BEGIN SOLUTION
+    import contextlib
+    import os
+    import sys
+    import time
+
+    device = config.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+    if config.dtype == "auto":
+        dtype = torch.bfloat16 if device_type == "cuda" else torch.float32
+    else:
+        dtype = getattr(torch, config.dtype)
+    model.to(device)
+    model.train()
+
+    def autocast():
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device_type, dtype=dtype)
+
+    scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    optimizer = AdamW([g for g in groups if g["params"]], lr=config.lr, betas=config.betas)
+    batch_gen = torch.Generator().manual_seed(config.seed)
+    history = {"step": [], "lr": [], "train_loss": [], "val_step": [], "val_loss": [],
+               "tokens_per_s": [], "mfu": []}
+    start = 0
+    path = config.checkpoint_path
+    if path and config.resume and os.path.exists(path):
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        batch_gen.set_state(state["batch_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start, history = state["step"], state["history"]
+
+    def loss_fn(logits, y):
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        return scaler.scale(cross_entropy(logits, y))
+
+    @torch.no_grad()
+    def evaluate():
+        gen = torch.Generator().manual_seed(config.seed + 1)
+        model.eval()
+        losses = []
+        for _ in range(config.eval_batches):
+            x, y = get_batch(val_tokens, config.batch_size, config.context_length, device, gen)
+            with autocast():
+                logits = model(x)
+            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+            losses.append(float(cross_entropy(logits, y)))
+        model.train()
+        return sum(losses) / len(losses)
+
+    n_params = sum(p.numel() for p in params)
+    peak = config.peak_flops
+    if peak is None:
+        a = torch.randn(512, 512, device=device)
+        t0 = time.perf_counter()
+        for _ in range(4):
+            a @ a
+        if device_type == "cuda":
+            torch.cuda.synchronize()
+        peak = 4 * 2 * 512 ** 3 / (time.perf_counter() - t0)
+    end = config.max_steps if config.stop_at_step is None else min(config.max_steps,
+                                                                   config.stop_at_step)
+    tokens_per_step = config.batch_size * config.context_length * config.grad_accum_steps
+    busy, done = 0.0, 0
+    for step in range(start, end):
+        t0 = time.perf_counter()
+        lr = cosine_schedule(step, config.lr, config.min_lr, config.warmup_steps, config.max_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        micro = [get_batch(train_tokens, config.batch_size, config.context_length, device,
+                           batch_gen) for _ in range(config.grad_accum_steps)]
+        with autocast():
+            loss = float(accumulate_gradients(model, micro, loss_fn))
+        if scaler.is_enabled():
+            loss = loss / scaler.get_scale()
+        scaler.unscale_(optimizer)
+        if config.grad_clip > 0:
+            clip_grad_norm(params, config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        if device_type == "cuda":
+            torch.cuda.synchronize()
+        busy += time.perf_counter() - t0
+        done += 1
+        history["step"].append(step)
+        history["lr"].append(lr)
+        history["train_loss"].append(loss)
+        if (step + 1) % config.log_interval == 0 or step + 1 == end:
+            tok_s = done * tokens_per_step / busy
+            mfu = 6 * n_params * tok_s / peak
+            history["tokens_per_s"].append(tok_s)
+            history["mfu"].append(mfu)
+            if config.progress:
+                print(f"\rstep {step + 1}/{config.max_steps} loss {loss:.4f} "
+                      f"{tok_s:,.0f} tok/s MFU {100 * mfu:.2f}%", end="", file=sys.stderr)
+            busy, done = 0.0, 0
+        if (step + 1) % config.eval_interval == 0 or step == config.max_steps - 1:
+            history["val_step"].append(step)
+            history["val_loss"].append(evaluate())
+        if path and ((step + 1) % config.checkpoint_interval == 0 or step + 1 == end):
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(), "step": step + 1, "history": history,
+                        "batch_rng": batch_gen.get_state(), "torch_rng": torch.get_rng_state()},
+                       path)
+    if config.progress:
+        print(file=sys.stderr)
+    return history
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.train"}
+self_check("ch09.train", train)
+
+# %%
+# Try it: a bigram model on the order-1 language of section 9.1, against its entropy floor.
+corpus = synthetic_corpus(vocab_size=8, order=1, n_train=20_000, n_val=4_000, seed=0)
+try:
+    torch.manual_seed(0)
+    demo = nn.Sequential(nn.Embedding(8, 16), nn.Linear(16, 8))
+    cfg = TrainConfig(max_steps=80, batch_size=16, context_length=16, lr=1e-2, min_lr=1e-3,
+                      warmup_steps=8, eval_interval=10, eval_batches=4, device="cpu",
+                      dtype="float32", peak_flops=1e11, progress=False)
+    hist = train(demo, corpus.train, corpus.val, cfg)
+    plt.figure(figsize=(5, 3))
+    plt.plot(hist["step"], hist["train_loss"], label="train")
+    plt.plot(hist["val_step"], hist["val_loss"], "o-", label="validation")
+    plt.axhline(corpus.entropy_rate, color="k", ls="--", label="entropy floor")
+    plt.xlabel("step")
+    plt.ylabel("loss (nats/token)")
+    plt.legend()
+    plt.tight_layout()
+    plt.show()
+    print(f"final val loss {hist['val_loss'][-1]:.3f}, floor {corpus.entropy_rate:.3f}, "
+          f"{hist['tokens_per_s'][-1]:,.0f} tokens/s")
+except NotImplementedError:
+    print("Implement `train` (and `get_batch`, `accumulate_gradients`) first, then re-run.")
+
+# %% [markdown]
+# ## 9.7 Data parallelism
+#
+# With $W$ workers, each holding a copy of the model, give worker $w$ its own micro-batch of
+# $n$ targets, let each compute its mean-loss gradient $g_w$, and **all-reduce**: replace every
+# $g_w$ by the average $\frac{1}{W}\sum_w g_w$. Since every worker's batch has the same size, the
+# average is the gradient of the mean loss over all $Wn$ targets — the large-batch gradient,
+# exactly as in gradient accumulation, only computed in parallel. Every worker then applies the
+# same update to the same weights, so the copies never drift apart. `reference/distributed.py`
+# does this with `torch.distributed` and is tested with two processes; `llmcourse train` runs
+# the full loop of this chapter on a GPT.

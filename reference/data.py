@@ -1,0 +1,360 @@
+"""Chapter 9, Training at scale: the data the course owns, byte-level BPE, packing and batching.
+
+No corpus can be downloaded at run time, so the course generates its own:
+
+* a synthetic "language": a k-th order Markov chain over a small vocabulary whose transition
+  probabilities are drawn once from a seeded Dirichlet distribution. Its entropy rate (the best
+  loss any model can reach, in nats per token) is computed exactly from the stationary
+  distribution of the chain, so every training curve can be drawn against the true floor;
+* small structured tasks (copying, addition, sorting) that test what a model can express.
+
+A user can point any of it at their own UTF-8 text with :func:`read_text`.
+
+Conventions, stated once:
+
+* BPE is byte-level: ids 0..255 are the single bytes, merge i (counting from 0) creates id 256 + i,
+  and special tokens take the ids after the merges, in the order given.
+* Pre-tokenization splits text with :data:`PRETOKENIZE` (contractions, an optional space followed
+  by letters/digits, an optional space followed by punctuation, runs of whitespace); merges never
+  cross a pre-token boundary or a special token.
+* Tie-breaking: among pairs with the highest count, the merge chosen is the pair whose
+  (bytes of left token, bytes of right token) is lexicographically GREATEST.
+* A merge is applied left to right without overlap: with the merge (a, a), "aaa" becomes (aa, a).
+
+Dimension letters are defined once, in ``reference/__init__.py``; here also V (vocabulary size)
+and N (number of tokens in a stream).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+PRETOKENIZE = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\w+| ?[^\s\w]+|\s+(?!\S)|\s+""")
+
+
+# --------------------------------------------------------------------------- the Markov "language"
+def markov_chain(vocab_size, order, seed=0, concentration=0.2):
+    """Transition probabilities of a random k-th order Markov chain.
+
+    Row ``P[c_1, ..., c_k]`` is the distribution of the next token after the context
+    (c_1, ..., c_k), drawn from a symmetric Dirichlet(concentration): small concentrations give
+    peaked rows, hence a low entropy rate and a language a small model can learn.
+
+    Shape:
+        output: (V,) * order + (V,) float64, each last-axis row sums to 1
+    """
+    g = torch.Generator().manual_seed(seed)
+    n_contexts = vocab_size ** order
+    # A Dirichlet sample is a normalised vector of Gamma(concentration) variables.
+    gamma = torch._standard_gamma(torch.full((n_contexts, vocab_size), float(concentration),
+                                             dtype=torch.float64), generator=g)
+    gamma = gamma.clamp_min(1e-300)  # tiny concentrations can round a whole row to 0
+    probs = gamma / gamma.sum(-1, keepdim=True)  # (V^k, V)
+    return probs.reshape((vocab_size,) * order + (vocab_size,))
+
+
+def context_transition_matrix(probs):
+    """The chain on contexts: state s = (c_1, ..., c_k) moves to (c_2, ..., c_k, v) with
+    probability P[s, v]. States are numbered in base V, c_1 most significant.
+
+    Shape:
+        probs: (V,) * k + (V,)
+        output: (V^k, V^k)
+    """
+    V, k = probs.shape[-1], probs.dim() - 1
+    S = V ** k
+    flat = probs.reshape(S, V)  # (S, V)
+    nxt = (torch.arange(S).unsqueeze(1) * V + torch.arange(V)) % S  # (S, V) next-state index
+    M = torch.zeros(S, S, dtype=probs.dtype)
+    M.scatter_add_(1, nxt, flat)
+    return M
+
+
+def stationary_distribution(probs):
+    """The stationary distribution pi of the context chain: pi M = pi, sum(pi) = 1, solved as one
+    linear system (the balance equations with one of them replaced by the normalisation). The
+    Dirichlet rows are strictly positive, so the chain is irreducible and aperiodic and pi unique.
+
+    Shape:
+        probs: (V,) * k + (V,)
+        output: (V^k,)
+    """
+    M = context_transition_matrix(probs).to(torch.float64)  # (S, S)
+    S = M.shape[0]
+    A = M.T - torch.eye(S, dtype=torch.float64)  # (M^T - I) pi = 0
+    A[-1] = 1.0  # replace the last (redundant) balance equation by sum(pi) = 1
+    rhs = torch.zeros(S, dtype=torch.float64)
+    rhs[-1] = 1.0
+    return torch.linalg.solve(A, rhs)
+
+
+def entropy_rate(probs):
+    """Entropy rate of the stationary chain in nats per token, exactly:
+    H = sum_s pi(s) * H(P[s, :]) = -sum_s pi(s) sum_v P[s, v] log P[s, v].
+    It is the lowest expected next-token cross-entropy any predictor can reach (the loss floor).
+    """
+    V = probs.shape[-1]
+    flat = probs.reshape(-1, V).to(torch.float64)  # (S, V)
+    row_entropy = -(flat * torch.log(flat.clamp_min(1e-300))).sum(-1)  # (S,)
+    return float(stationary_distribution(probs) @ row_entropy)
+
+
+def sample_markov(probs, n_tokens, generator=None):
+    """``n_tokens`` tokens of the chain, started from its stationary distribution (so the stream
+    is stationary from its first token and its per-token entropy is the entropy rate).
+
+    Shape:
+        output: (N,) int64
+    """
+    V, k = probs.shape[-1], probs.dim() - 1
+    flat = probs.reshape(-1, V)  # (S, V)
+    pi = stationary_distribution(probs).clamp_min(0)
+    state = int(torch.multinomial(pi, 1, generator=generator))
+    out = [(state // V ** (k - 1 - i)) % V for i in range(k)]  # the first context's tokens
+    # Draw every step's uniform at once; inverting the row's CDF (bisect) is a categorical draw.
+    cdf = flat.cumsum(-1).tolist()  # S lists of V increasing numbers
+    u = torch.rand(max(n_tokens - k, 0), generator=generator, dtype=torch.float64).tolist()
+    S = flat.shape[0]
+    for ui in u:
+        row = cdf[state]
+        v = min(bisect.bisect_right(row, ui * row[-1]), V - 1)
+        out.append(v)
+        state = (state * V + v) % S
+    return torch.tensor(out[:n_tokens], dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class SyntheticCorpus:
+    """A train/validation split of one Markov language and its loss floor."""
+
+    train: torch.Tensor  # (N_train,) int64 token stream
+    val: torch.Tensor  # (N_val,) int64, drawn independently
+    vocab_size: int
+    entropy_rate: float  # nats per token: the best achievable loss
+
+
+def synthetic_corpus(vocab_size=32, order=2, n_train=200_000, n_val=20_000, seed=0,
+                     concentration=0.2):
+    """The bundled corpus of the course: a seeded k-th order Markov language."""
+    probs = markov_chain(vocab_size, order, seed, concentration)
+    g = torch.Generator().manual_seed(seed + 1)
+    return SyntheticCorpus(sample_markov(probs, n_train, g), sample_markov(probs, n_val, g),
+                           vocab_size, entropy_rate(probs))
+
+
+# --------------------------------------------------------------------------- structured tasks
+def copy_task(n, length, n_symbols, generator=None):
+    """Sequences "s_1 .. s_L SEP s_1 .. s_L": the second half copies the first. Symbols are
+    0..n_symbols-1 and SEP is n_symbols. Only the copied half is predictable; the returned mask
+    marks the targets (of next-token prediction on the row) that are.
+
+    Shape:
+        output: tokens (n, 2L + 1) int64, mask (n, 2L) bool over the targets tokens[:, 1:]
+    """
+    s = torch.randint(0, n_symbols, (n, length), generator=generator)
+    sep = torch.full((n, 1), n_symbols, dtype=torch.long)
+    tokens = torch.cat([s, sep, s], dim=1)  # (n, 2L + 1)
+    mask = torch.zeros(n, 2 * length, dtype=torch.bool)
+    mask[:, length:] = True  # targets at positions L+1 .. 2L of the row: the copy
+    return tokens, mask
+
+
+def sort_task(n, length, n_symbols, generator=None):
+    """Sequences "s_1 .. s_L SEP sorted(s)"; SEP = n_symbols; mask as in :func:`copy_task`."""
+    s = torch.randint(0, n_symbols, (n, length), generator=generator)
+    sep = torch.full((n, 1), n_symbols, dtype=torch.long)
+    tokens = torch.cat([s, sep, s.sort(dim=1).values], dim=1)
+    mask = torch.zeros(n, 2 * length, dtype=torch.bool)
+    mask[:, length:] = True
+    return tokens, mask
+
+
+def addition_task(n, n_digits, generator=None):
+    """Sequences "a + b = c" in decimal digits, every number padded to a fixed width and c written
+    least-significant digit first (the order in which carries are computed). Tokens: 0-9 digits,
+    10 "+", 11 "=". The mask marks the targets that are digits of c.
+
+    Shape:
+        output: tokens (n, 3 * n_digits + 3) int64, mask (n, 3 * n_digits + 2) bool
+    """
+    a = torch.randint(0, 10 ** n_digits, (n,), generator=generator)
+    b = torch.randint(0, 10 ** n_digits, (n,), generator=generator)
+
+    def digits(x, width, reverse=False):  # (n,) -> (n, width), most significant first
+        pw = 10 ** torch.arange(width - 1, -1, -1)
+        d = (x.unsqueeze(1) // pw) % 10
+        return d.flip(1) if reverse else d
+
+    plus = torch.full((n, 1), 10, dtype=torch.long)
+    eq = torch.full((n, 1), 11, dtype=torch.long)
+    tokens = torch.cat([digits(a, n_digits), plus, digits(b, n_digits), eq,
+                        digits(a + b, n_digits + 1, reverse=True)], dim=1)
+    mask = torch.zeros(n, tokens.shape[1] - 1, dtype=torch.bool)
+    mask[:, 2 * n_digits + 1:] = True  # targets after "=": the n_digits + 1 digits of c
+    return tokens, mask
+
+
+def read_text(path):
+    """A user's own corpus: the whole file as text, decoded as UTF-8 (errors raise)."""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+# --------------------------------------------------------------------------- byte-level BPE
+def _split_special(text, special_tokens):
+    """Split ``text`` into pieces, each either a special token or ordinary text (longest special
+    token first, so one that contains another wins)."""
+    if not special_tokens:
+        return [text]
+    pattern = "(" + "|".join(re.escape(s) for s in sorted(special_tokens, key=len, reverse=True)) + ")"
+    return [p for p in re.split(pattern, text) if p]
+
+
+def _merge_word(word, pair, new_id):
+    """Replace every occurrence of ``pair`` in ``word`` (a tuple of ids), left to right."""
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and word[i] == pair[0] and word[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return tuple(out)
+
+
+def train_bpe(text, vocab_size, special_tokens=()):
+    """Learn byte-level BPE merges on ``text`` (conventions in the module docstring).
+
+    Repeatedly count every adjacent pair of tokens inside the pre-tokens (weighted by how often the
+    pre-token occurs), merge the most frequent pair (ties: lexicographically greatest bytes) into a
+    new token, until the vocabulary (256 bytes + merges + special tokens) has ``vocab_size``
+    entries or no pair is left.
+
+    Returns:
+        vocab: dict id -> bytes
+        merges: list of (bytes, bytes), in the order they were learned
+    """
+    n_merges = vocab_size - 256 - len(special_tokens)
+    if n_merges < 0:
+        raise ValueError("vocab_size must be at least 256 + len(special_tokens)")
+    vocab = {i: bytes([i]) for i in range(256)}
+    words = Counter()
+    for piece in _split_special(text, special_tokens):
+        if piece in special_tokens:
+            continue
+        for pre in PRETOKENIZE.findall(piece):
+            words[tuple(pre.encode("utf-8"))] += 1
+    merges = []
+    for _ in range(n_merges):
+        pairs = Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], vocab[p[0]], vocab[p[1]]))
+        new_id = len(vocab)
+        vocab[new_id] = vocab[best[0]] + vocab[best[1]]
+        merges.append((vocab[best[0]], vocab[best[1]]))
+        merged = Counter()
+        for word, count in words.items():
+            merged[_merge_word(word, best, new_id) if len(word) > 1 else word] += count
+        words = merged
+    for s in special_tokens:
+        vocab[len(vocab)] = s.encode("utf-8")
+    return vocab, merges
+
+
+class BPETokenizer:
+    """Encode text to ids and back with a learned byte-level BPE (see :func:`train_bpe`).
+
+    ``encode`` applies the merges to each pre-token in the order they were learned (always the
+    lowest-ranked pair present first), which reproduces the segmentation seen in training.
+    ``decode(encode(text)) == text`` for every string (every byte has an id).
+    """
+
+    def __init__(self, vocab, merges, special_tokens=()):
+        self.vocab = dict(vocab)
+        self.special_tokens = tuple(special_tokens)
+        self.bytes_to_id = {b: i for i, b in self.vocab.items()}
+        self.special_ids = {s: self.bytes_to_id[s.encode("utf-8")] for s in self.special_tokens}
+        # rank of a merge as a pair of ids -> (rank, id of the merged token)
+        self.ranks = {(self.bytes_to_id[a], self.bytes_to_id[b]): (r, self.bytes_to_id[a + b])
+                      for r, (a, b) in enumerate(merges)}
+        self._cache = {}
+
+    def _encode_pretoken(self, pre):
+        if pre in self._cache:
+            return self._cache[pre]
+        word = tuple(pre.encode("utf-8"))
+        while len(word) > 1:
+            ranked = [self.ranks[p] for p in zip(word, word[1:]) if p in self.ranks]
+            if not ranked:
+                break
+            rank, new_id = min(ranked)
+            pair = next(p for p in zip(word, word[1:]) if self.ranks.get(p, (None,))[0] == rank)
+            word = _merge_word(word, pair, new_id)
+        self._cache[pre] = list(word)
+        return self._cache[pre]
+
+    def encode(self, text):
+        """Text -> list of token ids."""
+        ids = []
+        for piece in _split_special(text, self.special_tokens):
+            if piece in self.special_ids:
+                ids.append(self.special_ids[piece])
+                continue
+            for pre in PRETOKENIZE.findall(piece):
+                ids.extend(self._encode_pretoken(pre))
+        return ids
+
+    def decode(self, ids):
+        """List of token ids -> text (invalid UTF-8 from a partial sequence becomes U+FFFD)."""
+        return b"".join(self.vocab[int(i)] for i in ids).decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------- packing and batches
+def pack_documents(docs, seq_len, eos_id):
+    """Pack documents into rows of exactly ``seq_len`` tokens, with no padding.
+
+    The stream doc_1, EOS, doc_2, EOS, ... is cut into consecutive rows; the incomplete tail is
+    dropped. A row may span a document boundary: the EOS token tells the model that what follows
+    is unrelated (attention still crosses it, as in GPT-2-style packing).
+
+    Shape:
+        docs: a list of 1-D sequences of token ids (lists or int tensors)
+        output: (n_rows, seq_len) int64, n_rows = (sum(len(d) + 1)) // seq_len
+    """
+    parts = []
+    for d in docs:
+        parts.append(torch.as_tensor(d, dtype=torch.long).reshape(-1))
+        parts.append(torch.tensor([eos_id], dtype=torch.long))
+    stream = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)  # (N,)
+    n_rows = stream.numel() // seq_len
+    return stream[: n_rows * seq_len].reshape(n_rows, seq_len)  # (n_rows, T)
+
+
+def get_batch(tokens, batch_size, context_length, device="cpu", generator=None):
+    """A random batch of next-token-prediction examples from a 1-D token stream.
+
+    Starting offsets are drawn uniformly from {0, ..., N - T - 1} (every window whose target fits)
+    by exactly ``torch.randint(0, N - T, (B,), generator=generator)`` on the CPU; row b is
+    x = tokens[o_b : o_b + T] and y = tokens[o_b + 1 : o_b + T + 1] (y is x shifted by one).
+
+    Shape:
+        tokens: (N,) integer, N > T
+        output: x (B, T) int64 and y (B, T) int64, on ``device``
+    """
+    n = tokens.shape[0]
+    if n <= context_length:
+        raise ValueError(f"need more than context_length={context_length} tokens, got {n}")
+    offsets = torch.randint(0, n - context_length, (batch_size,), generator=generator)  # (B,)
+    idx = offsets.unsqueeze(1) + torch.arange(context_length + 1)  # (B, T + 1)
+    window = torch.as_tensor(tokens)[idx].long()  # (B, T + 1)
+    return window[:, :-1].to(device), window[:, 1:].to(device)

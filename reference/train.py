@@ -1,0 +1,322 @@
+"""Chapter 9, Training at scale: gradient accumulation, MFU, and the training loop of the course.
+
+``train`` is the loop every later chapter reuses: device chosen automatically, mixed precision
+(``torch.autocast``; a ``GradScaler`` for float16), gradient accumulation, clipping, warmup +
+cosine learning rate, periodic evaluation, a progress line with tokens/s and MFU, and checkpoints
+that resume a run exactly (model, optimizer, scaler, step, history and every RNG state).
+
+Conventions, stated once:
+
+* Step s (counting from 0) uses the learning rate ``cosine_schedule(s, lr, min_lr, warmup_steps,
+  max_steps)`` and draws its ``grad_accum_steps`` micro-batches, in order, from one
+  ``torch.Generator`` seeded with ``config.seed`` (``get_batch`` on the training stream).
+* The model is initialised by the caller; ``train`` never re-initialises it.
+* Evaluation at step s (after its update, when (s + 1) % eval_interval == 0 or at the last step)
+  averages ``eval_batches`` batches drawn from a generator seeded with ``seed + 1`` afresh each
+  time, so evaluating never changes the training trajectory and every evaluation sees the same
+  batches.
+* Weight decay applies to matrices (dim >= 2) only, not to norms' gains or biases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from reference.data import get_batch
+from reference.losses import cross_entropy
+from reference.optim import AdamW, clip_grad_norm, cosine_schedule
+
+
+# --------------------------------------------------------------------------- pieces
+def accumulate_gradients(model, micro_batches, loss_fn):
+    """Gradients of the mean loss over the concatenation of ``micro_batches``, one micro-batch at a
+    time (so only one micro-batch's activations are in memory).
+
+    ``loss_fn(logits, y)`` is a mean over the targets of one micro-batch. Micro-batch i holds
+    n_i = y_i.numel() targets, so the mean over all N = sum n_i targets is
+    sum_i (n_i / N) * loss_i: each micro-batch's loss is weighted by n_i / N before ``backward``,
+    and the gradients add up in ``.grad``. Gradients present before the call are discarded.
+
+    Shape:
+        micro_batches: a list of (x, y), x and y (B_i, T)
+        output: the mean loss over all targets, a detached 0-dim tensor
+    """
+    for p in model.parameters():
+        p.grad = None
+    n_total = sum(y.numel() for _, y in micro_batches)
+    total = 0.0
+    for x, y in micro_batches:
+        loss = loss_fn(model(x), y) * (y.numel() / n_total)  # (,)
+        loss.backward()
+        total = total + loss.detach()
+    return total
+
+
+def estimate_mfu(flops_per_token, tokens_per_second, peak_flops):
+    """Model FLOPs utilisation: the fraction of the hardware's peak FLOP/s that the model's own
+    arithmetic uses, (flops_per_token * tokens_per_second) / peak_flops. Returns a float."""
+    return flops_per_token * tokens_per_second / peak_flops
+
+
+def flops_per_token(model, context_length):
+    """Training FLOPs per token of a GPT: 6 N for the matrix products of the forward (2 N) and
+    backward (4 N) passes, plus the attention scores and values, 12 L T D (Kaplan et al. 2020,
+    table 1, times 3 for the backward). N counts the parameters outside the embedding lookup
+    (the tied head does its matmul, so with tied embeddings every parameter counts)."""
+    n_params = sum(p.numel() for p in model.parameters())
+    blocks = getattr(model, "blocks", [])
+    d_model = getattr(getattr(model, "tok_emb", None), "embedding_dim", 0)
+    return 6 * n_params + 12 * len(blocks) * context_length * d_model
+
+
+def measure_peak_flops(device="cpu", dtype=torch.float32, n=1024, repeats=20):
+    """The machine's matmul FLOP/s measured now (best of ``repeats`` n x n products): the peak that
+    MFU is relative to when no datasheet figure is given."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first product warms up
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on besides the model and the data."""
+
+    max_steps: int = 200  # optimizer steps; also the length of the cosine schedule
+    batch_size: int = 16  # sequences per micro-batch (what fits in memory at once)
+    grad_accum_steps: int = 1  # micro-batches per step: the effective batch is their product
+    context_length: int = 64  # tokens per sequence
+    lr: float = 3e-3  # peak learning rate, reached at the end of warmup
+    min_lr: float = 3e-4  # floor of the cosine decay (1/10 of the peak, as Chinchilla)
+    warmup_steps: int = 20  # linear warmup: Adam's second moments need a few steps to settle
+    weight_decay: float = 0.1  # decoupled decay on matrices, keeps weights from growing
+    betas: tuple = (0.9, 0.95)  # beta2 < 0.999 adapts faster to the changing gradient scale
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    eval_interval: int = 50  # steps between evaluations on the validation stream
+    eval_batches: int = 8  # batches averaged per evaluation (its noise falls as 1/sqrt)
+    dtype: str = "auto"  # autocast dtype: "float32", "bfloat16", "float16"; auto: bf16 on CUDA
+    device: str = "auto"  # "cpu", "cuda", ...; auto picks CUDA when present
+    seed: int = 0  # seeds the batch order (and evaluation batches, seed + 1)
+    checkpoint_path: str | None = None  # where to save/resume; None: no checkpoints
+    checkpoint_interval: int = 100  # steps between checkpoints (and one at the end)
+    resume: bool = True  # continue from checkpoint_path when it exists
+    stop_at_step: int | None = None  # end early after this many steps (a preempted job's slot)
+    peak_flops: float | None = None  # hardware peak for MFU; None: measured matmul peak
+    log_interval: int = 10  # steps between progress lines
+    progress: bool = True  # print a progress bar to stderr
+
+
+def resolve_device(name="auto"):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def resolve_dtype(name, device):
+    if name == "auto":
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    return getattr(torch, name)
+
+
+# --------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path, model, optimizer, scaler, step, history, batch_gen, config):
+    """Everything needed to continue exactly: weights, optimizer moments, loss scale, the step,
+    the history so far, and every random state the run draws from."""
+    state = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(), "step": step, "history": history,
+        "batch_rng": batch_gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "config": asdict(config),
+    }
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+
+
+def load_checkpoint(path, model, optimizer, scaler, batch_gen):
+    """Restore what :func:`save_checkpoint` wrote; returns (step, history)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    batch_gen.set_state(state["batch_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return state["step"], state["history"]
+
+
+# --------------------------------------------------------------------------- the loop
+def make_optimizer(model, config):
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return AdamW([g for g in groups if g["params"]], lr=config.lr, betas=config.betas)
+
+
+@torch.no_grad()
+def evaluate(model, tokens, config, device, autocast):
+    """Mean loss over ``eval_batches`` batches, the same batches at every evaluation."""
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    was_training = model.training
+    model.eval()
+    losses = []
+    for _ in range(config.eval_batches):
+        x, y = get_batch(tokens, config.batch_size, config.context_length, device, gen)
+        with autocast():
+            logits = model(x)
+            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+            losses.append(float(cross_entropy(logits, y)))
+    model.train(was_training)
+    return sum(losses) / len(losses)
+
+
+def _progress(step, total, loss, tok_s, mfu, width=24):
+    done = int(width * step / total)
+    bar = "#" * done + "." * (width - done)
+    sys.stderr.write(f"\r[{bar}] {step}/{total} loss {loss:.4f} | {tok_s:,.0f} tok/s | "
+                     f"MFU {100 * mfu:.2f}%")
+    sys.stderr.flush()
+
+
+def train(model, train_tokens, val_tokens, config=TrainConfig()):
+    """Train ``model`` (logits = model(x)) on next-token prediction over ``train_tokens``.
+
+    Returns the history, a dict of lists: "step", "lr", "train_loss" (per step, the mean over its
+    micro-batches), "val_step", "val_loss", and "tokens_per_s", "mfu" (per logged interval).
+
+    Shape:
+        train_tokens, val_tokens: (N,) integer token streams
+    """
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+    model.to(device)
+    model.train()
+
+    def autocast():  # float32 needs no autocast at all
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device_type, dtype=dtype)
+
+    # Only float16 has too few exponent bits for small gradients: scale the loss up, unscale after.
+    scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
+    optimizer = make_optimizer(model, config)
+    batch_gen = torch.Generator().manual_seed(config.seed)
+    history = {"step": [], "lr": [], "train_loss": [], "val_step": [], "val_loss": [],
+               "tokens_per_s": [], "mfu": []}
+    start = 0
+    if (config.checkpoint_path and config.resume and os.path.exists(config.checkpoint_path)):
+        start, history = load_checkpoint(config.checkpoint_path, model, optimizer, scaler, batch_gen)
+
+    fpt = flops_per_token(model, config.context_length)
+    peak = config.peak_flops or measure_peak_flops(device, dtype if dtype != torch.float16 or
+                                                   device_type == "cuda" else torch.float32)
+    tokens_per_step = config.batch_size * config.context_length * config.grad_accum_steps
+    end = config.max_steps if config.stop_at_step is None else min(config.max_steps,
+                                                                   config.stop_at_step)
+
+    def loss_fn(logits, y):  # the loss in (at least) float32 whatever the compute dtype
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        return scaler.scale(cross_entropy(logits, y))  # scaled up for float16 only
+
+    busy, steps_since = 0.0, 0  # seconds spent in training steps only (not eval or saving)
+    for step in range(start, end):
+        _sync(device)
+        t0 = time.perf_counter()
+        lr = cosine_schedule(step, config.lr, config.min_lr, config.warmup_steps, config.max_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        micro = [get_batch(train_tokens, config.batch_size, config.context_length, device,
+                           batch_gen) for _ in range(config.grad_accum_steps)]
+        with autocast():
+            loss = accumulate_gradients(model, micro, loss_fn)
+        loss = float(loss) / scaler.get_scale() if scaler.is_enabled() else float(loss)
+        scaler.unscale_(optimizer)  # clipping must see the true gradients
+        if config.grad_clip > 0:
+            clip_grad_norm(list(model.parameters()), config.grad_clip)
+        scaler.step(optimizer)  # skipped (and the scale lowered) if a gradient overflowed
+        scaler.update()
+        _sync(device)
+        busy += time.perf_counter() - t0
+        history["step"].append(step)
+        history["lr"].append(lr)
+        history["train_loss"].append(loss)
+        steps_since += 1
+        last = step == config.max_steps - 1
+        if (step + 1) % config.log_interval == 0 or step + 1 == end:
+            tok_s = steps_since * tokens_per_step / busy
+            mfu = estimate_mfu(fpt, tok_s, peak)
+            history["tokens_per_s"].append(tok_s)
+            history["mfu"].append(mfu)
+            if config.progress:
+                _progress(step + 1, config.max_steps, loss, tok_s, mfu)
+            busy, steps_since = 0.0, 0
+        if (step + 1) % config.eval_interval == 0 or last:
+            history["val_step"].append(step)
+            history["val_loss"].append(evaluate(model, val_tokens, config, device, autocast))
+        if config.checkpoint_path and ((step + 1) % config.checkpoint_interval == 0
+                                       or step + 1 == end):
+            save_checkpoint(config.checkpoint_path, model, optimizer, scaler, step + 1, history,
+                            batch_gen, config)
+    if config.progress:
+        sys.stderr.write("\n")
+    return history
+
+
+# --------------------------------------------------------------------------- the main job
+def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_heads=4,
+             context_length=32, batch_size=16, device="auto", dtype="auto", seed=0,
+             checkpoint_path=None, progress=True):
+    """Train the reference GPT on the bundled synthetic corpus and report the loss against the
+    corpus's entropy floor, tokens/s and MFU (what ``llmcourse train`` runs). Returns the history
+    and the floor. The MFU is against the matmul peak measured on this machine in this run."""
+    from reference.blocks import GPT
+    from reference.data import synthetic_corpus
+
+    corpus = synthetic_corpus(vocab_size=vocab_size, order=order, n_train=100_000, n_val=10_000,
+                              seed=seed)
+    torch.manual_seed(seed)
+    model = GPT(vocab_size, context_length, d_model, n_layers, n_heads, 4 * d_model)
+    with torch.no_grad():  # small embeddings: the tied head starts near uniform predictions
+        model.tok_emb.weight.normal_(0.0, 0.02)
+    config = TrainConfig(max_steps=max_steps, batch_size=batch_size, context_length=context_length,
+                         lr=3e-3, min_lr=3e-4, warmup_steps=max(1, max_steps // 20),
+                         eval_interval=max(1, max_steps // 6), eval_batches=8, device=device,
+                         dtype=dtype, seed=seed, checkpoint_path=checkpoint_path,
+                         log_interval=max(1, max_steps // 50), progress=progress)
+    dev = resolve_device(device)
+    print(f"model: GPT, {sum(p.numel() for p in model.parameters()):,} parameters, on {dev} "
+          f"({resolve_dtype(dtype, dev)}); corpus: order-{order} Markov chain over "
+          f"{vocab_size} symbols", flush=True)
+    history = train(model, corpus.train, corpus.val, config)
+    floor = corpus.entropy_rate
+    print(f"{'step':>6} {'val loss':>9} {'above floor':>12}")
+    for step, loss in zip(history["val_step"], history["val_loss"]):
+        print(f"{step + 1:>6} {loss:>9.4f} {loss - floor:>12.4f}")
+    print(f"entropy floor {floor:.4f} nats/token (uniform guess {math.log(vocab_size):.4f})")
+    tps = sorted(history["tokens_per_s"])[len(history["tokens_per_s"]) // 2]
+    mfu = sorted(history["mfu"])[len(history["mfu"]) // 2]
+    print(f"throughput {tps:,.0f} tokens/s, MFU {100 * mfu:.2f}% (medians over the run)")
+    return history, floor
