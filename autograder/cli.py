@@ -20,7 +20,7 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "ch04_sample_submission.ipynb"
+SAMPLE = ROOT / "examples" / "ch04_sample_submission.ipynb"  # written by examples.write_sample
 
 
 def _table(result) -> str:

@@ -77,14 +77,22 @@ def exercise_deadline(ex: Exercise, prepared: list[Prepared]) -> float:
     return max(ex.timeout_floor_s, TIMEOUT_FACTOR * sum(p.ref_seconds for p in prepared))
 
 
-def _limits():  # runs in the child between fork and exec
-    os.setsid()
-    for res, value in ((resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT), (resource.RLIMIT_CORE, 0),
-                       (resource.RLIMIT_AS, ADDRESS_SPACE_LIMIT)):
-        try:
-            resource.setrlimit(res, (value, value))
-        except (ValueError, OSError):
-            pass
+def _plain_limits(limits: Limits, use_cuda: bool):
+    """The plain mode's preexec: a session of its own (so the parent can kill the whole group)
+    and the same limits the strict mode sets with prlimit (no RLIMIT_AS for CUDA jobs: they
+    reserve huge virtual ranges; their memory is bounded by the GPU they are given)."""
+    def preexec():  # runs in the child between fork and exec
+        os.setsid()
+        rules = [(resource.RLIMIT_FSIZE, limits.file_size), (resource.RLIMIT_CORE, 0),
+                 (resource.RLIMIT_CPU, limits.cpu_seconds)]
+        if not use_cuda:
+            rules.append((resource.RLIMIT_AS, limits.address_space))
+        for res, value in rules:
+            try:
+                resource.setrlimit(res, (value, value))
+            except (ValueError, OSError):
+                pass
+    return preexec
 
 
 class _Worker:
@@ -103,14 +111,8 @@ class _Worker:
                 env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
         else:
             env["CUDA_VISIBLE_DEVICES"] = ""  # CPU jobs see no GPU at all
-        if sandbox.mode == "strict":
-            preexec = os.setsid  # limits are applied inside the sandbox by prlimit
-        elif use_cuda:  # CUDA reserves huge virtual ranges: bound it by device assignment, not RLIMIT_AS
-            def preexec():
-                os.setsid()
-                resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
-        else:
-            preexec = _limits
+        # strict: limits are applied inside the sandbox by prlimit
+        preexec = os.setsid if sandbox.mode == "strict" else _plain_limits(limits, use_cuda)
         cmd = sandbox.command(job_dir / "in", [str(inside / "job.bin"), str(w)], slot=slot,
                               use_cuda=use_cuda, limits=limits)
         self.proc = subprocess.Popen(
