@@ -92,3 +92,10 @@ def test_committed_notebooks_pass_the_release_gate(chapter):
     """Out of process: full marks on solutions/, 0 with 'not implemented' on assignments/."""
     student, solution = build.output_paths(chapter)
     assert build.gate(chapter, solution, student) == []
+
+
+def test_bundled_sample_is_in_sync():
+    """examples/ch04_sample_submission.ipynb is what `llmcourse build` would write now."""
+    from autograder.examples import SAMPLE_PATH, sample_submission
+
+    assert build.structure(SAMPLE_PATH) == build.structure(sample_submission())
