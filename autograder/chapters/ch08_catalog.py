@@ -10,7 +10,6 @@ feedback, and that each alternative gets full marks.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
