@@ -84,7 +84,10 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
         if i < len(devices) and devices[i].split(":")[0] != prep.case.device.split(":")[0]:
             return CaseVerdict(prep, False, "wrong", f"{label} is on {devices[i]}, expected "
                                f"{prep.case.device} (the device of the inputs)", outputs, forbidden)
+    compared = prep.case.compared
     for i, (got, truth, allowed) in enumerate(zip(tensors, prep.truth, prep.allowed)):
+        if compared is not None and i < n_out and i not in compared:
+            continue  # a measurement: judged by the case's checks
         cmp = tolerance.compare(got, truth, allowed)
         if not cmp.ok:
             is_grad = i >= n_out
@@ -113,6 +116,43 @@ def _common_tags(failing: list[CaseVerdict], passing: list[CaseVerdict]) -> list
             if t in common and not any(t in v.prepared.tags for v in passing)]
 
 
+def _violated_check(case, outputs) -> int | None:
+    """Index of the first property check ``outputs`` violate, if any."""
+    for i, check in enumerate(case.checks):
+        try:
+            if check(outputs, case):
+                return i
+        except Exception:  # noqa: BLE001 - a malformed output violates the property
+            return i
+    return None
+
+
+def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
+    """Does the mistake reproduce the student's output on this case? On measured cases (outputs
+    not compared with the reference, see ``Case.compared``) it must violate the same property."""
+    measured = v.prepared.case.compared is not None
+    # In float64 (the mistake's exact effect) and in the case's dtype (mistakes that are
+    # numerical, such as a cancelling one-pass variance, only show in low precision).
+    runs = ((None, None),) if measured else ((torch.float64, "cpu"), (None, None))
+    for cast, device in runs:
+        try:  # with the same stand-ins for earlier exercises as the student had
+            with substituted(student_globals(mistake.impl), ex.substitutes), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out, _ = run_reference(mistake.impl, ex, v.prepared.case, cast=cast,
+                                       device=device)
+        except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
+            continue
+        if measured:
+            theirs = _violated_check(v.prepared.case, v.outputs)
+            if theirs is not None and _violated_check(v.prepared.case, out) == theirs:
+                return True
+        elif all(tolerance.compare(g, m.cpu(), a).ok
+                 for g, m, a in zip(v.outputs, out, v.prepared.allowed)):
+            return True
+    return False
+
+
 def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
     """The catalogued mistake whose output the student's matches on most failing cases, if it
     matches at least half of those that could be compared."""
@@ -122,23 +162,7 @@ def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
     candidates = [v for v in failing if v.status == "wrong" and not v.grads_only
                   and v.outputs][:MAX_MATCH_CASES]
     for mistake in ex.mistakes:
-        hits = 0
-        for v in candidates:
-            # In float64 (the mistake's exact effect) and in the case's dtype (mistakes that are
-            # numerical, such as a cancelling one-pass variance, only show in low precision).
-            for cast, device in ((torch.float64, "cpu"), (None, None)):
-                try:  # with the same stand-ins for earlier exercises as the student had
-                    with substituted(student_globals(mistake.impl), ex.substitutes), \
-                            warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        out, _ = run_reference(mistake.impl, ex, v.prepared.case, cast=cast,
-                                               device=device)
-                except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
-                    continue
-                if all(tolerance.compare(g, m.cpu(), a).ok
-                       for g, m, a in zip(v.outputs, out, v.prepared.allowed)):
-                    hits += 1
-                    break
+        hits = sum(_mistake_matches(mistake, ex, v) for v in candidates)
         if hits > best_hits:
             best, best_hits = mistake, hits
     if best is not None and 2 * best_hits >= len(candidates):

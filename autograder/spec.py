@@ -38,6 +38,10 @@ class Case:
     # Properties checked on the student's outputs besides the comparison with the reference:
     # ``check(outputs, case) -> None | str`` (the string says what is violated), run in the grader.
     checks: tuple[Callable, ...] = ()
+    # Outputs compared with the reference (None: all of them). The others are measurements (a
+    # throughput, the dtypes seen in matmuls) that differ from run to run and are judged by
+    # ``checks`` only.
+    compared: tuple[int, ...] | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ The rendezvous is a ``file://`` store in a fresh temporary directory, which need
 
 from __future__ import annotations
 
+import datetime
 import os
 import tempfile
 
@@ -47,8 +48,13 @@ def ddp_train_step(model, optimizer, x, y, loss_fn):
 
 
 def _entry(rank, world_size, init_file, backend, fn, args):
+    # A forked child must not use the thread pool it inherited (OpenMP's threads are not copied
+    # by fork, and waiting for them hangs): one thread per worker, which is also what W workers
+    # sharing a CPU want. gloo finds its peers on the loopback interface, without DNS.
+    torch.set_num_threads(1)
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank,
-                            world_size=world_size)
+                            world_size=world_size, timeout=datetime.timedelta(seconds=60))
     try:
         fn(rank, world_size, *args)
     finally:
@@ -57,7 +63,8 @@ def _entry(rank, world_size, init_file, backend, fn, args):
 
 def run_workers(fn, world_size=2, args=(), backend=None):
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` processes with the default process
-    group initialised, and wait for all of them (an exception in one is raised here).
+    group initialised, and wait for all of them (an exception in one is raised here; a rank left
+    waiting in a collective that another rank never calls fails after 60 s).
 
     gloo workers are forked (``fn`` may then be any function, e.g. one defined in a notebook);
     NCCL workers are spawned, as CUDA cannot be used in a forked child, and ``fn`` must then be

@@ -3,8 +3,8 @@ differently. Every function here is also pasted, as source, into a notebook's an
 platform's tests, so each must be self-contained: it may use only ``math``, ``torch``, ``nn``,
 ``F``, the names of the notebook's given cells (``PRETOKENIZE``, ``cross_entropy``, ``AdamW``,
 ``cosine_schedule``, ``clip_grad_norm``) and earlier exercises of the chapter (``get_batch``,
-``accumulate_gradients``), which resolve to the reference here and to the student's own code in a
-notebook.
+``accumulate_gradients``, ``all_reduce_gradients``), which resolve to the reference here and
+to the student's own code in a notebook.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch.nn as nn  # noqa: F401 (available to pasted code)
 
 from autograder.spec import Mistake
 from reference.data import PRETOKENIZE, get_batch  # noqa: F401 (used by pasted code)
+from reference.distributed import all_reduce_gradients  # noqa: F401
 from reference.losses import cross_entropy  # noqa: F401
 from reference.optim import AdamW, clip_grad_norm, cosine_schedule  # noqa: F401
 from reference.train import accumulate_gradients  # noqa: F401
@@ -518,7 +519,7 @@ MFU_ALTERNATIVES = (mfu_seconds,)
 
 # =========================================================================== train
 def _train_core(model, train_tokens, val_tokens, config, lr_shift=0, decay_all=False,
-                clip=True, restore_batch_rng=True, eval_with_train_gen=False):
+                clip=True, restore_batch_rng=True, eval_with_train_gen=False, autocast=True):
     import contextlib
     import os
     import time
@@ -530,7 +531,7 @@ def _train_core(model, train_tokens, val_tokens, config, lr_shift=0, decay_all=F
         config.dtype) or getattr(torch, config.dtype)
     model.to(dev).train()
     kind = "cuda" if dev.startswith("cuda") else "cpu"
-    ctx = (lambda: contextlib.nullcontext()) if dt == torch.float32 else (
+    ctx = (lambda: contextlib.nullcontext()) if dt == torch.float32 or not autocast else (
         lambda: torch.autocast(kind, dtype=dt))
     scaler = torch.amp.GradScaler(kind, enabled=dt == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -615,6 +616,10 @@ def _train_core(model, train_tokens, val_tokens, config, lr_shift=0, decay_all=F
     return hist
 
 
+def train_no_autocast(model, train_tokens, val_tokens, config):
+    return _train_core(model, train_tokens, val_tokens, config, autocast=False)
+
+
 def train_lr_off_by_one(model, train_tokens, val_tokens, config):
     return _train_core(model, train_tokens, val_tokens, config, lr_shift=1)
 
@@ -654,5 +659,150 @@ TRAIN_MISTAKES = (
     Mistake("eval_uses_train_rng", "evaluation draws from the training generator",
             "evaluate with its own generator, seeded with seed + 1 each time, so evaluating "
             "never changes the training batches", train_eval_uses_train_rng),
+    Mistake("no_autocast", "config.dtype ignored: everything computed in float32",
+            "unless the dtype is float32, run the forward passes (training and evaluation) "
+            "under torch.autocast(device_type, dtype=...)", train_no_autocast),
 )
 TRAIN_ALTERNATIVES = (train_written_differently,)
+
+
+# =========================================================================== all_reduce_gradients
+def ar_sum_only(model):
+    import torch.distributed as dist
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+
+
+def ar_broadcast_rank0(model):
+    import torch.distributed as dist
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.broadcast(p.grad, src=0)
+
+
+def ar_reduces_a_copy(model):
+    import torch.distributed as dist
+    for p in model.parameters():
+        if p.grad is not None:
+            g = p.grad.clone()
+            dist.all_reduce(g)
+            g /= dist.get_world_size()
+
+
+def ar_divides_twice(model):
+    import torch.distributed as dist
+    world = dist.get_world_size()
+    for p in model.parameters():
+        if p.grad is not None:
+            p.grad /= world
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
+def ar_one_bucket(model):
+    """One flat buffer, one collective (what DDP's buckets do), copied back into each gradient."""
+    import torch.distributed as dist
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= dist.get_world_size()
+    for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(part.view_as(g))
+
+
+def ar_all_gather(model):
+    import torch.distributed as dist
+    world = dist.get_world_size()
+    for p in model.parameters():
+        if p.grad is None:
+            continue
+        parts = [torch.empty_like(p.grad) for _ in range(world)]
+        dist.all_gather(parts, p.grad)
+        total = parts[0].clone()
+        for part in parts[1:]:
+            total += part
+        p.grad.copy_(total / world)
+
+
+ALL_REDUCE_MISTAKES = (
+    Mistake("sum_not_mean", "gradients summed over ranks, not averaged",
+            "all_reduce sums; divide by dist.get_world_size() so the step equals the large-batch "
+            "step", ar_sum_only),
+    Mistake("broadcast", "rank 0's gradient broadcast to every rank",
+            "broadcast copies one rank's gradient and throws the others away; all_reduce "
+            "combines them", ar_broadcast_rank0),
+    Mistake("reduced_copy", "a copy of each gradient reduced, the gradient left as it was",
+            "all_reduce works in place on the tensor you pass: pass p.grad itself (or copy the "
+            "result back)", ar_reduces_a_copy),
+    Mistake("divides_twice", "gradients divided by the world size twice",
+            "divide either before or after the sum, once: the result is the plain mean",
+            ar_divides_twice),
+)
+ALL_REDUCE_ALTERNATIVES = (ar_one_bucket, ar_all_gather)
+
+
+# =========================================================================== ddp_train_step
+def _ddp_core(model, optimizer, x, y, loss_fn, order="zero,backward,reduce,step", divide=True):
+    import torch.distributed as dist
+    loss = None
+    for stage in order.split(","):
+        if stage == "zero":
+            optimizer.zero_grad(set_to_none=True)
+        elif stage == "backward":
+            loss = loss_fn(model(x), y)
+            loss.backward()
+        elif stage == "reduce":
+            for p in model.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    if divide:
+                        p.grad /= dist.get_world_size()
+        elif stage == "step":
+            optimizer.step()
+    return loss.detach()
+
+
+def ddp_no_all_reduce(model, optimizer, x, y, loss_fn):
+    return _ddp_core(model, optimizer, x, y, loss_fn, order="zero,backward,step")
+
+
+def ddp_zero_before_step(model, optimizer, x, y, loss_fn):
+    return _ddp_core(model, optimizer, x, y, loss_fn, order="backward,reduce,zero,step")
+
+
+def ddp_no_zero_grad(model, optimizer, x, y, loss_fn):
+    return _ddp_core(model, optimizer, x, y, loss_fn, order="backward,reduce,step")
+
+
+def ddp_sum_gradients(model, optimizer, x, y, loss_fn):
+    return _ddp_core(model, optimizer, x, y, loss_fn, divide=False)
+
+
+def ddp_with_helper(model, optimizer, x, y, loss_fn):
+    """Zeroing at the end of the step instead of the start (the first call clears stale
+    gradients itself), reusing all_reduce_gradients from the exercise above."""
+    if any(p.grad is not None for p in model.parameters()):
+        for p in model.parameters():
+            p.grad = None
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    all_reduce_gradients(model)
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.detach()
+
+
+DDP_MISTAKES = (
+    Mistake("no_all_reduce", "gradients never averaged across ranks",
+            "call all_reduce_gradients(model) between backward and optimizer.step(), or the "
+            "replicas drift apart", ddp_no_all_reduce),
+    Mistake("zero_before_step", "gradients zeroed between backward and optimizer.step()",
+            "the order is zero_grad, forward, backward, all-reduce, step: zeroing after backward "
+            "throws the gradient away", ddp_zero_before_step),
+    Mistake("no_zero_grad", "gradients not zeroed before backward",
+            "backward adds into .grad: call optimizer.zero_grad() first", ddp_no_zero_grad),
+    Mistake("sum_gradients", "gradients summed over ranks, not averaged",
+            "divide the all-reduced sum by the world size", ddp_sum_gradients),
+)
+DDP_ALTERNATIVES = (ddp_with_helper,)

@@ -16,6 +16,7 @@ import torch
 from autograder.chapters import ch09_catalog as catalog
 from autograder.spec import Case, CaseBuilder, Chapter, Exercise
 from reference.data import BPETokenizer, get_batch, pack_documents, train_bpe
+from reference.distributed import all_reduce_gradients, ddp_train_step
 from reference.train import accumulate_gradients, estimate_mfu, train
 
 F32, F64, BF16 = torch.float32, torch.float64, torch.bfloat16
@@ -38,6 +39,10 @@ BUILTIN_ACCUMULATE = (
     "lambda model, micro_batches, loss_fn: (lambda x, y: (lambda loss: ([setattr(p, 'grad', None)"
     " for p in model.parameters()], loss.backward(), loss.detach())[-1])(loss_fn(model(x), y)))("
     "torch.cat([a for a, _ in micro_batches]), torch.cat([b for _, b in micro_batches]))")
+BUILTIN_ALL_REDUCE = (
+    "lambda model: [(__import__('torch.distributed').distributed.all_reduce(p.grad), "
+    "p.grad.div_(__import__('torch.distributed').distributed.get_world_size())) "
+    "for p in model.parameters() if p.grad is not None] and None")
 
 
 # =========================================================================== drivers
@@ -95,15 +100,26 @@ def drive_accumulate(fn, emb, w, b, xs, ys, sizes):
             model[1].weight.grad, model[1].bias.grad)
 
 
-def drive_train(fn, train_tokens, val_tokens, emb, w, b, settings, stop_at_step=None):
+def drive_train(fn, train_tokens, val_tokens, emb, w, b, settings, stop_at_step=None,
+                observe=False, time_it=False):
     """Run ``fn(model, train_tokens, val_tokens, config)`` on a bigram model with the given
     weights; ``config`` is a frozen dataclass with the fields in ``settings``. With
     ``stop_at_step`` the run is interrupted there and resumed from its checkpoint into a model
     whose weights were zeroed (and with a different global RNG state). Returns the training-loss,
-    learning-rate and validation-loss histories and the final weights."""
+    learning-rate and validation-loss histories and the final weights.
+
+    With ``observe`` it returns measurements instead: the number of matrix products computed in
+    a low-precision dtype (bfloat16/float16) and in float32 or wider during one run (a
+    ``TorchDispatchMode`` sees the dtypes after autocast has cast the inputs), then, with
+    ``time_it``, the tokens per second of ``fn`` and of a plain baseline loop doing the same work
+    on the same model and data (autocast, cross-entropy, backward, clipping, an AdamW step),
+    timed alternately in this process, best of two each (0, 0 without ``time_it``)."""
     import dataclasses
     import os
     import tempfile
+    import time
+
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     V, D = emb.shape
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}  # JSON lists
@@ -123,6 +139,74 @@ def drive_train(fn, train_tokens, val_tokens, emb, w, b, settings, stop_at_step=
             m[1].bias.copy_(bb)
         return m
 
+    if observe:
+        class MatmulDtypes(TorchDispatchMode):
+            PRODUCTS = {"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear",
+                        "_addmm_activation"}
+
+            def __init__(self):
+                super().__init__()
+                self.low = self.full = 0
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ in self.PRODUCTS:
+                    dt = [a.dtype for a in args if isinstance(a, torch.Tensor)][-1]
+                    if dt in (torch.bfloat16, torch.float16):
+                        self.low += 1
+                    else:
+                        self.full += 1
+                return func(*args, **(kwargs or {}))
+
+        counter = MatmulDtypes()
+        with counter:
+            fn(model_with(emb, w, b), train_tokens, val_tokens, config(checkpoint_path=None))
+        seen = torch.tensor([counter.low, counter.full], dtype=torch.long)
+        if not time_it:
+            return seen, torch.zeros(2, dtype=torch.float64)
+        cfg = config(checkpoint_path=None)
+        dev = torch.device(cfg.device)
+        low = getattr(torch, cfg.dtype)
+        tokens = cfg.max_steps * cfg.grad_accum_steps * cfg.batch_size * cfg.context_length
+
+        def baseline(model):
+            model.to(dev).train()
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas,
+                                    weight_decay=cfg.weight_decay, foreach=False)
+            gen = torch.Generator().manual_seed(cfg.seed)
+            data = train_tokens.cpu()
+            for step in range(cfg.max_steps):
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+                opt.zero_grad(set_to_none=True)
+                for _ in range(cfg.grad_accum_steps):
+                    i = torch.randint(0, len(data) - cfg.context_length, (cfg.batch_size,),
+                                      generator=gen)
+                    rows = i[:, None] + torch.arange(cfg.context_length + 1)
+                    xy = data[rows].to(dev, non_blocking=True)
+                    with torch.autocast(dev.type, dtype=low):
+                        logits = model(xy[:, :-1])
+                    loss = torch.nn.functional.cross_entropy(
+                        logits.float().reshape(-1, V), xy[:, 1:].reshape(-1))
+                    (loss / cfg.grad_accum_steps).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+            float(loss)  # one synchronisation at the end, like a loop that logs rarely
+
+        def timed(run):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            start = time.perf_counter()
+            run()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            return tokens / (time.perf_counter() - start)
+
+        theirs, ours = [], []
+        for _ in range(2):
+            theirs.append(timed(lambda: fn(model_with(emb, w, b), train_tokens, val_tokens, cfg)))
+            ours.append(timed(lambda: baseline(model_with(emb, w, b))))
+        return seen, torch.tensor([max(theirs), max(ours)], dtype=torch.float64)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "ckpt.pt")
         model = model_with(emb, w, b)
@@ -137,6 +221,138 @@ def drive_train(fn, train_tokens, val_tokens, emb, w, b, settings, stop_at_step=
     as_t = lambda xs: torch.tensor([float(x) for x in xs], dtype=emb.dtype)  # noqa: E731
     return (as_t(hist["train_loss"]), as_t(hist["lr"]), as_t(hist["val_loss"]),
             torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+
+
+def drive_data_parallel(fn, mode, emb, w, b, xs, ys, lr, unused_param=False, deadline_s=30.0):
+    """Run the student's function on two processes, as data parallelism runs it.
+
+    The worker forks two ranks (gloo over loopback, a ``file://`` rendezvous in a fresh temporary
+    folder, so no network and nothing importable by name is needed). Rank r owns rows
+    ``r::2`` of every batch in ``xs``/``ys`` (shape (steps, 2·B, T)) and a bigram model
+    (embedding ``emb``, head ``w``, ``b``; with ``unused_param`` also a parameter the forward
+    never touches, so its gradient stays None).
+
+    mode "all_reduce": each rank computes the mean loss of its rows of ``xs[0]``, backpropagates
+        and calls ``fn(model)``; returns each rank's gradients (flattened), rank 0 then rank 1.
+    mode "step": each rank starts from stale gradients (ones) and calls
+        ``fn(model, optimizer, x, y, loss_fn)`` once per batch with SGD (lr, momentum 0.9);
+        returns each rank's losses, then each rank's final weights (flattened).
+    A rank that raises, or a pair of ranks still running after ``deadline_s`` (one rank waiting
+    in a collective the other never calls), becomes an error that names the rank.
+    """
+    import datetime
+    import os
+    import sys
+    import tempfile
+    import time
+    import traceback
+
+    import torch.distributed as dist
+
+    V, D = emb.shape
+
+    def rank_main(rank, folder):
+        torch.set_num_threads(1)  # no thread pool inherited across fork
+        os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+        dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank,
+                                world_size=2, timeout=datetime.timedelta(seconds=deadline_s / 3))
+        model = torch.nn.Sequential(torch.nn.Embedding(V, D), torch.nn.Linear(D, V)).to(emb.dtype)
+        if unused_param:
+            model.register_parameter("unused", torch.nn.Parameter(torch.zeros(3, dtype=emb.dtype)))
+        with torch.no_grad():
+            model[0].weight.copy_(emb)
+            model[1].weight.copy_(w)
+            model[1].bias.copy_(b)
+
+        def loss_fn(logits, y):
+            return torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+
+        if mode == "all_reduce":
+            loss_fn(model(xs[0][rank::2]), ys[0][rank::2]).backward()
+            fn(model)
+            out = [torch.cat([p.grad.reshape(-1) for p in model.parameters()
+                              if p.grad is not None])]
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+            for p in model.parameters():
+                p.grad = torch.ones_like(p)
+            losses = [torch.as_tensor(fn(model, opt, x[rank::2], y[rank::2], loss_fn)).detach()
+                      .reshape(()).to(emb.dtype) for x, y in zip(xs, ys)]
+            out = [torch.stack(losses),
+                   torch.cat([p.detach().reshape(-1) for p in model.parameters()])]
+        dist.destroy_process_group()
+        torch.save([t.contiguous() for t in out], f"{folder}/rank{rank}.pt")
+
+    warm = torch.nn.Parameter(torch.zeros(1))  # the first optimizer step imports torch._dynamo
+    warm.grad = torch.zeros(1)  # (about a second): pay it once here, not in every forked rank
+    torch.optim.SGD([warm], lr=0.1, momentum=0.9).step()
+    with tempfile.TemporaryDirectory() as folder:
+        pids = []
+        for rank in range(2):
+            pid = os.fork()
+            if pid == 0:  # the child never returns into the caller's stack
+                code = 1
+                try:
+                    rank_main(rank, folder)
+                    code = 0
+                except BaseException as e:  # noqa: BLE001 - reported by the parent
+                    frames = traceback.extract_tb(e.__traceback__)
+                    where = next((f" (line {f.lineno} of your answer cell)"
+                                  for f in reversed(frames) if f.filename.startswith("<answer")),
+                                 "")
+                    text = f"{type(e).__name__}: {e}".rstrip(": ") + where
+                    with open(f"{folder}/rank{rank}.err", "w") as fh:
+                        fh.write(text[:600])
+                finally:
+                    for stream in (sys.stdout, sys.stderr):
+                        try:
+                            stream.flush()
+                        except Exception:  # noqa: BLE001
+                            pass
+                    os._exit(code)
+            pids.append(pid)
+        end, codes = time.monotonic() + deadline_s, {}
+        while len(codes) < 2 and time.monotonic() < end:
+            for pid in pids:
+                if pid not in codes:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        codes[pid] = status
+            if any(status != 0 for status in codes.values()):
+                end = min(end, time.monotonic() + 1.0)  # the other rank gets a second to fail too
+            time.sleep(0.005)
+        hung = [r for r, pid in enumerate(pids) if pid not in codes]
+        for r in hung:
+            os.kill(pids[r], 9)
+            os.waitpid(pids[r], 0)
+        errors = {}
+        for r in range(2):
+            if os.path.exists(f"{folder}/rank{r}.err"):
+                with open(f"{folder}/rank{r}.err") as fh:
+                    errors[r] = fh.read()
+        hint = ("every rank must call the same collectives (all_reduce, broadcast, barrier, ...) "
+                "in the same order; a rank waiting in one the other rank never calls hangs")
+        if errors:
+            collective = ("timed out", "connection closed", "connection reset", "by peer")
+            own = {r: e for r, e in errors.items() if not any(k in e.lower() for k in collective)}
+            if not own:
+                raise RuntimeError(
+                    f"rank {min(errors)} failed inside a collective because the other rank never "
+                    f"joined it: {hint}")
+            texts = sorted(set(own.values()))
+            ranks = " and ".join(str(r) for r in own)
+            message = (f"rank {ranks} raised {texts[0]}" if len(texts) == 1 else
+                       "; ".join(f"rank {r} raised {e}" for r, e in own.items()))
+            if all(e.startswith("NotImplementedError") for e in own.values()):
+                raise NotImplementedError(message)
+            raise RuntimeError(message)
+        if hung:
+            raise RuntimeError(f"rank(s) {', '.join(map(str, hung))} still running after "
+                               f"{deadline_s:.0f} s and killed: {hint}")
+        outs = [torch.load(f"{folder}/rank{r}.pt", weights_only=True) for r in range(2)]
+    if mode == "all_reduce":
+        return outs[0][0], outs[1][0]
+    return outs[0][0], outs[1][0], outs[0][1], outs[1][1]
 
 
 # =========================================================================== BPE
@@ -288,27 +504,130 @@ TRAIN_SETTINGS = dict(max_steps=24, batch_size=4, grad_accum_steps=2, context_le
                       progress=False)
 
 
+def _approaches_floor(floor: float, margin: float):
+    """The run learns the language: its last validation loss is within ``margin`` nats of the
+    language's entropy rate (a bigram model can represent an order-1 chain exactly, so the floor
+    is reachable; the margin leaves room for a finite run and a finite validation sample).
+    Judged on its own (the case's outputs are not compared with the reference), so a loop that
+    learns but differs in details from the reference still earns this case."""
+    def check(outputs, case):
+        val = outputs[2].double()
+        if val.numel() == 0 or not torch.isfinite(val).all():
+            return "the validation-loss history is empty or not finite"
+        last = float(val[-1])
+        if last > floor + margin:
+            return (f"the validation loss ends at {last:.3f} nats (it started at "
+                    f"{float(val[0]):.3f}): not within {margin} of the entropy floor {floor:.3f} "
+                    "after the step budget, so the loop does not learn what it should")
+        return None
+    return check
+
+
+def _autocast_used(outputs, case):
+    """Under ``dtype="bfloat16"`` the loop's matrix products run in bfloat16 (autocast)."""
+    low, full = (int(v) for v in outputs[0])
+    if low == 0:
+        return (f"no matrix product ran in bfloat16 ({full} ran in float32): with config.dtype "
+                "'bfloat16' the forward pass must run under torch.autocast(device_type, "
+                "dtype=torch.bfloat16)")
+    if full > low:
+        return (f"{full} matrix products ran in float32 and only {low} in bfloat16: part of the "
+                "loop (the training forward or the evaluation) runs outside torch.autocast")
+    return None
+
+
+def _fast_enough(ratio: float):
+    """The student's loop keeps up with a plain loop doing the same work on the same model."""
+    def check(outputs, case):
+        theirs, plain = (float(v) for v in outputs[1])
+        if theirs < ratio * plain:
+            return (f"{theirs:,.0f} tokens/s, below {ratio} × the {plain:,.0f} tokens/s of a plain "
+                    "loop doing the same work on the same model: look for a synchronisation "
+                    "every step (.item(), float(loss), print), data built on the CPU each "
+                    "micro-step, or work repeated every step")
+        return None
+    return check
+
+
+def _observed_cases(b: CaseBuilder, tokens, val) -> list[Case]:
+    """Measurements rather than values: autocast in use (CPU and CUDA), and on CUDA the
+    throughput against a plain loop timed in the same process."""
+    cases = [Case("float32 weights, dtype 'bfloat16' on CPU: autocast in use",
+                  [tokens, val, b.randn(8, 6, dtype=F32), b.randn(8, 6, dtype=F32, scale=0.4),
+                   b.randn(8, dtype=F32, scale=0.1),
+                   {**TRAIN_SETTINGS, "dtype": "bfloat16", "max_steps": 4}],
+                  {"observe": True}, F32, ("autocast",), n_outputs=2, compared=(),
+                  checks=(_autocast_used,))]
+    if any(d.startswith("cuda") for d in b.devices):
+        v, d = 256, 512
+        cases.append(Case(
+            "CUDA, float32 weights, dtype 'bfloat16': autocast in use, throughput",
+            [tokens, val, b.randn(v, d, dtype=F32), b.randn(v, d, dtype=F32, scale=d ** -0.5),
+             b.randn(v, dtype=F32, scale=0.1),
+             {**TRAIN_SETTINGS, "device": "cuda", "dtype": "bfloat16", "max_steps": 60,
+              "batch_size": 32, "context_length": 128, "eval_interval": 60, "log_interval": 60}],
+            {"observe": True, "time_it": True}, F32, ("autocast", "throughput"), device="cuda",
+            n_outputs=2, compared=(), checks=(_autocast_used, _fast_enough(0.8))))
+    return cases
+
+
 def train_cases(b: CaseBuilder) -> list[Case]:
-    from reference.data import markov_chain, sample_markov
+    from reference.data import entropy_rate, markov_chain, sample_markov
 
     probs = markov_chain(8, 1, seed=5)
+    floor = entropy_rate(probs)
     g = torch.Generator().manual_seed(5)
     tokens, val = sample_markov(probs, 3000, g), sample_markov(probs, 600, g)
     cases = []
     for dtype in (F64, F32, BF16):
-        def case(name, tags=(), public=False, stop=None, **changes):
+        def case(name, tags=(), public=False, stop=None, checks=(), compared=None, **changes):
             settings = {**TRAIN_SETTINGS, **changes}
             args = [tokens, val, b.randn(8, 6, dtype=dtype), b.randn(8, 6, dtype=dtype, scale=0.4),
                     b.randn(8, dtype=dtype, scale=0.1), settings]
             cases.append(Case(f"{str(dtype)[6:]}, {name}", args, {"stop_at_step": stop}, dtype,
-                              tags, public and dtype == F32, n_outputs=4))
+                              tags, public and dtype == F32, n_outputs=4, checks=checks,
+                              compared=compared))
         case("24 steps, accumulation 2", public=True)
         if dtype == BF16:  # one bfloat16 run: the loop computes in the model's own dtype
             continue
         case("no clipping, no accumulation", ("no clipping",), grad_clip=0.0, grad_accum_steps=1)
         case("tight clipping, long warmup", ("clipping active",), grad_clip=0.05, warmup_steps=12)
         case("interrupted at step 11 and resumed", ("resume",), public=True, stop=11)
+        case("120 steps towards the entropy floor", ("loss floor",), max_steps=120, lr=5e-2,
+             batch_size=8, context_length=16, warmup_steps=5, eval_interval=40, eval_batches=8,
+             checks=(_approaches_floor(floor, 0.1),), compared=())
+    return cases + _observed_cases(b, tokens, val)
+
+
+# =========================================================================== data parallelism
+def _dp_cases(b: CaseBuilder, mode: str, public_name: str) -> list[Case]:
+    cases = []
+    for dtype in (F64, F32, BF16):
+        def case(name, steps=1, rows=3, v=7, d=5, tags=(), public=False, unused=False, lr=0.1):
+            args = [mode, b.randn(v, d, dtype=dtype), b.randn(v, d, dtype=dtype, scale=0.4),
+                    b.randn(v, dtype=dtype, scale=0.1), b.randint(0, v, (steps, 2 * rows, 4)),
+                    b.randint(0, v, (steps, 2 * rows, 4)), lr]
+            n_out = 2 if mode == "all_reduce" else 4
+            cases.append(Case(f"{str(dtype)[6:]}, {name}", args, {"unused_param": unused}, dtype,
+                              tags, public and dtype == F32, n_outputs=n_out))
+        if mode == "all_reduce":
+            case(public_name, public=True)
+            case("2 ranks, one row each", rows=1, tags=("one row per rank",))
+            case("a parameter without a gradient", tags=("grad is None",), unused=True)
+        else:
+            case(public_name, steps=3, public=True)
+            case("2 ranks, one step from stale gradients", tags=("stale gradients",))
+            case("a parameter the forward never uses", steps=2, unused=True,
+                 tags=("grad is None",))
     return cases
+
+
+def all_reduce_cases(b: CaseBuilder) -> list[Case]:
+    return _dp_cases(b, "all_reduce", "2 ranks, 3 rows each")
+
+
+def ddp_step_cases(b: CaseBuilder) -> list[Case]:
+    return _dp_cases(b, "step", "2 ranks, 3 steps of SGD with momentum")
 
 
 # =========================================================================== the chapter
@@ -343,5 +662,14 @@ CHAPTER = Chapter(
                          "accumulate_gradients": BUILTIN_ACCUMULATE},
             timeout_floor_s=60.0,
             mistakes=catalog.TRAIN_MISTAKES, alternatives=catalog.TRAIN_ALTERNATIVES),
+        Exercise(
+            "ch09.all_reduce_gradients", "all_reduce_gradients", 1.0, all_reduce_gradients,
+            all_reduce_cases, driver=drive_data_parallel, timeout_floor_s=60.0,
+            mistakes=catalog.ALL_REDUCE_MISTAKES, alternatives=catalog.ALL_REDUCE_ALTERNATIVES),
+        Exercise(
+            "ch09.ddp_train_step", "ddp_train_step", 1.5, ddp_train_step, ddp_step_cases,
+            driver=drive_data_parallel, timeout_floor_s=60.0,
+            substitutes={"all_reduce_gradients": BUILTIN_ALL_REDUCE},
+            mistakes=catalog.DDP_MISTAKES, alternatives=catalog.DDP_ALTERNATIVES),
     ],
 )

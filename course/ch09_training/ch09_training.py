@@ -40,7 +40,8 @@
 #   same draw); gradients and training trajectories in `float64` and `float32` with tolerances
 #   that follow the dtype. A statistical test checks that your batch offsets are uniform.
 # - While `train` is graded, built-in stand-ins replace your `get_batch` and
-#   `accumulate_gradients`, so one bug costs one exercise.
+#   `accumulate_gradients` (and your `all_reduce_gradients` while `ddp_train_step` is graded),
+#   so one bug costs one exercise.
 #
 # ## Conventions
 #
@@ -747,11 +748,128 @@ except NotImplementedError:
 # %% [markdown]
 # ## 9.7 Data parallelism
 #
-# With $W$ workers, each holding a copy of the model, give worker $w$ its own micro-batch of
-# $n$ targets, let each compute its mean-loss gradient $g_w$, and **all-reduce**: replace every
-# $g_w$ by the average $\frac{1}{W}\sum_w g_w$. Since every worker's batch has the same size, the
-# average is the gradient of the mean loss over all $Wn$ targets — the large-batch gradient,
-# exactly as in gradient accumulation, only computed in parallel. Every worker then applies the
-# same update to the same weights, so the copies never drift apart. `reference/distributed.py`
-# does this with `torch.distributed` and is tested with two processes; `llmcourse train` runs
-# the full loop of this chapter on a GPT.
+# With $W$ workers (ranks), each holding a copy of the model, give rank $w$ its own micro-batch
+# of $n$ targets and let it compute the gradient $g_w$ of its mean loss $L_w$. The mean loss over
+# all $Wn$ targets is $L = \frac{1}{W}\sum_w L_w$ (every micro-batch has the same size), and
+# gradients are linear, so
+#
+# $$\nabla L = \frac{1}{W}\sum_{w=1}^{W} g_w .$$
+#
+# An **all-reduce** leaves the same reduction of every rank's tensor on every rank. Summing the
+# gradients with it and dividing by $W$ gives each rank $\nabla L$: the large-batch gradient, as
+# with gradient accumulation, but computed in parallel. Every rank then applies the same update
+# to the same weights, so the copies never drift apart and nothing else needs to be exchanged.
+#
+# Two details matter in practice. The **sum, not the mean**, is what collectives offer on every
+# backend (gloo has no average), so the division is ours; forgetting it multiplies the step by
+# $W$ for SGD (Adam hides the factor, its update is scale-invariant up to $\epsilon$). And every
+# rank must call the **same collectives in the same order**: a rank that skips one leaves the
+# others waiting for it until a timeout.
+#
+# **Cost.** A ring all-reduce of $M$ bytes sends and receives $2\frac{W-1}{W}M$ bytes per rank,
+# almost independent of $W$, which is why data parallelism scales until the per-rank batch gets
+# too small to hide the communication behind the backward pass (DDP overlaps the two by reducing
+# gradients in buckets as soon as they are ready).
+#
+# The grader runs your functions on two processes that share a `gloo` process group (NCCL on
+# GPUs) created through a file in a temporary folder, with no network.
+#
+# ### Exercise 8: `all_reduce_gradients` (1 point)
+#
+# Replace every existing `p.grad` by its average over the ranks of the default process group, in
+# place. Skip parameters whose `.grad` is `None`.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.all_reduce_gradients"}
+import torch.distributed as dist
+
+
+def all_reduce_gradients(model):
+    """Average each parameter's gradient over all ranks, in place.
+
+    After the call every rank holds (1/W) * sum_w g_w in p.grad, W = dist.get_world_size().
+    Parameters whose .grad is None are skipped (they have none on any rank).
+    """
+    ### BEGIN SOLUTION
+    world = dist.get_world_size()
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(world)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.all_reduce_gradients"}
+self_check("ch09.all_reduce_gradients", all_reduce_gradients)
+
+# %% [markdown]
+# ### Exercise 9: `ddp_train_step` (1.5 points)
+#
+# One data-parallel step on this rank's micro-batch: zero the gradients, forward, backward,
+# average the gradients across ranks, update. Return this rank's own (local) loss, detached.
+# While it is graded, a built-in stand-in replaces your `all_reduce_gradients`.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.ddp_train_step"}
+def ddp_train_step(model, optimizer, x, y, loss_fn):
+    """One data-parallel training step; returns this rank's loss (a detached 0-dim tensor).
+
+    Args:
+        model: this rank's replica (the same weights on every rank).
+        optimizer: a torch.optim optimizer over model's parameters.
+        x, y: this rank's micro-batch, logits = model(x), loss = loss_fn(logits, y).
+
+    Shape:
+        x, y: (B_local, T), the same B_local on every rank
+    """
+    ### BEGIN SOLUTION
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    all_reduce_gradients(model)
+    optimizer.step()
+    return loss.detach()
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.ddp_train_step"}
+self_check("ch09.ddp_train_step", ddp_train_step)
+
+# %%
+# Try it: two ranks, each on half of every batch, against one process on the whole batch.
+import os
+import tempfile
+
+from reference.distributed import run_workers
+
+
+def make_bigram():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Embedding(8, 16), nn.Linear(16, 8))
+
+
+def ddp_demo(rank, world_size, folder):
+    model = make_bigram()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)  # the same batches on every rank
+    for _ in range(30):
+        x, y = get_batch(stream, 8, 16, "cpu", gen)
+        ddp_train_step(model, opt, x[rank::world_size], y[rank::world_size], cross_entropy)
+    torch.save(model.state_dict(), os.path.join(folder, f"rank{rank}.pt"))
+
+
+try:
+    with tempfile.TemporaryDirectory() as folder:
+        run_workers(ddp_demo, 2, args=(folder,), backend="gloo")
+        replicas = [torch.load(os.path.join(folder, f"rank{r}.pt")) for r in range(2)]
+    single = make_bigram()
+    opt = torch.optim.SGD(single.parameters(), lr=0.5, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        x, y = get_batch(stream, 8, 16, "cpu", gen)
+        opt.zero_grad()
+        cross_entropy(single(x), y).backward()
+        opt.step()
+    for name, w in single.state_dict().items():
+        print(f"{name:10s} rank 0 vs rank 1: {(replicas[0][name] - replicas[1][name]).abs().max():.1e}"
+              f"   rank 0 vs one process: {(replicas[0][name] - w).abs().max():.1e}")
+except Exception as e:  # noqa: BLE001 - a failing rank reports here
+    print(f"Implement `get_batch`, `all_reduce_gradients` and `ddp_train_step` first ({e}).")
