@@ -163,6 +163,23 @@ def drive_flash_backward(fn, q, k, v, out, lse, grad_out, is_causal=False, scale
     return result
 
 
+# Stand-ins for the student's forward and backward while FlashAttentionFunction is graded (one bug,
+# one exercise): plain attention in at least float32 (top-left causal mask, as everywhere), with
+# the backward from torch.func.vjp.
+_SCORES = ("(a @ b.transpose(-2, -1)) * (q.shape[-1] ** -0.5 if scale is None else scale) + ("
+           "torch.full((q.shape[-2], k.shape[-2]), float('-inf'), device=q.device).triu(1) "
+           "if is_causal else 0.0)")
+_WIDE = "torch.promote_types(q.dtype, torch.float32)"
+BUILTIN_FLASH_FORWARD = (
+    "lambda q, k, v, is_causal=False, scale=None, block_q=64, block_k=64: (lambda a, b, c: "
+    f"(lambda s: ((torch.softmax(s, -1) @ c).to(q.dtype), torch.logsumexp(s, -1).to(q.dtype)))("
+    f"{_SCORES}))(q.to({_WIDE}), k.to({_WIDE}), v.to({_WIDE}))")
+BUILTIN_FLASH_BACKWARD = (
+    "lambda q, k, v, out, lse, grad_out, is_causal=False, scale=None, block_q=64, block_k=64: "
+    "tuple(g.to(q.dtype) for g in torch.func.vjp(lambda a, b, c: torch.softmax("
+    f"{_SCORES}, -1) @ c, q.to({_WIDE}), k.to({_WIDE}), v.to({_WIDE}))[1](grad_out.to({_WIDE})))")
+
+
 def drive_flash_function(cls, q, k, v, grad_out, is_causal=False, scale=None, block_q=64,
                          block_k=64):
     """out = cls.apply(q, k, v, is_causal, scale, block_q, block_k), then autograd: returns out
@@ -204,9 +221,14 @@ def drive_kv_cache(cls, q, k, v, max_seq_len, chunks):
     return torch.cat(outs, dim=-2), kc, vc
 
 
-def drive_performer(fn, q, k, v, n_features, seed):
-    """Call the student's function with a freshly seeded CPU generator."""
-    return fn(q, k, v, n_features, torch.Generator().manual_seed(seed))
+def drive_performer(fn, q, k, v, n_features, seed, repeats=0):
+    """Call the student's function with a freshly seeded CPU generator. With ``repeats``,
+    ``n_features`` is a list: returns the outputs for each feature count and each of the seeds
+    seed, seed + 1, ..., stacked to shape (len(n_features), repeats, *out.shape)."""
+    if not repeats:
+        return fn(q, k, v, n_features, torch.Generator().manual_seed(seed))
+    return torch.stack([torch.stack([fn(q, k, v, m, torch.Generator().manual_seed(seed + r))
+                                     for r in range(repeats)]) for m in n_features])
 
 
 # =========================================================================== counting exercises
@@ -588,20 +610,46 @@ def _converges_check(outputs, case):
     return None
 
 
+def _shrinks_check(outputs, case):
+    """The estimate is consistent: its mean squared error against softmax attention (over the
+    case's seeds) falls as the number of features grows. An unbiased estimator's MSE falls as
+    1/m, 16× per 16× features; a biased one levels off at its squared bias. We ask for 2×."""
+    q, k, v = (t.double().cpu() for t in case.args[:3])
+    exact = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1) @ v
+    mse = [float((o.double().cpu() - exact).pow(2).mean()) for o in outputs[0]]
+    ms = case.args[3]
+    for i in range(len(ms) - 1):
+        if not mse[i + 1] <= mse[i] / 2:
+            table = ", ".join(f"{m}: {e:.2e}" for m, e in zip(ms, mse))
+            return (f"the mean squared error against softmax attention does not shrink as the "
+                    f"number of features grows ({table}): the estimate is biased. Check the "
+                    "exp(-|x|²/2) factor, the 1/√m normalisation and the E^(-1/4) scaling")
+    return None
+
+
 def performer_attention_cases(b: CaseBuilder) -> list[Case]:
     cases: list[Case] = []
     for dev in b.devices:
         for dtype in b.dtypes(dev):
-            def case(name, L, S, m, seed, tags=(), public=False, checks=()):
+            def case(name, L, S, m, seed, tags=(), public=False, checks=(), compared=None,
+                     repeats=0):
                 args = [b.randn(1, 2, L, 4, dtype=dtype, scale=0.5),
                         b.randn(1, 2, S, 4, dtype=dtype, scale=0.5),
                         b.randn(1, 2, S, 3, dtype=dtype), m, seed]
-                cases.append(Case(f"{_dt(dtype)}, {name}", args, {}, dtype, tags,
-                                  public and dtype == F32 and dev == "cpu", dev, checks=checks))
+                cases.append(Case(f"{_dt(dtype)}, {name}", args,
+                                  {"repeats": repeats} if repeats else {}, dtype, tags,
+                                  public and dtype == F32 and dev == "cpu", dev, checks=checks,
+                                  compared=compared))
             case("L=S=6, 16 features", 6, 6, 16, 0, public=True)
             case("L=5, S=9, 64 features", 5, 9, 64, 1, ("L ≠ S",), True)
+            # Properties of the estimator, whatever random numbers it draws (not compared with
+            # the reference's draws): close with many features, and consistent.
             case("4096 features: close to softmax attention", 6, 6, 4096, 2, ("many features",),
-                 checks=(_converges_check,))
+                 checks=(_converges_check,), compared=())
+            if dtype in (F64, F32):  # in 16-bit the rounding error hides the 1/m decay
+                case("16, 256, 4096 features × 16 seeds: the error shrinks", 6, 6,
+                     [16, 256, 4096], 100, ("error vs features",), checks=(_shrinks_check,),
+                     compared=(), repeats=16)
     return cases
 
 
@@ -648,6 +696,8 @@ CHAPTER = Chapter(
                  mistakes=catalog.FLASH_BWD_MISTAKES, alternatives=catalog.FLASH_BWD_ALTERNATIVES),
         Exercise("ch07.flash_attention_function", "FlashAttentionFunction", 1.0,
                  FlashAttentionFunction, flash_function_cases, driver=drive_flash_function,
+                 substitutes={"flash_attention_forward": BUILTIN_FLASH_FORWARD,
+                              "flash_attention_backward": BUILTIN_FLASH_BACKWARD},
                  forbidden_functions=SDPA_FUNCTIONS, forbidden_ops=SDPA_OPS,
                  forbidden_hint="call your flash_attention_forward and flash_attention_backward",
                  mistakes=catalog.FLASH_FN_MISTAKES, alternatives=catalog.FLASH_FN_ALTERNATIVES),

@@ -553,7 +553,9 @@ self_check("ch07.flash_attention_backward", flash_attention_backward)
 # `.backward()` works. `forward` computes `(out, lse)` with your forward pass and saves what the
 # backward needs with `ctx.save_for_backward` (tensors) and attributes of `ctx` (the options) — but
 # never a score or probability matrix. `backward(ctx, grad_out)` returns one gradient per input of
-# `forward`, in order: `dq, dk, dv`, then `None` for each of the four options.
+# `forward`, in order: `dq, dk, dv`, then `None` for each of the four options. While this exercise
+# is graded, built-in stand-ins replace your `flash_attention_forward` and
+# `flash_attention_backward`, so a bug in those is charged to them only.
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.flash_attention_function"}
 class FlashAttentionFunction(torch.autograd.Function):

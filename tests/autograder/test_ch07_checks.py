@@ -1,0 +1,83 @@
+"""Chapter 7's graders beyond value comparison: the Performer's statistical properties are judged
+whatever random numbers the student draws (and a biased estimator fails them with a message), and
+FlashAttentionFunction is graded with stand-ins for the student's forward and backward passes, so
+a bug there costs those exercises only."""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+
+from autograder.chapters import get_chapter
+from autograder.chapters.ch07_catalog import pattn_no_input_scaling
+from autograder.grade import plan_for
+from autograder.inprocess import grade_object
+from reference.efficiency import performer_attention
+
+CH07 = get_chapter("ch07")
+
+
+def _grade(exercise_id, impl, tag=None):
+    ex = CH07.exercise(exercise_id)
+    [(_, prepared)] = plan_for(CH07, [ex], devices=("cpu",))
+    prepared = [p for p in prepared if tag is None or tag in p.tags]
+    assert prepared, tag
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return grade_object(impl, ex, prepared)
+
+
+def test_performer_with_other_random_draws_passes_the_statistical_cases():
+    def other_draws(q, k, v, n_features, generator):
+        generator.manual_seed(generator.initial_seed() + 12345)  # different ω, same estimator
+        return performer_attention(q, k, v, n_features, generator)
+
+    for tag in ("error vs features", "many features"):
+        result = _grade("ch07.performer_attention", other_draws, tag)
+        assert result.passed, (tag, result.messages)
+
+
+def test_a_biased_performer_fails_the_error_shrinks_check():
+    result = _grade("ch07.performer_attention", pattn_no_input_scaling, "error vs features")
+    assert result.points == 0
+    assert any("does not shrink as the number of features grows" in m for m in result.messages), \
+        result.messages
+
+
+SOURCE = '''
+import torch
+
+def flash_attention_forward(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
+    return torch.zeros_like(q), torch.zeros(q.shape[:-1])  # broken on purpose
+
+def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale=None,
+                             block_q=64, block_k=64):
+    raise NotImplementedError
+
+class FlashAttentionFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
+        out, lse = flash_attention_forward(q, k, v, is_causal, scale, block_q, block_k)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.opts = (is_causal, scale, block_q, block_k)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q, k, v, out, lse = ctx.saved_tensors
+        dq, dk, dv = flash_attention_backward(q, k, v, out, lse, grad_out, *ctx.opts)
+        return dq, dk, dv, None, None, None, None
+'''
+
+
+def test_flash_function_is_graded_with_stand_ins_for_forward_and_backward():
+    module = types.ModuleType("student_flash_function")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(SOURCE, "<answer>", "exec"), module.__dict__)  # noqa: S102 - test input
+        result = _grade("ch07.flash_attention_function", module.FlashAttentionFunction)
+    finally:
+        del sys.modules[module.__name__]
+    assert result.passed and result.points == CH07.exercise("FlashAttentionFunction").points, \
+        result.messages
