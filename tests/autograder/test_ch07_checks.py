@@ -5,6 +5,7 @@ a bug there costs those exercises only."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 import warnings
@@ -14,6 +15,7 @@ from autograder.chapters.ch07_catalog import pattn_no_input_scaling
 from autograder.grade import plan_for
 from autograder.inprocess import grade_object
 from reference.efficiency import performer_attention
+from reference.flash import FlashAttentionFunction
 
 CH07 = get_chapter("ch07")
 
@@ -45,37 +47,24 @@ def test_a_biased_performer_fails_the_error_shrinks_check():
         result.messages
 
 
-SOURCE = '''
+BROKEN = """
 import torch
 
 def flash_attention_forward(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
     return torch.zeros_like(q), torch.zeros(q.shape[:-1])  # broken on purpose
 
-def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale=None,
-                             block_q=64, block_k=64):
+def flash_attention_backward(*args, **kwargs):
     raise NotImplementedError
-
-class FlashAttentionFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-        out, lse = flash_attention_forward(q, k, v, is_causal, scale, block_q, block_k)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.opts = (is_causal, scale, block_q, block_k)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = flash_attention_backward(q, k, v, out, lse, grad_out, *ctx.opts)
-        return dq, dk, dv, None, None, None, None
-'''
+"""
 
 
 def test_flash_function_is_graded_with_stand_ins_for_forward_and_backward():
     module = types.ModuleType("student_flash_function")
     sys.modules[module.__name__] = module
     try:
-        exec(compile(SOURCE, "<answer>", "exec"), module.__dict__)  # noqa: S102 - test input
+        # the reference's class, calling the broken passes above by name, as a student's would
+        source = BROKEN + inspect.getsource(FlashAttentionFunction)
+        exec(compile(source, "<answer>", "exec"), module.__dict__)  # noqa: S102 - test input
         result = _grade("ch07.flash_attention_function", module.FlashAttentionFunction)
     finally:
         del sys.modules[module.__name__]
