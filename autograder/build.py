@@ -216,11 +216,11 @@ def gate(chapter: Chapter, solution: Path, student: Path) -> list[str]:
     problems = []
     sol = grade_notebook(str(solution), chapter.id)
     for e in sol.exercises:
-        if not e.passed:
+        if not e.passed and not e.ungraded:  # ungraded: needs hardware this machine lacks
             problems.append(f"solution loses {e.id}: {'; '.join(e.messages)}")
     stu = grade_notebook(str(student), chapter.id)
     for e in stu.exercises:
-        if e.points != 0 or not any("not implemented" in m for m in e.messages):
+        if e.points != 0 or not (e.ungraded or any("not implemented" in m for m in e.messages)):
             problems.append(f"untouched student version scores {e.points} on {e.id}: "
                             f"{'; '.join(e.messages)}")
     return problems

@@ -27,24 +27,26 @@ def _table(result) -> str:
     width = shutil.get_terminal_size((110, 20)).columns
     rows = []
     name_w = max(len(e.name) for e in result.exercises)
-    head = f"{'exercise':<{name_w}}  {'points':>9}  verdict  message"
+    head = f"{'exercise':<{name_w}}  {'points':>9}  verdict   message"
     rows.append(head)
     rows.append("-" * min(width, max(len(head), 80)))
     msg_w = max(30, width - name_w - 24)
     shared = [m for m in result.exercises[0].messages
               if all(m in e.messages for e in result.exercises)] if result.exercises else []
     for e in result.exercises:
-        verdict = "pass" if e.passed else "FAIL"
+        verdict = "pass" if e.passed else "ungraded" if e.ungraded else "FAIL"
         pts = f"{e.points:g}/{e.max_points:g}"
         lines = []
         for m in e.messages:
             if m not in shared:
                 lines += textwrap.wrap(m, msg_w) or [""]
         first, rest = (lines[0], lines[1:]) if lines else ("", [])
-        rows.append(f"{e.name:<{name_w}}  {pts:>9}  {verdict:<7}  {first}")
-        rows += [f"{'':<{name_w}}  {'':>9}  {'':<7}  {line}" for line in rest]
+        rows.append(f"{e.name:<{name_w}}  {pts:>9}  {verdict:<8}  {first}")
+        rows += [f"{'':<{name_w}}  {'':>9}  {'':<8}  {line}" for line in rest]
     rows.append("-" * min(width, max(len(head), 80)))
-    rows.append(f"{'total':<{name_w}}  {result.total:g}/{result.max_total:g}".rstrip())
+    extra = (f"  (+{result.ungraded_points:g} points ungraded on this machine)"
+             if result.ungraded_points else "")
+    rows.append(f"{'total':<{name_w}}  {result.total:g}/{result.max_total:g}{extra}".rstrip())
     rows += [f"note: {m}" for m in shared]
     return "\n".join(rows)
 

@@ -34,10 +34,16 @@ class NotebookResult:
 
     @property
     def max_total(self) -> float:
-        return sum(e.max_points for e in self.exercises)
+        """Points that were graded here (ungraded exercises are listed in ``ungraded_points``)."""
+        return sum(e.max_points for e in self.exercises if not e.ungraded)
+
+    @property
+    def ungraded_points(self) -> float:
+        return sum(e.max_points for e in self.exercises if e.ungraded)
 
     def as_json(self) -> dict:
         return {"notebook": self.notebook, "total": self.total, "max_total": self.max_total,
+                "ungraded_points": self.ungraded_points,
                 "exercises": [e.as_json() for e in self.exercises]}
 
     @classmethod

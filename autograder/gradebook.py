@@ -70,6 +70,8 @@ def verdict_outputs(verdict: dict) -> list[dict]:
     form of what the in-kernel hidden test raises, so both paths read alike to a student."""
     name, messages = verdict["name"], verdict["messages"]
     pts = f"{verdict['points']:g}/{verdict['max_points']:g} points"
+    if verdict.get("ungraded"):
+        pts = f"ungraded: {verdict['max_points']:g} points to grade by hand"
     if verdict["passed"]:
         text = f"✓ {name}: {pts}\n" + "".join(f"  - {m}\n" for m in messages)
         return [{"output_type": "stream", "name": "stdout", "text": text}]
@@ -115,8 +117,13 @@ class SaveVerdicts(SaveAutoGrades):
     def _add_score(self, cell, resources) -> None:
         grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
                                           self.assignment_id, self.student_id)
-        grade.auto_score = float(resources["llmcourse_verdicts"][grade.name]["points"])
-        grade.needs_manual_grade = grade.manual_score is not None
+        verdict = resources["llmcourse_verdicts"][grade.name]
+        if verdict.get("ungraded"):  # needs hardware the grading machine lacks: by hand
+            grade.auto_score = None
+            grade.needs_manual_grade = grade.manual_score is None
+        else:
+            grade.auto_score = float(verdict["points"])
+            grade.needs_manual_grade = grade.manual_score is not None
         self.gradebook.db.commit()
 
 
@@ -302,6 +309,10 @@ def verify(coursedir, assignment: str, g: StudentGrade, chapter, run: str) -> st
                 scores = {gr.name: gr.auto_score for gr in sub_nb.grades}
                 for e in result.exercises:
                     cell = chapter.exercise(e.id).check_cell_id
+                    if e.ungraded:
+                        if scores.get(cell) is not None:
+                            return f"gradebook has {scores[cell]} for ungraded {cell}"
+                        continue
                     if scores.get(cell) is None or abs(scores[cell] - e.points) > 1e-9:
                         return f"gradebook has {scores.get(cell)} for {cell}, expected {e.points:g}"
     except MissingEntry as e:

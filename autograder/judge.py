@@ -16,7 +16,7 @@ import torch
 
 from autograder import tolerance
 from autograder.cases import Prepared, run_reference
-from autograder.spec import Exercise
+from autograder.spec import Exercise, missing_requirements
 from autograder.worker import student_globals, substituted
 
 MAX_LISTED = 3
@@ -55,10 +55,12 @@ class ExerciseResult:
     max_points: float
     passed: bool
     messages: list[str]
+    ungraded: bool = False  # this machine lacks what the exercise needs (Exercise.requires)
 
     def as_json(self) -> dict:
         return {"id": self.id, "name": self.name, "points": self.points,
-                "max_points": self.max_points, "passed": self.passed, "messages": self.messages}
+                "max_points": self.max_points, "passed": self.passed, "messages": self.messages,
+                "ungraded": self.ungraded}
 
 
 def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
@@ -175,6 +177,12 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
     failing = [v for v in verdicts if not v.ok]
     passing = [v for v in verdicts if v.ok]
     messages: list[str] = []
+    missing = missing_requirements(ex.requires) if not verdicts else []
+    if missing:
+        return ExerciseResult(ex.id, ex.name, 0.0, ex.points, False, [
+            f"ungraded on this machine: it needs {' and '.join(missing)}. Never counted as "
+            "passed: grade it where they are (llmcourse grade/check on a GPU machine) or by hand",
+            *notes], ungraded=True)
     if not verdicts:
         messages.append("not graded: no case ran")
     elif not failing:

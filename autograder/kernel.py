@@ -39,6 +39,9 @@ def _run(exercise_id: str, obj, public_only: bool):
 def self_check(exercise_id: str, obj) -> None:
     """Run the public checks of one exercise on ``obj`` and print a short report."""
     ex, result = _run(exercise_id, obj, public_only=True)
+    if result.ungraded:
+        print(f"⚠ {ex.name}: {result.messages[0]}")
+        return
     if result.passed:
         n = len(_prepared(exercise_id, True)[1])
         print(f"✓ {ex.name}: {n} public checks passed. Hidden tests also cover more shapes, "

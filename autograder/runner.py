@@ -110,6 +110,8 @@ class _Worker:
                 env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
         else:
             env["CUDA_VISIBLE_DEVICES"] = ""  # CPU jobs see no GPU at all
+        if os.environ.get("TRITON_INTERPRET") == "1":  # Triton kernels on CPU (platform tests)
+            env["TRITON_INTERPRET"] = "1"
         # strict: limits are applied inside the sandbox by prlimit
         preexec = os.setsid if sandbox.mode == "strict" else _plain_limits(limits, use_cuda)
         cmd = sandbox.command(job_dir / "in", [str(inside / "job.bin"), str(w)], slot=slot,

@@ -72,6 +72,9 @@ class Exercise:
     # (name -> expression over `torch`/`F`), so that one bug is charged to one exercise only.
     substitutes: dict[str, str] = field(default_factory=dict)
     timeout_floor_s: float = 20.0  # minimum wall time for this exercise's cases
+    # What the exercise needs besides the CPU, e.g. ("cuda", "triton"). Where it is missing the
+    # exercise has no cases and is reported "ungraded on this machine", never as passed.
+    requires: tuple[str, ...] = ()
     # Optional program that exercises the target instead of one call: ``drive*(target, *args,
     # **kwargs)`` -> tensors/numbers (e.g. 100 optimizer steps). A module-level function using
     # only ``torch`` and ``math``; its source is sent to the worker (it holds no expected values).
@@ -171,3 +174,20 @@ class CaseBuilder:
             fan_in = p.shape[-1] if p.dim() > 1 else p.shape[0]
             state[name] = self.randn(*p.shape, dtype=dtype, scale=scale / fan_in ** 0.5)
         return state
+
+
+def missing_requirements(requires: tuple[str, ...]) -> list[str]:
+    """The parts of ``requires`` this machine lacks ("cuda": a CUDA device; "triton": the Triton
+    compiler, or its CPU interpreter when TRITON_INTERPRET=1, which the platform's tests use)."""
+    import importlib.util
+    import os
+
+    interpret = os.environ.get("TRITON_INTERPRET") == "1"
+    missing = []
+    for need in requires:
+        if need == "triton" and importlib.util.find_spec("triton") is None:
+            missing.append("Triton")
+        elif need == "cuda" and not torch.cuda.is_available() and not (
+                interpret and "triton" in requires):
+            missing.append("a CUDA GPU")
+    return missing

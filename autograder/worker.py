@@ -21,6 +21,7 @@ Protocol (every message one wire frame on RESULT_FD, in this order):
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import re
 import sys
@@ -420,7 +421,12 @@ def run_job(job: dict, tensors: list, send) -> None:
         send({"event": "cell_start", "index": i})
         error = None
         try:
-            code = compile(strip_magics(cell["source"]), ANSWER_FILENAME.format(cell["id"]), "exec")
+            source = strip_magics(cell["source"])
+            filename = ANSWER_FILENAME.format(cell["id"])
+            # as in a notebook kernel, the cell's text is findable by inspect.getsource (Triton's
+            # @jit and torch.compile read a function's source) and by tracebacks
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            code = compile(source, filename, "exec")
             exec(code, ns)
         except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt included
             error = short_traceback(e)

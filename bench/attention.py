@@ -2,7 +2,11 @@
 measured in the same run: time, achieved GFLOP/s and the largest tensor created (a proxy for peak
 memory on the CPU, recorded with a TorchDispatchMode). Prints a table and saves a plot.
 
-Run: python bench/attention.py [--sizes 256 512 1024] [--device cpu|cuda] [--plot out.png]
+On CUDA with Triton, the reference Triton kernel (``reference/triton_flash.py``) is a fourth line,
+and ``--dtype float16``/``bfloat16`` measures the tensor-core path.
+
+Run: python bench/attention.py [--sizes 256 512 1024] [--device cpu|cuda] [--dtype float32]
+                               [--plot out.png]
 (small sizes by default, so it finishes in seconds on a laptop CPU; the issue's 256…4096 sweep is
 ``--sizes 256 512 1024 2048 4096``). On CUDA, peak memory is torch.cuda.max_memory_allocated.
 """
@@ -19,6 +23,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from reference.attention import scaled_dot_product_attention
 from reference.efficiency import attention_flops
 from reference.flash import flash_attention_forward
+
+try:
+    from reference.triton_flash import triton
+    from reference.triton_flash import triton_flash_attention_forward
+except ImportError:
+    triton = None
+if triton is None:  # no Triton installed: no Triton line
+    triton_flash_attention_forward = None
 
 
 class LargestTensor(TorchDispatchMode):
@@ -69,6 +81,8 @@ def run(sizes, device="cpu", dtype=torch.float32, B=1, H=4, E=64, block=128, rep
             "tiled": lambda: flash_attention_forward(q, k, v, block_q=block, block_k=block),
             "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
         }
+        if device == "cuda" and triton_flash_attention_forward is not None:
+            impls["triton"] = lambda: triton_flash_attention_forward(q, k, v)
         flops = attention_flops(B, H, N, N, E)
         res = {name: (_time(fn, device, repeat), _peak(fn, device)) for name, fn in impls.items()}
         t0, m0 = res["sdpa"]
@@ -82,9 +96,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
     ap.add_argument("--plot", default=None, help="save a plot here (png)")
     args = ap.parse_args()
-    rows = run(args.sizes, args.device)
+    rows = run(args.sizes, args.device, getattr(torch, args.dtype))
     print(f"{'N':>6} {'impl':>6} {'ms':>9} {'GFLOP/s':>8} {'peak MiB':>9} {'t/sdpa':>7} {'mem/sdpa':>8}")
     for r in rows:
         print(f"{r['N']:>6} {r['impl']:>6} {r['seconds'] * 1e3:>9.2f} {r['gflops']:>8.1f} "
@@ -94,7 +109,7 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(1, 2, figsize=(8, 3))
-        for impl in ("naive", "tiled", "sdpa"):
+        for impl in dict.fromkeys(r["impl"] for r in rows):
             sel = [r for r in rows if r["impl"] == impl]
             ax[0].loglog([r["N"] for r in sel], [r["seconds"] for r in sel], "o-", label=impl, base=2)
             ax[1].loglog([r["N"] for r in sel], [r["peak"] / 2**20 for r in sel], "o-", label=impl,

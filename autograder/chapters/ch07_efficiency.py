@@ -27,16 +27,18 @@ import math
 import torch
 
 from autograder.chapters import ch07_catalog as catalog
-from autograder.spec import Case, CaseBuilder, Chapter, Exercise
+from autograder.chapters import ch07_triton_catalog as triton_catalog
+from autograder.spec import Case, CaseBuilder, Chapter, Exercise, missing_requirements
 from reference.efficiency import (KVCache, attention_flops, gated_attention_output, glu,
                                   grouped_query_attention, kv_cache_bytes, linformer_attention,
                                   low_rank_approximation, parameter_bytes, performer_attention,
                                   performer_features, training_memory_bytes,
                                   transformer_flops_per_token)
+from reference.attention import scaled_dot_product_attention
 from reference.flash import (FlashAttentionFunction, flash_attention_backward,
                              flash_attention_forward)
 
-F32, F64, BF16 = torch.float32, torch.float64, torch.bfloat16
+F32, F64, BF16, F16 = torch.float32, torch.float64, torch.bfloat16, torch.float16
 
 SDPA_FUNCTIONS = ("torch.nn.functional.scaled_dot_product_attention",
                   "torch.nn.functional.multi_head_attention_forward")
@@ -653,6 +655,50 @@ def performer_attention_cases(b: CaseBuilder) -> list[Case]:
     return cases
 
 
+# =========================================================================== Triton kernel
+TRITON_NEEDS = ("cuda", "triton")
+
+
+def triton_reference(q, k, v, is_causal=False):
+    """The reference for the Triton exercise: the Triton kernel in the case's dtype (its error
+    sets the tolerance), and exact attention for the float64 truth, which Triton cannot give."""
+    if q.dtype == torch.float64:
+        return scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+    from reference.triton_flash import triton_flash_attention_forward
+
+    return triton_flash_attention_forward(q, k, v, is_causal)
+
+
+def triton_cases(b: CaseBuilder) -> list[Case]:
+    """On CUDA devices only (float32, bfloat16, float16). With TRITON_INTERPRET=1 and no GPU the
+    platform's tests grade on the CPU through Triton's interpreter (float32 and float16: the
+    interpreter mishandles bfloat16). Elsewhere: no cases, the exercise is ungraded."""
+    if missing_requirements(TRITON_NEEDS):
+        return []
+    devices = [d for d in b.devices if d.startswith("cuda")]
+    if not devices and not torch.cuda.is_available():  # here only through the interpreter
+        devices = ["cpu"]
+    cases: list[Case] = []
+    for dev in devices:
+        for dtype in (F32, BF16, F16) if dev.startswith("cuda") else (F32, F16):
+            def case(name, lead, L, S, E, tags=(), public=False, **kw):
+                args = [b.randn(*lead, L, E, dtype=dtype), b.randn(*lead, S, E, dtype=dtype),
+                        b.randn(*lead, S, E, dtype=dtype)]
+                cases.append(Case(f"{_dt(dtype)}, {name}", args, kw, dtype, tags,
+                                  public and dtype == F32, dev))
+            case("q, k, v (2, 3, 128, 64)", (2, 3), 128, 128, 64, public=True)
+            case("causal, (2, 3, 128, 64)", (2, 3), 128, 128, 64, ("causal",), True,
+                 is_causal=True)
+            case("L=100, S=160, E=32: partial blocks", (1, 2), 100, 160, 32,
+                 ("partial blocks", "L ≠ S"))
+            case("causal, L=160, S=100, E=16", (1, 2), 160, 100, 16, ("causal", "L ≠ S"),
+                 is_causal=True)
+            case("one query, one key", (1, 1), 1, 1, 16, ("length 1",))
+            case("causal, 300 tokens, E=128: many blocks", (1,), 300, 300, 128,
+                 ("causal", "many blocks"), is_causal=True)
+    return cases
+
+
 # =========================================================================== the chapter
 CHAPTER = Chapter(
     id="ch07",
@@ -701,6 +747,19 @@ CHAPTER = Chapter(
                  forbidden_functions=SDPA_FUNCTIONS, forbidden_ops=SDPA_OPS,
                  forbidden_hint="call your flash_attention_forward and flash_attention_backward",
                  mistakes=catalog.FLASH_FN_MISTAKES, alternatives=catalog.FLASH_FN_ALTERNATIVES),
+        Exercise("ch07.triton_flash_attention_forward", "triton_flash_attention_forward", 2.0,
+                 triton_reference, triton_cases, requires=TRITON_NEEDS,
+                 forbidden_functions=SDPA_FUNCTIONS + (
+                     "torch.matmul", "torch.bmm", "torch.einsum", "torch.softmax",
+                     "torch.Tensor.__matmul__", "torch.Tensor.softmax",
+                     "torch.nn.functional.softmax"),
+                 forbidden_ops=SDPA_OPS + ("aten::bmm", "aten::mm", "aten::matmul",
+                                           "aten::_softmax"),
+                 forbidden_hint="the attention must be computed inside your Triton kernel; "
+                                "PyTorch only allocates and reshapes",
+                 timeout_floor_s=120.0,
+                 mistakes=triton_catalog.TRITON_MISTAKES,
+                 alternatives=triton_catalog.TRITON_ALTERNATIVES),
         Exercise("ch07.grouped_query_attention", "grouped_query_attention", 1.5,
                  grouped_query_attention, gqa_cases, forbidden_functions=SDPA_FUNCTIONS,
                  forbidden_ops=SDPA_OPS,

@@ -21,7 +21,8 @@
 # 2. `parameter_bytes`, `training_memory_bytes` and `kv_cache_bytes`: where the memory goes;
 # 3. `flash_attention_forward`, `flash_attention_backward` and `FlashAttentionFunction`: exact
 #    attention, tile by tile, **without ever holding the $L \times S$ score matrix** — graded on its
-#    memory and on the work it skips, not only on its values;
+#    memory and on the work it skips, not only on its values — and `triton_flash_attention_forward`,
+#    the same forward pass as one GPU kernel (graded where a CUDA GPU is present);
 # 4. `grouped_query_attention` and `KVCache`: sharing keys and values between heads, and reusing them
 #    between decoding steps;
 # 5. `glu` and `gated_attention_output`: multiplicative gates;
@@ -592,6 +593,127 @@ try:
     print("max gradient difference:", max((a - b).abs().max().item() for a, b in zip(got, ref)))
 except NotImplementedError:
     print("Implement the forward and backward passes and the Function first, then re-run this cell.")
+
+# %% [markdown]
+# ### Exercise 6d — `triton_flash_attention_forward` (needs a CUDA GPU)
+#
+# The tiled forward pass above is exact but runs as many small PyTorch calls. On a GPU the whole
+# recurrence fits in **one kernel**: each *program* (a thread block) owns `BLOCK_M` query rows of
+# one (batch, head), keeps $m$, $\ell$ and the unnormalised output in registers, and streams the
+# key and value blocks through on-chip memory. [Triton](https://triton-lang.org) writes such a
+# kernel in Python over *blocks*: `tl.program_id(0)` says which block this program is,
+# `tl.arange(0, BLOCK)` builds a vector of offsets, `tl.load(ptr + offsets, mask=...)` reads a block
+# from memory (masked loads return `other` past the end), `tl.dot` multiplies two blocks on the
+# tensor cores, and `tl.store` writes the result. A kernel is launched over a grid,
+# `kernel[(n_query_blocks, batch * heads)](...)`; block sizes and flags are `tl.constexpr`
+# arguments, compiled into the kernel.
+#
+# Two details do not exist in the PyTorch version. Loads past the end of a sequence return `0`,
+# which is a **score of 0, not a missing key**: those columns must be set to $-\infty$ before the
+# softmax. And `tl.arange` needs power-of-two lengths, so the head size $E$ is one of 16, 32, 64,
+# 128, 256 (the same for q, k and v) while $L$ and $S$ are arbitrary.
+#
+# Write the kernel and a wrapper that flattens the leading dimensions to one, launches one program
+# per (query block, batch·head) and returns `softmax(q kᵀ/√E [+ causal mask]) v` with the shape and
+# dtype of `q`. Accumulate in float32. With `is_causal=True` stop the key loop at the last block the
+# query block can see (top-left mask, as everywhere in this chapter).
+#
+# **Graded only where a CUDA GPU and Triton are present** (`pip install triton` comes with
+# PyTorch's CUDA builds). Elsewhere the check says *ungraded on this machine*, and the points are
+# neither given nor counted in your graded total. **Not allowed:** any PyTorch matmul or softmax in
+# the wrapper; PyTorch only allocates and reshapes.
+
+# %% llmcourse={"role": "answer", "exercise": "ch07.triton_flash_attention_forward"}
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # no Triton on this machine: the exercise is ungraded here
+    triton = tl = None
+
+if triton is not None:
+
+    @triton.jit
+    def flash_forward_kernel(Q, K, V, O, sm_scale, L, S, q_stride_bh, q_stride_l, k_stride_bh,
+                             k_stride_s, v_stride_bh, v_stride_s, o_stride_bh, o_stride_l,
+                             IS_CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
+                             BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+        """One program: query rows [BLOCK_M·pid0, BLOCK_M·(pid0 + 1)) of batch·head pid1.
+        Q, K, V, O point at (BH, L or S, HEAD_DIM) tensors with unit stride in the last dim."""
+        ### BEGIN SOLUTION
+        block = tl.program_id(0)
+        head = tl.program_id(1)
+        i = block * BLOCK_M + tl.arange(0, BLOCK_M)  # query positions of this block
+        d = tl.arange(0, HEAD_DIM)
+        q_blk = tl.load(Q + head * q_stride_bh + i[:, None] * q_stride_l + d[None, :],
+                        mask=i[:, None] < L, other=0.0)
+        row_max = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        row_sum = tl.zeros([BLOCK_M], tl.float32)
+        out = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+        stop = S
+        if IS_CAUSAL:  # no key past the block's last query row is visible
+            stop = tl.minimum(S, (block + 1) * BLOCK_M)
+        for first in range(0, stop, BLOCK_N):
+            j = first + tl.arange(0, BLOCK_N)  # key positions of this block
+            k_blk = tl.load(K + head * k_stride_bh + j[:, None] * k_stride_s + d[None, :],
+                            mask=j[:, None] < S, other=0.0)
+            v_blk = tl.load(V + head * v_stride_bh + j[:, None] * v_stride_s + d[None, :],
+                            mask=j[:, None] < S, other=0.0)
+            scores = tl.dot(q_blk, tl.trans(k_blk)).to(tl.float32) * sm_scale
+            ok = j[None, :] < S
+            if IS_CAUSAL:
+                ok = ok & (j[None, :] <= i[:, None])
+            scores = tl.where(ok, scores, float("-inf"))
+            new_max = tl.maximum(row_max, tl.max(scores, 1))
+            shrink = tl.exp(row_max - new_max)
+            probs = tl.exp(scores - new_max[:, None])
+            row_sum = row_sum * shrink + tl.sum(probs, 1)
+            out = out * shrink[:, None] + tl.dot(probs.to(v_blk.dtype), v_blk).to(tl.float32)
+            row_max = new_max
+        tl.store(O + head * o_stride_bh + i[:, None] * o_stride_l + d[None, :],
+                 (out / row_sum[:, None]).to(O.dtype.element_ty), mask=i[:, None] < L)
+        ### END SOLUTION
+
+
+def triton_flash_attention_forward(q, k, v, is_causal=False):
+    """Exact attention softmax(q kᵀ / √E [+ causal mask]) v in one Triton kernel launch.
+
+    Shape:
+        q: (..., L, E); k, v: (..., S, E) with the same leading dims; E in {16, 32, 64, 128, 256}
+        output: (..., L, E), with q's dtype and device
+    """
+    ### BEGIN SOLUTION
+    E, L, S = q.shape[-1], q.shape[-2], k.shape[-2]
+    q3, k3, v3 = (t.reshape(-1, t.shape[-2], E).contiguous() for t in (q, k, v))
+    o3 = torch.empty_like(q3)
+    block_m, block_n = 64, 64
+    flash_forward_kernel[(triton.cdiv(L, block_m), q3.shape[0])](
+        q3, k3, v3, o3, E ** -0.5, L, S, q3.stride(0), q3.stride(1), k3.stride(0), k3.stride(1),
+        v3.stride(0), v3.stride(1), o3.stride(0), o3.stride(1),
+        IS_CAUSAL=bool(is_causal), BLOCK_M=block_m, BLOCK_N=block_n, HEAD_DIM=E)
+    return o3.reshape(q.shape)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch07.triton_flash_attention_forward"}
+self_check("ch07.triton_flash_attention_forward", triton_flash_attention_forward)
+
+# %%
+# Try it (on a GPU): your kernel against PyTorch's fused attention, causal, float16.
+if torch.cuda.is_available() and triton is not None:
+    try:
+        for n in (1024, 4096):
+            q, k, v = (torch.randn(4, 8, n, 64, device="cuda", dtype=torch.float16) for _ in range(3))
+            mine = triton_flash_attention_forward(q, k, v, is_causal=True)
+            fused = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            ms_mine = triton.testing.do_bench(lambda: triton_flash_attention_forward(q, k, v, True))
+            ms_fused = triton.testing.do_bench(
+                lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+            print(f"N={n}: max difference {(mine - fused).abs().max().item():.1e}, "
+                  f"yours {ms_mine:.3f} ms, SDPA {ms_fused:.3f} ms")
+    except NotImplementedError:
+        print("Implement triton_flash_attention_forward first, then re-run this cell.")
+else:
+    print("No CUDA GPU with Triton here: this exercise is ungraded on this machine.")
 
 # %% [markdown]
 # ## 7.4 Sharing keys and values: MQA, GQA and the KV cache

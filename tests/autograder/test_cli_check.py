@@ -10,8 +10,8 @@ import pytest
 
 from autograder.build import ROOT, output_paths
 
-JSON_KEYS = {"notebook", "total", "max_total", "exercises"}
-EXERCISE_KEYS = {"id", "name", "points", "max_points", "passed", "messages"}
+JSON_KEYS = {"notebook", "total", "max_total", "ungraded_points", "exercises"}
+EXERCISE_KEYS = {"id", "name", "points", "max_points", "passed", "messages", "ungraded"}
 
 
 def _check(*args):

@@ -4,7 +4,6 @@ property it states. (That every catalogued mistake is caught and named, and that
 passes, is proven for all chapters by tests/autograder/test_catalogs.py.)"""
 
 import pytest
-import torch
 
 from autograder.cases import build_cases, run_reference
 from autograder.chapters import get_chapter
