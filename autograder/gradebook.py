@@ -70,8 +70,10 @@ def verdict_outputs(verdict: dict) -> list[dict]:
     form of what the in-kernel hidden test raises, so both paths read alike to a student."""
     name, messages = verdict["name"], verdict["messages"]
     pts = f"{verdict['points']:g}/{verdict['max_points']:g} points"
-    if verdict.get("ungraded"):
-        pts = f"ungraded: {verdict['max_points']:g} points to grade by hand"
+    if verdict.get("ungraded"):  # not a failure: no score yet (the cell needs a manual grade)
+        text = (f"⚠ {name}: ungraded: {verdict['max_points']:g} points to grade by hand\n"
+                + "".join(f"  - {m}\n" for m in messages))
+        return [{"output_type": "stream", "name": "stdout", "text": text}]
     if verdict["passed"]:
         text = f"✓ {name}: {pts}\n" + "".join(f"  - {m}\n" for m in messages)
         return [{"output_type": "stream", "name": "stdout", "text": text}]

@@ -214,10 +214,15 @@ def master_notebook(nb, chapter: Chapter, wheel_name: str) -> nbformat.NotebookN
             answer = copy.deepcopy(c)
             answer.source = otter_answer(src.source, stub)
             head = {"name": ex.name, "points": ex.points, "all_or_nothing": True}
+            if ex.requires:  # Gradescope has no GPU: graded by hand there (see docs/OTTER.md)
+                head = {"name": ex.name, "points": ex.points, "manual": True}
             out.cells += [_raw("# BEGIN QUESTION\n" + yaml.safe_dump(head, sort_keys=False)),
                           _raw("# BEGIN SOLUTION"), answer, _raw("# END SOLUTION")]
         elif r.get("role") == "check":
             ex = chapter.exercise(r["exercise"])
+            if ex.requires:  # no autograder test; the public self-check stays for the student
+                out.cells += [_raw("# END QUESTION"), copy.deepcopy(c)]
+                continue
             out.cells += [_raw("# BEGIN TESTS"), public_test(src.source, ex), hidden_test(ex),
                           _raw("# END TESTS"), _raw("# END QUESTION")]
         else:
@@ -349,7 +354,7 @@ def generate(chapter_id: str, out: Path | None = None, *, verify: bool = True,
         log(f"[{chapter.id}] otter run on the untouched student notebook (must score 0)")
         scores = question_scores(otter_run(ag_zip, student))
         earning = {q: s for q, s in scores.items() if s != 0}
-        names = {ex.name for ex in chapter.exercises}
+        names = {ex.name for ex in chapter.exercises if not ex.requires}
         if earning or set(scores) != names:
             raise OtterError(f"[{chapter.id}] refusing to release: the untouched student notebook "
                              f"scores {scores} (questions expected: {sorted(names)})")

@@ -225,3 +225,23 @@ def test_otter_scores_equal_llmcourse_check(graded, ch04, kind):
     expected = {ex.name: (0.0 if mistakes is None or ex.id in mistakes else ex.points)
                 for ex in ch04.exercises}
     assert by_check == expected
+
+
+def test_exercises_that_need_a_gpu_are_manual_questions():
+    """Gradescope has no GPU: Chapter 7's Triton kernel becomes a manually graded question with
+    its points and no autograder test (a test there could only fail), its self-check kept."""
+    from autograder.chapters import get_chapter
+
+    ch07 = get_chapter("ch07")
+    master = edition.master_notebook(read_source(ch07), ch07, WHEEL)
+    questions = {q["name"]: q for q in (_raw_config(c, "# BEGIN QUESTION") for c in master.cells
+                 if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION"))}
+    assert set(questions) == {ex.name for ex in ch07.exercises}
+    for ex in ch07.exercises:
+        expected = ({"name": ex.name, "points": ex.points, "manual": True} if ex.requires else
+                    {"name": ex.name, "points": ex.points, "all_or_nothing": True})
+        assert questions[ex.name] == expected
+    assert any(ex.requires for ex in ch07.exercises)
+    text = "\n".join(c.source for c in master.cells)
+    assert "hidden_check('ch07.triton_flash_attention_forward'" not in text
+    assert 'self_check("ch07.triton_flash_attention_forward"' in text
