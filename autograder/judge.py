@@ -164,9 +164,15 @@ def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
     candidates = [v for v in failing if v.status == "wrong" and not v.grads_only
                   and v.outputs][:MAX_MATCH_CASES]
     for mistake in ex.mistakes:
-        hits = sum(_mistake_matches(mistake, ex, v) for v in candidates)
+        hits = 0
+        for i, v in enumerate(candidates):
+            if hits + len(candidates) - i <= best_hits:
+                break  # cannot beat the best so far (ties go to the earlier mistake)
+            hits += _mistake_matches(mistake, ex, v)
         if hits > best_hits:
             best, best_hits = mistake, hits
+        if best_hits == len(candidates):
+            break  # matches every failing case: no later mistake can do better
     if best is not None and 2 * best_hits >= len(candidates):
         return best
     return None
