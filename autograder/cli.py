@@ -152,8 +152,13 @@ def cmd_chapters(args) -> int:
 def cmd_train(args) -> int:
     from reference.train import main_job
 
-    main_job(max_steps=args.steps, device=args.device, dtype=args.dtype, seed=args.seed,
-             checkpoint_path=args.checkpoint, progress=not args.quiet)
+    try:
+        main_job(max_steps=args.steps, device=args.device, dtype=args.dtype, seed=args.seed,
+                 checkpoint_path=args.checkpoint, progress=not args.quiet, text_path=args.text,
+                 text_vocab_size=args.vocab_size)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        print(f"llmcourse train: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -218,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="corpus, initialisation and batch order")
     p.add_argument("--checkpoint", default=None, help="save to / resume from this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--text", metavar="FILE", default=None,
+                   help="train on your own UTF-8 text file instead (first 1M characters; the "
+                        "last 10%% for validation; loss also in bits per byte)")
+    p.add_argument("--vocab-size", type=int, default=256,
+                   help="with --text: 256 = raw bytes (default), more = byte-level BPE trained "
+                        "on the text")
     p.set_defaults(func=cmd_train)
 
     args = parser.parse_args(argv)

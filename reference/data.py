@@ -205,6 +205,37 @@ def read_text(path):
         return f.read()
 
 
+@dataclass
+class TextCorpus:
+    """A user's text as token streams: the first 90% for training, the rest for validation."""
+
+    train: torch.Tensor  # (N_train,) int64 token ids
+    val: torch.Tensor  # (N_val,)
+    vocab_size: int
+    bytes_per_token: float  # UTF-8 bytes per token over the whole text (compression)
+
+
+def text_corpus(path, vocab_size=256, max_chars=1_000_000, val_fraction=0.1):
+    """Tokenize the first ``max_chars`` characters of a UTF-8 file: raw bytes when
+    ``vocab_size`` is 256, else byte-level BPE with ``vocab_size`` ids trained on that text.
+    A loss of l nats per token is l / (ln 2 · bytes_per_token) bits per byte, the number to
+    compare across tokenizers."""
+    text = read_text(path)[:max_chars]
+    n_bytes = len(text.encode("utf-8"))
+    if n_bytes < 1000:
+        raise ValueError(f"{path}: {n_bytes} bytes of text; at least 1000 are needed")
+    if vocab_size == 256:
+        ids = list(text.encode("utf-8"))
+    elif vocab_size > 256:
+        vocab, merges = train_bpe(text, vocab_size)
+        ids = BPETokenizer(vocab, merges).encode(text)
+    else:
+        raise ValueError("vocab_size must be 256 (bytes) or more (byte-level BPE)")
+    ids = torch.tensor(ids, dtype=torch.long)
+    cut = int(len(ids) * (1 - val_fraction))
+    return TextCorpus(ids[:cut], ids[cut:], vocab_size, n_bytes / len(ids))
+
+
 # --------------------------------------------------------------------------- byte-level BPE
 def _split_special(text, special_tokens):
     """Split ``text`` into pieces, each either a special token or ordinary text (longest special

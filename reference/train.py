@@ -288,15 +288,27 @@ def train(model, train_tokens, val_tokens, config=TrainConfig()):
 # --------------------------------------------------------------------------- the main job
 def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_heads=4,
              context_length=32, batch_size=16, device="auto", dtype="auto", seed=0,
-             checkpoint_path=None, progress=True):
+             checkpoint_path=None, progress=True, text_path=None, text_vocab_size=256):
     """Train the reference GPT on the bundled synthetic corpus and report the loss against the
     corpus's entropy floor, tokens/s and MFU (what ``llmcourse train`` runs). Returns the history
-    and the floor. The MFU is against the matmul peak measured on this machine in this run."""
-    from reference.blocks import GPT
-    from reference.data import synthetic_corpus
+    and the floor. The MFU is against the matmul peak measured on this machine in this run.
 
-    corpus = synthetic_corpus(vocab_size=vocab_size, order=order, n_train=100_000, n_val=10_000,
-                              seed=seed)
+    With ``text_path`` it trains on the user's own UTF-8 text instead (bytes, or byte-level BPE
+    with ``text_vocab_size`` ids); no floor is known then (None is returned), and the loss is
+    also reported in bits per byte, which does not depend on the tokenizer."""
+    from reference.blocks import GPT
+    from reference.data import synthetic_corpus, text_corpus
+
+    if text_path is not None:
+        corpus = text_corpus(text_path, text_vocab_size)
+        vocab_size, floor = corpus.vocab_size, None
+        source = (f"{text_path}, {len(corpus.train) + len(corpus.val):,} tokens "
+                  f"({corpus.bytes_per_token:.2f} bytes per token, vocabulary {vocab_size})")
+    else:
+        corpus = synthetic_corpus(vocab_size=vocab_size, order=order, n_train=100_000,
+                                  n_val=10_000, seed=seed)
+        floor = corpus.entropy_rate
+        source = f"order-{order} Markov chain over {vocab_size} symbols"
     torch.manual_seed(seed)
     model = GPT(vocab_size, context_length, d_model, n_layers, n_heads, 4 * d_model)
     with torch.no_grad():  # small embeddings: the tied head starts near uniform predictions
@@ -308,14 +320,20 @@ def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
                          log_interval=max(1, max_steps // 50), progress=progress)
     dev = resolve_device(device)
     print(f"model: GPT, {sum(p.numel() for p in model.parameters()):,} parameters, on {dev} "
-          f"({resolve_dtype(dtype, dev)}); corpus: order-{order} Markov chain over "
-          f"{vocab_size} symbols", flush=True)
+          f"({resolve_dtype(dtype, dev)}); corpus: {source}", flush=True)
     history = train(model, corpus.train, corpus.val, config)
-    floor = corpus.entropy_rate
-    print(f"{'step':>6} {'val loss':>9} {'above floor':>12}")
-    for step, loss in zip(history["val_step"], history["val_loss"]):
-        print(f"{step + 1:>6} {loss:>9.4f} {loss - floor:>12.4f}")
-    print(f"entropy floor {floor:.4f} nats/token (uniform guess {math.log(vocab_size):.4f})")
+    if floor is None:
+        bits = 1 / (math.log(2) * corpus.bytes_per_token)  # nats per token -> bits per byte
+        print(f"{'step':>6} {'val loss':>9} {'bits/byte':>10}")
+        for step, loss in zip(history["val_step"], history["val_loss"]):
+            print(f"{step + 1:>6} {loss:>9.4f} {loss * bits:>10.4f}")
+        print(f"no known floor for your own text (uniform guess {math.log(vocab_size):.4f} "
+              f"nats/token, {8:.4f} bits/byte for raw bytes)")
+    else:
+        print(f"{'step':>6} {'val loss':>9} {'above floor':>12}")
+        for step, loss in zip(history["val_step"], history["val_loss"]):
+            print(f"{step + 1:>6} {loss:>9.4f} {loss - floor:>12.4f}")
+        print(f"entropy floor {floor:.4f} nats/token (uniform guess {math.log(vocab_size):.4f})")
     tps = sorted(history["tokens_per_s"])[len(history["tokens_per_s"]) // 2]
     mfu = sorted(history["mfu"])[len(history["mfu"]) // 2]
     print(f"throughput {tps:,.0f} tokens/s, MFU {100 * mfu:.2f}% (medians over the run)")
