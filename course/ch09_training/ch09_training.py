@@ -58,7 +58,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from autograder.kernel import self_check
-from reference.data import markov_chain, sample_markov, synthetic_corpus
+from reference.data import markov_chain, read_text, sample_markov, synthetic_corpus
 from reference.data import entropy_rate as markov_entropy_rate
 
 # %% [markdown]
@@ -261,7 +261,9 @@ class BPETokenizer:
 self_check("ch09.BPETokenizer", BPETokenizer)
 
 # %%
-# Try it: how the vocabulary size trades sequence length for vocabulary.
+# Try it: how the vocabulary size trades sequence length for vocabulary. To use your own text,
+# set sample_text = read_text("my_file.txt")[:20_000] (any UTF-8 file; `llmcourse train --text
+# my_file.txt` trains the course's GPT on it).
 sample_text = ("Tokenization turns text into integers. A larger vocabulary makes sequences "
                "shorter, but every extra token costs a row of the embedding matrix. ") * 20
 try:
