@@ -90,6 +90,9 @@ class Prepared:
     grad_outputs: list = field(default_factory=list)
     ref_seconds: float = 0.0
     n_outputs: int = 1
+    # Outputs of catalogued mistakes on this case, (mistake key, cast) -> outputs or None if the
+    # mistake raised: computed once per plan, reused for every submission graded with it.
+    mistake_outputs: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def case_tags(case: Case) -> tuple[str, ...]:

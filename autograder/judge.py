@@ -137,13 +137,19 @@ def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
     # numerical, such as a cancelling one-pass variance, only show in low precision).
     runs = ((None, None),) if measured else ((torch.float64, "cpu"), (None, None))
     for cast, device in runs:
-        try:  # with the same stand-ins for earlier exercises as the student had
-            with substituted(student_globals(mistake.impl), ex.substitutes), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out, _ = run_reference(mistake.impl, ex, v.prepared.case, cast=cast,
-                                       device=device)
-        except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
+        key = (mistake.key, str(cast))
+        if key not in v.prepared.mistake_outputs:  # once per plan, whoever is graded with it
+            try:  # with the same stand-ins for earlier exercises as the student had
+                with substituted(student_globals(mistake.impl), ex.substitutes), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out, _ = run_reference(mistake.impl, ex, v.prepared.case, cast=cast,
+                                           device=device)
+            except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
+                out = None
+            v.prepared.mistake_outputs[key] = out
+        out = v.prepared.mistake_outputs[key]
+        if out is None:
             continue
         if measured:
             theirs = _violated_check(v.prepared.case, v.outputs)
