@@ -63,6 +63,19 @@ class ExerciseResult:
                 "ungraded": self.ungraded}
 
 
+def first_violation(case, outputs) -> tuple[int, str] | None:
+    """The first of the case's property checks that ``outputs`` violate: (its index, what is
+    violated), or None."""
+    for i, check in enumerate(case.checks):
+        try:
+            violated = check(outputs, case)
+        except Exception as e:  # noqa: BLE001 - a malformed output can break a property check
+            violated = f"could not be checked ({type(e).__name__}: {e})"
+        if violated:
+            return i, violated
+    return None
+
+
 def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     """One case: ``report`` is the worker's header for it, ``tensors`` its outputs then grads."""
     status = report.get("status")
@@ -96,14 +109,10 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
             label = ("output" if n_out == 1 else f"output {i}") if not is_grad else "gradient"
             return CaseVerdict(prep, False, "wrong", f"{label}: {cmp.reason}", outputs, forbidden,
                                grads_only=is_grad)
-    for check in prep.case.checks:
-        try:
-            violated = check(outputs, prep.case)
-        except Exception as e:  # noqa: BLE001 - a malformed output can break a property check
-            violated = f"could not be checked ({type(e).__name__}: {e})"
-        if violated:
-            return CaseVerdict(prep, False, "wrong", f"property violated: {violated}", outputs,
-                               forbidden)
+    violation = first_violation(prep.case, outputs)
+    if violation is not None:
+        return CaseVerdict(prep, False, "wrong", f"property violated: {violation[1]}", outputs,
+                           forbidden)
     if forbidden:
         return CaseVerdict(prep, False, "forbidden", "", outputs, forbidden)
     return CaseVerdict(prep, True, "ok", "", outputs, forbidden,
@@ -116,17 +125,6 @@ def _common_tags(failing: list[CaseVerdict], passing: list[CaseVerdict]) -> list
         common &= set(v.prepared.tags)
     return [t for t in failing[0].prepared.tags
             if t in common and not any(t in v.prepared.tags for v in passing)]
-
-
-def _violated_check(case, outputs) -> int | None:
-    """Index of the first property check ``outputs`` violate, if any."""
-    for i, check in enumerate(case.checks):
-        try:
-            if check(outputs, case):
-                return i
-        except Exception:  # noqa: BLE001 - a malformed output violates the property
-            return i
-    return None
 
 
 def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
@@ -151,9 +149,10 @@ def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
         out = v.prepared.mistake_outputs[key]
         if out is None:
             continue
-        if measured:
-            theirs = _violated_check(v.prepared.case, v.outputs)
-            if theirs is not None and _violated_check(v.prepared.case, out) == theirs:
+        if measured:  # the same property broken, whatever the message's numbers say
+            theirs = first_violation(v.prepared.case, v.outputs)
+            mine = first_violation(v.prepared.case, out)
+            if theirs is not None and mine is not None and mine[0] == theirs[0]:
                 return True
         elif all(tolerance.compare(g, m.cpu(), a).ok
                  for g, m, a in zip(v.outputs, out, v.prepared.allowed)):

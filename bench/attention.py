@@ -24,13 +24,7 @@ from reference.attention import scaled_dot_product_attention
 from reference.efficiency import attention_flops
 from reference.flash import flash_attention_forward
 
-try:
-    from reference.triton_flash import triton
-    from reference.triton_flash import triton_flash_attention_forward
-except ImportError:
-    triton = None
-if triton is None:  # no Triton installed: no Triton line
-    triton_flash_attention_forward = None
+from reference.triton_flash import triton, triton_flash_attention_forward
 
 
 class LargestTensor(TorchDispatchMode):
@@ -81,7 +75,7 @@ def run(sizes, device="cpu", dtype=torch.float32, B=1, H=4, E=64, block=128, rep
             "tiled": lambda: flash_attention_forward(q, k, v, block_q=block, block_k=block),
             "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
         }
-        if device == "cuda" and triton_flash_attention_forward is not None:
+        if device == "cuda" and triton is not None:  # Triton installed: a Triton line
             impls["triton"] = lambda: triton_flash_attention_forward(q, k, v)
         flops = attention_flops(B, H, N, N, E)
         res = {name: (_time(fn, device, repeat), _peak(fn, device)) for name, fn in impls.items()}

@@ -328,7 +328,7 @@ def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
         for step, loss in zip(history["val_step"], history["val_loss"]):
             print(f"{step + 1:>6} {loss:>9.4f} {loss * bits:>10.4f}")
         print(f"no known floor for your own text (uniform guess {math.log(vocab_size):.4f} "
-              f"nats/token, {8:.4f} bits/byte for raw bytes)")
+              "nats/token, 8 bits/byte for raw bytes)")
     else:
         print(f"{'step':>6} {'val loss':>9} {'above floor':>12}")
         for step, loss in zip(history["val_step"], history["val_loss"]):

@@ -1,17 +1,20 @@
 """Shared fixtures for the platform's tests: the Chapter 4 declarations, its prepared cases (built
-once per session), and a factory for submissions made from the released student notebook."""
+once per session), a factory for submissions made from the released student notebook, and
+in-process grading of one exercise on some of its CPU cases."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder.build import output_paths
-from autograder.chapters import get_chapter
+from autograder.chapters import find_exercise, get_chapter
 from autograder.examples import answer_source, fill_answers, solution_answers
 from autograder.grade import plan_for
+from autograder.inprocess import grade_object
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +56,18 @@ def make_submission(tmp_path, ch04, ch04_release, ch04_solutions):
         return path
 
     return make
+
+
+@pytest.fixture
+def grade_on_cpu():
+    """``grade(exercise_id, impl, tag=None)``: grade ``impl`` in process on the exercise's CPU
+    cases (only those tagged ``tag`` when given; there must be some)."""
+    def grade(exercise_id, impl, tag=None):
+        chapter, ex = find_exercise(exercise_id)
+        [(_, prepared)] = plan_for(chapter, [ex], devices=("cpu",))
+        prepared = [p for p in prepared if tag is None or tag in p.tags]
+        assert prepared, f"{exercise_id} has no case tagged {tag!r}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return grade_object(impl, ex, prepared)
+    return grade

@@ -8,6 +8,7 @@ import functools
 import warnings
 
 import pytest
+import torch
 
 from autograder.chapters import all_chapters
 from autograder.grade import plan_for
@@ -27,7 +28,7 @@ def _prepared(ex_id: str):
     missing = missing_requirements(ex.requires)
     if missing:  # reported as skipped, never as passed; test_triton.py covers it on CPU
         pytest.skip(f"ungraded on this machine: needs {' and '.join(missing)}")
-    on_gpu = "cuda" in ex.requires  # requirements met: a CUDA machine
+    on_gpu = "cuda" in ex.requires and torch.cuda.is_available()  # else Triton's interpreter
     [(_, prepared)] = plan_for(chapter, [ex], devices=("cuda",) if on_gpu else ("cpu",))
     return ex, prepared
 

@@ -8,40 +8,27 @@ from __future__ import annotations
 import inspect
 import sys
 import types
-import warnings
 
 from autograder.chapters import get_chapter
 from autograder.chapters.ch07_catalog import pattn_no_input_scaling
-from autograder.grade import plan_for
-from autograder.inprocess import grade_object
 from reference.efficiency import performer_attention
 from reference.flash import FlashAttentionFunction
 
 CH07 = get_chapter("ch07")
 
 
-def _grade(exercise_id, impl, tag=None):
-    ex = CH07.exercise(exercise_id)
-    [(_, prepared)] = plan_for(CH07, [ex], devices=("cpu",))
-    prepared = [p for p in prepared if tag is None or tag in p.tags]
-    assert prepared, tag
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return grade_object(impl, ex, prepared)
-
-
-def test_performer_with_other_random_draws_passes_the_statistical_cases():
+def test_performer_with_other_random_draws_passes_the_statistical_cases(grade_on_cpu):
     def other_draws(q, k, v, n_features, generator):
         generator.manual_seed(generator.initial_seed() + 12345)  # different ω, same estimator
         return performer_attention(q, k, v, n_features, generator)
 
     for tag in ("error vs features", "many features"):
-        result = _grade("ch07.performer_attention", other_draws, tag)
+        result = grade_on_cpu("ch07.performer_attention", other_draws, tag)
         assert result.passed, (tag, result.messages)
 
 
-def test_a_biased_performer_fails_the_error_shrinks_check():
-    result = _grade("ch07.performer_attention", pattn_no_input_scaling, "error vs features")
+def test_a_biased_performer_fails_the_error_shrinks_check(grade_on_cpu):
+    result = grade_on_cpu("ch07.performer_attention", pattn_no_input_scaling, "error vs features")
     assert result.points == 0
     assert any("does not shrink as the number of features grows" in m for m in result.messages), \
         result.messages
@@ -58,14 +45,14 @@ def flash_attention_backward(*args, **kwargs):
 """
 
 
-def test_flash_function_is_graded_with_stand_ins_for_forward_and_backward():
+def test_flash_function_is_graded_with_stand_ins_for_forward_and_backward(grade_on_cpu):
     module = types.ModuleType("student_flash_function")
     sys.modules[module.__name__] = module
     try:
         # the reference's class, calling the broken passes above by name, as a student's would
         source = BROKEN + inspect.getsource(FlashAttentionFunction)
         exec(compile(source, "<answer>", "exec"), module.__dict__)  # noqa: S102 - test input
-        result = _grade("ch07.flash_attention_function", module.FlashAttentionFunction)
+        result = grade_on_cpu("ch07.flash_attention_function", module.FlashAttentionFunction)
     finally:
         del sys.modules[module.__name__]
     assert result.passed and result.points == CH07.exercise("FlashAttentionFunction").points, \

@@ -8,28 +8,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 
 import pytest
 import torch
 
-from autograder.chapters import get_chapter
 from autograder.chapters.ch09_training import drive_data_parallel
-from autograder.grade import plan_for
-from autograder.inprocess import grade_object
 from reference.distributed import all_reduce_gradients
 from reference.train import train
-
-CH09 = get_chapter("ch09")
-
-
-def _grade(exercise_id, impl, tag=None):
-    ex = CH09.exercise(exercise_id)
-    [(_, prepared)] = plan_for(CH09, [ex], devices=("cpu",))
-    prepared = [p for p in prepared if tag is None or tag in p.tags]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return grade_object(impl, ex, prepared)
 
 
 def _children() -> list[int]:
@@ -67,16 +52,16 @@ def no_none_check(model):
         p.grad /= dist.get_world_size()
 
 
-def test_a_rank_that_skips_the_collective_is_explained():
-    result = _grade("ch09.all_reduce_gradients", rank0_only)
+def test_a_rank_that_skips_the_collective_is_explained(grade_on_cpu):
+    result = grade_on_cpu("ch09.all_reduce_gradients", rank0_only)
     assert result.points == 0
     text = " ".join(result.messages)
     assert "same collectives" in text and "in the same order" in text, result.messages
     assert not _children()
 
 
-def test_a_rank_error_names_the_rank_and_the_error():
-    result = _grade("ch09.all_reduce_gradients", no_none_check)
+def test_a_rank_error_names_the_rank_and_the_error(grade_on_cpu):
+    result = grade_on_cpu("ch09.all_reduce_gradients", no_none_check)
     assert result.points == 0
     text = " ".join(result.messages)
     assert "fails only with: grad is None" in text, result.messages
@@ -126,11 +111,11 @@ def test_the_reference_equals_one_process_on_the_concatenated_batch():
     assert torch.equal(g0, g1)
 
 
-def test_a_loop_that_barely_learns_misses_the_loss_floor():
+def test_a_loop_that_barely_learns_misses_the_loss_floor(grade_on_cpu):
     def timid(model, train_tokens, val_tokens, config):
         return train(model, train_tokens, val_tokens,
                      dataclasses.replace(config, lr=config.lr * 1e-3, min_lr=config.min_lr * 1e-3))
 
-    result = _grade("ch09.train", timid, tag="loss floor")
+    result = grade_on_cpu("ch09.train", timid, tag="loss floor")
     assert result.points == 0
     assert any("not within 0.1 of the entropy floor" in m for m in result.messages), result.messages

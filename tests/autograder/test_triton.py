@@ -18,7 +18,7 @@ import torch
 from autograder.build import output_paths
 from autograder.chapters import get_chapter
 from autograder.cli import _table
-from autograder.grade import NotebookResult, grade_notebook, plan_for
+from autograder.grade import NotebookResult, plan_for
 from autograder.inprocess import grade_object
 from autograder.judge import ExerciseResult
 
