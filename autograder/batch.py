@@ -225,7 +225,20 @@ def summary(records: dict, chapter) -> str:
         totals = [sum(e["points"] for e in exercise_rows(r)) for r in graded]
         out.append(f"{'total':<36}{chapter.max_points:>6g}{statistics.mean(totals):>8.2f}"
                    f"{statistics.median(totals):>8.2f}")
+    held = {r["student"]: held_exercises(r) for r in graded if held_exercises(r)}
+    if held:
+        out.append(f"HELD FOR REVIEW ({len(held)} student(s)): no auto score until an instructor "
+                   "has read these lines (formgrader: manual grade)")
+        for student, exercises in sorted(held.items()):
+            for e in exercises:
+                out.append(f"  {student}: {e['name']}")
+                out += [f"      {line}" for line in e["review"]]
     return "\n".join(out)
+
+
+def held_exercises(rec: dict) -> list[dict]:
+    """A student's exercises held for review (flagged by autograder/review.py)."""
+    return [e for e in exercise_rows(rec) if e.get("review")] if not rec["failure"] else []
 
 
 def write_reports(course_dir: Path, assignment: str, chapter, records: dict) -> tuple[Path, Path]:
@@ -240,6 +253,8 @@ def write_reports(course_dir: Path, assignment: str, chapter, records: dict) -> 
         points = {e["id"]: e["points"] for e in exercise_rows(r)}
         for ex in chapter.exercises:
             row[ex.id] = "" if r["failure"] else points.get(ex.id, "")
+        row["held_for_review"] = " | ".join(f"{e['id']}: {'; '.join(e['review'])}"
+                                            for e in held_exercises(r))
         rows.append(row)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["student"])
@@ -247,7 +262,9 @@ def write_reports(course_dir: Path, assignment: str, chapter, records: dict) -> 
     writer.writerows(rows)
     csv_path, json_path = base / f"{assignment}.csv", base / f"{assignment}.json"
     write_atomic(csv_path, buf.getvalue())
-    write_atomic(json_path, json.dumps({"assignment": assignment, "students": records},
+    held = {s: {e["id"]: e["review"] for e in held_exercises(r)} for s, r in records.items()}
+    write_atomic(json_path, json.dumps({"assignment": assignment, "students": records,
+                                        "held_for_review": {s: h for s, h in held.items() if h}},
                                        ensure_ascii=False, indent=1))
     return csv_path, json_path
 
@@ -259,20 +276,26 @@ def feedback_html(rec: dict, chapter) -> str:
              f"{e(rec['student'])}</title>",
              "<style>body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto}"
              "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}"
-             ".pass{color:#176c2c}.fail{color:#a51d1d}li{margin:.2rem 0}</style>",
+             ".pass{color:#176c2c}.fail{color:#a51d1d}.held{color:#8a5a00}li{margin:.2rem 0}"
+             "</style>",
              f"<h1>Chapter {e(chapter.id[2:])}: {e(chapter.title)}</h1>",
              f"<p>Student: <b>{e(rec['student'])}</b></p>"]
     if rec["failure"]:
         parts.append(f"<p class='fail'>Not graded: {e(rec['failure'])}</p>")
         return "\n".join(parts)
     total = sum(x["points"] for x in exercise_rows(rec))
-    parts.append(f"<p>Score: <b>{total:g} / {chapter.max_points:g}</b></p><table>"
-                 "<tr><th>exercise</th><th>points</th><th>why</th></tr>")
+    parts.append(f"<p>Score: <b>{total:g} / {chapter.max_points:g}</b></p>")
+    held = held_exercises(rec)
+    if held:
+        parts.append(f"<p class='held'>{len(held)} exercise(s) held for review by your instructor: "
+                     "their points count once your instructor has looked at them.</p>")
+    parts.append("<table><tr><th>exercise</th><th>points</th><th>why</th></tr>")
     for x in exercise_rows(rec):
-        cls = "pass" if x["passed"] else "fail"
+        cls = "held" if x.get("review") else "pass" if x["passed"] else "fail"
         why = "".join(f"<li>{e(m)}</li>" for m in x["messages"])
+        held = ("<br>held for review by your instructor" if x.get("review") else "")
         parts.append(f"<tr><td><code>{e(x['name'])}</code></td><td class='{cls}'>"
-                     f"{x['points']:g}/{x['max_points']:g}</td><td><ul>{why}</ul></td></tr>")
+                     f"{x['points']:g}/{x['max_points']:g}{held}</td><td><ul>{why}</ul></td></tr>")
     parts.append("</table>")
     return "\n".join(parts)
 

@@ -41,12 +41,21 @@ def _table(result) -> str:
             if m not in shared:
                 lines += textwrap.wrap(m, msg_w) or [""]
         first, rest = (lines[0], lines[1:]) if lines else ("", [])
+        if e.held:
+            rest += textwrap.wrap("HELD FOR REVIEW: an instructor reads these lines before the "
+                                  "points count", msg_w)
+            rest += [line for f in e.review for line in textwrap.wrap(
+                f, msg_w, initial_indent="  ", subsequent_indent="    ")]
         rows.append(f"{e.name:<{name_w}}  {pts:>9}  {verdict:<8}  {first}")
         rows += [f"{'':<{name_w}}  {'':>9}  {'':<8}  {line}" for line in rest]
     rows.append("-" * min(width, max(len(head), 80)))
     extra = (f"  (+{result.ungraded_points:g} points ungraded on this machine)"
              if result.ungraded_points else "")
     rows.append(f"{'total':<{name_w}}  {result.total:g}/{result.max_total:g}{extra}".rstrip())
+    held = [e.name for e in result.exercises if e.held]
+    if held:
+        rows.append(f"HELD FOR REVIEW: {', '.join(held)} (lines that no answer needs, listed "
+                    "above; the points count once an instructor has read them)")
     rows += [f"note: {m}" for m in shared]
     return "\n".join(rows)
 
@@ -118,7 +127,7 @@ def cmd_grade(args) -> int:
         return 2
     return grade_course(Path(args.course_dir), args.assignment, students=args.student,
                         jobs=args.jobs, regrade=args.regrade, budget_s=args.budget,
-                        sandbox=sandbox, log=print)
+                        sandbox=sandbox, seed=args.seed, log=print)
 
 
 def cmd_course(args) -> int:
@@ -196,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="wall-time budget per submission (default: the per-exercise deadlines)")
     p.add_argument("--sandbox", choices=("strict", "plain"), default="strict",
                    help="strict (default on Linux): bubblewrap sandbox, refuse if unavailable")
+    p.add_argument("--seed", type=int, default=None,
+                   help="input-generation seed, for reproducing a result; the default is the "
+                        "course's secret seed (COURSE_DIR/llmcourse/secret_seed, drawn on first "
+                        "use)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("course", help="set up an nbgrader course directory for instructors")

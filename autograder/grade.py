@@ -9,15 +9,18 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from autograder import cases as case_mod
 from autograder.chapters import all_chapters, get_chapter
 from autograder.judge import CaseVerdict, ExerciseResult, clean_text, judge_case, summarize
-from autograder.runner import run_in_worker
+from autograder.review import review_submission
+from autograder.runner import default_budget, run_in_worker
 from autograder.sandbox import Sandbox, detect
 from autograder.spec import Chapter, Exercise
-from autograder.submission import Submission, detect_chapter, extract, read_notebook
+from autograder.submission import (Submission, defined_names, detect_chapter, extract,
+                                   read_notebook)
 
 UNGRADED_CUDA = "CUDA cases: ungraded on this machine (no CUDA device); graded on CPU only"
 
@@ -48,7 +51,8 @@ class NotebookResult:
 
     @classmethod
     def from_json(cls, data: dict, chapter: str) -> "NotebookResult":
-        return cls(data["notebook"], chapter, [ExerciseResult(**e) for e in data["exercises"]])
+        return cls(data["notebook"], chapter,
+                   [ExerciseResult.from_json(e) for e in data["exercises"]])
 
 
 def plan_for(chapter: Chapter, exercises: list[Exercise] | None = None, *, seed: int = 0,
@@ -89,8 +93,11 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
     plan = plan or plan_for(sub.chapter, seed=seed, devices=devices)
     devices = tuple(sorted({p.case.device for _, prepared in plan for p in prepared}))
     given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(_given(sub.chapter.id))]
-    report = run_in_worker(sub.chapter, given + sub.cells, plan, seed=seed, sandbox=sandbox,
-                           slot=slot, budget_s=budget_s)
+    # each exercise's process loads the given cells and that exercise's own answer cells only
+    cells_for = {ex.id: [*range(len(given)), *(len(given) + i for i in sub.exercise_cells[ex.id])]
+                 for ex, _ in plan}
+    report = run_in_worker(sub.chapter, given + sub.cells, plan, cells_for=cells_for,
+                           sandbox=sandbox, slot=slot, budget_s=budget_s or default_budget(plan))
     report.shift_cells(len(given))  # cell indices back to the submission's answer cells
     notes = [] if any(d.startswith("cuda") for d in devices) else [UNGRADED_CUDA]
     if sandbox.note:
@@ -107,14 +114,46 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
                 verdicts.append(CaseVerdict(p, False, failure[0], failure[1]))
                 failure = None
                 break  # the remaining cases never ran
+            else:  # the runner guarantees a report or a failure; never count a silent case
+                verdicts.append(CaseVerdict(p, False, "protocol", "case not reported"))
         if failure is not None:  # every case ran, yet the exercise broke a rule (e.g. output flood)
             verdicts.append(CaseVerdict(prepared[-1], False, failure[0], failure[1]))
         cell_notes = _cell_notes(sub, ex, report)
+        if ex.id in report.lock_errors:
+            cell_notes.append("its code ran without the lock against new threads and processes "
+                              f"({report.lock_errors[ex.id]}): observed in the calling thread only")
         if not sub.exercise_cells.get(ex.id):
             cell_notes.append("no answer cell for this exercise was found in the notebook")
         result = summarize(ex, verdicts, cell_notes + notes)
+        result.messages.extend(_other_cell_notes(sub, ex, result.messages))
         results.append(result)
-    return results
+    return apply_review(sub, results)
+
+
+_NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
+
+
+def _other_cell_notes(sub: Submission, ex: Exercise, messages: list[str]) -> list[str]:
+    """A name the exercise's code could not find because another answer cell defines it."""
+    missing = {m for text in messages for m in _NAME_ERROR.findall(text)}
+    notes = []
+    for other in sub.chapter.exercises:
+        if other.id == ex.id:
+            continue
+        defined = set().union(*(defined_names(sub.cells[i]["source"])
+                                for i in sub.exercise_cells.get(other.id, [])))
+        for name in sorted(missing & defined):
+            notes.append(f"'{name}' is defined in the answer cell of {other.name}: each exercise "
+                         "is graded with its own answer cell only (earlier exercises it uses are "
+                         "replaced by built-ins), so define helpers inside this answer cell")
+    return notes
+
+
+def apply_review(sub: Submission, results: list[ExerciseResult]) -> list[ExerciseResult]:
+    """The results, each with the static review's findings on its answer cells: a flagged
+    exercise keeps its verdict and points but is held for an instructor's review."""
+    found = review_submission(sub)
+    return [replace(r, review=[f.describe() for f in found.get(r.id, [])]) for r in results]
 
 
 def grade_notebook(path: str, chapter: str | None = None, *, seed: int = 0, devices=None,

@@ -15,7 +15,9 @@ run in this order by :func:`grade_course`:
                          (check cells restored from the gradebook, submission records, timestamps,
                          late penalties, the ``autograded/`` notebook), but no student code runs
                          in a kernel: each check cell gets our verdict as its output and our points
-                         as its ``auto_score``.
+                         as its ``auto_score`` — except an exercise that is ungraded here or held
+                         for review (autograder/review.py flagged its answer cell): no auto score,
+                         flagged for a manual grade, the reasons in its output.
 4. ``verify``            read back: this run wrote the autograded notebook and the gradebook holds
                          our points for every check cell; otherwise the student is a failure too
                          and their earlier autograded notebook is put back.
@@ -43,7 +45,7 @@ from nbgrader.preprocessors.base import NbGraderPreprocessor
 from nbgrader import utils as nbg_utils
 from traitlets import Unicode
 
-from autograder import batch
+from autograder import batch, secret
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +72,13 @@ def verdict_outputs(verdict: dict) -> list[dict]:
     form of what the in-kernel hidden test raises, so both paths read alike to a student."""
     name, messages = verdict["name"], verdict["messages"]
     pts = f"{verdict['points']:g}/{verdict['max_points']:g} points"
+    if verdict.get("review"):  # held: the instructor reads the flagged lines and grades by hand
+        text = (f"⚠ {name}: held for review by your instructor: {verdict['max_points']:g} points "
+                f"to grade by hand (the hidden tests gave {pts})\n"
+                "  Lines that no answer needs (static review of the answer cell):\n"
+                + "".join(f"  ! {r}\n" for r in verdict["review"])
+                + "".join(f"  - {m}\n" for m in messages))
+        return [{"output_type": "stream", "name": "stdout", "text": text}]
     if verdict.get("ungraded"):  # not a failure: no score yet (the cell needs a manual grade)
         text = (f"⚠ {name}: ungraded: {verdict['max_points']:g} points to grade by hand\n"
                 + "".join(f"  - {m}\n" for m in messages))
@@ -120,7 +129,8 @@ class SaveVerdicts(SaveAutoGrades):
         grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
                                           self.assignment_id, self.student_id)
         verdict = resources["llmcourse_verdicts"][grade.name]
-        if verdict.get("ungraded"):  # needs hardware the grading machine lacks: by hand
+        # needs hardware the grading machine lacks, or held for review: by hand
+        if verdict.get("ungraded") or verdict.get("review"):
             grade.auto_score = None
             grade.needs_manual_grade = grade.manual_score is None
         else:
@@ -311,9 +321,10 @@ def verify(coursedir, assignment: str, g: StudentGrade, chapter, run: str) -> st
                 scores = {gr.name: gr.auto_score for gr in sub_nb.grades}
                 for e in result.exercises:
                     cell = chapter.exercise(e.id).check_cell_id
-                    if e.ungraded:
+                    if e.ungraded or e.held:
                         if scores.get(cell) is not None:
-                            return f"gradebook has {scores[cell]} for ungraded {cell}"
+                            what = "ungraded" if e.ungraded else "held"
+                            return f"gradebook has {scores[cell]} for {what} {cell}"
                         continue
                     if scores.get(cell) is None or abs(scores[cell] - e.points) > 1e-9:
                         return f"gradebook has {scores.get(cell)} for {cell}, expected {e.points:g}"
@@ -336,9 +347,10 @@ def _previous(db_url: str, assignment: str, student: str) -> str:
 
 def grade_course(course_dir: Path, assignment: str, *, students: list[str] | None = None,
                  jobs: int = 1, regrade: bool = False, budget_s: float | None = None,
-                 sandbox=None, log=print) -> int:
+                 sandbox=None, seed: int | None = None, log=print) -> int:
     """``llmcourse grade``: 0 when every submission was graded and recorded, 1 when any was not
-    (each reported with a NOT GRADED line), 2 when the course directory cannot be used."""
+    (each reported with a NOT GRADED line), 2 when the course directory cannot be used.
+    ``seed`` (hidden inputs) defaults to the course's secret seed (autograder/secret.py)."""
     from autograder.chapters import get_chapter
     from nbgrader.api import MissingEntry
 
@@ -367,10 +379,20 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
     if not folders:
         log(f"llmcourse grade: nothing in {course_dir / 'submitted'}/<student>/{assignment}/")
         return EXIT_USAGE
+    if seed is None:
+        try:
+            seed = secret.course_seed(course_dir)
+        except (secret.SecretSeedError, OSError) as e:
+            log(f"llmcourse grade: {e}")
+            return EXIT_USAGE
+        inputs = f"hidden inputs from the course's secret seed ({secret.SEED_FILE})"
+    else:
+        inputs = "hidden inputs from --seed (reproducing a result)"
     log(f"grading {len(folders)} submission(s) of {assignment} out of process "
-        f"({', '.join(notebooks)}) with {jobs} parallel worker(s)")
+        f"({', '.join(notebooks)}) with {jobs} parallel worker(s); {inputs}")
     records = batch.grade_all(course_dir, assignment, chapter, folders, notebooks, jobs=jobs,
-                              regrade=regrade, budget_s=budget_s, sandbox=sandbox, log=log)
+                              regrade=regrade, seed=seed, budget_s=budget_s, sandbox=sandbox,
+                              log=log)
     grades = [_student_grade(records[s], chapter) for s in folders]
 
     graded = [g for g in grades if g.failure is None]
@@ -415,8 +437,10 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
         else:
             passed = sum(e.passed for r in g.notebooks.values() for e in r.exercises)
             n = sum(len(r.exercises) for r in g.notebooks.values())
+            held = [e.name for r in g.notebooks.values() for e in r.exercises if e.held]
             log(f"{g.student:<{width}}  {assignment}  {g.total:g}/{g.max_total:g}  "
-                f"({passed}/{n} exercises passed)")
+                f"({passed}/{n} exercises passed)"
+                + (f"  HELD FOR REVIEW: {', '.join(held)}" if held else ""))
     for g in grades:  # a failure found while recording is stored too, so a rerun retries it
         if g.recorded and g.failure:
             records[g.student] = records[g.student] | {"failure": g.failure}

@@ -39,7 +39,7 @@ def clean_text(text, limit: int = MAX_TEXT) -> str:
 class CaseVerdict:
     prepared: Prepared
     ok: bool
-    status: str  # ok|wrong|error|not_implemented|missing|forbidden|timeout|crash|output|bad_output
+    status: str  # ok|wrong|error|not_implemented|missing|forbidden|timeout|crash|output|bad_output|protocol
     message: str = ""
     outputs: list = field(default_factory=list)  # student's outputs (CPU), for mistake matching
     forbidden: list = field(default_factory=list)
@@ -56,11 +56,26 @@ class ExerciseResult:
     passed: bool
     messages: list[str]
     ungraded: bool = False  # this machine lacks what the exercise needs (Exercise.requires)
+    # the static review's findings on its answer cells (autograder.review), described; graded
+    # as usual, but the points count only once an instructor has read them
+    review: list[str] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        """Held for review by an instructor (see ``review``)."""
+        return bool(self.review)
 
     def as_json(self) -> dict:
         return {"id": self.id, "name": self.name, "points": self.points,
                 "max_points": self.max_points, "passed": self.passed, "messages": self.messages,
-                "ungraded": self.ungraded}
+                "ungraded": self.ungraded, "held_for_review": self.held, "review": self.review}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ExerciseResult":
+        """The inverse of :meth:`as_json` (derived keys such as held_for_review are recomputed;
+        results stored before a field existed get its default)."""
+        fields = ("id", "name", "points", "max_points", "passed", "messages", "ungraded", "review")
+        return cls(**{k: data[k] for k in fields if k in data})
 
 
 def first_violation(case, outputs) -> tuple[int, str] | None:
@@ -89,16 +104,23 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
         return CaseVerdict(prep, False, "bad_output",
                            f"returned {len(tensors)} tensor(s), expected {len(prep.truth)}")
     outputs = tensors[:n_out]
+    # tensors the runner refused unread (shape or dtype not the reference's) are meta placeholders:
+    # they carry their dtype and shape into the messages but no values for mistake matching
+    shown = [] if any(t.is_meta for t in tensors) else outputs
     devices = report.get("devices", [])
-    for i, (got, exp_dtype) in enumerate(zip(outputs, prep.expected_dtypes)):
-        label = "output" if n_out == 1 else f"output {i}"
+    for i, (got, exp_dtype, truth) in enumerate(zip(tensors, prep.expected_dtypes, prep.truth)):
+        label = ("output" if n_out == 1 else f"output {i}") if i < n_out else "gradient"
         python_number = got.dim() == 0 and {got.dtype, exp_dtype} <= {torch.int64, torch.float64}
         if got.dtype != exp_dtype and not python_number:  # 3 and 3.0 are the same count
             return CaseVerdict(prep, False, "wrong", f"{label} has dtype {got.dtype}, expected "
-                               f"{exp_dtype} (the dtype of the inputs)", outputs, forbidden)
+                               f"{exp_dtype} (the dtype of the inputs)", shown, forbidden)
         if i < len(devices) and devices[i].split(":")[0] != prep.case.device.split(":")[0]:
             return CaseVerdict(prep, False, "wrong", f"{label} is on {devices[i]}, expected "
-                               f"{prep.case.device} (the device of the inputs)", outputs, forbidden)
+                               f"{prep.case.device} (the device of the inputs)", shown, forbidden)
+        if got.shape != truth.shape:  # before any comparison or property check (no broadcasting)
+            return CaseVerdict(prep, False, "wrong", f"{label}: shape {tuple(got.shape)}, "
+                               f"expected {tuple(truth.shape)}", shown, forbidden,
+                               grads_only=i >= n_out)
     compared = prep.case.compared
     for i, (got, truth, allowed) in enumerate(zip(tensors, prep.truth, prep.allowed)):
         if compared is not None and i < n_out and i not in compared:
@@ -226,8 +248,8 @@ def _explain(ex: Exercise, failing, passing, total) -> list[str]:
         if ex.forbidden_hint:
             msg += f"; {ex.forbidden_hint}"
         return [msg]
-    if statuses & {"timeout", "crash", "output"}:
-        v = next(v for v in failing if v.status in ("timeout", "crash", "output"))
+    if statuses & {"timeout", "crash", "output", "protocol"}:
+        v = next(v for v in failing if v.status in ("timeout", "crash", "output", "protocol"))
         where = f" (case '{v.prepared.case.name}')" if v.status != "output" else ""
         return [f"{v.message}{where}"]
     out = [f"wrong on {len(failing)} of {total} cases"]

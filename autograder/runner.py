@@ -1,43 +1,52 @@
-"""Runs the student's code in a separate worker process and collects its reports, per exercise.
+"""Runs the student's code in worker processes and collects their reports, one exercise at a time.
 
-The parent owns the clock: every answer cell has a load deadline and every exercise a deadline set
-from the reference's measured time. When a cell or an exercise hangs, crashes the interpreter,
-calls ``os._exit`` or floods the channel, the worker is killed (its whole process group), that one
-cell or exercise is charged with a clear reason, and a fresh worker continues with the rest — so
-nothing already graded is lost.
+One worker (a "zygote", see ``worker.py``) is started per submission; for each exercise the
+parent asks it for a fresh process, with its own report socket and output file, that loads the
+trusted given cells and that exercise's own answer cells, and only then receives that exercise's
+hidden inputs. The parent owns every clock: the
+answer cells of one process must load within ``CELL_TIMEOUT_S`` and its cases finish within a
+deadline set from the reference's measured time, both absolute (nothing the worker sends moves
+them). Every frame is checked by ``protocol.py`` before it is believed. When an exercise hangs,
+crashes, floods its output or breaks the protocol, that exercise alone is charged with a clear
+reason; where the worker may be in an unknown state it is killed (its whole sandbox) and a fresh
+one continues with the rest, so nothing already graded is lost. A cell that hangs or crashes while
+loading is skipped from then on and the exercise is tried again without it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import wire
+from autograder import protocol, wire
 from autograder.cases import Prepared, exercise_job, to_wire
-from autograder.sandbox import Limits, Sandbox, detect, reap_uid, slot_lease, slot_uid
+from autograder.sandbox import (Limits, Sandbox, apply_rlimits, detect, reap_uid, slot_lease,
+                                slot_uid)
 from autograder.spec import Chapter, Exercise
 
 HERE = Path(__file__).parent
-CELL_TIMEOUT_S = 30.0  # loading one answer cell (defining functions is instant)
+CELL_TIMEOUT_S = 30.0  # loading the answer cells, in each exercise's process (defining is instant)
 STARTUP_S = 30.0  # interpreter + torch import, generous for a loaded 2-core machine
 TIMEOUT_FACTOR = 50.0  # student's time budget = factor × the reference's own time (+ floor)
 OUTPUT_CAP = 64 << 10  # bytes of the student's stdout/stderr kept for messages
 OUTPUT_LIMIT_PER_EXERCISE = 1 << 20  # printing more than this while graded fails the exercise
 FILE_SIZE_LIMIT = 64 << 20
 ADDRESS_SPACE_LIMIT = 8 << 30
+EXIT_REPORT_S = 10.0  # the zygote's report that an exercise process exited
+WORKER_FILES = ("worker.py", "wire.py", "nospawn.py")
 
 
 class _Dead(Exception):
-    """The worker stopped talking: it exited, was killed, or broke the protocol."""
+    """The worker stopped talking: its channel closed."""
 
 
 class _Timeout(Exception):
@@ -49,9 +58,10 @@ class RunReport:
     """Everything the worker reported, keyed by exercise id."""
 
     cases: dict = field(default_factory=dict)  # ex id -> {case index: (header, tensors)}
-    failures: dict = field(default_factory=dict)  # ex id -> (status, message) for timeout/crash
+    failures: dict = field(default_factory=dict)  # ex id -> (status, message): timeout/crash/...
     cell_errors: dict = field(default_factory=dict)  # cell index -> why it hung/crashed (skipped after)
     cell_exceptions: dict = field(default_factory=dict)  # cell index -> exception it raised
+    lock_errors: dict = field(default_factory=dict)  # ex id -> why its process was not locked
     output_tail: str = ""
 
     def shift_cells(self, n: int) -> None:
@@ -76,28 +86,85 @@ def exercise_deadline(ex: Exercise, prepared: list[Prepared]) -> float:
     return max(ex.timeout_floor_s, TIMEOUT_FACTOR * sum(p.ref_seconds for p in prepared))
 
 
-def _plain_limits(limits: Limits, use_cuda: bool):
+def default_budget(plan) -> float:
+    """The most one submission can take when every exercise uses its whole time and one fresh
+    worker: the default ``budget_s`` of a class grading (the clocks are absolute, so this is a
+    bound, not a guess)."""
+    return STARTUP_S + sum(STARTUP_S + CELL_TIMEOUT_S + exercise_deadline(ex, prepared)
+                           for ex, prepared in plan)
+
+
+def _plain_preexec(limits: Limits, use_cuda: bool):
     """The plain mode's preexec: a session of its own (so the parent can kill the whole group)
-    and the same limits the strict mode sets with prlimit (no RLIMIT_AS for CUDA jobs: they
-    reserve huge virtual ranges; their memory is bounded by the GPU they are given)."""
+    and the same limits the strict mode sets with prlimit (``sandbox.rlimits``)."""
     def preexec():  # runs in the child between fork and exec
         os.setsid()
-        rules = [(resource.RLIMIT_FSIZE, limits.file_size), (resource.RLIMIT_CORE, 0),
-                 (resource.RLIMIT_CPU, limits.cpu_seconds)]
-        if not use_cuda:
-            rules.append((resource.RLIMIT_AS, limits.address_space))
-        for res, value in rules:
-            try:
-                resource.setrlimit(res, (value, value))
-            except (ValueError, OSError):
-                pass
+        apply_rlimits(limits, use_cuda)
     return preexec
 
 
-class _Worker:
+class _Channel:
+    """A socket read with absolute deadlines owned by the parent."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = bytearray()
+        self.deadline = time.monotonic()
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill(n - len(self.buf))
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def _fill(self, want: int) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _Timeout()
+        ready, _, _ = select.select([self.sock], [], [], left)
+        if not ready:
+            raise _Timeout()
+        chunk = self.sock.recv(max(want, 1 << 16))
+        if not chunk:
+            raise _Dead()
+        self.buf += chunk
+
+    def header(self, deadline: float) -> dict:
+        self.deadline = deadline
+        try:
+            return wire.read_header(self.read_exact)
+        except wire.WireError as e:
+            raise protocol.ProtocolError(f"sent a malformed frame ({e})") from None
+
+    def frame(self, deadline: float) -> dict:
+        """A frame that must carry no tensors."""
+        header = self.header(deadline)
+        if header.get("tensors"):
+            raise protocol.ProtocolError(f"sent tensors with '{str(header.get('event'))[:40]}'")
+        return header
+
+    def expect_eof(self, deadline: float) -> None:
+        self.deadline = deadline
+        if self.buf:
+            raise protocol.ProtocolError("sent more after its end")
+        try:
+            self._fill(1)
+        except _Dead:
+            return
+        raise protocol.ProtocolError("sent more after its end")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Zygote:
+    """One sandboxed worker process that forks a fresh process per exercise."""
+
     def __init__(self, job_dir: Path, use_cuda: bool, sandbox: Sandbox, slot: int,
                  limits: Limits):
-        r, w = os.pipe()
+        ours, theirs = socket.socketpair()
+        self.job_dir = job_dir
         self.log = open(job_dir / "output.log", "ab")
         inside = sandbox.worker_paths(job_dir / "in")
         home = "/scratch" if sandbox.mode == "strict" else str(job_dir)
@@ -113,66 +180,69 @@ class _Worker:
         if os.environ.get("TRITON_INTERPRET") == "1":  # Triton kernels on CPU (platform tests)
             env["TRITON_INTERPRET"] = "1"
         # strict: limits are applied inside the sandbox by prlimit
-        preexec = os.setsid if sandbox.mode == "strict" else _plain_limits(limits, use_cuda)
-        cmd = sandbox.command(job_dir / "in", [str(inside / "job.bin"), str(w)], slot=slot,
-                              use_cuda=use_cuda, limits=limits)
+        preexec = os.setsid if sandbox.mode == "strict" else _plain_preexec(limits, use_cuda)
+        cmd = sandbox.command(job_dir / "in", [str(inside / "job.bin"), str(theirs.fileno())],
+                              slot=slot, use_cuda=use_cuda, limits=limits)
         self.proc = subprocess.Popen(
             cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            pass_fds=(w,), preexec_fn=preexec,
+            pass_fds=(theirs.fileno(),), preexec_fn=preexec,
         )
-        os.close(w)
-        self.fd = r
-        self.buf = bytearray()
-        self.deadline = time.monotonic() + STARTUP_S
+        theirs.close()
+        self.control = _Channel(ours)
         self.uid = slot_uid(slot) if sandbox.mode == "strict" else None
+        self.plain = sandbox.mode != "strict"
+        self.child_pid = None
+        self.alive = True
 
-    def printed(self) -> int:
-        """Bytes the worker has written to stdout/stderr so far."""
+    def wait_ready(self) -> None:
+        protocol.expect_event(self.control.frame(time.monotonic() + STARTUP_S), "ready")
+
+    def fork(self, request: dict, fds: list[int]) -> None:
+        """Ask for the process of one exercise, handing it ``fds`` (socket, output file)."""
         try:
-            return os.fstat(self.log.fileno()).st_size
-        except (OSError, ValueError):
-            return 0
+            wire.send_fds(self.control.sock, fds)
+            self.control.sock.sendall(wire.encode(request))
+        except OSError:  # the zygote is gone
+            raise _Dead() from None
+        forked = protocol.expect_event(self.control.frame(time.monotonic() + EXIT_REPORT_S),
+                                       "forked", index=request["index"])
+        self.child_pid = forked.get("pid") if isinstance(forked.get("pid"), int) else None
 
-    def _read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise _Timeout()
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                raise _Timeout()
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
-                raise _Dead()
-            self.buf += chunk
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
+    def exited(self, index: int) -> int | None:
+        """The exercise process's exit status, as the zygote saw it."""
+        header = protocol.expect_event(self.control.frame(time.monotonic() + EXIT_REPORT_S),
+                                       "exited", index=index)
+        self.child_pid = None
+        code = header.get("code")
+        return code if isinstance(code, int) else None
 
-    def next_message(self):
-        try:
-            return wire.read_frame(self._read_exact)
-        except wire.WireError as e:
-            raise _Dead(f"broke the result protocol ({e})") from None
-
-    def kill(self) -> int | None:
-        """Kill the whole process group (idempotent); returns the exit status."""
+    def kill(self) -> None:
+        """Kill the worker and everything it started (idempotent)."""
+        if not self.alive:
+            return
+        self.alive = False
+        if self.plain and self.child_pid:  # it may have left the process group (setsid)
+            with contextlib.suppress(OSError):
+                os.kill(self.child_pid, signal.SIGKILL)
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        try:
-            code = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            code = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
         if self.uid is not None:
             reap_uid(self.uid)  # the sandbox's processes die with it, but asynchronously
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        self.control.close()
         self.log.close()
-        return code
+
+    def close(self) -> None:
+        """Normal end: closing the channel makes the zygote return."""
+        if not self.alive:
+            return
+        with contextlib.suppress(OSError):
+            self.control.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.kill()
 
 
 def _exit_text(code) -> str:
@@ -198,140 +268,215 @@ def _tail(job_dir: Path) -> str:
     return data.decode("utf-8", "replace")
 
 
+@dataclass
+class _Job:
+    """What stays the same for every exercise process of one submission."""
+
+    job_dir: Path
+    use_cuda: bool
+    sandbox: Sandbox
+    slot: int
+    limits: Limits
+    cells: dict[str, list[int]]  # exercise id -> the cells its process loads
+    end: float | None  # the submission's budget, as a monotonic time
+    budget_s: float | None
+
+    def until(self, seconds: float) -> float:
+        t = time.monotonic() + seconds
+        return min(t, self.end) if self.end is not None else t
+
+    def out_of_budget(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+
 def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise, list[Prepared]]],
-                  *, seed: int = 0, sandbox: Sandbox | None = None, slot: int = 0,
-                  budget_s: float | None = None) -> RunReport:
+                  *, cells_for: dict[str, list[int]] | None = None, sandbox: Sandbox | None = None,
+                  slot: int = 0, budget_s: float | None = None) -> RunReport:
     """Grade ``plan`` (exercises with their prepared cases) against ``cells`` in worker processes.
-    ``budget_s`` caps the whole submission: when it runs out, the running and remaining exercises
-    fail with a message saying so."""
-    end = time.monotonic() + budget_s if budget_s else None
+    ``cells_for`` says which cells each exercise's process loads (default: all): the grader gives
+    each exercise its own answer cells and the trusted given cells only, so that no other answer
+    cell's code runs where it is graded. ``budget_s`` caps the whole submission: when it runs
+    out, the running and remaining exercises fail with a message saying so."""
     sandbox = sandbox or detect("auto")
     report = RunReport()
-    tensors: list = []
-    exercises = []
-    deadlines = {}
-    for ex, prepared in plan:
-        cases = [to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs) for p in prepared]
-        exercises.append(exercise_job(ex) | {"cases": cases})
-        deadlines[ex.id] = exercise_deadline(ex, prepared)
-        report.cases[ex.id] = {}
     use_cuda = any(p.case.device.startswith("cuda") for _, prep in plan for p in prep)
-    job = {"prelude": chapter.prelude, "cells": cells, "exercises": exercises, "seed": seed,
-           "skip_cells": [], "skip_exercises": [], "sandboxed": sandbox.mode == "strict"}
-    budget = STARTUP_S + CELL_TIMEOUT_S * len(cells) + sum(deadlines.values())
+    budget = STARTUP_S + sum(CELL_TIMEOUT_S + exercise_deadline(ex, prep) for ex, prep in plan)
     limits = Limits(address_space=ADDRESS_SPACE_LIMIT, cpu_seconds=int(2 * budget),
                     file_size=FILE_SIZE_LIMIT)
-
     job_dir = Path(tempfile.mkdtemp(prefix="llmcourse-job-"))
     job_in = job_dir / "in"
     job_in.mkdir(mode=0o755)
     job_in.chmod(0o755)  # readable by the sandbox's unprivileged uid; job_dir itself stays private
     try:
-        for name in ("worker.py", "wire.py"):
+        for name in WORKER_FILES:
             shutil.copy(HERE / name, job_in / name)
-        pending = [e["id"] for e in exercises]
+        # the student's own cells only: hidden inputs go to one exercise process at a time
+        wire.write_file(job_in / "job.bin", {"prelude": chapter.prelude, "cells": cells,
+                                             "warm_ups": list(chapter.warm_ups),
+                                             "sandboxed": sandbox.mode == "strict"}, [])
+        for f in job_in.iterdir():
+            f.chmod(0o644)
         lease = slot_lease(slot) if sandbox.mode == "strict" else contextlib.nullcontext(slot)
         with lease as slot:
-            _run_pending(job, job_dir, exercises, pending, tensors, report, deadlines, use_cuda,
-                         sandbox, slot, limits, end, budget_s)
+            every = list(range(len(cells)))
+            job = _Job(job_dir, use_cuda, sandbox, slot, limits,
+                       {ex.id: (cells_for or {}).get(ex.id, every) for ex, _ in plan},
+                       time.monotonic() + budget_s if budget_s else None, budget_s)
+            _run_plan(job, plan, report)
         report.output_tail = _tail(job_dir)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     return report
 
 
-def _run_pending(job, job_dir, exercises, pending, tensors, report, deadlines, use_cuda, sandbox,
-                 slot, limits, end, budget_s) -> None:
-    """Start workers until every exercise is graded or charged (each restart settles one)."""
-    job_in = job_dir / "in"
-    while pending:
-        if end is not None and time.monotonic() >= end:
-            for ex_id in pending:
-                report.failures[ex_id] = ("timeout", f"not graded: the submission's time "
-                                          f"budget of {budget_s:g} s ran out")
-            break
-        job["skip_exercises"] = [e["id"] for e in exercises if e["id"] not in pending]
-        job["skip_cells"] = sorted(report.cell_errors)
-        wire.write_file(job_in / "job.bin", job, tensors)
-        for f in job_in.iterdir():
-            f.chmod(0o644)
-        _one_worker(_Worker(job_dir, use_cuda, sandbox, slot, limits), deadlines, pending,
-                    report, end)
-
-
-def _one_worker(w: _Worker, deadlines, pending: list, report: RunReport, end=None) -> None:
-    """Run one worker until it finishes or must be killed; updates ``pending`` and ``report``."""
-    def until(seconds):  # a deadline, never past the submission's budget
-        t = time.monotonic() + seconds
-        return min(t, end) if end is not None else t
-
-    cell = None
-    current = None
-    printed_before = 0
+def _run_plan(job: _Job, plan, report: RunReport) -> None:
+    zygote = None
     try:
-        while True:
-            header, ts = w.next_message()
-            event = header.get("event")
-            if event == "cell_start":
-                cell = header.get("index")
-                w.deadline = until(CELL_TIMEOUT_S)
-            elif event == "cell_end":
-                if header.get("error") and isinstance(cell, int):
-                    report.cell_exceptions[cell] = str(header["error"])
-                cell = None
-            elif event == "exercise_start" and header.get("id") in pending:
-                current = header["id"]
-                w.deadline = until(deadlines[current])
-                printed_before = w.printed()
-            elif event == "case" and header.get("id") == current:
-                report.cases[current][header.get("case")] = (header, ts)
-            elif event == "exercise_end" and header.get("id") == current:
-                printed = w.printed() - printed_before
-                if printed > OUTPUT_LIMIT_PER_EXERCISE:
-                    report.failures[current] = (
-                        "output", f"printed {printed / 2**20:.1f} MiB while being graded (limit "
-                        f"{OUTPUT_LIMIT_PER_EXERCISE / 2**20:.0f} MiB): remove the prints from your code")
-                pending.remove(current)
-                current = None
-            elif event == "done":
-                pending.clear()
-                return
-    except _Timeout:
-        code = w.kill()
-        if cell is not None:
-            report.cell_errors[cell] = f"loading this answer cell did not finish within {CELL_TIMEOUT_S:.0f} s"
-        elif current is not None and end is not None and time.monotonic() >= end:
-            report.failures[current] = ("timeout", "not finished when the submission's time "
-                                        "budget ran out")
-        elif current is not None:
-            report.failures[current] = ("timeout", f"did not finish within {deadlines[current]:.0f} s "
-                                        "— is there an endless loop, or is it far slower than needed?")
-        else:
-            report.failures.update({e: ("timeout", "the worker did not start") for e in pending})
-            pending.clear()
-        _settle(current, pending)
-        return
-    except _Dead as e:
-        try:  # it closed the channel: let it finish exiting, to report its own exit status
-            w.proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
-        code = w.kill()
-        why = str(e) or f"the grading process {_exit_text(code)}"
-        if cell is not None:
-            report.cell_errors[cell] = f"loading this answer cell ended the process ({why})"
-        elif current is not None:
-            report.failures[current] = ("crash", f"your code ended the grading process ({why}): "
-                                        "sys.exit/os._exit, a crash, or output on the result channel?")
-        else:
-            report.failures.update({e: ("crash", f"the worker failed to start ({why})") for e in pending})
-            pending.clear()
-        _settle(current, pending)
-        return
+        for k, (ex, prepared) in enumerate(plan):
+            report.cases[ex.id] = {}
+            # (an exercise without cases, e.g. ungraded on this machine, needs no process)
+            while prepared and ex.id not in report.failures:  # again only after a cell was skipped
+                if job.out_of_budget():
+                    report.failures[ex.id] = ("timeout", f"not graded: the submission's time "
+                                              f"budget of {job.budget_s:g} s ran out")
+                    break
+                if zygote is None or not zygote.alive:
+                    zygote = _start(job, report, ex)
+                    if zygote is None:
+                        break
+                outcome = _run_exercise(job, zygote, k, ex, prepared, report)
+                if outcome != "retry":
+                    break
     finally:
-        w.kill()  # also reaps anything the student's code left running in its process group
+        if zygote is not None:
+            zygote.close()
 
 
-def _settle(current, pending: list) -> None:
-    if current is not None and current in pending:
-        pending.remove(current)
+def _start(job: _Job, report: RunReport, ex: Exercise):
+    zygote = _Zygote(job.job_dir, job.use_cuda, job.sandbox, job.slot, job.limits)
+    try:
+        zygote.wait_ready()
+        return zygote
+    except (_Timeout, _Dead, protocol.ProtocolError) as e:
+        zygote.kill()
+        why = "did not start in time" if isinstance(e, _Timeout) else f"failed to start ({e})"
+        report.failures[ex.id] = ("crash", f"the grading worker {why}")
+        return None
+
+
+def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: list[Prepared],
+                  report: RunReport) -> str:
+    """One exercise in its own process. Returns "done", or "retry" after a cell was skipped."""
+    ours, theirs = socket.socketpair()
+    out_path = job.job_dir / f"output-{k}.log"
+    out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+    channel = _Channel(ours)
+    load = [i for i in job.cells[ex.id] if i not in report.cell_errors]
+    ex_cuda = any(p.case.device.startswith("cuda") for p in prepared)
+    request = {"index": k, "exercise": exercise_job(ex), "cells": load,
+               "cuda": ex_cuda, "lock": not ex.spawns and not ex_cuda}
+    loading = None
+    phase = "cells"
+    try:
+        try:
+            zygote.fork(request, [theirs.fileno(), out_fd])
+        finally:
+            theirs.close()
+            os.close(out_fd)
+        # 1. the answer cells, in order, within CELL_TIMEOUT_S in all
+        load_until = job.until(CELL_TIMEOUT_S)
+        for i in load:
+            protocol.expect_event(channel.frame(load_until), "cell_start", index=i)
+            loading = i
+            error = protocol.check_cell_end(channel.frame(load_until), i)
+            loading = None
+            if error:
+                report.cell_exceptions.setdefault(i, error)
+        locked, lock_error = protocol.check_loaded(channel.frame(load_until))
+        if request["lock"] and not locked:
+            report.lock_errors[ex.id] = lock_error or "not applied"
+        # 2. the hidden inputs, handed over only now; every case reported once, in order
+        phase = "cases"
+        printed_before = out_path.stat().st_size
+        _send_inputs(job, channel, prepared)
+        until = job.until(exercise_deadline(ex, prepared))
+        for expected in protocol.expectations(prepared):
+            header = channel.header(until)
+            protocol.check_case(header, expected)
+            tensors = protocol.read_tensors(header, expected, channel.read_exact)
+            header.pop("tensors")
+            report.cases[ex.id][expected.index] = (header, tensors)
+        protocol.expect_event(channel.frame(until), "end")
+        channel.expect_eof(job.until(EXIT_REPORT_S))
+        zygote.exited(k)
+        printed = out_path.stat().st_size - printed_before
+        if printed > OUTPUT_LIMIT_PER_EXERCISE:
+            report.failures[ex.id] = (
+                "output", f"printed {printed / 2**20:.1f} MiB while being graded (limit "
+                f"{OUTPUT_LIMIT_PER_EXERCISE / 2**20:.0f} MiB): remove the prints from your code")
+        return "done"
+    except _Timeout:
+        zygote.kill()
+        if loading is not None:
+            report.cell_errors[loading] = ("loading this answer cell did not finish within "
+                                           f"{CELL_TIMEOUT_S:.0f} s")
+            return "retry"
+        report.failures[ex.id] = ("timeout", _timeout_text(job, phase, ex, prepared))
+        return "done"
+    except _Dead:
+        code = _exit_code(zygote, k)
+        if loading is not None:
+            report.cell_errors[loading] = f"loading this answer cell ended the process " \
+                                          f"(the grading process {_exit_text(code)})"
+            return "retry"
+        report.failures[ex.id] = ("crash", f"your code ended the grading process (it "
+                                  f"{_exit_text(code)}): sys.exit/os._exit, or a crash?")
+        return "done"
+    except protocol.ProtocolError as e:
+        zygote.kill()
+        if loading is not None:  # frames written by a cell's own code while it loads
+            report.cell_errors[loading] = f"loading this answer cell broke the grading protocol " \
+                                          f"(the grading process {e})"
+            return "retry"
+        report.cases[ex.id].clear()  # none of its reports is believed
+        report.failures[ex.id] = ("protocol", f"broke the grading protocol: the grading process "
+                                  f"{e}. Only the grader may write to its channels")
+        return "done"
+    finally:
+        channel.close()
+        with contextlib.suppress(OSError):
+            out_path.unlink()
+
+
+def _send_inputs(job: _Job, channel: _Channel, prepared: list[Prepared]) -> None:
+    tensors: list = []
+    cases = [to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs) for p in prepared]
+    path = job.job_dir / "inputs.bin"
+    wire.write_file(path, {"cases": cases}, tensors)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        path.unlink()
+        wire.send_fds(channel.sock, [fd])
+    except OSError:  # the exercise process is gone
+        raise _Dead() from None
+    finally:
+        os.close(fd)
+
+
+def _exit_code(zygote: _Zygote, k: int):
+    """After an exercise process closed its socket early: its exit status (killing the worker
+    when the zygote does not say)."""
+    try:
+        return zygote.exited(k)
+    except (_Timeout, _Dead, protocol.ProtocolError):
+        zygote.kill()
+        return None
+
+
+def _timeout_text(job: _Job, phase: str, ex: Exercise, prepared) -> str:
+    if job.out_of_budget():
+        return "not finished when the submission's time budget ran out"
+    if phase == "cells":
+        return f"its process did not finish loading the answer cells within {CELL_TIMEOUT_S:.0f} s"
+    return (f"did not finish within {exercise_deadline(ex, prepared):.0f} s — is there an "
+            "endless loop, or is it far slower than needed?")

@@ -7,8 +7,9 @@ namespaces and a mount namespace that holds only the system libraries, the Pytho
 students, and the whole process tree dies with the sandbox. When the grader runs as root, the
 worker then drops to an unprivileged user id of its own (one per concurrent slot: ``RLIMIT_NPROC``
 counts per uid) with no capabilities and ``no_new_privs``; otherwise bubblewrap's user namespace
-keeps the caller's uid. ``prlimit`` bounds address space (CPU jobs), CPU time, processes, open
-files and file size. The parent's wall clock still owns the deadline (``runner.py``).
+keeps the caller's uid. ``prlimit`` bounds host memory (address space for CPU jobs, private
+writable data for CUDA jobs, see ``rlimits``), CPU time, processes, open files and file size. The
+parent's wall clock still owns the deadline (``runner.py``).
 
 Plain mode: the same protocol in a subprocess with resource limits, timeouts and bounded reads —
 for machines without bubblewrap (a student's laptop, macOS). Results then say so.
@@ -19,9 +20,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import resource
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +40,45 @@ PLAIN_NOTE = ("sandbox: plain subprocess ({reason}), with time, memory and outpu
 
 @dataclass(frozen=True)
 class Limits:
-    address_space: int = 8 << 30  # bytes; not applied to CUDA jobs (they reserve huge ranges)
+    address_space: int = 8 << 30  # bytes of virtual memory, CPU jobs only (see ``rlimits``)
+    data: int = 32 << 30  # bytes of private writable memory, CUDA jobs only (see ``rlimits``)
     cpu_seconds: int = 600
     file_size: int = 64 << 20
+
+
+# The prlimit option for each resource limit (util-linux names them after the RLIMIT_ suffix).
+_PRLIMIT_FLAGS = {resource.RLIMIT_CPU: "cpu", resource.RLIMIT_FSIZE: "fsize",
+                  resource.RLIMIT_CORE: "core", resource.RLIMIT_NOFILE: "nofile",
+                  resource.RLIMIT_AS: "as", resource.RLIMIT_DATA: "data",
+                  resource.RLIMIT_NPROC: "nproc"}
+
+
+def rlimits(limits: Limits, use_cuda: bool) -> list[tuple[int, int]]:
+    """The per-process resource limits of a worker, as ``(resource.RLIMIT_*, value)``: the one
+    list that the strict mode passes to prlimit and the plain mode sets in its preexec
+    (``apply_rlimits``). ``RLIMIT_NPROC`` is not here: it counts every process of the uid on the
+    host, so only the strict mode, whose slot has a uid of its own, adds it.
+
+    Host memory: a CPU job gets ``RLIMIT_AS`` (all virtual memory). A CUDA job cannot: the driver
+    reserves huge ranges of address space (PROT_NONE, for unified addressing) that never
+    hold a byte, so it gets ``RLIMIT_DATA`` instead, which since Linux 4.7 counts only private
+    writable mappings (heap, anonymous mmap, tensors on the host), not those reservations nor the
+    device's shared mappings. Its GPU memory is bounded by the one GPU it is given (runner.py).
+    Untested without a GPU here: ``.ci/cuda-check`` runs a CUDA job under this limit to confirm."""
+    memory = ((resource.RLIMIT_DATA, limits.data) if use_cuda
+              else (resource.RLIMIT_AS, limits.address_space))
+    return [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_FSIZE, limits.file_size),
+            (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, MAX_OPEN_FILES), memory]
+
+
+def apply_rlimits(limits: Limits, use_cuda: bool) -> None:
+    """Set ``rlimits(limits, use_cuda)`` on this process (for a preexec, between fork and exec).
+    Each value is capped at the current hard limit (a process may lower, never raise, it)."""
+    for res, value in rlimits(limits, use_cuda):
+        _soft, hard = resource.getrlimit(res)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(res, (value, value))
 
 
 @dataclass(frozen=True)
@@ -60,10 +100,8 @@ class Sandbox:
         inner = [python, "-I", "-B", str(self.worker_paths(job_in) / "worker.py"), *worker_args]
         if self.mode != "strict":
             return inner
-        prlimit = ["prlimit", f"--cpu={limits.cpu_seconds}", f"--nproc={MAX_PROCESSES}",
-                   f"--fsize={limits.file_size}", f"--nofile={MAX_OPEN_FILES}", "--core=0"]
-        if not use_cuda:
-            prlimit.append(f"--as={limits.address_space}")
+        rules = [*rlimits(limits, use_cuda), (resource.RLIMIT_NPROC, MAX_PROCESSES)]
+        prlimit = ["prlimit", *(f"--{_PRLIMIT_FLAGS[res]}={value}" for res, value in rules)]
         drop = []
         if os.geteuid() == 0:
             uid = BASE_UID + slot
@@ -73,7 +111,56 @@ class Sandbox:
 
 
 MAX_SLOTS = 256
-SLOT_LOCKS = Path("/tmp/llmcourse-slots")
+# Per effective uid, so that no other local user can own (and so block or redirect) the grader's
+# locks; where another user planted it first, slot_lease refuses to use it. In /tmp, not $TMPDIR:
+# every grader of this uid on the machine must find the same locks, whatever its environment.
+SLOT_LOCKS = Path("/tmp") / f"llmcourse-slots-{os.geteuid()}"
+
+
+def _private_dir(path: Path) -> int:
+    """An fd of ``path``, created 0700 if missing; it must be a real directory (not a symbolic
+    link) owned by our euid that no other user may enter or write. Else RuntimeError."""
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # whatever the umask
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    problem = None
+    if stat.S_ISLNK(st.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "is not a directory"
+    elif st.st_uid != os.geteuid():
+        problem = f"is owned by uid {st.st_uid}, not by the grader's uid {os.geteuid()}"
+    elif st.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(st.st_mode):04o}: other users may use it (0700 needed)"
+    if problem is None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) == (st.st_dev, st.st_ino):
+            return fd
+        os.close(fd)
+        problem = "was replaced while it was checked"
+    raise RuntimeError(f"refusing the sandbox slot-lock folder {path}: it {problem}; remove it "
+                       "(another user may have planted it) and grade again")
+
+
+def _lock_file(folder_fd: int, name: str, folder: Path) -> int:
+    """An fd of the lock file ``name`` in the folder: opened without truncating and without
+    following a symbolic link, and only if it is a regular file of our own."""
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=folder_fd)
+    except OSError as e:
+        raise RuntimeError(f"refusing the sandbox slot lock {folder / name}: {e.strerror} "
+                           "(a symbolic link?); remove it and grade again") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        raise RuntimeError(f"refusing the sandbox slot lock {folder / name}: not a regular file "
+                           "owned by the grader; remove it and grade again")
+    return fd
 
 
 @contextlib.contextmanager
@@ -83,21 +170,25 @@ def slot_lease(preferred: int = 0):
     beside a batch) never share a uid, so neither can kill or starve the other's processes."""
     import fcntl
 
-    SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
-    for k in range(MAX_SLOTS):
-        slot = (preferred + k) % MAX_SLOTS
-        f = open(SLOT_LOCKS / f"slot-{slot}.lock", "w")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            continue
-        try:
-            yield slot
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-            f.close()
-        return
+    folder = SLOT_LOCKS
+    folder_fd = _private_dir(folder)
+    try:
+        for k in range(MAX_SLOTS):
+            slot = (preferred + k) % MAX_SLOTS
+            fd = _lock_file(folder_fd, f"slot-{slot}.lock", folder)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                yield slot
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+    finally:
+        os.close(folder_fd)
     raise RuntimeError(f"all {MAX_SLOTS} sandbox slots are busy")
 
 
@@ -179,8 +270,8 @@ def _bwrap_args(job_in: Path, use_cuda: bool) -> list[str]:
     if use_cuda:  # the GPU device nodes and driver libraries outside /usr (untested without a GPU)
         for dev in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(dev), str(dev)]
-        for lib in ("/usr/local/nvidia", "/usr/local/cuda", "/etc/nvidia"):
-            if os.path.isdir(lib):
+        for lib in ("/etc/nvidia",):  # /usr/local/cuda, /usr/local/nvidia: already in /usr
+            if os.path.isdir(lib):  # (binding them again fails where they are symbolic links)
                 args += ["--ro-bind", lib, lib]
     args += ["--ro-bind", str(job_in), "/job",
              "--size", str(SCRATCH_BYTES), "--perms", "01777", "--tmpfs", "/scratch",
@@ -196,8 +287,6 @@ def _probe() -> str:
     for tool in ("bwrap", "prlimit") + (("setpriv",) if os.geteuid() == 0 else ()):
         if shutil.which(tool) is None:
             return f"{tool} not found"
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="llmcourse-probe-") as tmp:
         job_in = Path(tmp) / "in"
         job_in.mkdir()

@@ -75,6 +75,10 @@ class Exercise:
     # What the exercise needs besides the CPU, e.g. ("cuda", "triton"). Where it is missing the
     # exercise has no cases and is reported "ungraded on this machine", never as passed.
     requires: tuple[str, ...] = ()
+    # Its driver starts processes or threads (e.g. two data-parallel ranks): its process is not
+    # locked against new threads and processes, so its verdict must rest on outputs only (no
+    # forbidden calls, no observed property; checked when the chapter is declared).
+    spawns: bool = False
     # Optional program that exercises the target instead of one call: ``drive*(target, *args,
     # **kwargs)`` -> tensors/numbers (e.g. 100 optimizer steps). A module-level function using
     # only ``torch`` and ``math``; its source is sent to the worker (it holds no expected values).
@@ -98,6 +102,10 @@ class Chapter:
     prelude: str = (
         "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
     )
+    # One-time lazy costs paid once in the worker before any exercise process is forked, instead
+    # of once per exercise (names of ``worker.WARM_UPS``, e.g. "optimizer": the first optimizer
+    # step imports torch._dynamo, about 1.7 s).
+    warm_ups: tuple[str, ...] = ()
 
     @property
     def assignment(self) -> str:

@@ -61,7 +61,8 @@ def _grade_id(cell) -> str | None:
     return gid if isinstance(gid, str) else None
 
 
-def _defines(source: str) -> set[str]:
+def defined_names(source: str) -> set[str]:
+    """Functions and classes a cell defines at its top level."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -78,7 +79,7 @@ def detect_chapter(nb: dict, chapters: dict[str, Chapter], path: str = "") -> Ch
     for ch in chapters.values():
         if Path(path).stem.startswith(ch.notebook_stem) or Path(path).stem.startswith(ch.id):
             return ch
-    names = set().union(*(_defines(_source(c)) for c in nb["cells"] if c.get("cell_type") == "code"))
+    names = set().union(*(defined_names(_source(c)) for c in nb["cells"] if c.get("cell_type") == "code"))
     best = max(chapters.values(), key=lambda ch: sum(ex.name in names for ex in ch.exercises))
     if any(ex.name in names for ex in best.exercises):
         return best
@@ -100,7 +101,7 @@ def extract(nb: dict, chapter: Chapter, path: str = "") -> Submission:
         taken = {cells[i]["source"] for idx in exercise_cells.values() for i in idx}
         for n, c in enumerate(code_cells):
             src = _source(c)
-            defined = _defines(src)
+            defined = defined_names(src)
             hits = [ex for ex in missing if ex.name in defined]
             if hits and src not in taken:
                 for ex in hits:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 
 import torch
@@ -99,8 +100,10 @@ def decode_tensor(dtype: torch.dtype, shape: list[int], raw: bytes) -> torch.Ten
     return flat.reshape(shape).clone()
 
 
-def read_frame(read_exact) -> tuple[dict, list[torch.Tensor]]:
-    """Read one frame with ``read_exact(n) -> bytes`` (which raises on EOF/timeout)."""
+def read_header(read_exact) -> dict:
+    """The JSON part of one frame; its ``"tensors"`` entry becomes a list of checked
+    ``(dtype, shape, nbytes)``. The tensors' bytes are still to be read (or skipped) by the caller,
+    who may first decide from the header whether it wants them at all."""
     (n,) = struct.unpack(">Q", read_exact(8))
     if n > MAX_HEADER_BYTES:
         raise WireError(f"header of {n} bytes exceeds the cap")
@@ -110,10 +113,22 @@ def read_frame(read_exact) -> tuple[dict, list[torch.Tensor]]:
         raise WireError(f"header is not JSON: {e}") from None
     if not isinstance(header, dict) or not isinstance(header.get("tensors", []), list):
         raise WireError("header is not a JSON object")
-    tensors = []
-    for th in header.pop("tensors", []):
-        dtype, shape, nbytes = _check_tensor_header(th)
-        tensors.append(decode_tensor(dtype, shape, read_exact(nbytes)))
+    header["tensors"] = [_check_tensor_header(th) for th in header.get("tensors", [])]
+    return header
+
+
+def skip_bytes(read_exact, n: int, chunk: int = 1 << 20) -> None:
+    """Consume ``n`` bytes without keeping them (a tensor the reader refused)."""
+    while n > 0:
+        read_exact(min(chunk, n))
+        n -= min(chunk, n)
+
+
+def read_frame(read_exact) -> tuple[dict, list[torch.Tensor]]:
+    """Read one frame with ``read_exact(n) -> bytes`` (which raises on EOF/timeout)."""
+    header = read_header(read_exact)
+    tensors = [decode_tensor(dtype, shape, read_exact(nbytes))
+               for dtype, shape, nbytes in header.pop("tensors")]
     return header, tensors
 
 
@@ -124,9 +139,37 @@ def write_file(path, header: dict, tensors: list[torch.Tensor]) -> None:
 
 def read_file(path) -> tuple[dict, list[torch.Tensor]]:
     with open(path, "rb") as f:
-        def read_exact(n):
-            b = f.read(n)
-            if len(b) != n:
-                raise WireError("truncated file")
-            return b
-        return read_frame(read_exact)
+        return read_stream(f)
+
+
+def read_stream(f) -> tuple[dict, list[torch.Tensor]]:
+    """One frame from a binary file object (a job or request file, read to its end)."""
+    def read_exact(n):
+        b = f.read(n)
+        if len(b) != n:
+            raise WireError("truncated file")
+        return b
+    return read_frame(read_exact)
+
+
+# --------------------------------------------------------------------------- passing descriptors
+# Over a Unix stream socket, descriptors travel as ancillary data attached to one marker byte, so
+# that they can never be confused with (or split across) the bytes of a frame.
+FD_MARKER = b"F"
+
+
+def send_fds(sock, fds: list[int]) -> None:
+    import socket
+
+    socket.send_fds(sock, [FD_MARKER], fds)
+
+
+def recv_fds(sock, n: int) -> list[int]:
+    import socket
+
+    data, fds, _, _ = socket.recv_fds(sock, 1, n)
+    if data != FD_MARKER or len(fds) != n:
+        for fd in fds:
+            os.close(fd)
+        raise WireError("expected a descriptor message")
+    return fds

@@ -1,29 +1,40 @@
 """Runs a student's answer cells on inputs chosen by the grader, and sends back only plain tensors.
 
-This file is the untrusted side of grading. It is copied into a job folder together with ``wire.py``
-and started as ``python -I worker.py JOB_FILE RESULT_FD``; it imports nothing else of the grader
-(no reference, no hidden test code). It never decides a verdict: it reports, per case, what the
-student's code returned (tensors), how long it took, which forbidden PyTorch calls it made, or the
-exception it raised. The trusted parent computes the reference and owns every score.
+This file is the untrusted side of grading. It is copied into a job folder together with
+``wire.py`` and ``nospawn.py`` and started as ``python -I worker.py JOB_FILE CONTROL_FD``; it
+imports nothing else of the grader (no reference, no hidden test code). It never decides a
+verdict: it reports, per case, what the student's code returned (tensors), how long it took, which
+forbidden PyTorch calls it made, or the exception it raised. The trusted parent computes the
+reference, enforces the protocol below and owns every score and every clock (``runner.py``).
 
 The same ``invoke`` and ``ForbiddenMonitor`` are used in-process by the notebook self-checks, so
 "how a case calls the student's code" has exactly one implementation.
 
-Protocol (every message one wire frame on RESULT_FD, in this order):
-  {"event": "cell_start", "index": i} / {"event": "cell_end", "index": i, "error": str|None}
-  {"event": "exercise_start", "id": ex}
-  {"event": "case", "id": ex, "case": c, "status": "ok"|"error"|"not_implemented"|"missing"|"bad_output",
-   "outputs": [...], "grads": [...], "forbidden": [...], "seconds": t, "message": str}  + tensors
-  {"event": "exercise_end", "id": ex}
-  {"event": "done"}
+Protocol (wire frames; see "the worker process" below for who runs what):
+  control channel, zygote -> grader: {"event": "ready"}, then per request
+      {"event": "forked", "index": k, "pid": p}, {"event": "exited", "index": k, "code": c}
+  control channel, grader -> zygote: descriptors [exercise socket, output file], then
+      {"index": k, "exercise": {...}, "cells": [indices to load], "lock": bool, "cuda": bool}
+  exercise socket, exercise process -> grader, in this order:
+      {"event": "cell_start", "index": i} / {"event": "cell_end", "index": i, "error": str|None}
+          for each cell the request names (the trusted given cells and the exercise's own)
+      {"event": "loaded", "locked": bool, "lock_error": str|None}
+      {"event": "case", "case": c, "status": "ok"|"error"|"not_implemented"|"missing"|
+       "bad_output", "forbidden": [...], "seconds": t, "devices": [...], "n_grads": n,
+       "message": str} + tensors, once per case, in order
+      {"event": "end"}
+  exercise socket, grader -> exercise process (after "loaded"): the descriptor of a file holding
+      {"cases": [...]} + tensors (this exercise's hidden inputs)
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import linecache
 import os
 import re
+import socket
 import sys
 import time
 import traceback
@@ -32,9 +43,10 @@ import torch
 
 if __name__ == "__main__":  # a copied script next to wire.py (python -I does not add its folder)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import nospawn  # type: ignore
     import wire  # type: ignore
 else:
-    from autograder import wire
+    from autograder import nospawn, wire
 
 MAX_MESSAGE = 2000
 # Set by main() only, i.e. only in a worker process started by the grader: in process (self-checks,
@@ -42,6 +54,8 @@ MAX_MESSAGE = 2000
 IS_WORKER = False
 # True inside the strict sandbox (own pid namespace, unprivileged uid).
 SANDBOXED = False
+# True in an exercise process that runs under the no-new-threads-or-processes filter (nospawn).
+LOCKED = False
 ANSWER_FILENAME = "<answer cell {}>"
 SUBSTITUTE_SCOPE = "llmcourse::substitute"
 
@@ -105,6 +119,7 @@ class ForbiddenMonitor(torch.overrides.TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
     def __enter__(self):
+        self._calls_before = _SUBSTITUTE_CALLS[0]
         if self.ops:
             with _quiet_stderr():
                 self._prof = torch.autograd.profiler.profile()
@@ -116,10 +131,20 @@ class ForbiddenMonitor(torch.overrides.TorchFunctionMode):
         if self._prof is not None:
             with _quiet_stderr():
                 self._prof.__exit__(None, None, None)
-            for e in self._prof.function_events:
+            events = self._prof.function_events
+            # ATen ops inside the stand-ins' scope are the grader's, not the student's. The scope
+            # is recognised by an unguessable name, and there must be no more such scopes than
+            # stand-in calls: a student who opened one to hide a forbidden call is caught.
+            scopes = sum(e.name == SUBSTITUTE_SCOPE for e in events)
+            if scopes > _SUBSTITUTE_CALLS[0] - self._calls_before:
+                self.seen.append(IMPERSONATION)
+            for e in events:
                 if e.name in self.ops and e.name not in self.seen and not _in_substitute(e):
                     self.seen.append(e.name)
         return False
+
+
+IMPERSONATION = "a profiler scope named like the grader's stand-ins (record_function)"
 
 
 def _in_substitute(event) -> bool:
@@ -132,6 +157,16 @@ def _in_substitute(event) -> bool:
 
 
 # --------------------------------------------------------------------------- substitutes
+_SUBSTITUTE_CALLS = [0]  # stand-in calls so far in this process (see ForbiddenMonitor.__exit__)
+
+
+def new_substitute_scope() -> None:
+    """A fresh, unguessable name for the stand-ins' profiler scope (each exercise process draws
+    its own before any student code runs)."""
+    global SUBSTITUTE_SCOPE
+    SUBSTITUTE_SCOPE = f"llmcourse::substitute::{os.urandom(8).hex()}"
+
+
 def make_substitute(expression: str):
     """A stand-in for an earlier exercise, built only from PyTorch built-ins (e.g. the student's
     ``softmax`` while their attention is graded), so one bug is charged once. Its calls are
@@ -139,6 +174,7 @@ def make_substitute(expression: str):
     impl = eval(expression, {"torch": torch, "F": torch.nn.functional})  # noqa: S307 - grader's text
 
     def substitute(*args, **kwargs):
+        _SUBSTITUTE_CALLS[0] += 1
         with torch.autograd.profiler.record_function(SUBSTITUTE_SCOPE):
             with torch._C.DisableTorchFunction():
                 return impl(*args, **kwargs)
@@ -330,17 +366,21 @@ def hide_grader_from_imports() -> None:
                            and os.path.isdir(os.path.join(p or ".", "autograder")))]
 
 
+_SPARED: set[int] = set()  # in an exercise process: the zygote that forked it
+
+
 def _stray_processes() -> list[int]:
     """Processes the student's code left running: in the sandbox every process but the
-    namespace's init (1) and this one; in a plain subprocess those of this process's session."""
+    namespace's init (1), the zygote and this one; in a plain subprocess those of this process's
+    session."""
     if not IS_WORKER:
         return []
     me, mine = os.getpid(), os.getsid(0)
-    if not SANDBOXED and mine != me:  # a plain worker leads its own session (runner: setsid)
+    if not SANDBOXED and mine != me and not _SPARED:  # a plain worker leads its own session
         return []
     strays = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit() or int(entry) in (me, 1):
+        if not entry.isdigit() or int(entry) in (me, 1) or int(entry) in _SPARED:
             continue
         try:
             if SANDBOXED or os.getsid(int(entry)) == mine:
@@ -356,7 +396,7 @@ def reap_strays() -> None:
     for _ in range(50):  # a fork bomb keeps forking while it is being killed
         if not strays:
             break
-        if SANDBOXED:
+        if SANDBOXED and not _SPARED:
             try:
                 os.kill(-1, 9)  # every process we may signal in this pid namespace, but us and init
             except OSError:
@@ -374,6 +414,14 @@ def reap_strays() -> None:
             except OSError:
                 pass
         strays = _stray_processes()
+
+
+def _lock_hint(e: BaseException) -> str:
+    """Why a thread or process could not be started, when the lock is what refused it."""
+    refused = (isinstance(e, RuntimeError) and "can't start new thread" in str(e)) or (
+        isinstance(e, OSError) and e.errno == errno.EPERM)
+    return ("\n(threads and processes cannot be started while your code is graded: do the work "
+            "in the calling thread)") if LOCKED and refused else ""
 
 
 def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
@@ -404,20 +452,49 @@ def _run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple
         return {"status": "not_implemented", "message": str(e)[:MAX_MESSAGE],
                 "forbidden": monitor.seen}, []
     except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the student's too
-        return {"status": "error", "message": short_traceback(e), "forbidden": monitor.seen}, []
+        message = short_traceback(e) + _lock_hint(e)
+        return {"status": "error", "message": message[:MAX_MESSAGE], "forbidden": monitor.seen}, []
     seconds = time.perf_counter() - start
     return {"status": "ok", "devices": devices, "n_grads": len(grads), "seconds": seconds,
             "forbidden": monitor.seen}, outputs + grads
 
 
-def run_job(job: dict, tensors: list, send) -> None:
-    torch.manual_seed(job.get("seed", 0))
-    ns: dict = {"__name__": "__student__", "__builtins__": __builtins__}
-    exec(compile(job.get("prelude", ""), "<prelude>", "exec"), ns)
-    skip = set(job.get("skip_cells", []))
-    for i, cell in enumerate(job["cells"]):
-        if i in skip:
-            continue
+# --------------------------------------------------------------------------- the worker process
+# One worker (the "zygote") is started per submission. It imports torch and the prelude but never
+# runs student code. For each exercise the grader sends it a small "run" request with two fresh
+# descriptors (a socket for this exercise's reports and a file for its output); the zygote forks a
+# process that closes the zygote's channel, locks itself against new threads and processes,
+# loads the answer cells, says "loaded", then receives that exercise's hidden inputs (a file
+# descriptor handed over the socket only now), runs its cases, says "end" and exits. So one
+# exercise's code can neither see another exercise's inputs nor touch its reports, output or
+# clock, and what it prints, how long it takes and how it crashes is charged to it alone.
+
+def _send_on(sock):
+    def send(header, ts=()):
+        try:
+            frame = wire.encode(header, list(ts))
+        except (wire.WireError, ValueError) as e:
+            frame = wire.encode({k: header[k] for k in ("event", "case") if k in header}
+                                | {"status": "bad_output", "message": str(e)[:MAX_MESSAGE]})
+        sock.sendall(frame)
+    return send
+
+
+def _warm_up(use_cuda: bool) -> None:
+    """Start, before the lock, the threads torch creates lazily (the profiler's; on CUDA the
+    context and autograd's device threads), so that the locked exercise can still use them."""
+    with _quiet_stderr():
+        with torch.autograd.profiler.profile():
+            torch.zeros(1).add_(1)
+    if use_cuda:
+        x = torch.ones(2, device="cuda", requires_grad=True)
+        (x * x).sum().backward()
+        torch.cuda.synchronize()
+
+
+def load_cells(ns: dict, cells: list, which: list[int], send) -> None:
+    for i in which:
+        cell = cells[i]
         send({"event": "cell_start", "index": i})
         error = None
         try:
@@ -426,57 +503,142 @@ def run_job(job: dict, tensors: list, send) -> None:
             # as in a notebook kernel, the cell's text is findable by inspect.getsource (Triton's
             # @jit and torch.compile read a function's source) and by tracebacks
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-            code = compile(source, filename, "exec")
-            exec(code, ns)
+            exec(compile(source, filename, "exec"), ns)
         except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt included
-            error = short_traceback(e)
+            error = short_traceback(e) + _lock_hint(e)
         if _stray_processes():
             n = len(_stray_processes())
             reap_strays()
             error = (error + "\n" if error else "") + (
                 f"it left {n} process(es) running; they were killed")
+        _flush_std()
         send({"event": "cell_end", "index": i, "error": error})
 
-    done = set(job.get("skip_exercises", []))
-    for ex in job["exercises"]:
-        if ex["id"] in done:
-            continue
-        send({"event": "exercise_start", "id": ex["id"]})
-        target = ns.get(ex["name"])
-        driver = compile_driver(ex["driver"]) if ex.get("driver") else None
-        with substituted(ns, ex.get("substitutes", {})):
-            for case in ex["cases"]:
-                head = {"event": "case", "id": ex["id"], "case": case["index"]}
-                if target is None:
-                    send(dict(head, status="missing", message=f"'{ex['name']}' is not defined"))
-                    continue
-                header, outs = run_case(target, ex, case, tensors, driver)
-                send(head | header, outs)
-        send({"event": "exercise_end", "id": ex["id"]})
-    send({"event": "done"})
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - the student may have replaced or closed them
+            pass
+
+
+def run_exercise(ex: dict, cases: list, tensors: list, ns: dict, send) -> None:
+    """Every case of one exercise, in order, one report each."""
+    target = ns.get(ex["name"])
+    driver = compile_driver(ex["driver"]) if ex.get("driver") else None
+    with substituted(ns, ex.get("substitutes", {})):
+        for case in cases:
+            head = {"event": "case", "case": case["index"]}
+            if target is None:
+                send(dict(head, status="missing", message=f"'{ex['name']}' is not defined"))
+                continue
+            header, outs = run_case(target, ex, case, tensors, driver)
+            _flush_std()
+            send(head | header, outs)
+
+
+def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int) -> None:
+    """The forked process of one exercise (never returns)."""
+    code = 1
+    _SPARED.add(os.getppid())
+    try:
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        send = _send_on(sock)
+        ex = request["exercise"]
+        use_cuda = bool(request.get("cuda"))
+        lock = None
+        new_substitute_scope()
+        if request.get("lock"):
+            _warm_up(use_cuda)
+            lock = nospawn.forbid_new_tasks()  # None: applied; else why not
+        global LOCKED
+        LOCKED = request.get("lock", False) and lock is None
+        torch.manual_seed(0)  # the student's own randomness; never the grader's input seed
+        ns = dict(base_ns)
+        load_cells(ns, job["cells"], request["cells"], send)
+        send({"event": "loaded", "locked": LOCKED, "lock_error": lock})
+        [fd] = wire.recv_fds(sock, 1)  # this exercise's inputs, handed over only now
+        with os.fdopen(fd, "rb") as f:
+            inputs, tensors = wire.read_stream(f)
+        run_exercise(ex, inputs["cases"], tensors, ns, send)
+        _flush_std()
+        send({"event": "end"})
+        code = 0
+    except BaseException:  # noqa: BLE001 - the grader sees the missing frames and the status
+        pass
+    finally:
+        os._exit(code)  # no atexit handlers or finalizers of the student's code
+
+
+def _warm_optimizer() -> None:
+    p = torch.nn.Parameter(torch.zeros(1))
+    p.grad = torch.zeros(1)
+    torch.optim.SGD([p], lr=0.1, momentum=0.9).step()
+
+
+# What a chapter may ask the zygote to pay once (``Chapter.warm_ups``): lazy imports that would
+# otherwise be paid again in every forked exercise process.
+WARM_UPS = {"optimizer": _warm_optimizer}
+
+
+def zygote(job: dict, control) -> None:
+    """Serve "run" requests until the grader closes the channel."""
+    base_ns: dict = {"__name__": "__student__", "__builtins__": __builtins__}
+    exec(compile(job.get("prelude", ""), "<prelude>", "exec"), base_ns)
+    for name in job.get("warm_ups", []):
+        WARM_UPS[name]()
+    nospawn.forbid_ptrace_of_self()
+    send = _send_on(control)
+    read_exact = _socket_reader(control)
+    send({"event": "ready"})
+    while True:
+        try:
+            fds = wire.recv_fds(control, 2)
+        except (wire.WireError, OSError):
+            return  # the grader is done (or gone)
+        request, _ = wire.read_frame(read_exact)
+        sock = socket.socket(fileno=fds[0])
+        _flush_std()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            exercise_process(job, base_ns, request, sock, fds[1])
+        sock.close()
+        os.close(fds[1])
+        send({"event": "forked", "index": request["index"], "pid": pid})
+        _, status = os.waitpid(pid, 0)
+        reap_strays()
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        send({"event": "exited", "index": request["index"], "code": code})
+
+
+def _socket_reader(sock):
+    def read_exact(n):
+        chunks, got = [], 0
+        while got < n:
+            b = sock.recv(min(n - got, 1 << 20))
+            if not b:
+                raise wire.WireError("channel closed")
+            chunks.append(b)
+            got += len(b)
+        return b"".join(chunks)
+    return read_exact
 
 
 def main(argv: list[str]) -> int:
     job_file, fd = argv[1], int(argv[2])
-    job, tensors = wire.read_file(job_file)
-    out = os.fdopen(fd, "wb", buffering=0)
+    job, _ = wire.read_file(job_file)
+    control = socket.socket(fileno=fd)
     os.set_inheritable(fd, False)
-
-    def send(header, ts=()):
-        try:
-            frame = wire.encode(header, list(ts))
-        except (wire.WireError, ValueError) as e:
-            frame = wire.encode({k: header[k] for k in ("event", "id", "case") if k in header}
-                                | {"status": "bad_output", "message": str(e)[:MAX_MESSAGE]})
-        out.write(frame)
-
     global IS_WORKER, SANDBOXED
     IS_WORKER = True
     SANDBOXED = bool(job.get("sandboxed")) and os.getuid() != 0 and os.getpid() <= 3
     hide_grader_from_imports()
-    torch.set_num_threads(int(job.get("threads", 1)))
-    run_job(job, tensors, send)
-    out.close()
+    torch.set_num_threads(1)
+    zygote(job, control)
     return 0
 
 

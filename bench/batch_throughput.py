@@ -5,13 +5,25 @@ hostile (os._exit, a forbidden call, an output flood, a stray daemon) — with `
 at 1 and 2 parallel workers, in the strict sandbox and in a plain subprocess, and prints
 submissions/minute and the strict/plain time ratio.
 
+With ``--baseline REV`` it measures instead what the grading design costs against another
+revision of the grader (e.g. the commit before a change), in the same run: a class of honest
+submissions (every chapter's solution) graded one after the other in the strict sandbox by this
+checkout and by a ``git worktree`` of REV, alternately, ``--rounds`` times; it prints the seconds
+of each and the ratio of the medians.
+
 Run: python bench/batch_throughput.py [--copies N]
+     python bench/batch_throughput.py --baseline c949d20 [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,10 +64,59 @@ def make_course(root: Path, copies: int) -> dict:
     return {p.parent.name: p for p in sorted((root / "submitted").glob(f"*/{ASSIGNMENT}"))}
 
 
+REPO = Path(__file__).resolve().parent.parent
+# Runs inside the grader being measured (PYTHONPATH selects the tree): APIs both designs share.
+HONEST_CLASS = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+from autograder.grade import grade_notebook
+from autograder.sandbox import detect
+sandbox, paths = detect("strict"), json.loads(sys.argv[1])
+t = time.perf_counter()
+scores = [grade_notebook(p, sandbox=sandbox).total for p in paths]
+print(json.dumps({"seconds": time.perf_counter() - t, "scores": scores}))
+"""
+
+
+def compare_designs(baseline: str, rounds: int) -> None:
+    """This checkout against ``baseline`` on every chapter's solution, alternately."""
+    from autograder.chapters import all_chapters
+
+    paths = [str(output_paths(ch)[1]) for ch in all_chapters().values()]
+    tmp = Path(tempfile.mkdtemp(prefix="llmcourse-baseline-"))
+    trees = {"baseline": tmp / "tree", "this checkout": REPO}
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(trees["baseline"]),
+                    baseline], check=True, capture_output=True)
+    try:
+        seconds: dict = {name: [] for name in trees}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                env = dict(os.environ, PYTHONPATH=str(tree))
+                out = subprocess.run([sys.executable, "-c", HONEST_CLASS, json.dumps(paths)],
+                                     env=env, cwd=tree, capture_output=True, text=True, check=True)
+                run = json.loads(out.stdout.strip().splitlines()[-1])
+                seconds[name].append(run["seconds"])
+                print(f"{name:<14} {run['seconds']:7.1f} s  scores {run['scores']}", flush=True)
+        base, ours = (statistics.median(seconds[n]) for n in trees)
+        print(f"{len(paths)} honest submissions (one solution per chapter), strict sandbox, "
+              f"1 worker, {rounds} rounds")
+        print(f"median: baseline {baseline} {base:.1f} s, this checkout {ours:.1f} s, "
+              f"ratio {ours / base:.2f}")
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                        str(trees["baseline"])], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--baseline", help="a git revision of the grader to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.baseline:
+        compare_designs(args.baseline, args.rounds)
+        return
     chapter = get_chapter("ch04")
     modes = {"plain": detect("plain")}
     strict = detect("auto")

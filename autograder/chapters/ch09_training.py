@@ -108,18 +108,19 @@ def drive_train(fn, train_tokens, val_tokens, emb, w, b, settings, stop_at_step=
     whose weights were zeroed (and with a different global RNG state). Returns the training-loss,
     learning-rate and validation-loss histories and the final weights.
 
-    With ``observe`` it returns measurements instead: the number of matrix products computed in
-    a low-precision dtype (bfloat16/float16) and in float32 or wider during one run (a
-    ``TorchDispatchMode`` sees the dtypes after autocast has cast the inputs), then, with
-    ``time_it``, the tokens per second of ``fn`` and of a plain baseline loop doing the same work
-    on the same model and data (autocast, cross-entropy, backward, clipping, an AdamW step),
-    timed alternately in this process, best of two each (0, 0 without ``time_it``)."""
+    With ``observe`` it returns measurements instead: how many forward passes of the model it
+    was given ran under autocast, and how many did not, during one run (a forward hook on the
+    model's head, its Linear, sees each output: under autocast it has the configured dtype,
+    e.g. bfloat16, although the weights stay float32; float32 logits, or weights cast to the low
+    precision, count as not under autocast). Only the given model's own computations count:
+    low-precision work elsewhere in the process earns nothing. Then, with ``time_it``, the tokens
+    per second of ``fn`` and of a plain baseline loop doing the same work on the same model and
+    data (autocast, cross-entropy, backward, clipping, an AdamW step), timed alternately in this
+    process, best of two each (0, 0 without ``time_it``); the timed runs carry no hook."""
     import dataclasses
     import os
     import tempfile
     import time
-
-    from torch.utils._python_dispatch import TorchDispatchMode
 
     V, D = emb.shape
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}  # JSON lists
@@ -140,27 +141,20 @@ def drive_train(fn, train_tokens, val_tokens, emb, w, b, settings, stop_at_step=
         return m
 
     if observe:
-        class MatmulDtypes(TorchDispatchMode):
-            PRODUCTS = {"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear",
-                        "_addmm_activation"}
+        compute = getattr(torch, fields["dtype"])  # the configured low precision, e.g. bfloat16
+        counts = [0, 0]  # forward passes [under autocast, not under autocast]
 
-            def __init__(self):
-                super().__init__()
-                self.low = self.full = 0
+        def count(head, inputs, output):
+            autocast = output.dtype == compute and head.weight.dtype != compute
+            counts[0 if autocast else 1] += 1
 
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                if func.overloadpacket.__name__ in self.PRODUCTS:
-                    dt = [a.dtype for a in args if isinstance(a, torch.Tensor)][-1]
-                    if dt in (torch.bfloat16, torch.float16):
-                        self.low += 1
-                    else:
-                        self.full += 1
-                return func(*args, **(kwargs or {}))
-
-        counter = MatmulDtypes()
-        with counter:
-            fn(model_with(emb, w, b), train_tokens, val_tokens, config(checkpoint_path=None))
-        seen = torch.tensor([counter.low, counter.full], dtype=torch.long)
+        model = model_with(emb, w, b)
+        hook = model[1].register_forward_hook(count)
+        try:
+            fn(model, train_tokens, val_tokens, config(checkpoint_path=None))
+        finally:
+            hook.remove()
+        seen = torch.tensor(counts, dtype=torch.long)
         if not time_it:
             return seen, torch.zeros(2, dtype=torch.float64)
         cfg = config(checkpoint_path=None)
@@ -523,17 +517,39 @@ def _approaches_floor(floor: float, margin: float):
     return check
 
 
-def _autocast_used(outputs, case):
-    """Under ``dtype="bfloat16"`` the loop's matrix products run in bfloat16 (autocast)."""
-    low, full = (int(v) for v in outputs[0])
-    if low == 0:
-        return (f"no matrix product ran in bfloat16 ({full} ran in float32): with config.dtype "
-                "'bfloat16' the forward pass must run under torch.autocast(device_type, "
-                "dtype=torch.bfloat16)")
-    if full > low:
-        return (f"{full} matrix products ran in float32 and only {low} in bfloat16: part of the "
-                "loop (the training forward or the evaluation) runs outside torch.autocast")
-    return None
+def _autocast_used(steps: int) -> tuple:
+    """Under ``dtype="bfloat16"`` every forward pass of the model the loop was given (training
+    and evaluation) runs under autocast: its logits are bfloat16 while its weights stay float32.
+    The measurement (``drive_train`` with ``observe``) counts that model's forward passes under
+    autocast and not, so low-precision work outside the model counts for nothing. Three checks,
+    so that a catalogued mistake is named only for the same failure: the model given is trained
+    (a run of ``steps`` steps calls it at least once per step), some forward passes run under
+    autocast, all of them do."""
+    def model_trained(outputs, case):
+        low, full = (int(v) for v in outputs[0])
+        if low + full < steps:
+            return (f"the model given to train ran {low + full} forward passes in {steps} steps: "
+                    "the loop must train that model, calling model(x) for every micro-batch")
+        return None
+
+    def some(outputs, case):
+        low, full = (int(v) for v in outputs[0])
+        if low == 0:
+            return (f"none of the model's {full} forward passes ran under autocast (its logits "
+                    "were not bfloat16 from float32 weights): with config.dtype 'bfloat16' the "
+                    "forward passes must run under torch.autocast(device_type, "
+                    "dtype=torch.bfloat16), with the weights left in float32")
+        return None
+
+    def every(outputs, case):
+        low, full = (int(v) for v in outputs[0])
+        if full > 0:
+            return (f"{full} of the model's {low + full} forward passes ran outside autocast "
+                    "(float32 logits, or weights cast to low precision): every forward pass, "
+                    "training and evaluation, must run under torch.autocast(device_type, "
+                    "dtype=torch.bfloat16)")
+        return None
+    return model_trained, some, every
 
 
 def _fast_enough(ratio: float):
@@ -552,22 +568,23 @@ def _fast_enough(ratio: float):
 def _observed_cases(b: CaseBuilder, tokens, val) -> list[Case]:
     """Measurements rather than values: autocast in use (CPU and CUDA), and on CUDA the
     throughput against a plain loop timed in the same process."""
+    cpu = {**TRAIN_SETTINGS, "dtype": "bfloat16", "max_steps": 4}
     cases = [Case("float32 weights, dtype 'bfloat16' on CPU: autocast in use",
                   [tokens, val, b.randn(8, 6, dtype=F32), b.randn(8, 6, dtype=F32, scale=0.4),
-                   b.randn(8, dtype=F32, scale=0.1),
-                   {**TRAIN_SETTINGS, "dtype": "bfloat16", "max_steps": 4}],
+                   b.randn(8, dtype=F32, scale=0.1), cpu],
                   {"observe": True}, F32, ("autocast",), n_outputs=2, compared=(),
-                  checks=(_autocast_used,))]
+                  checks=_autocast_used(cpu["max_steps"]))]
     if any(d.startswith("cuda") for d in b.devices):
         v, d = 256, 512
+        cuda = {**TRAIN_SETTINGS, "device": "cuda", "dtype": "bfloat16", "max_steps": 60,
+                "batch_size": 32, "context_length": 128, "eval_interval": 60, "log_interval": 60}
         cases.append(Case(
             "CUDA, float32 weights, dtype 'bfloat16': autocast in use, throughput",
             [tokens, val, b.randn(v, d, dtype=F32), b.randn(v, d, dtype=F32, scale=d ** -0.5),
-             b.randn(v, dtype=F32, scale=0.1),
-             {**TRAIN_SETTINGS, "device": "cuda", "dtype": "bfloat16", "max_steps": 60,
-              "batch_size": 32, "context_length": 128, "eval_interval": 60, "log_interval": 60}],
+             b.randn(v, dtype=F32, scale=0.1), cuda],
             {"observe": True, "time_it": True}, F32, ("autocast", "throughput"), device="cuda",
-            n_outputs=2, compared=(), checks=(_autocast_used, _fast_enough(0.8))))
+            n_outputs=2, compared=(),
+            checks=(*_autocast_used(cuda["max_steps"]), _fast_enough(0.8))))
     return cases
 
 
@@ -635,6 +652,7 @@ CHAPTER = Chapter(
     id="ch09",
     title="Training at scale: tokenization, data pipelines, the training loop",
     notebook="ch09_training/ch09_training.py",
+    warm_ups=("optimizer",),  # optimizer exercises: torch._dynamo imported once
     exercises=[
         Exercise(
             "ch09.train_bpe", "train_bpe", 2.0, train_bpe, bpe_cases, driver=drive_train_bpe,
@@ -664,11 +682,11 @@ CHAPTER = Chapter(
             mistakes=catalog.TRAIN_MISTAKES, alternatives=catalog.TRAIN_ALTERNATIVES),
         Exercise(
             "ch09.all_reduce_gradients", "all_reduce_gradients", 1.0, all_reduce_gradients,
-            all_reduce_cases, driver=drive_data_parallel, timeout_floor_s=60.0,
+            all_reduce_cases, driver=drive_data_parallel, timeout_floor_s=60.0, spawns=True,
             mistakes=catalog.ALL_REDUCE_MISTAKES, alternatives=catalog.ALL_REDUCE_ALTERNATIVES),
         Exercise(
             "ch09.ddp_train_step", "ddp_train_step", 1.5, ddp_train_step, ddp_step_cases,
-            driver=drive_data_parallel, timeout_floor_s=60.0,
+            driver=drive_data_parallel, timeout_floor_s=60.0, spawns=True,
             substitutes={"all_reduce_gradients": BUILTIN_ALL_REDUCE},
             mistakes=catalog.DDP_MISTAKES, alternatives=catalog.DDP_ALTERNATIVES),
     ],

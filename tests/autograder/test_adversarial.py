@@ -117,8 +117,8 @@ def test_resource_attacks(make_submission, strict, canaries):
         assert "did not finish within" in msgs[ex] and "endless loop" in msgs[ex]
     assert "MemoryError" in msgs[L]
     assert "RuntimeError" in msgs[R] and "allocate" in msgs[R]
-    # a fork bomb either trips the process limit, is reaped after the case, or starves the case
-    assert any(s in msgs[K] for s in ("BlockingIOError", "process(es) running", "did not finish within"))
+    # a fork bomb is refused: no process may be started while graded
+    assert "PermissionError" in msgs[K] and "cannot be started while" in msgs[K]
 
 
 def test_process_and_exit_attacks(make_submission, strict, canaries):
@@ -132,7 +132,7 @@ def test_process_and_exit_attacks(make_submission, strict, canaries):
         R: fn(R, "    raise KeyboardInterrupt\n"),                                     # KeyboardInterrupt
         K: correct_then(K, "    import time\n    time.sleep(0.5)\n"),                  # 100x too slow
     }, strict)
-    assert "left" in msgs[S] and "process(es) running" in msgs[S] and "were killed" in msgs[S]
+    assert "PermissionError" in msgs[S] and "cannot be started while" in msgs[S]  # the daemon
     assert "ended the grading process" in msgs[J] and "exited with code 0" in msgs[J]
     assert "ended the grading process" in msgs[A]
     assert "SystemExit" in msgs[L]
@@ -304,3 +304,174 @@ def test_pickle_payload_beside_the_notebook_is_never_loaded(tmp_path, make_submi
     result = grade_notebook(str(path), "ch04", sandbox=strict, slot=SLOT)
     assert result.total == result.max_total
     assert not marker.exists()
+
+
+# ----------------------------------------------------------------- the grader does not believe the worker
+# Attacks by class (issue: "the grader must not believe the worker"). Each asserts the exact
+# outcome: the attacked exercise scores 0 (or is held for review, where the attack forges what
+# only the worker's own process can observe), every other exercise exactly as without the attack.
+
+# Finds this process's report socket and writes well-formed frames on it, as a forger would.
+FORGER = '''
+import json as _json, os as _os, stat as _stat, struct as _struct
+def _report_socket():
+    for fd in range(3, 64):
+        try:
+            if _stat.S_ISSOCK(_os.fstat(fd).st_mode):
+                return fd
+        except OSError:
+            pass
+def _forge(header, payload=b""):
+    body = _json.dumps(header).encode()
+    _os.write(_report_socket(), _struct.pack(">Q", len(body)) + body + payload)
+'''
+
+
+def _grade_held(make_submission, attacks: dict, mode, held: set) -> dict:
+    """Like ``_grade``, but the exercises in ``held`` may instead pass and be held for review."""
+    path = make_submission(attacks)
+    result = grade_notebook(str(path), "ch04", sandbox=mode, slot=SLOT)
+    _no_sandbox_processes()
+    for e in result.exercises:
+        if e.id in held:
+            assert e.held and e.review, (e.id, e.messages)
+        elif e.id in attacks:
+            assert e.points == 0 and not e.passed, (e.id, e.messages)
+        else:
+            assert e.passed and e.points == e.max_points and not e.held, (e.id, e.messages)
+    return {e.id: " ".join(e.messages) for e in result.exercises}
+
+
+def test_forged_and_missing_reports(make_submission, strict, canaries):
+    msgs = _grade_held(make_submission, {
+        # a cell that reports its exercise finished while it loads
+        S: FORGER + "_forge({'event': 'case', 'case': 0, 'status': 'ok', 'seconds': 0.0,"
+                    " 'devices': ['cpu'], 'n_grads': 0})\n" + fn(S, "    return x\n"),
+        # a case report with a field of the wrong type
+        J: FORGER + fn(J, "    _forge({'event': 'case', 'case': 0, 'status': 'ok', 'forbidden': 5})\n"
+                          "    return p\n"),
+        # reports only the first case (the others, whose output it would get wrong, are dropped)
+        A: fn(A, "    return q\n",
+              before="import sys\n_w = sys.modules['__main__']\n_all_cases = _w.run_exercise\n"
+                     "_w.run_exercise = lambda ex, cases, tensors, ns, send: "
+                     "_all_cases(ex, cases[:1], tensors, ns, send)\n"),
+        # the forbidden-call list emptied by rebinding the worker's monitor: only static review
+        # can see it (held for review)
+        L: fn(L, "    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)\n",
+              before="import sys\nclass _Blind:\n    def __init__(self, *a):\n        self.seen = []\n"
+                     "    def __enter__(self):\n        return self\n"
+                     "    def __exit__(self, *e):\n        return False\n"
+                     "sys.modules['__main__'].ForbiddenMonitor = _Blind\n"),
+    }, strict, held={L})
+    assert "broke the grading protocol" in msgs[S]
+    assert "broke the grading protocol" in msgs[J] and "'forbidden'" in msgs[J]
+    assert "broke the grading protocol" in msgs[A] and "not reported" in msgs[A]
+
+
+def test_observation_cannot_be_escaped(make_submission, strict, canaries):
+    msgs = _grade_held(make_submission, {
+        # the forbidden built-in called in a thread, and in a forked child
+        S: fn(S, "    import threading\n    out = []\n"
+                 "    t = threading.Thread(target=lambda: out.append(torch.softmax(x / temperature, dim)))\n"
+                 "    t.start()\n    t.join()\n    return out[0]\n"),
+        J: fn(J, "    import os\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n"
+                 "    os.waitpid(pid, 0)\n"
+                 "    return torch.diag_embed(p) - p[..., :, None] * p[..., None, :]\n"),
+        # a forbidden call hidden in a profiler scope named like the grader's stand-ins: by the
+        # old fixed name, and by the name read from the worker (caught by the scope count)
+        A: fn(A, "    with torch.autograd.profiler.record_function('llmcourse::substitute'):\n"
+                 "        with torch._C.DisableTorchFunction():\n"
+                 "            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,"
+                 " is_causal=is_causal, scale=scale)\n"),
+        L: fn(L, "    import sys\n    scope = sys.modules['__main__'].SUBSTITUTE_SCOPE\n"
+                 "    with torch.autograd.profiler.record_function(scope):\n"
+                 "        with torch._C.DisableTorchFunction():\n"
+                 "            return F.layer_norm(x, x.shape[-1:], weight, bias, eps)\n"),
+    }, strict, held=set())
+    assert "can't start new thread" in msgs[S] and "cannot be started while" in msgs[S]
+    assert "PermissionError" in msgs[J] and "cannot be started while" in msgs[J]
+    assert "aten::scaled_dot_product_attention" in msgs[A]
+    assert "profiler scope named like the grader's" in msgs[L]
+
+
+def test_deadlines_are_the_graders(make_submission, strict, canaries):
+    import time
+
+    start = time.monotonic()
+    msgs = _grade_held(make_submission, {
+        # a cell that keeps sending frames while it sleeps, to hold its slot
+        S: FORGER + "import time as _t\nfor _ in range(60):\n"
+                    "    _forge({'event': 'cell_start', 'index': 0})\n    _t.sleep(1)\n"
+           + fn(S, "    return x\n"),
+        # a function that sleeps and sends progress-looking frames between cases
+        J: FORGER + fn(J, "    import time\n    for _ in range(60):\n"
+                          "        _forge({'event': 'loaded', 'locked': True, 'lock_error': None})\n"
+                          "        time.sleep(1)\n    return p\n"),
+    }, strict, held=set())
+    assert "broke the grading protocol" in msgs[S]
+    assert "broke the grading protocol" in msgs[J]
+    assert time.monotonic() - start < 60, "the forged frames held the slot"
+
+
+def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
+    """Huge frames with made-up indices, and outputs of the wrong size, never reach the grader's
+    memory; a header of the wrong type never crashes it (measured in a separate process)."""
+    import sys
+
+    attack = make_submission({
+        S: FORGER + fn(S, "    for i in range(8):\n"
+                          "        _forge({'event': 'case', 'case': 1000 + i, 'status': 'ok', 'tensors':"
+                          " [{'dtype': 'float64', 'shape': [1 << 25]}]}, bytes(1 << 28))\n"
+                          "    return x\n"),
+        J: fn(J, "    return torch.zeros(4096, 4096, dtype=torch.float64)\n"),  # 128 MiB, wrong shape
+        A: FORGER + fn(A, "    _forge({'event': 'case', 'case': 0, 'status': 'ok', 'forbidden': 5,"
+                          " 'seconds': 'soon'})\n    return q\n"),
+    })
+    clean = make_submission({})
+    script = ("import json, resource, sys\nfrom autograder import sandbox\n"
+              "from autograder.grade import grade_notebook\n"
+              f"r = grade_notebook(sys.argv[1], 'ch04', sandbox=sandbox.detect('strict'), slot={SLOT})\n"
+              "print(json.dumps({'result': r.as_json(),"
+              " 'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n")
+    runs = {}
+    for name, path in (("clean", clean), ("attack", attack)):
+        out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs["attack"]["peak_kb"] <= 2 * runs["clean"]["peak_kb"], runs
+    by = {e["id"]: e for e in runs["attack"]["result"]["exercises"]}
+    for ex_id, e in by.items():
+        assert (e["points"] == 0) == (ex_id in (S, J, A)), (ex_id, e["messages"])
+    assert "broke the grading protocol" in " ".join(by[S]["messages"])
+    assert "shape (4096, 4096)" in " ".join(by[J]["messages"])
+    assert "broke the grading protocol" in " ".join(by[A]["messages"])
+
+
+@pytest.mark.parametrize("fault", ["flood", "crash", "hang"])
+def test_faults_are_charged_where_they_happen(make_submission, strict, ch04, fault):
+    """A fault in any exercise's code costs that exercise only, in every position."""
+    body = {"flood": "    print('x' * (3 << 20))\n",
+            "crash": "    import os\n    os._exit(0)\n",
+            "hang": "    while True:\n        pass\n"}[fault]
+    ids = [S, J, A, L, R, K]
+    for faulty in (ids[0::2], ids[1::2]):
+        path = make_submission({ex: correct_then(ex, body) if ex in CORRECT else fn(ex, body)
+                                for ex in faulty})
+        result = grade_notebook(str(path), "ch04", sandbox=strict, slot=SLOT)
+        for e in result.exercises:
+            assert (e.points == 0) == (e.id in faulty), (fault, e.id, e.messages)
+            if e.id in faulty:
+                assert {"flood": "MiB while being graded", "crash": "ended the grading process",
+                        "hang": "did not finish within"}[fault] in e.messages[0], e.messages
+
+
+def test_hidden_inputs_reach_one_exercise_at_a_time(make_submission, strict):
+    """The job file holds the student's cells only; an exercise's process gets its own inputs."""
+    probe = ("    import json, struct\n    data = open('/job/job.bin', 'rb').read()\n"
+             "    head = json.loads(data[8:8 + struct.unpack('>Q', data[:8])[0]])\n"
+             "    if head['tensors'] or 'exercises' in head:\n        return x * 0\n")
+    path = make_submission({S: correct_then(S, probe)})
+    result = grade_notebook(str(path), "ch04", sandbox=strict, slot=SLOT)
+    softmax = result.exercises[0]
+    assert softmax.passed and softmax.held  # (reading /job is flagged for review)

@@ -122,3 +122,29 @@ def test_a_batch_killed_halfway_loses_nothing(course, ch04):
             assert records[student].get("reused")
             assert (store / name).read_bytes() == content
     assert _totals(records) == {"alice": 14.0, "bob": 0.0, "carol": 12.5, "dave": None}
+
+
+def test_held_exercises_in_summary_reports_and_feedback(tmp_path, ch04):
+    """A held exercise (autograder/review.py flagged its answer cell) is listed per student with
+    its flagged lines; the student's feedback only says it is held."""
+    finding = "line 1: `import threading` — starts a thread: ..."
+    rows = [{"id": ex.id, "name": ex.name, "points": ex.points, "max_points": ex.points,
+             "passed": True, "messages": ["all cases passed"], "ungraded": False,
+             "held_for_review": ex.id == "ch04.softmax",
+             "review": [finding] if ex.id == "ch04.softmax" else []} for ex in ch04.exercises]
+    records = {"alice": {"student": "alice", "failure": None,
+                         "notebooks": {ASSIGNMENT: {"exercises": rows}}},
+               "bob": {"student": "bob", "failure": None, "notebooks": {ASSIGNMENT: {
+                   "exercises": [r | {"held_for_review": False, "review": []} for r in rows]}}}}
+    table = batch.summary(records, ch04)
+    assert "HELD FOR REVIEW (1 student(s))" in table
+    assert "  alice: softmax" in table and f"      {finding}" in table and "bob:" not in table
+    csv_path, json_path = batch.write_reports(tmp_path, ASSIGNMENT, ch04, records)
+    header, alice, bob = csv_path.read_text(encoding="utf-8").splitlines()
+    assert header.endswith(",held_for_review")
+    assert alice.endswith(f"ch04.softmax: {finding}") and bob.endswith(",")
+    assert json.loads(json_path.read_text())["held_for_review"] == {
+        "alice": {"ch04.softmax": [finding]}}
+    html = batch.feedback_html(records["alice"], ch04)
+    assert "held for review by your instructor" in html and "import threading" not in html
+    assert "held for review" not in batch.feedback_html(records["bob"], ch04)

@@ -49,3 +49,22 @@ def test_cases_are_deterministic(chapter, ex):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
 def test_notebook_source_matches_the_declaration(chapter):
     build.validate_source(build.read_source(chapter), chapter)
+
+
+
+SPAWNING = [(ch, ex) for ch, ex in EXERCISES if ex.spawns]
+
+
+@pytest.mark.parametrize("chapter, ex", SPAWNING, ids=[e.id for _, e in SPAWNING])
+def test_exercises_that_spawn_are_judged_by_outputs_only(chapter, ex):
+    """An exercise whose process may start threads and processes is not observed from every
+    thread: its verdict must not rest on forbidden calls or observed properties."""
+    assert not ex.forbidden_functions and not ex.forbidden_ops, ex.id
+    assert all(not c.checks and c.compared is None for c in build_cases(ex)), ex.id
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.id for c in CHAPTERS])
+def test_warm_ups_are_known_to_the_worker(chapter):
+    from autograder.worker import WARM_UPS
+
+    assert set(chapter.warm_ups) <= set(WARM_UPS), chapter.warm_ups

@@ -11,7 +11,8 @@ import pytest
 from autograder.build import ROOT, output_paths
 
 JSON_KEYS = {"notebook", "total", "max_total", "ungraded_points", "exercises"}
-EXERCISE_KEYS = {"id", "name", "points", "max_points", "passed", "messages", "ungraded"}
+EXERCISE_KEYS = {"id", "name", "points", "max_points", "passed", "messages", "ungraded",
+                 "held_for_review", "review"}
 
 
 def _check(*args):
@@ -29,6 +30,7 @@ def test_solution_gets_full_marks_as_json(ch04):
     assert [e["id"] for e in out["exercises"]] == [ex.id for ex in ch04.exercises]
     for e in out["exercises"]:
         assert set(e) == EXERCISE_KEYS and e["passed"] and e["points"] == e["max_points"]
+        assert not e["held_for_review"] and e["review"] == []
 
 
 @pytest.mark.slow
@@ -55,6 +57,29 @@ def test_bundled_sample_table_and_json_agree():
     assert f"total {out['total']:g}/{out['max_total']:g}" in flat
     assert "ungraded on this machine" in flat
     assert table.stderr == ""
+
+
+@pytest.mark.slow
+def test_flagged_answer_cell_is_held_for_review(ch04, make_submission, ch04_solutions):
+    """A thread in one answer cell: that exercise is graded as usual and held for review, with
+    the line and the reason; the others are not held."""
+    held = ch04.exercise("ch04.softmax")
+    path = make_submission({held.id: "import threading\n" + ch04_solutions[held.id]})
+    as_json, table = _check(str(path), "--json"), _check(str(path))
+    assert as_json.returncode == table.returncode == 0, as_json.stderr
+    out = json.loads(as_json.stdout)
+    for e in out["exercises"]:
+        assert set(e) == EXERCISE_KEYS
+        if e["id"] == held.id:
+            assert e["held_for_review"] and e["passed"] and e["points"] == held.points
+            [finding] = e["review"]
+            assert finding.startswith("line 1: `import threading` — starts a thread")
+        else:
+            assert not e["held_for_review"] and e["review"] == [], e
+    flat = " ".join(table.stdout.split())
+    assert "HELD FOR REVIEW: an instructor reads these lines" in flat
+    assert "line 1: `import threading` — starts a thread" in flat
+    assert f"HELD FOR REVIEW: {held.name} (" in flat
 
 
 @pytest.mark.parametrize("content", [None, b"{oops"], ids=["missing", "invalid-json"])

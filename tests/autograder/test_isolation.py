@@ -10,8 +10,12 @@ import subprocess
 
 import pytest
 
+import torch
+
 from autograder import runner, sandbox
+from autograder.cases import prepare
 from autograder.grade import grade_notebook
+from autograder.spec import Case, CaseBuilder, Chapter, Exercise
 
 STRICT_REASON = sandbox._probe()
 MODES = [pytest.param("plain", id="plain"),
@@ -145,19 +149,58 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
 
 
 @pytest.mark.slow
-def test_no_process_is_left_behind_plain(make_submission, ch04, short_deadlines, tmp_path):
+def test_threads_and_processes_are_refused_while_graded(make_submission, ch04, short_deadlines,
+                                                       tmp_path, mode):
     marker = tmp_path / "child.pid"
     path = make_submission({
         "ch04.softmax": (
             "import subprocess\n"
             f"_child = subprocess.Popen(['sleep', '300'])\n"
             f"open({str(marker)!r}, 'w').write(str(_child.pid))\n" + SOFTMAX_OK),
+        "ch04.layer_norm": (
+            "import threading\n"
+            "def layer_norm(x, weight, bias, eps=1e-5):\n"
+            "    out = []\n"
+            "    t = threading.Thread(target=lambda: out.append(F.layer_norm(x, x.shape[-1:], "
+            "weight, bias, eps)))\n"
+            "    t.start()\n    t.join()\n    return out[0]\n"),
     })
-    result = grade_notebook(str(path), "ch04", sandbox=sandbox.detect("plain"))
-    assert result.total == ch04.max_points
-    pid = int(marker.read_text())
-    alive = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    assert alive.stdout.strip() in ("", "Z"), f"process {pid} outlived grading"
+    result = grade_notebook(str(path), "ch04", sandbox=mode)
+    by = _by_id(result)
+    _assert_others_full(result, ch04, {"ch04.softmax", "ch04.layer_norm"})
+    assert any("PermissionError" in m and "threads and processes cannot be started" in m
+               for m in by["ch04.softmax"].messages)
+    assert "can't start new thread" in " ".join(by["ch04.layer_norm"].messages)
+    assert "threads and processes cannot be started" in " ".join(by["ch04.layer_norm"].messages)
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_no_process_is_left_behind_by_an_exercise_that_may_spawn(tmp_path, mode):
+    """Exercises whose drivers start processes run without the lock; what they leave is killed."""
+    marker = tmp_path / "child.pid"
+    marker.touch()
+    marker.chmod(0o666)
+    ex = Exercise("toy.spawn", "double", 1.0, lambda x: 2 * x,
+                  lambda b: [Case("x (3,)", [b.randn(3)], {}, torch.float32)], spawns=True)
+    chapter = Chapter("toy", "Toy", "toy/toy.py", [ex])
+    plan = [(ex, [prepare(ex, c, i) for i, c in enumerate(ex.cases(CaseBuilder(ex.id)))])]
+    # (a plain worker finds strays by session: a new session escapes it, the sandbox does not)
+    popen = "['sleep', '300'], start_new_session=True" if mode.mode == "strict" else "['sleep', '300']"
+    cells = [{"id": "a", "source": (
+        "import subprocess\n"
+        "def double(x):\n"
+        f"    child = subprocess.Popen({popen})\n"
+        f"    open({str(marker)!r}, 'w').write(str(child.pid))\n"
+        "    return 2 * x\n")}]
+    report = runner.run_in_worker(chapter, cells, plan, sandbox=mode)
+    header, _ = report.cases[ex.id][0]
+    assert header["status"] == "error" and "left 1 process(es) running" in header["message"]
+    if mode.mode == "plain":  # (in the sandbox the pid is another namespace's)
+        pid = int(marker.read_text())
+        alive = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
+                               text=True)
+        assert alive.stdout.strip() in ("", "Z"), f"process {pid} outlived grading"
 
 
 def test_each_cuda_job_gets_one_gpu_by_slot(monkeypatch):

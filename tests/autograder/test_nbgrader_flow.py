@@ -277,8 +277,13 @@ def test_tampering_fools_the_kernel_path_not_ours(flow):
     student's kernel, an answer cell can replace the hidden test."""
     softmax = CHAPTER.exercise("ch04.softmax")
     assert flow.kernel[TAMPER]["cells"][softmax.check_cell_id] == softmax.points
-    assert flow.ours[TAMPER]["cells"][softmax.check_cell_id] == 0.0
+    # ours: the out-of-process verdict is 0, and the static review (it imports the grader's
+    # code) holds the cell for a manual grade, with the reasons in its output
+    assert flow.ours[TAMPER]["cells"][softmax.check_cell_id] is None and flow.ours[TAMPER]["flag"]
     assert flow.ours[TAMPER]["total"] == CHAPTER.max_points - softmax.points
+    [out] = check_cells(autograded_nb(flow.course, TAMPER))[softmax.check_cell_id].outputs
+    assert f"the hidden tests gave 0/{softmax.points:g} points" in out.text
+    assert "import autograder.kernel as _k` — imports the grader's own code" in out.text
 
 
 # --------------------------------------------------------------------------- slow: regrading

@@ -1,0 +1,99 @@
+"""`llmcourse grade` with an answer cell that the static review flags (autograder/review.py): that
+exercise gets no auto score and is flagged for a manual grade, with the flagged lines in its
+output, the batch summary, the reports and the feedback; the other exercises are scored as usual.
+Grading used the course's secret seed, which no report or result holds in clear."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import stat
+
+import nbformat
+import pytest
+
+from autograder import build, cli, examples, gradebook, secret
+from autograder.chapters import get_chapter
+
+nbgrader_api = pytest.importorskip("nbgrader.api")
+CH = get_chapter("ch04")
+HELD = CH.exercise("ch04.softmax")
+NOTEBOOK = f"{CH.notebook_stem}.ipynb"
+FLAGGED = "import threading\n"
+
+
+@pytest.mark.slow
+def test_held_exercise_waits_for_a_manual_grade(tmp_path, monkeypatch):
+    env = build.jupyter_env(tmp_path)
+    for var in ("PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR",
+                "PYTHONPATH"):
+        monkeypatch.setenv(var, env[var])
+    course = tmp_path / "course"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["course", "init", str(course), CH.id]) == 0, out.getvalue()
+    release = nbformat.read(course / "release" / CH.assignment / NOTEBOOK, as_version=4)
+    answers = examples.solution_answers(CH)
+    answers[HELD.id] = FLAGGED + answers[HELD.id]
+    path = course / "submitted" / "alice" / CH.assignment / NOTEBOOK
+    path.parent.mkdir(parents=True)
+    nbformat.write(examples.fill_answers(release, CH, answers), path)
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main(["grade", str(course), CH.assignment])
+    log = out.getvalue()
+    assert rc == 0, log
+    assert "NOT GRADED" not in log and "secret seed" in log
+    assert f"HELD FOR REVIEW: {HELD.name}" in log  # the student's line
+    assert "line 1: `import threading` — starts a thread" in log  # the batch summary
+
+    with nbgrader_api.Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        sub = gb.find_submission(CH.assignment, "alice")
+        grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
+        for ex in CH.exercises:
+            g = grades[ex.check_cell_id]
+            if ex is HELD:
+                assert g.auto_score is None and g.manual_score is None and g.needs_manual_grade
+            else:
+                assert g.auto_score == ex.points and not g.needs_manual_grade, ex.id
+        assert sub.needs_manual_grade
+    graded = nbformat.read(course / "autograded" / "alice" / CH.assignment / NOTEBOOK,
+                           as_version=4)
+    [cell] = [c for c in graded.cells
+              if c.metadata.get("nbgrader", {}).get("grade_id") == HELD.check_cell_id]
+    text = str(cell.outputs)
+    assert "held for review by your instructor" in text
+    assert f"the hidden tests gave {HELD.points:g}/{HELD.points:g} points" in text
+    assert "line 1: `import threading`" in text
+
+    reports = course / "llmcourse" / "reports"
+    [row] = list(csv.DictReader((reports / f"{CH.assignment}.csv").open()))
+    assert row["held_for_review"].startswith(f"{HELD.id}: line 1: `import threading`")
+    report = json.loads((reports / f"{CH.assignment}.json").read_text())
+    assert list(report["held_for_review"]) == ["alice"]
+    assert list(report["held_for_review"]["alice"]) == [HELD.id]
+    feedback = (course / "llmcourse" / "feedback" / CH.assignment / "alice.html").read_text()
+    assert "held for review by your instructor" in feedback
+
+    seed_file = course / "llmcourse" / "secret_seed"
+    assert stat.S_IMODE(os.stat(seed_file).st_mode) == 0o600
+    seed = str(secret.course_seed(course))
+    assert not (course / "release" / CH.assignment / "secret_seed").exists()
+    for p in (course / "llmcourse").rglob("*"):
+        if p.is_file() and p != seed_file:
+            assert seed not in p.read_text(encoding="utf-8"), p
+
+
+def test_verdict_outputs_of_a_held_exercise():
+    verdict = {"name": "softmax", "points": 2.0, "max_points": 2.0, "passed": True,
+               "messages": ["all 35 cases passed"], "ungraded": False, "held_for_review": True,
+               "review": ["line 1: `import threading` — starts a thread: ..."]}
+    [out] = gradebook.verdict_outputs(verdict)
+    assert out["output_type"] == "stream"
+    assert out["text"].startswith("⚠ softmax: held for review by your instructor: 2 points to "
+                                  "grade by hand (the hidden tests gave 2/2 points)")
+    assert "  ! line 1: `import threading`" in out["text"] and "all 35 cases passed" in out["text"]
