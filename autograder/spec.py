@@ -103,8 +103,8 @@ class Chapter:
         "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
     )
     # One-time lazy costs paid once in the worker before any exercise process is forked, instead
-    # of once per exercise (names of ``worker.WARM_UPS``, e.g. "optimizer": the first optimizer
-    # step imports torch._dynamo, about 1.7 s).
+    # of once per exercise (names of ``worker.WARM_UPS``, e.g. "dynamo": the first optimizer step
+    # or torch.func call imports torch._dynamo, about 1-1.7 s).
     warm_ups: tuple[str, ...] = ()
 
     @property

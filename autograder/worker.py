@@ -573,7 +573,9 @@ def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int)
         os._exit(code)  # no atexit handlers or finalizers of the student's code
 
 
-def _warm_optimizer() -> None:
+def _warm_dynamo() -> None:
+    import torch._dynamo  # noqa: F401 - imported lazily by optimizers, torch.func, decompositions
+
     p = torch.nn.Parameter(torch.zeros(1))
     p.grad = torch.zeros(1)
     torch.optim.SGD([p], lr=0.1, momentum=0.9).step()
@@ -581,13 +583,16 @@ def _warm_optimizer() -> None:
 
 # What a chapter may ask the zygote to pay once (``Chapter.warm_ups``): lazy imports that would
 # otherwise be paid again in every forked exercise process.
-WARM_UPS = {"optimizer": _warm_optimizer}
+WARM_UPS = {"dynamo": _warm_dynamo}
 
 
 def zygote(job: dict, control) -> None:
     """Serve "run" requests until the grader closes the channel."""
     base_ns: dict = {"__name__": "__student__", "__builtins__": __builtins__}
     exec(compile(job.get("prelude", ""), "<prelude>", "exec"), base_ns)
+    _warm_up(use_cuda=False)  # the profiler's one-time set-up, once (its thread dies in a fork)
+    x = torch.ones(2, requires_grad=True)  # autograd.grad's first call imports sympy (≈0.25 s)
+    torch.autograd.grad((x * x).sum(), [x], torch.ones(()))
     for name in job.get("warm_ups", []):
         WARM_UPS[name]()
     nospawn.forbid_ptrace_of_self()

@@ -704,6 +704,7 @@ CHAPTER = Chapter(
     id="ch07",
     title="Efficiency and variants of Transformers",
     notebook="ch07_efficiency/ch07_efficiency.py",
+    warm_ups=("dynamo",),  # torch.func and the dispatch modes import torch._dynamo: once
     exercises=[
         Exercise("ch07.attention_flops", "attention_flops", 1.0, attention_flops,
                  attention_flops_cases, mistakes=catalog.ATTN_FLOPS_MISTAKES,

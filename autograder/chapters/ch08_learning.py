@@ -518,7 +518,7 @@ CHAPTER = Chapter(
     id="ch08",
     title="How models learn: loss, optimization, scaling laws",
     notebook="ch08_learning/ch08_learning.py",
-    warm_ups=("optimizer",),  # optimizer exercises: torch._dynamo imported once
+    warm_ups=("dynamo",),  # optimizers import torch._dynamo: once per worker, not per exercise
     exercises=[
         Exercise(
             "ch08.logsumexp", "logsumexp", 1.0, logsumexp, _reduction_cases,

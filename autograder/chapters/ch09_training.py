@@ -652,7 +652,7 @@ CHAPTER = Chapter(
     id="ch09",
     title="Training at scale: tokenization, data pipelines, the training loop",
     notebook="ch09_training/ch09_training.py",
-    warm_ups=("optimizer",),  # optimizer exercises: torch._dynamo imported once
+    warm_ups=("dynamo",),  # optimizers import torch._dynamo: once per worker, not per exercise
     exercises=[
         Exercise(
             "ch09.train_bpe", "train_bpe", 2.0, train_bpe, bpe_cases, driver=drive_train_bpe,
