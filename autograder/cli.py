@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--regrade", action="store_true",
                    help="grade again even where an earlier run's result is still valid")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                   help="wall-time budget per submission (default: the per-exercise deadlines)")
+                   help="wall-time budget per submission (default: the sum of the chapter's "
+                        "absolute per-exercise limits, runner.default_budget)")
     p.add_argument("--sandbox", choices=("strict", "plain"), default="strict",
                    help="strict (default on Linux): bubblewrap sandbox, refuse if unavailable")
     p.add_argument("--seed", type=int, default=None,

@@ -116,7 +116,7 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
                 break  # the remaining cases never ran
             else:  # the runner guarantees a report or a failure; never count a silent case
                 verdicts.append(CaseVerdict(p, False, "protocol", "case not reported"))
-        if failure is not None:  # every case ran, yet the exercise broke a rule (e.g. output flood)
+        if failure is not None and prepared:  # every case ran, yet the exercise broke a rule
             verdicts.append(CaseVerdict(prepared[-1], False, failure[0], failure[1]))
         cell_notes = _cell_notes(sub, ex, report)
         if ex.id in report.lock_errors:

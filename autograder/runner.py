@@ -341,9 +341,9 @@ def _run_plan(job: _Job, plan, report: RunReport) -> None:
                                               f"budget of {job.budget_s:g} s ran out")
                     break
                 if zygote is None or not zygote.alive:
-                    zygote = _start(job, report, ex)
+                    zygote = _start(job, report, [e for e, _ in plan[k:]])
                     if zygote is None:
-                        break
+                        return  # no student code has run in it: the rest cannot start either
                 outcome = _run_exercise(job, zygote, k, ex, prepared, report)
                 if outcome != "retry":
                     break
@@ -352,7 +352,8 @@ def _run_plan(job: _Job, plan, report: RunReport) -> None:
             zygote.close()
 
 
-def _start(job: _Job, report: RunReport, ex: Exercise):
+def _start(job: _Job, report: RunReport, pending: list[Exercise]):
+    """A fresh worker, or None after charging every pending exercise with why it did not start."""
     zygote = _Zygote(job.job_dir, job.use_cuda, job.sandbox, job.slot, job.limits)
     try:
         zygote.wait_ready()
@@ -360,7 +361,9 @@ def _start(job: _Job, report: RunReport, ex: Exercise):
     except (_Timeout, _Dead, protocol.ProtocolError) as e:
         zygote.kill()
         why = "did not start in time" if isinstance(e, _Timeout) else f"failed to start ({e})"
-        report.failures[ex.id] = ("crash", f"the grading worker {why}")
+        for ex in pending:
+            report.cases.setdefault(ex.id, {})
+            report.failures[ex.id] = ("crash", f"the grading worker {why}")
         return None
 
 
