@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from autograder import runner, sandbox
+from autograder.chapters import get_chapter
 from autograder.grade import grade_notebook
 from autograder.submission import SubmissionError, read_notebook
 
@@ -448,22 +449,27 @@ def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
     assert "broke the grading protocol" in " ".join(by[A]["messages"])
 
 
-@pytest.mark.parametrize("fault", ["flood", "crash", "hang"])
-def test_faults_are_charged_where_they_happen(make_submission, strict, ch04, fault):
-    """A fault in any exercise's code costs that exercise only, in every position."""
-    body = {"flood": "    print('x' * (3 << 20))\n",
-            "crash": "    import os\n    os._exit(0)\n",
-            "hang": "    while True:\n        pass\n"}[fault]
+FAULTS = {"flood": ("    print('x' * (3 << 20))\n", "MiB while being graded"),
+          "crash": ("    import os\n    os._exit(0)\n", "ended the grading process"),
+          "hang": ("    while True:\n        pass\n", "did not finish within")}
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2])
+def test_faults_are_charged_where_they_happen(make_submission, strict, monkeypatch, shift):
+    """A flood, a crash and a hang in the code of any exercise cost that exercise only: over the
+    three shifts every fault sits once in every position (the seventh exercise stays correct)."""
     ids = [S, J, A, L, R, K]
-    for faulty in (ids[0::2], ids[1::2]):
-        path = make_submission({ex: correct_then(ex, body) if ex in CORRECT else fn(ex, body)
-                                for ex in faulty})
-        result = grade_notebook(str(path), "ch04", sandbox=strict, slot=SLOT)
-        for e in result.exercises:
-            assert (e.points == 0) == (e.id in faulty), (fault, e.id, e.messages)
-            if e.id in faulty:
-                assert {"flood": "MiB while being graded", "crash": "ended the grading process",
-                        "hang": "did not finish within"}[fault] in e.messages[0], e.messages
+    kinds = list(FAULTS)
+    for ex in get_chapter("ch04").exercises:
+        monkeypatch.setattr(ex, "timeout_floor_s", 3.0)
+    faults = {ex: kinds[(i + shift) % 3] for i, ex in enumerate(ids)}
+    path = make_submission({ex: correct_then(ex, FAULTS[kind][0]) if ex in CORRECT
+                            else fn(ex, FAULTS[kind][0]) for ex, kind in faults.items()})
+    result = grade_notebook(str(path), "ch04", sandbox=strict, slot=SLOT)
+    for e in result.exercises:
+        assert (e.points == 0) == (e.id in faults), (e.id, e.messages)
+        if e.id in faults:
+            assert FAULTS[faults[e.id]][1] in e.messages[0], (faults[e.id], e.messages)
 
 
 def test_hidden_inputs_reach_one_exercise_at_a_time(make_submission, strict):
