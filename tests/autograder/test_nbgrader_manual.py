@@ -1,7 +1,13 @@
-"""`llmcourse grade` with an answer cell that the static review flags (autograder/review.py): that
-exercise gets no auto score and is flagged for a manual grade, with the flagged lines in its
-output, the batch summary, the reports and the feedback; the other exercises are scored as usual.
-Grading used the course's secret seed, which no report or result holds in clear."""
+"""`llmcourse grade` with exercises that wait for a manual grade, in one Chapter 7 class:
+
+- *ungraded on this machine*: the Triton kernel needs a CUDA GPU (skipped on GPU machines, where it
+  is graded);
+- *held for review*: an answer cell that the static review flags (autograder/review.py).
+
+Both get no auto score and are flagged for a manual grade, with why in their output; the other
+exercises are scored as usual and the run is not a failure. The held one's flagged lines are in the
+batch summary, the reports and the feedback. Grading used the course's secret seed, which no
+report or result holds in clear."""
 
 from __future__ import annotations
 
@@ -14,19 +20,30 @@ import stat
 
 import nbformat
 import pytest
+import torch
 
 from autograder import build, cli, examples, gradebook, secret
 from autograder.chapters import get_chapter
 
 nbgrader_api = pytest.importorskip("nbgrader.api")
-CH = get_chapter("ch04")
-HELD = CH.exercise("ch04.softmax")
+CH = get_chapter("ch07")
+TRITON = CH.exercise("ch07.triton_flash_attention_forward")
+HELD = CH.exercise("ch07.attention_flops")
 NOTEBOOK = f"{CH.notebook_stem}.ipynb"
 FLAGGED = "import threading\n"
 
 
+def _cell_text(course, exercise) -> str:
+    graded = nbformat.read(course / "autograded" / "alice" / CH.assignment / NOTEBOOK,
+                           as_version=4)
+    [cell] = [c for c in graded.cells
+              if c.metadata.get("nbgrader", {}).get("grade_id") == exercise.check_cell_id]
+    return str(cell.outputs)
+
+
 @pytest.mark.slow
-def test_held_exercise_waits_for_a_manual_grade(tmp_path, monkeypatch):
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the Triton exercise is graded")
+def test_ungraded_and_held_exercises_wait_for_a_manual_grade(tmp_path, monkeypatch):
     env = build.jupyter_env(tmp_path)
     for var in ("PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR",
                 "PYTHONPATH"):
@@ -56,16 +73,14 @@ def test_held_exercise_waits_for_a_manual_grade(tmp_path, monkeypatch):
         grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
         for ex in CH.exercises:
             g = grades[ex.check_cell_id]
-            if ex is HELD:
+            if ex in (TRITON, HELD):
                 assert g.auto_score is None and g.manual_score is None and g.needs_manual_grade
             else:
                 assert g.auto_score == ex.points and not g.needs_manual_grade, ex.id
         assert sub.needs_manual_grade
-    graded = nbformat.read(course / "autograded" / "alice" / CH.assignment / NOTEBOOK,
-                           as_version=4)
-    [cell] = [c for c in graded.cells
-              if c.metadata.get("nbgrader", {}).get("grade_id") == HELD.check_cell_id]
-    text = str(cell.outputs)
+    text = _cell_text(course, TRITON)
+    assert "ungraded: 2 points to grade by hand" in text and "needs a CUDA GPU" in text
+    text = _cell_text(course, HELD)
     assert "held for review by your instructor" in text
     assert f"the hidden tests gave {HELD.points:g}/{HELD.points:g} points" in text
     assert "line 1: `import threading`" in text
