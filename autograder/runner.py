@@ -344,8 +344,7 @@ def _run_plan(job: _Job, plan, report: RunReport) -> None:
                     zygote = _start(job, report, [e for e, _ in plan[k:]])
                     if zygote is None:
                         return  # no student code has run in it: the rest cannot start either
-                outcome = _run_exercise(job, zygote, k, ex, prepared, report)
-                if outcome != "retry":
+                if not _run_exercise(job, zygote, k, ex, prepared, report):
                     break
     finally:
         if zygote is not None:
@@ -368,8 +367,8 @@ def _start(job: _Job, report: RunReport, pending: list[Exercise]):
 
 
 def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: list[Prepared],
-                  report: RunReport) -> str:
-    """One exercise in its own process. Returns "done", or "retry" after a cell was skipped."""
+                  report: RunReport) -> bool:
+    """One exercise in its own process. True when it must be tried again (a cell was skipped)."""
     ours, theirs = socket.socketpair()
     out_path = job.job_dir / f"output-{k}.log"
     out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
@@ -417,34 +416,34 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
             report.failures[ex.id] = (
                 "output", f"printed {printed / 2**20:.1f} MiB while being graded (limit "
                 f"{OUTPUT_LIMIT_PER_EXERCISE / 2**20:.0f} MiB): remove the prints from your code")
-        return "done"
+        return False
     except _Timeout:
         zygote.kill()
         if loading is not None:
             report.cell_errors[loading] = ("loading this answer cell did not finish within "
                                            f"{CELL_TIMEOUT_S:.0f} s")
-            return "retry"
+            return True
         report.failures[ex.id] = ("timeout", _timeout_text(job, phase, ex, prepared))
-        return "done"
+        return False
     except _Dead:
         code = _exit_code(zygote, k)
         if loading is not None:
             report.cell_errors[loading] = f"loading this answer cell ended the process " \
                                           f"(the grading process {_exit_text(code)})"
-            return "retry"
+            return True
         report.failures[ex.id] = ("crash", f"your code ended the grading process (it "
                                   f"{_exit_text(code)}): sys.exit/os._exit, or a crash?")
-        return "done"
+        return False
     except protocol.ProtocolError as e:
         zygote.kill()
         if loading is not None:  # frames written by a cell's own code while it loads
             report.cell_errors[loading] = f"loading this answer cell broke the grading protocol " \
                                           f"(the grading process {e})"
-            return "retry"
+            return True
         report.cases[ex.id].clear()  # none of its reports is believed
         report.failures[ex.id] = ("protocol", f"broke the grading protocol: the grading process "
                                   f"{e}. Only the grader may write to its channels")
-        return "done"
+        return False
     finally:
         channel.close()
         with contextlib.suppress(OSError):
