@@ -540,6 +540,7 @@ def run_exercise(ex: dict, cases: list, tensors: list, ns: dict, send) -> None:
 
 def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int) -> None:
     """The forked process of one exercise (never returns)."""
+    global LOCKED
     code = 1
     _SPARED.add(os.getppid())
     try:
@@ -554,7 +555,6 @@ def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int)
         if request.get("lock"):
             _warm_up(use_cuda)
             lock = nospawn.forbid_new_tasks()  # None: applied; else why not
-        global LOCKED
         LOCKED = request.get("lock", False) and lock is None
         torch.manual_seed(0)  # the student's own randomness; never the grader's input seed
         ns = dict(base_ns)
