@@ -396,8 +396,13 @@ def test_observation_cannot_be_escaped(make_submission, strict, canaries):
 
 
 def test_deadlines_are_the_graders(make_submission, strict, canaries):
+    """Frames cannot buy time: the run ends within the clean run's time (once more for the fresh
+    worker a kill costs) plus the limit of the one part that hangs."""
     import time
 
+    start = time.monotonic()
+    grade_notebook(str(make_submission({})), "ch04", sandbox=strict, slot=SLOT)
+    clean = time.monotonic() - start
     start = time.monotonic()
     msgs = _grade_held(make_submission, {
         # a cell that keeps sending frames while it sleeps, to hold its slot
@@ -408,10 +413,14 @@ def test_deadlines_are_the_graders(make_submission, strict, canaries):
         J: FORGER + fn(J, "    import time\n    for _ in range(60):\n"
                           "        _forge({'event': 'loaded', 'locked': True, 'lock_error': None})\n"
                           "        time.sleep(1)\n    return p\n"),
+        # a cell that sleeps without a word (its load limit is the parent's)
+        A: "import time\ntime.sleep(1000)\n" + fn(A, "    return q\n"),
     }, strict, held=set())
+    elapsed = time.monotonic() - start
     assert "broke the grading protocol" in msgs[S]
     assert "broke the grading protocol" in msgs[J]
-    assert time.monotonic() - start < 60, "the forged frames held the slot"
+    assert "did not finish within" in msgs[A]
+    assert elapsed <= 2 * clean + runner.CELL_TIMEOUT_S, (elapsed, clean)
 
 
 def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
@@ -429,10 +438,11 @@ def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
                           " 'seconds': 'soon'})\n    return q\n"),
     })
     clean = make_submission({})
-    script = ("import json, resource, sys\nfrom autograder import sandbox\n"
-              "from autograder.grade import grade_notebook\n"
-              f"r = grade_notebook(sys.argv[1], 'ch04', sandbox=sandbox.detect('strict'), slot={SLOT})\n"
-              "print(json.dumps({'result': r.as_json(),"
+    # `llmcourse check --json` in a process of its own, which then reports its own peak memory
+    script = ("import contextlib, io, json, resource, sys\nfrom autograder import cli\n"
+              "out = io.StringIO()\nwith contextlib.redirect_stdout(out):\n"
+              "    rc = cli.main(['check', sys.argv[1], '--json', '--sandbox', 'strict'])\n"
+              "print(json.dumps({'rc': rc, 'result': json.loads(out.getvalue()),"
               " 'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n")
     runs = {}
     for name, path in (("clean", clean), ("attack", attack)):
@@ -440,6 +450,7 @@ def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
                              text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        assert runs[name]["rc"] == 0
     assert runs["attack"]["peak_kb"] <= 2 * runs["clean"]["peak_kb"], runs
     by = {e["id"]: e for e in runs["attack"]["result"]["exercises"]}
     for ex_id, e in by.items():
