@@ -258,11 +258,17 @@ def _explain(ex: Exercise, failing, passing, total) -> list[str]:
         out[0] += f"; fails only with: {', '.join(tags)}"
     elif not passing:
         out[0] += " (all of them)"
-    for v in failing[:MAX_LISTED]:
-        what = {"error": "raised", "bad_output": "returned the wrong kind of value"}.get(v.status, "")
-        out.append(f"case '{v.prepared.case.name}': {what + ': ' if what else ''}{v.message}")
-    if len(failing) > MAX_LISTED:
-        out.append(f"... and {len(failing) - MAX_LISTED} more failing case(s)")
+    errors = {v.message for v in failing if v.status == "error"}
+    if len(errors) == 1 and all(v.status == "error" for v in failing):  # one error, said once
+        out.append(f"every failing case raised (first: case '{first.prepared.case.name}'): "
+                   f"{errors.pop()}")
+    else:
+        for v in failing[:MAX_LISTED]:
+            what = {"error": "raised", "bad_output": "returned the wrong kind of value"}.get(
+                v.status, "")
+            out.append(f"case '{v.prepared.case.name}': {what + ': ' if what else ''}{v.message}")
+        if len(failing) > MAX_LISTED:
+            out.append(f"... and {len(failing) - MAX_LISTED} more failing case(s)")
     if all(v.grads_only for v in failing if v.status == "wrong") and any(
             v.status == "wrong" for v in failing):
         out.append("the outputs are right but the gradients differ: is part of the computation "
