@@ -52,6 +52,12 @@ def expectations(prepared) -> list[Expected]:
             for p in prepared]
 
 
+def expected_bytes(prepared) -> int:
+    """The size of every tensor the reference returned on these cases."""
+    return sum(t.numel() * torch.empty((), dtype=dt).element_size()
+               for p in prepared for dt, t in zip(p.expected_dtypes, p.truth))
+
+
 def _field(header: dict, key: str, kinds, *, optional: bool = True):
     if key not in header:
         if optional:

@@ -41,6 +41,7 @@ OUTPUT_CAP = 64 << 10  # bytes of the student's stdout/stderr kept for messages
 OUTPUT_LIMIT_PER_EXERCISE = 1 << 20  # printing more than this while graded fails the exercise
 FILE_SIZE_LIMIT = 64 << 20
 ADDRESS_SPACE_LIMIT = 8 << 30
+EXERCISE_BYTES = 1 << 30  # what one exercise may send besides twice its outputs' size
 EXIT_REPORT_S = 10.0  # the zygote's report that an exercise process exited
 WORKER_FILES = ("worker.py", "wire.py", "nospawn.py")
 
@@ -51,6 +52,10 @@ class _Dead(Exception):
 
 class _Timeout(Exception):
     pass
+
+
+class _TooMuch(Exception):
+    """An exercise's process sent more bytes than its cap (``_Channel.cap``)."""
 
 
 @dataclass
@@ -106,10 +111,11 @@ def _plain_preexec(limits: Limits, use_cuda: bool):
 class _Channel:
     """A socket read with absolute deadlines owned by the parent."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, cap: int | None = None):
         self.sock = sock
         self.buf = bytearray()
         self.deadline = time.monotonic()
+        self.cap, self.received = cap, 0  # bytes this channel may carry in all
 
     def read_exact(self, n: int) -> bytes:
         while len(self.buf) < n:
@@ -128,6 +134,9 @@ class _Channel:
         chunk = self.sock.recv(max(want, 1 << 16))
         if not chunk:
             raise _Dead()
+        self.received += len(chunk)
+        if self.cap is not None and self.received > self.cap:
+            raise _TooMuch()
         self.buf += chunk
 
     def header(self, deadline: float) -> dict:
@@ -372,7 +381,9 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
     ours, theirs = socket.socketpair()
     out_path = job.job_dir / f"output-{k}.log"
     out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
-    channel = _Channel(ours)
+    # a wrong output larger than the reference's is skipped unread, but not without end
+    outputs_size = protocol.expected_bytes(prepared)
+    channel = _Channel(ours, cap=EXERCISE_BYTES + 2 * outputs_size)
     load = [i for i in job.cells[ex.id] if i not in report.cell_errors]
     ex_cuda = any(p.case.device.startswith("cuda") for p in prepared)
     request = {"index": k, "exercise": exercise_job(ex), "cells": load,
@@ -433,6 +444,13 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
             return True
         report.failures[ex.id] = ("crash", f"your code ended the grading process (it "
                                   f"{_exit_text(code)}): sys.exit/os._exit, or a crash?")
+        return False
+    except _TooMuch:
+        zygote.kill()
+        report.failures[ex.id] = (
+            "output", f"returned more than {channel.cap / 2**20:.0f} MiB of tensors in all "
+            f"(the reference's outputs take {outputs_size / 2**20:.1f} MiB): is an output far larger "
+            "than it should be?")
         return False
     except protocol.ProtocolError as e:
         zygote.kill()

@@ -396,8 +396,9 @@ def test_observation_cannot_be_escaped(make_submission, strict, canaries):
 
 
 def test_deadlines_are_the_graders(make_submission, strict, canaries):
-    """Frames cannot buy time: the run ends within the clean run's time (once more for the fresh
-    worker a kill costs) plus the limit of the one part that hangs."""
+    """Frames cannot buy time: the run ends within the clean run's time, plus the limit of the
+    one part that hangs, plus a fresh worker for each of the three killed (each start costs less
+    than the whole clean run). The forged frames alone would have held the slot for 60 s."""
     import time
 
     start = time.monotonic()
@@ -420,7 +421,7 @@ def test_deadlines_are_the_graders(make_submission, strict, canaries):
     assert "broke the grading protocol" in msgs[S]
     assert "broke the grading protocol" in msgs[J]
     assert "did not finish within" in msgs[A]
-    assert elapsed <= 2 * clean + runner.CELL_TIMEOUT_S, (elapsed, clean)
+    assert elapsed <= clean + runner.CELL_TIMEOUT_S + 3 * clean, (elapsed, clean)
 
 
 def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
@@ -456,7 +457,9 @@ def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
     for ex_id, e in by.items():
         assert (e["points"] == 0) == (ex_id in (S, J, A)), (ex_id, e["messages"])
     assert "broke the grading protocol" in " ".join(by[S]["messages"])
-    assert "shape (4096, 4096)" in " ".join(by[J]["messages"])
+    # a 128 MiB output of the wrong shape in each of 15 cases: judged from its header, never
+    # loaded, until the exercise's byte cap (1 GiB beyond the reference's outputs) ends it
+    assert "MiB of tensors in all" in " ".join(by[J]["messages"])
     assert "broke the grading protocol" in " ".join(by[A]["messages"])
 
 
