@@ -20,7 +20,7 @@ comment uses these letters):
     M    number of query points of the kernel smoother
     P    number of positions of a positional-encoding table
     C    number of classes (the vocabulary size for next-token prediction)
-    F    number of random features (double-descent experiment)
+    F    number of random features (the double-descent experiment, Performer attention)
     K    number of runs of a scaling-law fit
     V    vocabulary size (embedding rows, logits)
     Dff  hidden width of a feed-forward layer (d_ff)

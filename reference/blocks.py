@@ -78,7 +78,7 @@ class FeedForward(nn.Module):
 
     Shape:
         x: (..., D)
-        output: (..., D); the hidden activations are (..., F) with F = d_ff
+        output: (..., D); the hidden activations are (..., Dff)
     """
 
     def __init__(self, d_model, d_ff, activation="gelu", bias=True):
@@ -90,7 +90,7 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
 
     def forward(self, x):
-        return self.fc2(ACTIVATIONS[self.activation](self.fc1(x)))  # (..., F) -> (..., D)
+        return self.fc2(ACTIVATIONS[self.activation](self.fc1(x)))  # (..., Dff) -> (..., D)
 
 
 class SwiGLU(nn.Module):
@@ -101,7 +101,7 @@ class SwiGLU(nn.Module):
 
     Shape:
         x: (..., D)
-        output: (..., D); gate and up activations are (..., F)
+        output: (..., D); gate and up activations are (..., Dff)
     """
 
     def __init__(self, d_model, d_ff):
@@ -111,7 +111,7 @@ class SwiGLU(nn.Module):
         self.w2 = nn.Linear(d_ff, d_model, bias=False)
 
     def forward(self, x):
-        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., F) -> (..., D)
+        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., Dff) -> (..., D)
 
 
 # --------------------------------------------------------------------------- norms as modules

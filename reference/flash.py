@@ -16,8 +16,9 @@ import math
 import torch
 
 
-def _tile_is_masked(i0, i1, j0):
-    """True when the causal mask hides the whole tile: its first key j0 is after its last query."""
+def _tile_is_masked(i1, j0):
+    """True when the causal mask hides the whole tile of queries [.., i1) and keys [j0, ..): its
+    first key j0 is after its last query i1 - 1."""
     return j0 > i1 - 1
 
 
@@ -52,7 +53,7 @@ def flash_attention_forward(q, k, v, is_causal=False, scale=None, block_q=64, bl
         l = torch.zeros_like(m)  # (..., bq)
         acc = torch.zeros(*qi.shape[:-1], v.size(-1), dtype=q.dtype, device=q.device)  # (..., bq, Ev)
         for j0 in range(0, S, block_k):
-            if is_causal and _tile_is_masked(i0, i1, j0):
+            if is_causal and _tile_is_masked(i1, j0):
                 break  # every later tile is masked too
             j1 = min(j0 + block_k, S)
             s = (qi @ k[..., j0:j1, :].transpose(-2, -1)) * scale  # (..., bq, bk)
@@ -101,7 +102,7 @@ def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale
         dv = torch.zeros_like(vj)
         for n, i0 in enumerate(range(0, L, block_q)):
             i1 = min(i0 + block_q, L)
-            if is_causal and _tile_is_masked(i0, i1, j0):
+            if is_causal and _tile_is_masked(i1, j0):
                 continue
             qi, doi = q[..., i0:i1, :], grad_out[..., i0:i1, :]
             s = (qi @ kj.transpose(-2, -1)) * scale  # (..., bq, bk)

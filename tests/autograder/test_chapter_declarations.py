@@ -40,10 +40,12 @@ def test_cases_are_varied_and_named(chapter, ex):
 @pytest.mark.parametrize("chapter,ex", EXERCISES, ids=[e.id for _, e in EXERCISES])
 def test_cases_are_deterministic(chapter, ex):
     a, b = build_cases(ex, seed=0), build_cases(ex, seed=0)
-    for ca, cb in zip(a, b):
-        for x, y in zip(ca.args, cb.args):
-            if hasattr(x, "shape"):
-                assert x.equal(y)
+    assert [c.name for c in a] == [c.name for c in b]
+    for ca, cb in zip(a, b, strict=True):
+        values = [*ca.args, *ca.kwargs.values(), *ca.state.values()]
+        again = [*cb.args, *cb.kwargs.values(), *cb.state.values()]
+        for x, y in zip(values, again, strict=True):
+            assert x.equal(y) if hasattr(x, "shape") else x == y
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
