@@ -84,3 +84,36 @@ def test_the_filter_program_refuses_only_task_creation():
     # arch check, load nr, one jump per refused call (+ x32 on x86_64), allow, refuse
     refused = {"x86_64": 4, "aarch64": 2}[platform.machine()]
     assert len(prog) == 4 + (platform.machine() == "x86_64") + refused + 2
+
+
+CUDA_UNDER_THE_LOCK = """
+import json, torch, torch.nn.functional as F
+from autograder import nospawn, worker
+torch.set_num_threads(1)
+worker._warm_up(use_cuda=True)  # what an exercise process does before the lock
+lock = nospawn.forbid_new_tasks()
+q = torch.randn(2, 4, 128, 64, device="cuda", requires_grad=True)
+out = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+out.sum().backward()
+with torch.autocast("cuda", dtype=torch.bfloat16):
+    y = torch.nn.Linear(64, 64).cuda()(q.detach())
+torch.cuda.synchronize()
+print(json.dumps({"lock": lock, "grad": q.grad is not None, "dtype": str(y.dtype)}))
+"""
+
+
+@pytest.mark.cuda
+def test_cuda_work_runs_under_the_lock_after_the_warm_up():
+    """Whether CUDA exercise processes could be locked too (today they are not: runner.py). A
+    fresh interpreter, since CUDA does not survive a fork."""
+    import subprocess
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: ungraded on this machine")
+    out = subprocess.run([sys.executable, "-c", CUDA_UNDER_THE_LOCK], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"lock": None, "grad": True, "dtype": "torch.bfloat16"}, result
