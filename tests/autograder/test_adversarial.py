@@ -9,6 +9,7 @@ unchanged. Attacks are grouped, one per exercise, into a few notebooks so the su
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,7 +67,24 @@ def strict(monkeypatch, ch04):
     monkeypatch.setattr(runner, "CELL_TIMEOUT_S", 6.0)
     for ex in ch04.exercises:  # seconds, not minutes; still room for a loaded 2-core machine
         monkeypatch.setattr(ex, "timeout_floor_s", 6.0)
+    lease = runner.slot_lease
+
+    @contextlib.contextmanager
+    def checked_lease(preferred=0):
+        """The slot's lease, and on its release (still held, so no neighbour's job can be using
+        the slot) the processes of its uid are recorded for ``_no_sandbox_processes``."""
+        with lease(preferred) as slot:
+            yield slot
+            uid = str(sandbox.BASE_UID + slot)
+            out = subprocess.run(["ps", "-o", "pid=,user=,args=", "-u", uid], capture_output=True,
+                                 text=True)
+            LEFT_BEHIND.append(out.stdout.strip())
+
+    monkeypatch.setattr(runner, "slot_lease", checked_lease)
     return sandbox.detect("strict")
+
+
+LEFT_BEHIND: list[str] = []  # per finished grading: what its sandbox uid still ran (want "")
 
 
 @pytest.fixture
@@ -83,9 +101,12 @@ def canaries(tmp_path):
 
 
 def _no_sandbox_processes():
-    uid = str(sandbox.BASE_UID + SLOT)
-    out = subprocess.run(["ps", "-o", "pid=,user=,args=", "-u", uid], capture_output=True, text=True)
-    assert out.stdout.strip() == "", f"processes left behind:\n{out.stdout}"
+    """No grading since the last call left a process of its slot's uid (checked while the slot
+    was still leased: a neighbouring grader cannot be mistaken for a leftover)."""
+    assert LEFT_BEHIND, "no strict grading was recorded"
+    left = [p for p in LEFT_BEHIND if p]
+    LEFT_BEHIND.clear()
+    assert not left, "processes left behind:\n" + "\n".join(left)
 
 
 def _grade(make_submission, attacks: dict, mode) -> dict:
