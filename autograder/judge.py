@@ -104,8 +104,8 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
         return CaseVerdict(prep, False, "bad_output",
                            f"returned {len(tensors)} tensor(s), expected {len(prep.truth)}")
     outputs = tensors[:n_out]
-    # tensors the runner refused unread (shape or dtype not the reference's) are meta placeholders:
-    # they carry their dtype and shape into the messages but no values for mistake matching
+    # tensors the runner refused unread (larger than the reference's) are meta placeholders: they
+    # carry their dtype and shape into the messages but no values for mistake matching
     shown = [] if any(t.is_meta for t in tensors) else outputs
     devices = report.get("devices", [])
     for i, (got, exp_dtype, truth) in enumerate(zip(tensors, prep.expected_dtypes, prep.truth)):

@@ -54,7 +54,7 @@ def expectations(prepared) -> list[Expected]:
 
 def expected_bytes(prepared) -> int:
     """The size of every tensor the reference returned on these cases."""
-    return sum(t.numel() * torch.empty((), dtype=dt).element_size()
+    return sum(wire.size_in_bytes(dt, t.shape)
                for p in prepared for dt, t in zip(p.expected_dtypes, p.truth))
 
 
@@ -135,9 +135,7 @@ def accept_tensor(nbytes: int, want: tuple[torch.dtype, tuple]) -> bool:
     """Worth reading: no larger than the reference's tensor (or a few KiB). A smaller or equally
     large tensor of another shape or dtype is still read, so that a transposed output can be
     recognised as a catalogued mistake; the verdict checks shape and dtype before anything else."""
-    dtype, shape = want
-    limit = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    return nbytes <= max(limit, SMALL_TENSOR_BYTES)
+    return nbytes <= max(wire.size_in_bytes(*want), SMALL_TENSOR_BYTES)
 
 
 def read_tensors(header: dict, expected: Expected, read_exact) -> list[torch.Tensor]:

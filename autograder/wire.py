@@ -68,6 +68,11 @@ def encode(header: dict, tensors: list[torch.Tensor] = ()) -> bytes:
     return struct.pack(">Q", len(body)) + body + b"".join(tensor_bytes(t) for t in tensors)
 
 
+def size_in_bytes(dtype: torch.dtype, shape) -> int:
+    """Bytes of a tensor of this dtype and shape on the wire."""
+    return math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+
+
 def _check_tensor_header(h) -> tuple[torch.dtype, list[int], int]:
     if not isinstance(h, dict) or set(h) != {"dtype", "shape"}:
         raise WireError("malformed tensor header")
@@ -81,8 +86,7 @@ def _check_tensor_header(h) -> tuple[torch.dtype, list[int], int]:
         or not all(type(s) is int and 0 <= s for s in shape)  # noqa: E721
     ):
         raise WireError(f"bad shape {shape!r}")
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    nbytes = math.prod(shape) * itemsize
+    nbytes = size_in_bytes(dtype, shape)
     if nbytes > MAX_TENSOR_BYTES:
         raise WireError(f"tensor of {nbytes} bytes exceeds the {MAX_TENSOR_BYTES} byte cap")
     return dtype, shape, nbytes
