@@ -28,6 +28,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from autograder.grade import NotebookResult, grade_submission, plan_for
+from autograder.sandbox import detect
+from autograder.submission import SubmissionError, extract, read_notebook
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_VERSION = 1
 
@@ -100,9 +104,6 @@ class Slots:
 def grade_folder(student: str, folder: Path | None, assignment: str, chapter, notebooks: list,
                  *, plan, sandbox, slot: int, seed: int, budget_s: float | None) -> dict:
     """One student's notebooks, graded out of process; a JSON-able result record."""
-    from autograder.grade import NotebookResult, grade_submission
-    from autograder.submission import SubmissionError, extract, read_notebook
-
     t0 = time.perf_counter()
     record = {"version": RESULT_VERSION, "student": student, "assignment": assignment,
               "notebooks": {}, "failure": None}
@@ -132,9 +133,6 @@ def grade_all(course_dir: Path, assignment: str, chapter, folders: dict, noteboo
               jobs: int = 1, regrade: bool = False, seed: int = 0, budget_s: float | None = None,
               sandbox=None, log=print) -> dict:
     """Grade (or reuse) every student's result; returns student -> result record."""
-    from autograder.grade import plan_for
-    from autograder.sandbox import detect
-
     sandbox = sandbox or detect("auto")
     fingerprint = grader_fingerprint(seed)
     store = results_dir(course_dir, assignment)

@@ -30,7 +30,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from autograder import baked
 from autograder.chapters import get_chapter
+from autograder.grade import grade_notebook
 from autograder.spec import Chapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +81,14 @@ def given_sources(chapter: Chapter) -> list[str]:
     """The chapter's ``given`` cells (code provided to students, e.g. an earlier chapter's RoPE),
     taken from course/ — never from a submission. The grader runs them before the answer cells."""
     return [c.source for c in read_source(chapter).cells if role(c).get("role") == "given"]
+
+
+def bake(chapter: Chapter) -> baked.Baked:
+    """What grading needs from the source (see ``autograder.baked``)."""
+    nb = solution_notebook(read_source(chapter), chapter)
+    return baked.Baked(source_digest(chapter), tuple(given_sources(chapter)),
+                       {role(c)["exercise"]: c.source for c in nb.cells
+                        if role(c).get("role") == "answer"})
 
 
 # --------------------------------------------------------------------------- 2. validate
@@ -211,7 +221,6 @@ def execute(nb, workdir: Path) -> nbformat.NotebookNode:
 
 # --------------------------------------------------------------------------- 6. gate
 def gate(chapter: Chapter, solution: Path, student: Path) -> list[str]:
-    from autograder.grade import grade_notebook
 
     problems = []
     sol = grade_notebook(str(solution), chapter.id)
@@ -251,6 +260,8 @@ def build(chapter_ids: list[str], *, execute_solutions: bool = True, log=print) 
                 sol_nb = execute(sol_nb, work)
             sol_path = work / "solution.ipynb"
             nbformat.write(sol_nb, sol_path)
+            # grading reads the given cells from the baked data: bake before the gate grades
+            log(f"[{chapter.id}] wrote {baked.write(chapter.id, bake(chapter)).relative_to(ROOT)}")
             log(f"[{chapter.id}] gate: hidden tests on the solution and the untouched release")
             problems = gate(chapter, sol_path, student)
             if problems:
@@ -276,6 +287,11 @@ def out_of_date(chapter: Chapter) -> list[str]:
     reasons = []
     dest_student, dest_solution = output_paths(chapter)
     digest = source_digest(chapter)
+    try:
+        if baked.load(chapter.id) != bake(chapter):
+            reasons.append(f"{baked.path(chapter.id).relative_to(ROOT)} differs from a fresh bake")
+    except baked.BakedDataMissing as e:
+        reasons.append(str(e))
     for dest in (dest_student, dest_solution):
         if not dest.exists():
             reasons.append(f"{dest.relative_to(ROOT)} is missing")

@@ -3,7 +3,6 @@ worker, and the trusted reference results (float64 truth and same-dtype naive ru
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -73,7 +72,7 @@ def run_reference(impl, ex: Exercise, case: Case, *, cast=None, device=None, gra
     """Run a trusted implementation (the reference or a catalogued mistake) on ``case``."""
     tensors: list = []
     spec = to_wire(case, 0, tensors, cast=cast, device=device, grad_outputs=grad_outputs)
-    outputs, grads, _ = invoke(impl, spec, tensors, kind=ex.kind, driver=ex.driver)
+    outputs, grads, _ = invoke(impl, spec, tensors, kind=ex.kind, driver=ex.driver_fn)
     return [o.cpu() for o in outputs], [g.cpu() for g in grads]
 
 
@@ -130,10 +129,11 @@ def prepare(ex: Exercise, case: Case, index: int) -> Prepared:
 
 def exercise_job(ex: Exercise) -> dict:
     """What the worker needs to know about an exercise (no reference, no expected values)."""
-    return {"id": ex.id, "name": ex.name, "kind": ex.kind,
-            "forbidden_functions": list(ex.forbidden_functions),
-            "forbidden_ops": list(ex.forbidden_ops), "substitutes": dict(ex.substitutes),
-            "driver": inspect.getsource(ex.driver) if ex.driver else None}
+    job = {"id": ex.id, "name": ex.name, "kind": ex.kind.value,
+           "forbidden_functions": list(ex.forbidden.functions),
+           "forbidden_ops": list(ex.forbidden.ops), "standins": ex.standin_names,
+           "driver": ex.driver}
+    return job
 
 
 def build_cases(ex: Exercise, seed: int = 0, devices: tuple[str, ...] = ("cpu",)) -> list[Case]:

@@ -19,6 +19,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+from autograder.build import BuildError, build, out_of_date
+from autograder.chapters import all_chapters, chapter_ids, get_chapter
+from autograder.examples import write_sample
+from autograder.grade import grade_notebook
+from autograder.sandbox import detect
+from autograder.submission import SubmissionError
+from reference.train import main_job
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "ch04_sample_submission.ipynb"  # written by examples.write_sample
 
@@ -61,11 +69,6 @@ def _table(result) -> str:
 
 
 def cmd_check(args) -> int:
-    from autograder.grade import grade_notebook
-    from autograder.submission import SubmissionError
-
-    from autograder.sandbox import detect
-
     path = args.notebook or str(SAMPLE)
     try:
         result = grade_notebook(path, args.chapter, seed=args.seed, sandbox=detect(args.sandbox))
@@ -87,14 +90,9 @@ def cmd_check(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from autograder.build import BuildError, build
-    from autograder.chapters import chapter_ids
-
     try:
         build(args.chapters or chapter_ids(), execute_solutions=not args.no_execute)
         if not args.chapters:
-            from autograder.examples import write_sample
-
             print(f"wrote {write_sample().relative_to(ROOT)}")
     except BuildError as e:
         print(f"llmcourse build: {e}", file=sys.stderr)
@@ -103,9 +101,6 @@ def cmd_build(args) -> int:
 
 
 def cmd_sync_check(args) -> int:
-    from autograder.build import out_of_date
-    from autograder.chapters import chapter_ids, get_chapter
-
     reasons = [r for cid in chapter_ids() for r in out_of_date(get_chapter(cid))]
     for r in reasons:
         print(f"out of date: {r}")
@@ -117,8 +112,7 @@ def cmd_sync_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from autograder.gradebook import grade_course
-    from autograder.sandbox import detect
+    from autograder.gradebook import grade_course  # needs the instructor extra (nbgrader)
 
     try:
         sandbox = detect(args.sandbox)
@@ -131,14 +125,13 @@ def cmd_grade(args) -> int:
 
 
 def cmd_course(args) -> int:
-    from autograder.gradebook import init_course
+    from autograder.gradebook import init_course  # needs the instructor extra (nbgrader)
 
     return init_course(Path(args.dir), args.chapters, log=print)
 
 
 def cmd_otter(args) -> int:
-    from autograder.build import BuildError
-    from autograder.otter import generate
+    from autograder.otter import generate  # needs the instructor extra (otter-grader)
 
     try:
         generate(args.chapter, Path(args.out) if args.out else None, verify=not args.no_verify)
@@ -149,8 +142,16 @@ def cmd_otter(args) -> int:
 
 
 def cmd_chapters(args) -> int:
-    from autograder.chapters import all_chapters
-
+    if args.json:
+        print(json.dumps([{
+            "id": ch.id, "title": ch.title, "points": ch.max_points,
+            "exercises": [{"id": ex.id, "name": ex.name, "points": ex.points,
+                           "mistakes": len(ex.mistakes), "alternatives": len(ex.alternatives)}
+                          for ex in ch.exercises],
+            "mistakes": sum(len(ex.mistakes) for ex in ch.exercises),
+            "alternatives": sum(len(ex.alternatives) for ex in ch.exercises),
+        } for ch in all_chapters().values()], ensure_ascii=False, indent=1))
+        return 0
     for ch in all_chapters().values():
         print(f"{ch.id}  {ch.title}  ({ch.max_points:g} points)  course/{ch.notebook}")
         for ex in ch.exercises:
@@ -159,8 +160,6 @@ def cmd_chapters(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from reference.train import main_job
-
     try:
         main_job(max_steps=args.steps, device=args.device, dtype=args.dtype, seed=args.seed,
                  checkpoint_path=args.checkpoint, progress=not args.quiet, text_path=args.text,
@@ -227,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_otter)
 
     p = sub.add_parser("chapters", help="list chapters and exercises")
+    p.add_argument("--json", action="store_true",
+                   help="as JSON, with the counts of catalogued mistakes and alternatives")
     p.set_defaults(func=cmd_chapters)
 
     p = sub.add_parser("train", help="train the reference GPT on the bundled synthetic corpus")

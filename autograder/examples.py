@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.build import output_paths, read_source, role, solution_notebook
+from autograder.chapters import get_chapter
 from autograder.spec import Chapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +43,10 @@ def _helpers(fn, seen: set) -> list:
 
 
 def answer_source(impl, name: str) -> str:
-    """Self-contained answer-cell text that defines ``name`` as the catalog's ``impl``."""
+    """Self-contained answer-cell text that defines ``name`` as the catalog's ``impl`` (a patched
+    mistake's impl carries its own text)."""
+    if hasattr(impl, "__llmcourse_source__"):
+        return impl.__llmcourse_source__
     parts = [textwrap.dedent(inspect.getsource(h)) for h in _helpers(impl, {impl.__name__})]
     parts.append(textwrap.dedent(inspect.getsource(impl)))
     if impl.__name__ != name:
@@ -63,8 +68,6 @@ def fill_answers(release_nb, chapter: Chapter, answers: dict[str, str]):
 
 def solution_answers(chapter: Chapter) -> dict[str, str]:
     """Exercise id → the answer-cell text of the solution (markers removed)."""
-    from autograder.build import read_source, role, solution_notebook
-
     nb = solution_notebook(read_source(chapter), chapter)
     return {role(c)["exercise"]: c.source for c in nb.cells if role(c).get("role") == "answer"}
 
@@ -72,16 +75,12 @@ def solution_answers(chapter: Chapter) -> dict[str, str]:
 def sample_submission():
     """The bundled example: a plausible student's notebook with some right and some wrong answers,
     one exercise left undone."""
-    from autograder.build import output_paths
-    from autograder.chapters import get_chapter
-
     chapter = get_chapter("ch04")
     answers = solution_answers(chapter)
     for ex_id, mistake_key in (("ch04.scaled_dot_product_attention", "mask_after_softmax"),
                                ("ch04.layer_norm", "unbiased_variance")):
         ex = chapter.exercise(ex_id)
-        mistake = next(m for m in ex.mistakes if m.key == mistake_key)
-        answers[ex_id] = answer_source(mistake.impl, ex.name)
+        answers[ex_id] = answer_source(ex.mistake(mistake_key).impl, ex.name)
     del answers["ch04.kernel_smoother"]  # not attempted
     release = nbformat.read(output_paths(chapter)[0], as_version=4)
     return fill_answers(release, chapter, answers)

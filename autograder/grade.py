@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, replace
 
+from autograder import baked
 from autograder import cases as case_mod
 from autograder.chapters import all_chapters, get_chapter
 from autograder.judge import CaseVerdict, ExerciseResult, clean_text, judge_case, summarize
@@ -77,13 +77,6 @@ def _cell_notes(sub: Submission, ex: Exercise, report) -> list[str]:
     return notes
 
 
-@functools.cache
-def _given(chapter_id: str) -> tuple[str, ...]:
-    from autograder.build import given_sources
-
-    return tuple(given_sources(get_chapter(chapter_id)))
-
-
 def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: Sandbox | None = None,
                      slot: int = 0, plan=None, budget_s: float | None = None) -> list[ExerciseResult]:
     """``plan`` (from :func:`plan_for`, same seed and devices) may be shared by many submissions;
@@ -92,7 +85,7 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
     sandbox = sandbox or detect("auto")
     plan = plan or plan_for(sub.chapter, seed=seed, devices=devices)
     devices = tuple(sorted({p.case.device for _, prepared in plan for p in prepared}))
-    given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(_given(sub.chapter.id))]
+    given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(baked.load(sub.chapter.id).given)]
     # each exercise's process loads the given cells and that exercise's own answer cells only
     cells_for = {ex.id: [*range(len(given)), *(len(given) + i for i in sub.exercise_cells[ex.id])]
                  for ex, _ in plan}

@@ -45,7 +45,9 @@ from nbgrader.preprocessors.base import NbGraderPreprocessor
 from nbgrader import utils as nbg_utils
 from traitlets import Unicode
 
-from autograder import batch, secret
+from autograder import batch, build, secret
+from autograder.chapters import chapter_ids as all_ids, get_chapter
+from autograder.grade import NotebookResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,9 +179,6 @@ def _gradebook(db_url: str):
 def init_course(course_dir: Path, chapter_ids: list[str] | None = None, *, log=print) -> int:
     """A new nbgrader course directory: config, source/ (from course/), release/ and the
     assignments in gradebook.db (``nbgrader generate_assignment`` does both)."""
-    from autograder import build
-    from autograder.chapters import chapter_ids as all_ids, get_chapter
-
     course_dir = Path(course_dir).resolve()
     if course_dir.exists() and any(course_dir.iterdir()):
         log(f"llmcourse course init: {course_dir} exists and is not empty; "
@@ -256,8 +255,6 @@ class StudentGrade:
 
 
 def _student_grade(rec: dict, chapter) -> StudentGrade:
-    from autograder.grade import NotebookResult
-
     g = StudentGrade(rec["student"], failure=rec["failure"], seconds=rec.get("seconds", 0.0))
     if not rec["failure"]:
         g.notebooks = {nb: NotebookResult.from_json(data, chapter.id)
@@ -351,7 +348,6 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
     """``llmcourse grade``: 0 when every submission was graded and recorded, 1 when any was not
     (each reported with a NOT GRADED line), 2 when the course directory cannot be used.
     ``seed`` (hidden inputs) defaults to the course's secret seed (autograder/secret.py)."""
-    from autograder.chapters import get_chapter
     from nbgrader.api import MissingEntry
 
     course_dir = Path(course_dir).resolve()

@@ -8,29 +8,26 @@ resists tampering (see README, "Which path to trust").
 
 from __future__ import annotations
 
-import contextlib
-
 from autograder.cases import Prepared, exercise_job, to_wire
 from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
 from autograder.spec import Exercise
-from autograder.worker import run_case, student_globals, substituted
+from autograder.worker import run_case, with_standins
 
 
 def verdicts_for(target, ex: Exercise, prepared: list[Prepared]) -> list[CaseVerdict]:
     job = exercise_job(ex)
     verdicts = []
-    driver = ex.driver
-    scope = (substituted(student_globals(target), ex.substitutes) if target is not None
-             else contextlib.nullcontext())
-    with scope:
-        for p in prepared:
-            tensors: list = []
-            spec = to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs)
-            if target is None:
-                header, outs = {"status": "missing", "message": f"'{ex.name}' is not defined"}, []
-            else:
-                header, outs = run_case(target, job, spec, tensors, driver)
-            verdicts.append(judge_case(p, header, [o.detach().cpu() for o in outs]))
+    driver = ex.driver_fn
+    if target is not None:
+        target = with_standins(target, ex.standin_objects())
+    for p in prepared:
+        tensors: list = []
+        spec = to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs)
+        if target is None:
+            header, outs = {"status": "missing", "message": f"'{ex.name}' is not defined"}, []
+        else:
+            header, outs = run_case(target, job, spec, tensors, driver)
+        verdicts.append(judge_case(p, header, [o.detach().cpu() for o in outs]))
     return verdicts
 
 

@@ -17,7 +17,7 @@ import torch
 from autograder import tolerance
 from autograder.cases import Prepared, run_reference
 from autograder.spec import Exercise, missing_requirements
-from autograder.worker import student_globals, substituted
+from autograder.worker import with_standins
 
 MAX_LISTED = 3
 MAX_MATCH_CASES = 6
@@ -160,11 +160,10 @@ def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
         key = (mistake.key, str(cast))
         if key not in v.prepared.mistake_outputs:  # once per plan, whoever is graded with it
             try:  # with the same stand-ins for earlier exercises as the student had
-                with substituted(student_globals(mistake.impl), ex.substitutes), \
-                        warnings.catch_warnings():
+                impl = with_standins(mistake.impl, ex.standin_objects())
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    out, _ = run_reference(mistake.impl, ex, v.prepared.case, cast=cast,
-                                           device=device)
+                    out, _ = run_reference(impl, ex, v.prepared.case, cast=cast, device=device)
             except Exception:  # noqa: BLE001 - a mistake may legitimately fail on some inputs
                 out = None
             v.prepared.mistake_outputs[key] = out
@@ -222,8 +221,9 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
         messages.append(f"all {len(verdicts)} cases passed")
     else:
         messages.extend(_explain(ex, failing, passing, len(verdicts)))
-    if ex.substitutes and any(v.status not in ("not_implemented", "missing") for v in failing):
-        names = ", ".join(ex.substitutes)
+    standins = list(ex.standin_names)
+    if standins and any(v.status not in ("not_implemented", "missing") for v in failing):
+        names = ", ".join(standins)
         messages.append(f"(graded with PyTorch built-ins standing in for your {names}, so a bug "
                         "there is charged to that exercise only)")
     messages.extend(notes)

@@ -48,6 +48,7 @@ from autograder.build import (
     validate_source,
 )
 from autograder.chapters import get_chapter
+from autograder.examples import fill_answers
 from autograder.spec import Chapter
 
 BUILD = ROOT / "build" / "otter"
@@ -309,8 +310,6 @@ def question_scores(results: dict) -> dict[str, float]:
 def otter_submission(student_nb, chapter: Chapter, answers: dict[str, str]):
     """A copy of the otter student notebook with the answer cells of ``answers`` (exercise id →
     answer-cell text, e.g. from ``autograder.examples``) replaced, as a student would type them."""
-    from autograder.examples import fill_answers
-
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in student_nb.cells]
     for ex_id in answers:
         n = ids.count(chapter.exercise(ex_id).answer_cell_id)

@@ -44,6 +44,7 @@ ADDRESS_SPACE_LIMIT = 8 << 30
 EXERCISE_BYTES = 1 << 30  # what one exercise may send besides twice its outputs' size
 EXIT_REPORT_S = 10.0  # the zygote's report that an exercise process exited
 WORKER_FILES = ("worker.py", "wire.py", "nospawn.py")
+WORKER_PACKAGES = ("gradelib",)  # copied whole (its modules only), imported by worker.py
 
 
 class _Dead(Exception):
@@ -319,12 +320,19 @@ def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise
     try:
         for name in WORKER_FILES:
             shutil.copy(HERE / name, job_in / name)
+        for name in WORKER_PACKAGES:
+            (job_in / name).mkdir(mode=0o755)
+            for module in (HERE / name).glob("*.py"):
+                shutil.copy(module, job_in / name / module.name)
+                (job_in / name / module.name).chmod(0o644)
+            (job_in / name).chmod(0o755)
         # the student's own cells only: hidden inputs go to one exercise process at a time
         wire.write_file(job_in / "job.bin", {"prelude": chapter.prelude, "cells": cells,
                                              "warm_ups": list(chapter.warm_ups),
                                              "sandboxed": sandbox.mode == "strict"}, [])
         for f in job_in.iterdir():
-            f.chmod(0o644)
+            if f.is_file():
+                f.chmod(0o644)
         lease = slot_lease(slot) if sandbox.mode == "strict" else contextlib.nullcontext(slot)
         with lease as slot:
             every = list(range(len(cells)))

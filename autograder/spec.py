@@ -7,17 +7,22 @@ lives in the shared harness, so every chapter is graded the same way.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
+from autograder import baked, gradelib
+from autograder.forbidden import NOTHING, Forbidden
+from autograder.worker import make_substitute
+
 FLOAT_DTYPES_CPU = (torch.float64, torch.float32, torch.bfloat16)
 FLOAT_DTYPES_CUDA = (torch.float32, torch.bfloat16, torch.float16)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Case:
     """One call of the student's code. Tensors in ``args``/``kwargs``/``state`` are already in the
     dtype under test (bool and integer tensors are never cast)."""
@@ -44,33 +49,88 @@ class Case:
     compared: tuple[int, ...] | None = None
 
 
-@dataclass
+class Kind(str, enum.Enum):
+    """What the student defines: a function called per case, or an nn.Module class built per case."""
+
+    FUNCTION = "function"
+    CLASS = "class"
+
+
+@dataclass(kw_only=True)
 class Mistake:
-    """A plausible wrong implementation. ``impl`` has the exercise's signature; the grader runs it
-    on failing cases and names the mistake when the student's output matches it."""
+    """A plausible wrong implementation; the grader runs it on failing cases and names the mistake
+    when the student's output matches it.
+
+    Most mistakes are a ``patch`` on the solution's answer cell: ``{old: new}``, each ``old`` found
+    exactly once in the solution's code (checked when first used, and for every mistake by the
+    platform's tests), so the mistake cannot drift from the solution it mutates. A mistake that
+    needs more is a function ``fn`` with the exercise's signature. Either way, once its chapter is
+    declared, ``impl`` is the callable and ``source`` the answer-cell text that defines it."""
 
     key: str  # short id, e.g. "no_max_subtraction"
     title: str  # "softmax without subtracting the max"
     hint: str  # what to check in one sentence
-    impl: Callable
+    fn: Callable | None = None
+    patch: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if (self.fn is None) == (not self.patch):
+            raise ValueError(f"mistake {self.key!r}: give exactly one of fn= and patch=")
+        self._chapter: Chapter | None = None
+        self._exercise: Exercise | None = None
+        self._impl = self.fn
+
+    def bind(self, chapter: "Chapter", exercise: "Exercise") -> None:
+        self._chapter, self._exercise = chapter, exercise
+
+    @property
+    def source(self) -> str | None:
+        """The answer-cell text of a patched mistake (None for a function mistake)."""
+        if not self.patch:
+            return None
+        if self._exercise is None:
+            raise RuntimeError(f"mistake {self.key!r} is not part of a declared chapter")
+        return apply_patch(self._chapter.solution(self._exercise.id), self.patch,
+                           f"{self._exercise.id} mistake {self.key!r}")
+
+    @property
+    def impl(self) -> Callable:
+        if self._impl is None:
+            ns = self._chapter.answer_namespace()
+            source = self.source
+            exec(compile(source, f"<mistake {self.key}>", "exec", dont_inherit=True), ns)  # noqa: S102
+            self._impl = ns[self._exercise.name]
+            self._impl.__llmcourse_source__ = source  # what examples.answer_source pastes
+        return self._impl
 
 
-@dataclass
+def apply_patch(source: str, patch: dict[str, str], what: str) -> str:
+    """``source`` with each ``old`` of ``patch`` replaced by its ``new``; each ``old`` must occur
+    exactly once (a patch that no longer applies says so instead of grading something else)."""
+    for old, new in patch.items():
+        count = source.count(old)
+        if count != 1:
+            raise ValueError(f"{what}: {old!r} occurs {count} times in the solution (needs 1)")
+        source = source.replace(old, new)
+    return source
+
+
+@dataclass(kw_only=True)
 class Exercise:
     id: str  # "ch04.softmax": stable, external tools bind to it
     name: str  # the notebook name the student defines
     points: float
     reference: Callable  # function or nn.Module class with the student's signature
     cases: Callable[["CaseBuilder"], list[Case]]
-    kind: str = "function"  # or "class"
-    forbidden_functions: tuple[str, ...] = ()  # dotted names, e.g. "torch.softmax"
-    forbidden_ops: tuple[str, ...] = ()  # ATen op names seen by the profiler, e.g. "aten::_softmax"
+    kind: Kind = Kind.FUNCTION
+    # PyTorch calls that would do the exercise for the student (named sets: autograder.forbidden)
+    forbidden: Forbidden = NOTHING
     forbidden_hint: str = ""  # what to use instead
     mistakes: tuple[Mistake, ...] = ()
     alternatives: tuple[Callable, ...] = ()  # correct variants written differently (must pass)
-    # Earlier exercises this one may call, replaced while it is graded by a PyTorch built-in
-    # (name -> expression over `torch`/`F`), so that one bug is charged to one exercise only.
-    substitutes: dict[str, str] = field(default_factory=dict)
+    # Earlier exercises this one may call (their ids), replaced while it is graded by their
+    # built-in stand-ins (``gradelib.STANDINS``), so that one bug is charged to one exercise only.
+    standins: tuple[str, ...] = ()
     timeout_floor_s: float = 20.0  # minimum wall time for this exercise's cases
     # What the exercise needs besides the CPU, e.g. ("cuda", "triton"). Where it is missing the
     # exercise has no cases and is reported "ungraded on this machine", never as passed.
@@ -79,10 +139,40 @@ class Exercise:
     # locked against new threads and processes, so its verdict must rest on outputs only (no
     # forbidden calls, no observed property; checked when the chapter is declared).
     spawns: bool = False
-    # Optional program that exercises the target instead of one call: ``drive*(target, *args,
-    # **kwargs)`` -> tensors/numbers (e.g. 100 optimizer steps). A module-level function using
-    # only ``torch`` and ``math``; its source is sent to the worker (it holds no expected values).
-    driver: Callable | None = None
+    # A program that exercises the target instead of one call (e.g. 100 optimizer steps): the
+    # name of a driver of the grading library (``gradelib.DRIVERS``).
+    driver: str | None = None
+
+    def __post_init__(self):
+        self.kind = Kind(self.kind)
+        if not isinstance(self.forbidden, Forbidden):
+            raise TypeError(f"{self.id}: forbidden= takes a set from autograder.forbidden")
+        for key in self.standins:
+            if key not in gradelib.STANDINS:
+                raise ValueError(f"{self.id}: no stand-in registered for {key!r} (gradelib)")
+        if self.driver is not None and self.driver not in gradelib.DRIVERS:
+            raise ValueError(f"{self.id}: no driver named {self.driver!r} in gradelib")
+
+    @property
+    def driver_fn(self) -> Callable | None:
+        return gradelib.DRIVERS[self.driver] if self.driver else None
+
+    @property
+    def standin_names(self) -> dict[str, str]:
+        """Notebook name -> exercise id of each stand-in (a stand-in is named like what it
+        replaces)."""
+        return {gradelib.STANDINS[key].__name__: key for key in self.standins}
+
+    def standin_objects(self) -> dict:
+        """Notebook name -> the stand-in, wrapped as the worker wraps it."""
+        return {name: make_substitute(gradelib.STANDINS[key])
+                for name, key in self.standin_names.items()}
+
+    def mistake(self, key: str) -> Mistake:
+        for m in self.mistakes:
+            if m.key == key:
+                return m
+        raise KeyError(f"{self.id} has no catalogued mistake {key!r}")
 
     @property
     def answer_cell_id(self) -> str:
@@ -93,7 +183,7 @@ class Exercise:
         return self.id.replace(".", "_") + "_check"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Chapter:
     id: str  # "ch04"
     title: str
@@ -106,6 +196,28 @@ class Chapter:
     # of once per exercise (names of ``worker.WARM_UPS``, e.g. "dynamo": the first optimizer step
     # or torch.func call imports torch._dynamo, about 1-1.7 s).
     warm_ups: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for ex in self.exercises:
+            for m in ex.mistakes:
+                m.bind(self, ex)
+        self._namespace: dict | None = None
+
+    def solution(self, exercise_id: str) -> str:
+        """The solution's answer-cell text (baked from course/ at build time)."""
+        return baked.load(self.id).solutions[exercise_id]
+
+    def answer_namespace(self) -> dict:
+        """A fresh namespace like the one an answer cell runs in: the prelude, the given cells,
+        and the chapter's exercises (their references; stand-ins replace them where graded)."""
+        if self._namespace is None:
+            ns: dict = {"__name__": f"llmcourse_{self.id}_answers"}
+            exec(compile(self.prelude, "<prelude>", "exec", dont_inherit=True), ns)  # noqa: S102
+            ns.update({ex.name: ex.reference for ex in self.exercises})
+            for i, src in enumerate(baked.load(self.id).given):
+                exec(compile(src, f"<given {i}>", "exec", dont_inherit=True), ns)  # noqa: S102 - course's own code
+            self._namespace = ns
+        return dict(self._namespace)
 
     @property
     def assignment(self) -> str:
@@ -145,6 +257,25 @@ class CaseBuilder:
     def dtypes(self, device: str = "cpu") -> tuple[torch.dtype, ...]:
         return FLOAT_DTYPES_CUDA if device.startswith("cuda") else FLOAT_DTYPES_CPU
 
+    def grid(self, rows: Callable[[Cell], Any], *, exclude: tuple = (),
+             devices: tuple[str, ...] | None = None, public_dtype: torch.dtype = torch.float32,
+             no_grad_in: tuple = (torch.bfloat16,)) -> list[Case]:
+        """The cases ``rows(cell)`` declares, for every device × dtype cell (see :class:`Cell`);
+        ``exclude`` drops dtypes (e.g. float16 where values overflow it); ``devices`` keeps only
+        those of the graded devices (e.g. ("cpu",) for a fit in float64 or Python numbers)."""
+        cases: list[Case] = []
+        for device in self.devices:
+            if devices is not None and device not in devices:
+                continue
+            for dtype in self.dtypes(device):
+                if dtype in exclude:
+                    continue
+                cell = Cell(self, device, dtype, public=dtype == public_dtype and device == "cpu",
+                            grads=dtype not in no_grad_in)
+                rows(cell)
+                cases.extend(cell.cases)
+        return cases
+
     def randn(self, *shape, dtype=torch.float64, scale: float = 1.0, shift: float = 0.0):
         x = torch.randn(*shape, generator=self.gen, dtype=torch.float64) * scale + shift
         return x.to(dtype)
@@ -182,6 +313,70 @@ class CaseBuilder:
             fan_in = p.shape[-1] if p.dim() > 1 else p.shape[0]
             state[name] = self.randn(*p.shape, dtype=dtype, scale=scale / fan_in ** 0.5)
         return state
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+class Cell:
+    """One (device, dtype) of a case grid (:meth:`CaseBuilder.grid`). Calling it declares a case
+    of that cell, so a chapter's cases read as a table of rows::
+
+        def softmax_cases(b):
+            def rows(c):
+                c("x (7,)", c.randn(7), public=True)
+                c("x (4, 6), dim=0", c.randn(4, 6), tags=("dim ≠ -1",), dim=0)
+            return b.grid(rows)
+
+    The grid owns the policies: the case name starts with the dtype; ``public`` (the notebook's
+    self-check) holds in the public cell only (float32 on CPU by default); gradients are not
+    checked in the dtypes that exclude them (bfloat16 by default); the case runs on the cell's
+    device. Keyword arguments that are not fields of :class:`Case` go to the student's function.
+    """
+
+    def __init__(self, b: "CaseBuilder", device: str, dtype: torch.dtype, *, public: bool,
+                 grads: bool):
+        self.b, self.device, self.dtype = b, device, dtype
+        self.is_public, self.grads = public, grads
+        self.cases: list[Case] = []
+
+    def __call__(self, name: str, *args, tags=(), public=False, grad=(), grad_params=(),
+                 noncontig=(), init=None, state=None, checks=(), compared=None, n_outputs=1,
+                 dtype=None, kwargs=None, **call_kwargs) -> Case:
+        case = Case(name=f"{dtype_name(self.dtype)}, {name}", args=list(args),
+                    kwargs={**(kwargs or {}), **call_kwargs}, dtype=dtype or self.dtype,
+                    tags=tuple(tags), public=bool(public) and self.is_public, device=self.device,
+                    grad=tuple(grad) if self.grads else (), noncontig=tuple(noncontig),
+                    init=init or {}, state=state or {},
+                    grad_params=tuple(grad_params) if self.grads else (), n_outputs=n_outputs,
+                    checks=tuple(checks), compared=compared)
+        self.cases.append(case)
+        return case
+
+    @property
+    def low(self) -> bool:
+        """A 16-bit dtype (bfloat16 or float16)."""
+        return self.dtype in (torch.bfloat16, torch.float16)
+
+    # inputs drawn by the builder, rounded to the cell's dtype
+    def randn(self, *shape, **kw):
+        return self.b.randn(*shape, dtype=self.dtype, **kw)
+
+    def rand(self, *shape, **kw):
+        return self.b.rand(*shape, dtype=self.dtype, **kw)
+
+    def probabilities(self, *shape):
+        return self.b.probabilities(*shape, dtype=self.dtype)
+
+    def float_mask(self, *shape, **kw):
+        return self.b.float_mask(*shape, dtype=self.dtype, **kw)
+
+    def module_state(self, reference_module: torch.nn.Module, scale: float = 1.0) -> dict:
+        return self.b.module_state(reference_module, self.dtype, scale)
+
+    def __getattr__(self, name):  # bool_mask, randint, gen: the builder's own
+        return getattr(self.b, name)
 
 
 def missing_requirements(requires: tuple[str, ...]) -> list[str]:

@@ -10,7 +10,8 @@ Conventions, stated once:
 
 * RoPE uses the half-split (GPT-NeoX / Llama) pairing: feature i of a head is rotated together with
   feature i + Dh/2, by the angle t * base^(-2i/Dh) at position t (t counts from 0). The rotation is
-  (a, b) -> (a cos - b sin, b cos + a sin), i.e. multiplication by exp(+i angle).
+  (a, b) -> (a cos - b sin, b cos + a sin), i.e. multiplication by exp(+i angle): Chapter 5's
+  ``reference.positional.apply_rope`` (its default layout), computed in x's dtype.
 * Norm eps: 1e-5 for LayerNorm, 1e-6 for RMSNorm (as in ``reference.norms``).
 * ``TransformerBlock`` is pre-norm and causal: x + attn(norm1(x)), then h + ffn(norm2(h)).
 * ``GPT`` has no learned position embedding: positions enter only through RoPE, so
@@ -24,6 +25,7 @@ from torch import nn
 
 from reference.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
 from reference.norms import layer_norm, rms_norm
+from reference.positional import apply_rope
 
 GELU_TANH_COEFF = 0.044715  # cubic coefficient of the tanh approximation (Hendrycks & Gimpel, 2016)
 
@@ -148,28 +150,6 @@ def make_norm(kind, d_model):
     raise ValueError(f'norm must be "rms" or "layer", got {kind!r}')
 
 
-# --------------------------------------------------------------------------- RoPE (private)
-def _rope(x, positions=None, base=10000.0):
-    """Rotary position embedding, half-split pairing (see the module docstring); a private copy so
-    that this chapter does not depend on Chapter 5's module. Computes in x's dtype.
-
-    Shape:
-        x: (..., T, Dh), Dh even
-        positions: (T,) or None for 0, 1, ..., T - 1
-        output: same shape as x
-    """
-    T, Dh = x.shape[-2], x.shape[-1]
-    if Dh % 2:
-        raise ValueError(f"RoPE needs an even head size, got {Dh}")
-    if positions is None:
-        positions = torch.arange(T, device=x.device, dtype=x.dtype)
-    inv_freq = base ** (-torch.arange(0, Dh, 2, device=x.device, dtype=x.dtype) / Dh)  # (Dh/2,)
-    angles = positions.to(x.dtype)[:, None] * inv_freq  # (T, Dh/2)
-    cos, sin = angles.cos(), angles.sin()
-    a, b = x[..., : Dh // 2], x[..., Dh // 2 :]  # (..., T, Dh/2) each
-    return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)  # (..., T, Dh)
-
-
 # --------------------------------------------------------------------------- attention + block
 class CausalSelfAttention(MultiHeadAttention):
     """Chapter 4's multi-head attention (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``, with
@@ -191,7 +171,7 @@ class CausalSelfAttention(MultiHeadAttention):
         k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, Dh)
         v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, Dh)
         if self.rope:
-            q, k = _rope(q, base=self.rope_base), _rope(k, base=self.rope_base)
+            q, k = apply_rope(q, base=self.rope_base), apply_rope(k, base=self.rope_base)
         y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
         return self.out_proj(merge_heads(y))  # (B, T, D)
 

@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from reference.data import get_batch
+from reference.blocks import GPT
+from reference.data import get_batch, synthetic_corpus, text_corpus
 from reference.losses import cross_entropy
 from reference.optim import AdamW, clip_grad_norm, cosine_schedule
 
@@ -296,9 +297,6 @@ def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
     With ``text_path`` it trains on the user's own UTF-8 text instead (bytes, or byte-level BPE
     with ``text_vocab_size`` ids); no floor is known then (None is returned), and the loss is
     also reported in bits per byte, which does not depend on the tokenizer."""
-    from reference.blocks import GPT
-    from reference.data import synthetic_corpus, text_corpus
-
     if text_path is not None:
         corpus = text_corpus(text_path, text_vocab_size)
         vocab_size, floor = corpus.vocab_size, None

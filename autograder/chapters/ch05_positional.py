@@ -1,24 +1,17 @@
 """Chapter 5 — Positional encodings: the graded exercises and the cases they are graded on.
 
 Each ``*_cases`` function declares inputs only; the expected outputs always come from the live
-reference (``reference/positional.py``). Tags name what is special about a case so that feedback
-can say "fails only with: interleaved layout". Cases marked ``public`` are the in-notebook
-self-check.
+reference (``reference/positional.py``). Beyond plain calls:
 
-Three devices beyond plain calls:
-
-* Exercises that take no tensor (the tables: ``sinusoidal_positional_encoding``, ``rope_cache``,
-  ``alibi_slopes``...) are called through :func:`drive_table`, which passes ``dtype=`` and
-  ``device=`` from a 0-dim tensor argument. The grader casts that tensor to float64 for the truth, so
-  a float32 table is judged against a float64 one, with the tolerance measured on the reference's own
-  float32 rounding, exactly like every tensor exercise.
-* Properties that need several calls (R_m R_n = R_{m+n}, scores that depend only on m - n, the two
-  RoPE layouts agreeing after a permutation) are cases of :func:`drive_rope`, which returns the two
-  sides of the identity; both are compared with the reference and a ``check`` verifies that they
-  agree with each other.
+* The tables (``sinusoidal_positional_encoding``, ``rope_cache``, ``alibi_slopes``...) take no
+  tensor: the driver ``drive_table`` passes ``dtype=``/``device=`` from a 0-dim tensor argument,
+  which the grader casts to float64 for the truth, so a float32 table is judged against a float64
+  one with the tolerance measured on the reference's own float32 rounding, like any tensor exercise.
+* Identities that need several calls (R_m R_n = R_{m+n}, scores that depend only on m - n, the two
+  RoPE layouts agreeing after a permutation) are cases of the driver ``drive_rope``, which returns
+  both sides: each is compared with the reference and a ``check`` verifies that they agree.
 * ``checks`` state closed-form properties on the student's outputs (orthogonality of M_k, unit
-  sin/cos pairs, norms kept, Parseval, dominant frequency within one FFT bin of w_i / 2 pi),
-  independently of the reference.
+  sin/cos pairs, norms kept, Parseval, dominant frequency within one FFT bin of w_i / 2 pi).
 """
 
 from __future__ import annotations
@@ -27,89 +20,22 @@ import math
 
 import torch
 
+from autograder import forbidden
 from autograder.chapters import ch05_catalog as catalog
-from autograder.spec import Case, CaseBuilder, Chapter, Exercise
-from reference.positional import (
-    alibi_bias,
-    alibi_slopes,
-    apply_rope,
-    dominant_frequencies,
-    encoding_spectrum,
-    rope_cache,
-    rope_complex,
-    sinusoidal_positional_encoding,
-    sinusoidal_shift_matrix,
-    t5_relative_position_bucket,
-)
+from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise
+from reference import positional as ref
 
-F32, F64, BF16 = torch.float32, torch.float64, torch.bfloat16
-
-# Stand-ins for earlier exercises while a later one is graded (see Exercise.substitutes).
-BUILTIN_ALIBI_SLOPES = (
-    "lambda n_heads, *, dtype=torch.float32, device=None: (lambda p: torch.cat(["
-    "2.0 ** (-8.0 * torch.arange(1, p + 1, dtype=dtype, device=device) / p), "
-    "2.0 ** (-4.0 * (2 * torch.arange(n_heads - p, dtype=dtype, device=device) + 1) / p)]))"
-    "(1 << (n_heads.bit_length() - 1))")
-BUILTIN_ROPE_CACHE = (
-    "lambda seq_len, head_dim, base=10000.0, *, dtype=torch.float32, device=None: "
-    "(lambda a: (a.cos(), a.sin()))(torch.arange(seq_len, dtype=dtype, device=device)[:, None] "
-    "* base ** (-torch.arange(0, head_dim, 2, dtype=dtype, device=device) / head_dim))")
-# (torch.fft has no bfloat16 on CPU: the stand-in works in float32 there and casts back.)
-BUILTIN_SPECTRUM = ("lambda pe: torch.fft.rfft((pe - pe.mean(dim=0, keepdim=True)).to("
-                    "torch.promote_types(pe.dtype, torch.float32)), dim=0).abs().to(pe.dtype)")
-
-FFT_FUNCTIONS = tuple(f"torch.fft.{n}" for n in (
-    "fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn",
-    "ifftn", "rfftn", "irfftn")) + ("torch.stft", "torch.Tensor.stft")
-FFT_OPS = ("aten::_fft_r2c", "aten::_fft_c2c", "aten::_fft_c2r", "aten::fft_rfft", "aten::fft_fft",
-           "aten::fft_ifft", "aten::fft_irfft", "aten::stft")
-
-
-def _dt(dtype) -> str:
-    return str(dtype).removeprefix("torch.")
+F32, F64, BF16, F16 = torch.float32, torch.float64, torch.bfloat16, torch.float16
+LAYOUTS = ((False, "half-split layout"), (True, "interleaved layout"))
 
 
 def _eps(dtype) -> float:
     return torch.finfo(dtype).eps
 
 
-# --------------------------------------------------------------------------- drivers
-def drive_table(target, like, *args, **kwargs):
-    """Call a function that builds a table from sizes alone, in the dtype and on the device of
-    ``like`` (a 0-dim tensor holding the largest position or angle the table involves, which sets
-    the rounding floor of the tolerance)."""
-    return target(*args, dtype=like.dtype, device=like.device, **kwargs)
-
-
-def drive_rope(target, x, *args, prop=None, other=None, shift=None, **kwargs):
-    """Call ``apply_rope`` once (``prop=None``) or check an identity that needs several calls:
-
-    * ``"compose"``: rotating by positions m then by ``shift`` (= n) equals rotating once by m + n;
-      returns (R_n R_m x, R_{m+n} x).
-    * ``"relative"``: scores q_m . k_n for the positions m = n = ``positions`` and for the same
-      positions moved by ``shift``; returns both score matrices (they must be equal).
-    * ``"layouts"``: the interleaved rotation of x, and the half-split rotation of x with its
-      features permuted (pair i = features (2i, 2i+1) moved to (i, i + Dh/2)) and permuted back.
-    """
-    if prop is None:
-        return target(x, *args, **kwargs)
-    positions = kwargs.pop("positions")
-    if prop == "compose":
-        twice = target(target(x, positions, **kwargs), shift, **kwargs)
-        return twice, target(x, positions + shift, **kwargs)
-    if prop == "relative":
-        def scores(p):
-            q = target(x, p, **kwargs)
-            k = target(other, p, **kwargs)
-            return q @ k.transpose(-2, -1)
-        return scores(positions), scores(positions + shift)
-    if prop == "layouts":
-        half = x.shape[-1] // 2
-        split = torch.cat([x[..., 0::2], x[..., 1::2]], dim=-1)  # interleaved -> half-split
-        rotated = target(split, positions, interleaved=False, **kwargs)
-        back = torch.stack([rotated[..., :half], rotated[..., half:]], dim=-1).flatten(-2)
-        return target(x, positions, interleaved=True, **kwargs), back
-    raise ValueError(f"unknown property {prop!r}")
+def _freqs(d, base):
+    """w_i = base^(-2i/d) for i = 0 .. ceil(d/2) - 1, in float64."""
+    return base ** (-torch.arange(0, d, 2, dtype=F64) / d)
 
 
 # --------------------------------------------------------------------------- property checks
@@ -118,18 +44,26 @@ def _violation(a, b, tol, what):
     return None if err <= tol else f"{what} (off by {err:.3g}, allowed {tol:.3g})"
 
 
+def _on_unit_circle(a, b, case, what):
+    r = a.double() ** 2 + b.double() ** 2
+    return _violation(r, torch.ones_like(r), 16 * _eps(case.dtype), what)
+
+
 def _check_unit_pairs(outputs, case):
     """Each (sin, cos) pair of an encoding row lies on the unit circle."""
-    pe = outputs[0].double()
+    pe = outputs[0]
     d = pe.shape[-1] - pe.shape[-1] % 2
-    r = pe[:, 0:d:2] ** 2 + pe[:, 1:d:2] ** 2
-    return _violation(r, torch.ones_like(r), 16 * _eps(case.dtype),
-                      "sin² + cos² of a column pair is not 1")
+    return _on_unit_circle(pe[:, 0:d:2], pe[:, 1:d:2], case,
+                           "sin² + cos² of a column pair is not 1")
+
+
+def _check_unit_pairs_cache(outputs, case):
+    return _on_unit_circle(*outputs, case, "cos² + sin² is not 1")
 
 
 def _check_orthogonal(outputs, case):
     M = outputs[0].double()
-    eye = torch.eye(M.shape[0], dtype=torch.float64)
+    eye = torch.eye(M.shape[0], dtype=F64)
     return _violation(M @ M.T, eye, 8 * _eps(case.dtype), "M_k is not orthogonal (M_k M_kᵀ ≠ I)")
 
 
@@ -137,12 +71,10 @@ def _check_shifts_the_encoding(k, base):
     """M_k PE(p) = PE(p + k) for p = 0..19, with PE written out here in float64."""
     def check(outputs, case):
         M = outputs[0].double()
-        d = M.shape[0]
-        w = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
         def pe(p):
-            a = p[:, None] * w
+            a = p[:, None] * _freqs(M.shape[0], base)
             return torch.stack([a.sin(), a.cos()], -1).flatten(-2)
-        p = torch.arange(20, dtype=torch.float64)
+        p = torch.arange(20, dtype=F64)
         tol = 64 * _eps(case.dtype) * (1 + abs(k))
         return _violation(pe(p) @ M.T, pe(p + k), tol, f"M_k PE(p) ≠ PE(p + {k:g})")
     return check
@@ -162,11 +94,9 @@ def _check_bucket_range(num_buckets):
 def _check_geometric(outputs, case):
     """For a power-of-two head count n the slopes are r, r², ..., rⁿ with r = 2^(-8/n)."""
     m = outputs[0].double()
-    r = 2.0 ** (-8.0 / m.numel())
-    expected = r ** torch.arange(1, m.numel() + 1, dtype=torch.float64)
+    expected = (2.0 ** (-8.0 / m.numel())) ** torch.arange(1, m.numel() + 1, dtype=F64)
     return _violation(m / expected, torch.ones_like(m), 8 * _eps(case.dtype),
-                      f"slopes are not r, r², r³, ... with "
-                      f"r = 2^(-8/{m.numel()})")
+                      f"slopes are not r, r², r³, ... with r = 2^(-8/{m.numel()})")
 
 
 def _check_alibi_distance(outputs, case):
@@ -183,11 +113,10 @@ def _check_alibi_distance(outputs, case):
 def _check_rope_norms(outputs, case):
     """A rotation keeps the length of every feature pair (and so of every vector)."""
     x = case.args[0].detach().double()
-    out = outputs[0].double()
     # The angle's rounding does not change a norm; only the rounding of cos, sin, the products
     # and the output does, a few eps relative to |x|².
     tol = 16 * _eps(case.dtype) * float(x.pow(2).sum(-1).max())
-    return _violation(out.pow(2).sum(-1), x.pow(2).sum(-1), tol,
+    return _violation(outputs[0].double().pow(2).sum(-1), x.pow(2).sum(-1), tol,
                       "RoPE changed the norm of a vector")
 
 
@@ -203,16 +132,14 @@ def _check_sides_agree(what, positions_scale=1.0):
 def _check_equals_real_rotation(outputs, case):
     """rope_complex(x) = the real rotation of adjacent pairs (x_2i, x_2i+1), written out here."""
     x = case.args[0].detach().double()
-    T, Dh = x.shape[-2], x.shape[-1]
     pos = case.kwargs.get("positions")
-    pos = torch.arange(T) if pos is None else pos
-    base = case.kwargs.get("base", 10000.0)
-    a = pos.double()[..., None] * base ** (-torch.arange(0, Dh, 2, dtype=torch.float64) / Dh)
+    pos = torch.arange(x.shape[-2]) if pos is None else pos
+    a = pos.double()[..., None] * _freqs(x.shape[-1], case.kwargs.get("base", 10000.0))
     x1, x2 = x[..., 0::2], x[..., 1::2]
     real = torch.stack([x1 * a.cos() - x2 * a.sin(), x1 * a.sin() + x2 * a.cos()], -1).flatten(-2)
     # Rounding the angle m·θ costs eps·m in the working precision (float32 for a bfloat16 x, which
     # is rotated in complex64), then the result is rounded to x's dtype.
-    work = case.dtype if case.dtype in (torch.float32, torch.float64) else torch.float32
+    work = case.dtype if case.dtype in (F32, F64) else F32
     tol = 8 * float(x.abs().max()) * (_eps(case.dtype) + _eps(work) * (2 + float(pos.abs().max())))
     return _violation(outputs[0], real, tol, "the complex form differs from the real rotation")
 
@@ -222,13 +149,10 @@ def _check_parseval(outputs, case):
     pe = case.args[0].detach().double()
     P = pe.shape[0]
     X2 = outputs[0].double() ** 2
-    c = torch.full((X2.shape[0], 1), 2.0, dtype=torch.float64)
-    c[0] = 1.0
-    if P % 2 == 0:
-        c[-1] = 1.0
-    lhs = (c * X2).sum(0)
+    c = torch.full((X2.shape[0], 1), 2.0, dtype=F64)
+    c[[0, -1] if P % 2 == 0 else [0]] = 1.0
     rhs = P * (pe - pe.mean(0)).pow(2).sum(0)
-    return _violation(lhs, rhs, 32 * _eps(case.dtype) * float(rhs.max()),
+    return _violation((c * X2).sum(0), rhs, 32 * _eps(case.dtype) * float(rhs.max()),
                       "the spectrum's energy differs from the signal's (Parseval)")
 
 
@@ -237,8 +161,7 @@ def _check_fft_resolution(base):
     def check(outputs, case):
         f = outputs[0].double()
         P, D = case.args[0].shape
-        expected = torch.tensor([1 / (2 * math.pi * base ** ((c - c % 2) / D)) for c in range(D)],
-                                dtype=torch.float64)
+        expected = _freqs(D, base).repeat_interleave(2)[:D] / (2 * math.pi)
         bad = (f - expected).abs() > 1 / P + 1e-12
         if bad.any():
             c = int(bad.nonzero()[0])
@@ -248,65 +171,53 @@ def _check_fft_resolution(base):
     return check
 
 
-# --------------------------------------------------------------------------- case helpers
-def _table_case(cases, b, dev, dtype, name, args, kwargs, scale, tags=(), public=False, checks=(),
-                n_outputs=1):
-    like = torch.tensor(float(scale), dtype=F64).to(dtype)
-    cases.append(Case(f"{_dt(dtype)}, {name}", [like, *args], kwargs, dtype, tags,
-                      public and dtype == F32 and dev == "cpu", dev, n_outputs=n_outputs,
-                      checks=checks))
+# --------------------------------------------------------------------------- tables
+def _table(c: Cell, name, scale, *sizes, **kw):
+    """A case of a table exercise (``drive_table``): ``like`` is ``scale`` in the cell's dtype."""
+    c(name, torch.tensor(float(scale), dtype=c.dtype), *sizes, **kw)
 
 
-def _table_dtypes(dev):
-    return (F64, F32, BF16) if dev == "cpu" else (F32, BF16)
+def _custom_base(base, default=10000.0):
+    return {} if base == default else {"base": base}
 
 
-# --------------------------------------------------------------------------- sinusoidal
-def sinusoidal_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            def case(name, n, d, base=None, tags=(), public=False):
-                kw = {} if base is None else {"base": base}
-                _table_case(cases, b, dev, dtype, name, [n, d], kw, n, tags, public,
-                            (_check_unit_pairs,))
-            case("16 positions, d_model=8", 16, 8, public=True)
-            case("50 positions, d_model=32", 50, 32, public=True)
-            case("one position, d_model=4", 1, 4, tags=("one position",))
-            case("10 positions, d_model=6, base=100", 10, 6, base=100.0, tags=("custom base",),
-                 public=True)
-            case("12 positions, d_model=7 (odd)", 12, 7, tags=("odd d_model",))
-            if dtype != BF16:  # in bfloat16 the angle 200·w is rounded by up to 0.4 rad
-                case("200 positions, d_model=16 (far positions)", 200, 16, tags=("far positions",))
-    return cases
+def sinusoidal_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, n, d, base=10000.0, **kw):
+            _table(c, name, n, n, d, checks=(_check_unit_pairs,), **_custom_base(base), **kw)
+        case("16 positions, d_model=8", 16, 8, public=True)
+        case("50 positions, d_model=32", 50, 32, public=True)
+        case("one position, d_model=4", 1, 4, tags=("one position",))
+        case("10 positions, d_model=6, base=100", 10, 6, 100.0, tags=("custom base",), public=True)
+        case("12 positions, d_model=7 (odd)", 12, 7, tags=("odd d_model",))
+        if c.dtype != BF16:  # in bfloat16 the angle 200·w is rounded by up to 0.4 rad
+            case("200 positions, d_model=16 (far positions)", 200, 16, tags=("far positions",))
+    return b.grid(rows, exclude=(F16,))
 
 
-def shift_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            def case(name, k, d, base=10000.0, tags=(), public=False):
-                kw = {} if base == 10000.0 else {"base": base}
-                _table_case(cases, b, dev, dtype, name, [k, d], kw, max(abs(k), 1), tags, public,
-                            (_check_orthogonal, _check_shifts_the_encoding(k, base)))
-            case("k=1, d_model=8", 1, 8, public=True)
-            case("k=5, d_model=6, base=100", 5, 6, 100.0, tags=("custom base",), public=True)
-            case("k=0, d_model=4", 0, 4, tags=("k = 0",))
-            case("k=-3, d_model=8 (backwards)", -3, 8, tags=("negative k",), public=True)
-            case("k=2.5, d_model=10 (fractional)", 2.5, 10, 10.0, tags=("custom base",))
-            if dtype != BF16:
-                case("k=40, d_model=16", 40, 16, tags=("large k",))
-    return cases
+def shift_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, k, d, base=10000.0, **kw):
+            _table(c, name, max(abs(k), 1), k, d, **_custom_base(base), **kw,
+                   checks=(_check_orthogonal, _check_shifts_the_encoding(k, base)))
+        case("k=1, d_model=8", 1, 8, public=True)
+        case("k=5, d_model=6, base=100", 5, 6, 100.0, tags=("custom base",), public=True)
+        case("k=0, d_model=4", 0, 4, tags=("k = 0",))
+        case("k=-3, d_model=8 (backwards)", -3, 8, tags=("negative k",), public=True)
+        case("k=2.5, d_model=10 (fractional)", 2.5, 10, 10.0, tags=("custom base",))
+        if c.dtype != BF16:
+            case("k=40, d_model=16", 40, 16, tags=("large k",))
+    return b.grid(rows, exclude=(F16,))
 
 
 # --------------------------------------------------------------------------- T5
 def t5_cases(b: CaseBuilder) -> list[Case]:
     cases = []
-    for dev in b.devices:
+    for dev in b.devices:  # integer positions: one case each, graded exactly (no dtype)
         def case(name, rel, tags=(), public=False, **kw):
-            nb = kw.get("num_buckets", 32)
-            cases.append(Case(name, [rel], kw, F32, tags, public and dev == "cpu", dev,
-                              checks=(_check_bucket_range(nb),)))
+            cases.append(Case(name=name, args=[rel], kwargs=kw, tags=tags, device=dev,
+                              public=public and dev == "cpu",
+                              checks=(_check_bucket_range(kw.get("num_buckets", 32)),)))
         q, k = torch.arange(12)[:, None], torch.arange(12)[None, :]
         case("key − query for 12 positions (12, 12)", k - q, public=True)
         case("relative positions −300..300", torch.arange(-300, 301), ("beyond max_distance",),
@@ -325,204 +236,158 @@ def t5_cases(b: CaseBuilder) -> list[Case]:
         case("random relative positions (3, 4, 5)", b.randint(-1000, 1000, (3, 4, 5)),
              ("beyond max_distance",))
         case("int32 relative positions", torch.arange(-70, 71, dtype=torch.int32), ("int32 input",))
-        # Relative positions computed in floating point (whole numbers, exact in every dtype here).
-        for dtype in b.dtypes(dev):
-            rel = torch.arange(-200, 201, 3, dtype=F64).to(dtype)
-            cases.append(Case(f"relative positions −200..200 as {_dt(dtype)} whole numbers", [rel],
-                              {}, dtype, ("float-typed positions",), False, dev,
-                              checks=(_check_bucket_range(32),)))
-    return cases
+
+    def floats(c: Cell):  # relative positions computed in floating point (whole numbers, exact)
+        c("relative positions −200..200 as whole numbers",
+          torch.arange(-200, 201, 3, dtype=F64).to(c.dtype), tags=("float-typed positions",),
+          checks=(_check_bucket_range(32),))
+    return cases + b.grid(floats)
 
 
 # --------------------------------------------------------------------------- ALiBi
-def slopes_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            for n, public in [(8, True), (4, False), (1, False), (16, False)]:
-                _table_case(cases, b, dev, dtype, f"{n} heads", [n], {}, 1.0, (), public,
-                            (_check_geometric,))
-            for n, public in [(6, True), (12, True), (3, False), (20, False)]:
-                _table_case(cases, b, dev, dtype, f"{n} heads (not a power of two)", [n], {}, 1.0,
-                            ("not a power of two",), public)
-    return cases
+def slopes_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        for n, public in [(8, True), (4, False), (1, False), (16, False)]:
+            _table(c, f"{n} heads", 1.0, n, public=public, checks=(_check_geometric,))
+        for n, public in [(6, True), (12, True), (3, False), (20, False)]:
+            _table(c, f"{n} heads (not a power of two)", 1.0, n, tags=("not a power of two",),
+                   public=public)
+    return b.grid(rows, exclude=(F16,))
 
 
-def bias_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            def case(name, H, L, S, tags=(), public=False):
-                _table_case(cases, b, dev, dtype, name, [H, L, S], {}, max(L, S), tags, public,
-                            (_check_alibi_distance,))
-            case("4 heads, 5 × 5", 4, 5, 5, public=True)
-            case("8 heads, 6 × 6", 8, 6, 6)
-            case("2 heads, L=3 < S=7", 2, 3, 7, ("L ≠ S",), public=True)
-            case("4 heads, L=6 > S=2", 4, 6, 2, ("L ≠ S",))
-            case("6 heads (not a power of two), 4 × 4", 6, 4, 4, ("not a power of two",),
-                 public=True)
-            case("1 head, 1 × 1", 1, 1, 1, ("L = S = 1",))
-    return cases
+def bias_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, H, L, S, tags=(), public=False):
+            _table(c, name, max(L, S), H, L, S, tags=tags, public=public,
+                   checks=(_check_alibi_distance,))
+        case("4 heads, 5 × 5", 4, 5, 5, public=True)
+        case("8 heads, 6 × 6", 8, 6, 6)
+        case("2 heads, L=3 < S=7", 2, 3, 7, ("L ≠ S",), public=True)
+        case("4 heads, L=6 > S=2", 4, 6, 2, ("L ≠ S",))
+        case("6 heads (not a power of two), 4 × 4", 6, 4, 4, ("not a power of two",), public=True)
+        case("1 head, 1 × 1", 1, 1, 1, ("L = S = 1",))
+    return b.grid(rows, exclude=(F16,))
 
 
 # --------------------------------------------------------------------------- RoPE
-def rope_cache_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            def case(name, T, Dh, base=None, tags=(), public=False):
-                kw = {} if base is None else {"base": base}
-                _table_case(cases, b, dev, dtype, name, [T, Dh], kw, T, tags, public,
-                            (_check_unit_pairs_cache,), n_outputs=2)
-            case("T=8, head_dim=8", 8, 8, public=True)
-            case("T=5, head_dim=4, base=100", 5, 4, 100.0, ("custom base",), public=True)
-            case("T=1, head_dim=2", 1, 2, tags=("T = 1",))
-            if dtype != BF16:
-                case("T=64, head_dim=16", 64, 16, tags=("far positions",))
-    return cases
+def rope_cache_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, T, Dh, base=10000.0, **kw):
+            _table(c, name, T, T, Dh, **_custom_base(base), **kw, n_outputs=2,
+                   checks=(_check_unit_pairs_cache,))
+        case("T=8, head_dim=8", 8, 8, public=True)
+        case("T=5, head_dim=4, base=100", 5, 4, 100.0, tags=("custom base",), public=True)
+        case("T=1, head_dim=2", 1, 2, tags=("T = 1",))
+        if c.dtype != BF16:
+            case("T=64, head_dim=16", 64, 16, tags=("far positions",))
+    return b.grid(rows, exclude=(F16,))
 
 
-def _check_unit_pairs_cache(outputs, case):
-    cos, sin = (o.double() for o in outputs)
-    r = cos ** 2 + sin ** 2
-    return _violation(r, torch.ones_like(r), 16 * _eps(case.dtype), "cos² + sin² is not 1")
-
-
-def rope_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in b.dtypes(dev):
-            low = dtype in (torch.bfloat16, torch.float16)
-            pub = dtype == F32 and dev == "cpu"
-
-            def case(name, shape, tags=(), public=False, grad=False, noncontig=(), checks=(),
-                     **kw):
-                x = b.randn(*shape, dtype=dtype)
-                cases.append(Case(f"{_dt(dtype)}, {name}", [x], kw, dtype, tags, public and pub,
-                                  dev, grad=(0,) if grad and not low else (), noncontig=noncontig,
-                                  checks=(_check_rope_norms,) + checks))
-            for inter, tag in ((False, "half-split layout"), (True, "interleaved layout")):
-                lay = f"interleaved={inter}"
-                case(f"x (6, 8), {lay}", (6, 8), (tag,), public=True, interleaved=inter)
-                case(f"x (2, 3, 5, 16), {lay}", (2, 3, 5, 16), (tag, "batch dims"),
-                     public=inter, interleaved=inter)
-                case(f"x (4, 6), positions [3, 0, 7, 12], base=100, {lay}", (4, 6),
-                     (tag, "given positions", "custom base"), public=True, interleaved=inter,
-                     positions=torch.tensor([3, 0, 7, 12]), base=100.0)
-                case(f"x (2, 5, 4), batched positions (2, 5), {lay}", (2, 5, 4),
-                     (tag, "given positions", "batch dims"), interleaved=inter,
-                     positions=b.randint(0, 20, (2, 5)))
-                case(f"x (3, 2), head_dim=2, {lay}", (3, 2), (tag, "head_dim = 2"),
-                     interleaved=inter)
-                case(f"non-contiguous x (2, 7, 8), {lay}", (2, 7, 8), (tag,), noncontig=(0,),
-                     interleaved=inter)
-                case(f"gradient, x (2, 4, 8), {lay}", (2, 4, 8), (tag,), grad=True,
-                     interleaved=inter)
-                if not low:
-                    case(f"x (3, 4), positions up to 500, {lay}", (3, 4),
-                         (tag, "given positions", "far positions"), interleaved=inter,
-                         positions=torch.tensor([0, 77, 500]))
-            # Properties that need several calls (see drive_rope); in bfloat16/float16 the
-            # rounding of the angles is as large as what they would test, so they run in
-            # float32/float64 only.
-            if low:
-                continue
-            m = b.randint(0, 300, (5,))
-            for inter, tag in ((False, "half-split layout"), (True, "interleaved layout")):
-                lay = f"interleaved={inter}"
-                cases.append(Case(
-                    f"{_dt(dtype)}, property: R_n R_m x = R_(m+n) x, {lay}",
-                    [b.randn(5, 8, dtype=dtype)],
-                    {"prop": "compose", "positions": m, "shift": b.randint(0, 300, (5,)),
-                     "interleaved": inter},
-                    dtype, (tag, "property"), False, dev, n_outputs=2,
-                    checks=(_check_sides_agree("R_n R_m x ≠ R_(m+n) x", 1000),)))
-                cases.append(Case(
-                    f"{_dt(dtype)}, property: scores depend only on m − n (positions + 1000), {lay}",
-                    [b.randn(6, 8, dtype=dtype)],
-                    {"prop": "relative", "other": b.randn(6, 8, dtype=dtype),
-                     "positions": torch.arange(6), "shift": 1000, "interleaved": inter},
-                    dtype, (tag, "property"), pub and inter, dev, n_outputs=2,
-                    checks=(_check_sides_agree("⟨R_m q, R_n k⟩ changed when m and n were both "
-                                               "shifted", 2000),)))
-            cases.append(Case(
-                f"{_dt(dtype)}, property: layouts agree after permuting features",
-                [b.randn(2, 5, 12, dtype=dtype)], {"prop": "layouts", "positions": torch.arange(5)},
-                dtype, ("interleaved layout", "half-split layout", "property"), pub, dev,
-                n_outputs=2, checks=(_check_sides_agree("the two layouts disagree after the "
-                                                        "permutation", 8),)))
-    return cases
-
-
-def rope_complex_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in b.dtypes(dev):
-            def case(name, shape, tags=(), public=False, grad=False, noncontig=(), **kw):
-                cases.append(Case(f"{_dt(dtype)}, {name}", [b.randn(*shape, dtype=dtype)], kw, dtype,
-                                  tags, public and dtype == F32 and dev == "cpu", dev,
-                                  grad=(0,) if grad else (), noncontig=noncontig,
-                                  checks=(_check_equals_real_rotation,)))
-            case("x (6, 8)", (6, 8), public=True)
-            case("x (2, 3, 5, 16)", (2, 3, 5, 16), ("batch dims",))
-            case("x (4, 6), positions [3, 0, 7, 12], base=100", (4, 6),
-                 ("given positions", "custom base"), public=True,
+def rope_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, shape, tags, **kw):
+            c(name, c.randn(*shape), tags=tags, **kw, checks=(_check_rope_norms,))
+        for inter, tag in LAYOUTS:
+            lay = f"interleaved={inter}"
+            case(f"x (6, 8), {lay}", (6, 8), (tag,), public=True, interleaved=inter)
+            case(f"x (2, 3, 5, 16), {lay}", (2, 3, 5, 16), (tag, "batch dims"), public=inter,
+                 interleaved=inter)
+            case(f"x (4, 6), positions [3, 0, 7, 12], base=100, {lay}", (4, 6),
+                 (tag, "given positions", "custom base"), public=True, interleaved=inter,
                  positions=torch.tensor([3, 0, 7, 12]), base=100.0)
-            if dtype in (F32, F64):
-                case("x (3, 4), positions up to 500", (3, 4), ("given positions", "far positions"),
+            case(f"x (2, 5, 4), batched positions (2, 5), {lay}", (2, 5, 4),
+                 (tag, "given positions", "batch dims"), interleaved=inter,
+                 positions=b.randint(0, 20, (2, 5)))
+            case(f"x (3, 2), head_dim=2, {lay}", (3, 2), (tag, "head_dim = 2"), interleaved=inter)
+            case(f"non-contiguous x (2, 7, 8), {lay}", (2, 7, 8), (tag,), noncontig=(0,),
+                 interleaved=inter)
+            case(f"gradient, x (2, 4, 8), {lay}", (2, 4, 8), (tag,), grad=(0,), interleaved=inter)
+            if not c.low:
+                case(f"x (3, 4), positions up to 500, {lay}", (3, 4),
+                     (tag, "given positions", "far positions"), interleaved=inter,
                      positions=torch.tensor([0, 77, 500]))
-            case("non-contiguous x (2, 7, 8)", (2, 7, 8), noncontig=(0,))
-            case("gradient, x (2, 4, 8)", (2, 4, 8), grad=dtype in (F32, F64))
-    return cases
+        # Properties that need several calls (drive_rope); in bfloat16/float16 the rounding of
+        # the angles is as large as what they would test, so they run in float32/float64 only.
+        if c.low:
+            return
+        m = b.randint(0, 300, (5,))
+        for inter, tag in LAYOUTS:
+            lay = f"interleaved={inter}"
+            c(f"property: R_n R_m x = R_(m+n) x, {lay}", c.randn(5, 8), tags=(tag, "property"),
+              n_outputs=2, checks=(_check_sides_agree("R_n R_m x ≠ R_(m+n) x", 1000),),
+              prop="compose", positions=m, shift=b.randint(0, 300, (5,)), interleaved=inter)
+            c(f"property: scores depend only on m − n (positions + 1000), {lay}", c.randn(6, 8),
+              tags=(tag, "property"), public=inter, n_outputs=2,
+              checks=(_check_sides_agree("⟨R_m q, R_n k⟩ changed when m and n were both "
+                                         "shifted", 2000),),
+              prop="relative", other=c.randn(6, 8), positions=torch.arange(6), shift=1000,
+              interleaved=inter)
+        c("property: layouts agree after permuting features", c.randn(2, 5, 12),
+          tags=("interleaved layout", "half-split layout", "property"), public=True, n_outputs=2,
+          checks=(_check_sides_agree("the two layouts disagree after the permutation", 8),),
+          prop="layouts", positions=torch.arange(5))
+    return b.grid(rows, no_grad_in=(BF16, F16))
+
+
+def rope_complex_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, shape, tags=(), **kw):
+            c(name, c.randn(*shape), tags=tags, **kw, checks=(_check_equals_real_rotation,))
+        case("x (6, 8)", (6, 8), public=True)
+        case("x (2, 3, 5, 16)", (2, 3, 5, 16), ("batch dims",))
+        case("x (4, 6), positions [3, 0, 7, 12], base=100", (4, 6),
+             ("given positions", "custom base"), public=True,
+             positions=torch.tensor([3, 0, 7, 12]), base=100.0)
+        if not c.low:
+            case("x (3, 4), positions up to 500", (3, 4), ("given positions", "far positions"),
+                 positions=torch.tensor([0, 77, 500]))
+        case("non-contiguous x (2, 7, 8)", (2, 7, 8), noncontig=(0,))
+        case("gradient, x (2, 4, 8)", (2, 4, 8), grad=(0,))
+    return b.grid(rows, no_grad_in=(BF16, F16))
 
 
 # --------------------------------------------------------------------------- Fourier view
 def _pe64(P, D, base=10000.0):
-    return sinusoidal_positional_encoding(P, D, base, dtype=F64)
+    return ref.sinusoidal_positional_encoding(P, D, base, dtype=F64)
 
 
-def spectrum_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            def case(name, pe, tags=(), public=False):
-                cases.append(Case(f"{_dt(dtype)}, {name}", [pe.to(dtype)], {}, dtype, tags,
-                                  public and dtype == F32 and dev == "cpu", dev,
-                                  checks=(_check_parseval,)))
-            case("sinusoidal PE (64, 8)", _pe64(64, 8), public=True)
-            case("random (10, 3) + 5", b.randn(10, 3, shift=5.0), ("nonzero mean",), public=True)
-            case("random (15, 4), odd length", b.randn(15, 4), ("odd length",))
-            case("sinusoidal PE (100, 6), base=100", _pe64(100, 6, 100.0), ("custom base",))
-            case("two positions (2, 3)", b.randn(2, 3), ("P = 2",))
-            # No gradient case: |X_0| = 0 after the mean is removed, where |.| has a kink.
-    return cases
+def spectrum_cases(b: CaseBuilder):
+    def rows(c: Cell):
+        def case(name, pe, tags=(), public=False):
+            c(name, pe.to(c.dtype), tags=tags, public=public, checks=(_check_parseval,))
+        case("sinusoidal PE (64, 8)", _pe64(64, 8), public=True)
+        case("random (10, 3) + 5", b.randn(10, 3, shift=5.0), ("nonzero mean",), public=True)
+        case("random (15, 4), odd length", b.randn(15, 4), ("odd length",))
+        case("sinusoidal PE (100, 6), base=100", _pe64(100, 6, 100.0), ("custom base",))
+        case("two positions (2, 3)", b.randn(2, 3), ("P = 2",))
+        # No gradient case: |X_0| = 0 after the mean is removed, where |.| has a kink.
+    return b.grid(rows, exclude=(F16,))
 
 
-def dominant_cases(b: CaseBuilder) -> list[Case]:
-    cases = []
-    p = torch.arange(60, dtype=F64)
-    tones = torch.stack([torch.cos(2 * math.pi * 7 * p / 60) + 5,
-                         torch.sin(2 * math.pi * 13 * p / 60),
-                         0.2 * torch.cos(2 * math.pi * 2 * p / 60) + torch.cos(2 * math.pi * 29 * p / 60),
-                         torch.cos(2 * math.pi * 30 * p / 60)], 1)
-    for dev in b.devices:
-        for dtype in _table_dtypes(dev):
-            def case(name, pe, tags=(), public=False, checks=()):
-                cases.append(Case(f"{_dt(dtype)}, {name}", [pe.to(dtype)], {}, dtype, tags,
-                                  public and dtype == F32 and dev == "cpu", dev, checks=checks))
-            if dtype != BF16:  # bins of a tone between two bins are too close to rank in bfloat16
-                case("sinusoidal PE (256, 16)", _pe64(256, 16), ("sinusoidal",), public=True,
-                     checks=(_check_fft_resolution(10000.0),))
-                case("sinusoidal PE (128, 8), base=100", _pe64(128, 8, 100.0),
-                     ("sinusoidal", "custom base"), checks=(_check_fft_resolution(100.0),))
-                case("sinusoidal PE (200, 12), base=50", _pe64(200, 12, 50.0),
-                     ("sinusoidal", "custom base"), checks=(_check_fft_resolution(50.0),))
-            case("on-bin tones (60, 4), one at the Nyquist bin", tones + 0.01 * b.randn(60, 4),
-                 ("pure tones",), public=True)
-            case("tones (45, 3), odd length",
-                 torch.stack([torch.sin(2 * math.pi * f * torch.arange(45, dtype=F64) / 45)
-                              for f in (4, 11, 22)], 1) + 3.0, ("pure tones", "odd length"))
-    return cases
+def _tone(f, P, wave=torch.cos):
+    return wave(2 * math.pi * f * torch.arange(P, dtype=F64) / P)
+
+
+def dominant_cases(b: CaseBuilder):
+    tones = torch.stack([_tone(7, 60) + 5, _tone(13, 60, torch.sin),
+                         0.2 * _tone(2, 60) + _tone(29, 60), _tone(30, 60)], 1)
+
+    def rows(c: Cell):
+        def case(name, pe, tags, **kw):
+            c(name, pe.to(c.dtype), tags=tags, **kw)
+        if c.dtype != BF16:  # bins of a tone between two bins are too close to rank in bfloat16
+            case("sinusoidal PE (256, 16)", _pe64(256, 16), ("sinusoidal",), public=True,
+                 checks=(_check_fft_resolution(10000.0),))
+            case("sinusoidal PE (128, 8), base=100", _pe64(128, 8, 100.0),
+                 ("sinusoidal", "custom base"), checks=(_check_fft_resolution(100.0),))
+            case("sinusoidal PE (200, 12), base=50", _pe64(200, 12, 50.0),
+                 ("sinusoidal", "custom base"), checks=(_check_fft_resolution(50.0),))
+        case("on-bin tones (60, 4), one at the Nyquist bin", tones + 0.01 * b.randn(60, 4),
+             ("pure tones",), public=True)
+        case("tones (45, 3), odd length",
+             torch.stack([_tone(f, 45, torch.sin) for f in (4, 11, 22)], 1) + 3.0,
+             ("pure tones", "odd length"))
+    return b.grid(rows, exclude=(F16,))
 
 
 CHAPTER = Chapter(
@@ -531,45 +396,48 @@ CHAPTER = Chapter(
     notebook="ch05_positional/ch05_positional.py",
     exercises=[
         Exercise(
-            "ch05.sinusoidal_positional_encoding", "sinusoidal_positional_encoding", 1.5,
-            sinusoidal_positional_encoding, sinusoidal_cases, driver=drive_table,
+            id="ch05.sinusoidal_positional_encoding", name="sinusoidal_positional_encoding",
+            points=1.5, reference=ref.sinusoidal_positional_encoding, cases=sinusoidal_cases,
+            driver="drive_table",
             mistakes=catalog.SINUSOIDAL_MISTAKES, alternatives=catalog.SINUSOIDAL_ALTERNATIVES),
         Exercise(
-            "ch05.sinusoidal_shift_matrix", "sinusoidal_shift_matrix", 1.5, sinusoidal_shift_matrix,
-            shift_cases, driver=drive_table,
+            id="ch05.sinusoidal_shift_matrix", name="sinusoidal_shift_matrix", points=1.5,
+            reference=ref.sinusoidal_shift_matrix, cases=shift_cases, driver="drive_table",
             mistakes=catalog.SHIFT_MISTAKES, alternatives=catalog.SHIFT_ALTERNATIVES),
         Exercise(
-            "ch05.t5_relative_position_bucket", "t5_relative_position_bucket", 2.0,
-            t5_relative_position_bucket, t5_cases,
+            id="ch05.t5_relative_position_bucket", name="t5_relative_position_bucket", points=2.0,
+            reference=ref.t5_relative_position_bucket, cases=t5_cases,
             mistakes=catalog.T5_MISTAKES, alternatives=catalog.T5_ALTERNATIVES),
         Exercise(
-            "ch05.alibi_slopes", "alibi_slopes", 1.0, alibi_slopes, slopes_cases, driver=drive_table,
+            id="ch05.alibi_slopes", name="alibi_slopes", points=1.0, reference=ref.alibi_slopes,
+            cases=slopes_cases, driver="drive_table",
             mistakes=catalog.SLOPES_MISTAKES, alternatives=catalog.SLOPES_ALTERNATIVES),
         Exercise(
-            "ch05.alibi_bias", "alibi_bias", 1.0, alibi_bias, bias_cases, driver=drive_table,
-            substitutes={"alibi_slopes": BUILTIN_ALIBI_SLOPES},
+            id="ch05.alibi_bias", name="alibi_bias", points=1.0, reference=ref.alibi_bias,
+            cases=bias_cases, driver="drive_table", standins=("ch05.alibi_slopes",),
             mistakes=catalog.BIAS_MISTAKES, alternatives=catalog.BIAS_ALTERNATIVES),
         Exercise(
-            "ch05.rope_cache", "rope_cache", 1.0, rope_cache, rope_cache_cases, driver=drive_table,
+            id="ch05.rope_cache", name="rope_cache", points=1.0, reference=ref.rope_cache,
+            cases=rope_cache_cases, driver="drive_table",
             mistakes=catalog.ROPE_CACHE_MISTAKES, alternatives=catalog.ROPE_CACHE_ALTERNATIVES),
         Exercise(
-            "ch05.apply_rope", "apply_rope", 3.0, apply_rope, rope_cases, driver=drive_rope,
-            substitutes={"rope_cache": BUILTIN_ROPE_CACHE},
+            id="ch05.apply_rope", name="apply_rope", points=3.0, reference=ref.apply_rope,
+            cases=rope_cases, driver="drive_rope", standins=("ch05.rope_cache",),
             mistakes=catalog.ROPE_MISTAKES, alternatives=catalog.ROPE_ALTERNATIVES),
         Exercise(
-            "ch05.rope_complex", "rope_complex", 1.0, rope_complex, rope_complex_cases,
-            substitutes={"rope_cache": BUILTIN_ROPE_CACHE},
+            id="ch05.rope_complex", name="rope_complex", points=1.0, reference=ref.rope_complex,
+            cases=rope_complex_cases, standins=("ch05.rope_cache",),
             mistakes=catalog.COMPLEX_MISTAKES, alternatives=catalog.COMPLEX_ALTERNATIVES),
         Exercise(
-            "ch05.encoding_spectrum", "encoding_spectrum", 1.0, encoding_spectrum, spectrum_cases,
-            forbidden_functions=FFT_FUNCTIONS, forbidden_ops=FFT_OPS,
-            forbidden_hint="write the DFT as a product with cos/sin (or complex exponential) matrices",
+            id="ch05.encoding_spectrum", name="encoding_spectrum", points=1.0,
+            reference=ref.encoding_spectrum, cases=spectrum_cases, forbidden=forbidden.FFT,
+            forbidden_hint="write the DFT as a product with cos/sin (or complex exponential) "
+                           "matrices",
             mistakes=catalog.SPECTRUM_MISTAKES, alternatives=catalog.SPECTRUM_ALTERNATIVES),
         Exercise(
-            "ch05.dominant_frequencies", "dominant_frequencies", 1.0, dominant_frequencies,
-            dominant_cases, forbidden_functions=FFT_FUNCTIONS, forbidden_ops=FFT_OPS,
-            forbidden_hint="call your encoding_spectrum",
-            substitutes={"encoding_spectrum": BUILTIN_SPECTRUM},
+            id="ch05.dominant_frequencies", name="dominant_frequencies", points=1.0,
+            reference=ref.dominant_frequencies, cases=dominant_cases, forbidden=forbidden.FFT,
+            forbidden_hint="call your encoding_spectrum", standins=("ch05.encoding_spectrum",),
             mistakes=catalog.DOMINANT_MISTAKES, alternatives=catalog.DOMINANT_ALTERNATIVES),
     ],
 )

@@ -1,12 +1,10 @@
 """Chapter 6 catalog: plausible wrong implementations (common mistakes) and correct ones written
-differently. Every function and class here is also pasted, as source, into a notebook's answer cell
-by the platform's tests, so each must be self-contained: it may use only ``math``, ``torch``,
-``nn``, ``F``, the names of the chapter's given cells (``apply_rope``, ``softmax``,
-``scaled_dot_product_attention``, ``split_heads``, ``merge_heads``, ``rms_norm``, ``layer_norm``,
-``RMSNorm``, ``LayerNorm``), the names of earlier exercises (``gelu``, ``silu``, ``FeedForward``,
-``SwiGLU``, ``TransformerBlock``) and private ``_helpers`` of this module (pasted along). Here
-those names resolve to the reference; in a notebook, to the given cells and the student's code.
-
+differently. Mistakes are patches on the solution's answer cell (``{old: new}``, see
+``spec.Mistake``). Alternatives are written out and also pasted into a notebook's answer cell by the
+platform's tests, so each may use only ``math``, ``torch``, ``nn``, ``F``, the chapter's given cells
+(``apply_rope``, ``softmax``, ``split_heads``, ``merge_heads``, ``RMSNorm``, ``LayerNorm``...), the
+earlier exercises (``gelu``, ``silu``, ``FeedForward``, ``SwiGLU``, ``TransformerBlock``) and this
+module's private ``_helpers`` (pasted along): the reference here, the student's code there.
 tests/ prove that each mistake loses its exercise's points (and only those) and is named in the
 feedback, and that each alternative gets full marks.
 """
@@ -19,64 +17,37 @@ import torch
 import torch.nn as nn
 
 from autograder.spec import Mistake
-from reference.attention import merge_heads, scaled_dot_product_attention, softmax, split_heads  # noqa: F401
-from reference.blocks import (  # noqa: F401 (names used by pasted code)
-    FeedForward,
-    LayerNorm,
-    RMSNorm,
-    SwiGLU,
-    TransformerBlock,
-    _rope,
-    gelu,
-    silu,
-)
-from reference.norms import layer_norm, rms_norm  # noqa: F401
-
-apply_rope = _rope  # the given cell's name for the half-split RoPE
+# names used by pasted code (the given cells and earlier exercises)
+from reference.attention import merge_heads, softmax, split_heads  # noqa: F401
+from reference.blocks import (FeedForward, LayerNorm, RMSNorm, SwiGLU,  # noqa: F401
+                              TransformerBlock, gelu, silu)
+from reference.positional import apply_rope  # noqa: F401 (the given cell's half-split RoPE)
 
 
 # =========================================================================== GELU
-def gelu_modes_swapped(x, approximate="none"):
-    if approximate == "tanh":
-        return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
-    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-
-
-def gelu_tanh_constant_inverted(x, approximate="none"):
-    if approximate == "tanh":
-        return 0.5 * x * (1 + torch.tanh(math.sqrt(math.pi / 2) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
-
-
-def gelu_erf_without_sqrt2(x, approximate="none"):
-    if approximate == "tanh":
-        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1 + torch.erf(x))
-
-
-def gelu_missing_half(x, approximate="none"):
-    if approximate == "tanh":
-        return x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    return x * (1 + torch.erf(x / math.sqrt(2)))
-
-
-def gelu_sigmoid_shortcut(x, approximate="none"):
-    return x * torch.sigmoid(1.702 * x)
-
+_EXACT = "return 0.5 * x * (1.0 + torch.erf("
+_TANH = "return 0.5 * x * (1.0 + torch.tanh("
 
 GELU_MISTAKES = (
-    Mistake("modes_swapped", 'exact and tanh forms swapped',
-            'approximate="none" is the exact x·Φ(x) with erf; approximate="tanh" is the tanh formula',
-            gelu_modes_swapped),
-    Mistake("tanh_constant_wrong", "√(π/2) instead of √(2/π) in the tanh approximation",
-            "the tanh form is ½x(1 + tanh(√(2/π)(x + 0.044715x³)))", gelu_tanh_constant_inverted),
-    Mistake("erf_without_sqrt2", "erf(x) instead of erf(x/√2)",
-            "the standard normal CDF is Φ(x) = ½(1 + erf(x/√2))", gelu_erf_without_sqrt2),
-    Mistake("missing_half", "the factor ½ is missing",
-            "Φ(x) = ½(1 + erf(x/√2)) lies in [0, 1]; GELU(x) = x·Φ(x)", gelu_missing_half),
-    Mistake("sigmoid_shortcut", "x·sigmoid(1.702x) used for GELU",
-            "that is a third, cruder approximation; implement the two forms the docstring gives",
-            gelu_sigmoid_shortcut),
+    Mistake(key="modes_swapped", title="exact and tanh forms swapped",
+            hint='approximate="none" is the exact x·Φ(x) with erf; approximate="tanh" is the tanh '
+                 "formula",
+            patch={f'"none":\n        {_EXACT}': f'"tanh":\n        {_EXACT}',
+                   f'"tanh":\n        {_TANH}': f'"none":\n        {_TANH}'}),
+    Mistake(key="tanh_constant_wrong", title="√(π/2) instead of √(2/π) in the tanh approximation",
+            hint="the tanh form is ½x(1 + tanh(√(2/π)(x + 0.044715x³)))",
+            patch={"math.sqrt(2.0 / math.pi)": "math.sqrt(math.pi / 2.0)"}),
+    Mistake(key="erf_without_sqrt2", title="erf(x) instead of erf(x/√2)",
+            hint="the standard normal CDF is Φ(x) = ½(1 + erf(x/√2))",
+            patch={"torch.erf(x / math.sqrt(2.0))": "torch.erf(x)"}),
+    Mistake(key="missing_half", title="the factor ½ is missing",
+            hint="Φ(x) = ½(1 + erf(x/√2)) lies in [0, 1]; GELU(x) = x·Φ(x)",
+            patch={old: old.replace("0.5 * ", "") for old in (_EXACT, _TANH)}),
+    Mistake(key="sigmoid_shortcut", title="x·sigmoid(1.702x) used for GELU",
+            hint="that is a third, cruder approximation; implement the two forms the docstring "
+                 "gives",
+            patch={'    if approximate == "none":': "    return x * torch.sigmoid(1.702 * x)\n"
+                                                    '    if approximate == "none":'}),
 )
 
 
@@ -100,26 +71,17 @@ GELU_ALTERNATIVES = (gelu_via_ndtr_and_sigmoid, gelu_in_float64)
 
 
 # =========================================================================== SiLU
-def silu_with_tanh(x):
-    return x * torch.tanh(x)
-
-
-def silu_without_x(x):
-    return torch.sigmoid(x)
-
-
-def silu_sign_error(x):
-    return x / (1 + torch.exp(x))
-
-
 SILU_MISTAKES = (
-    Mistake("tanh_instead_of_sigmoid", "x·tanh(x) instead of x·sigmoid(x)",
-            "SiLU(x) = x·σ(x) with σ(x) = 1/(1 + e^(−x)); tanh goes from −1 to 1, σ from 0 to 1",
-            silu_with_tanh),
-    Mistake("missing_x", "sigmoid(x) without the factor x",
-            "SiLU gates x by σ(x): multiply by x", silu_without_x),
-    Mistake("sign_error", "x/(1 + e^x): the sign of the exponent flipped",
-            "σ(x) = 1/(1 + e^(−x)); with e^(+x) you get σ(−x)", silu_sign_error),
+    Mistake(key="tanh_instead_of_sigmoid", title="x·tanh(x) instead of x·sigmoid(x)",
+            hint="SiLU(x) = x·σ(x) with σ(x) = 1/(1 + e^(−x)); tanh goes from −1 to 1, σ from 0 "
+                 "to 1",
+            patch={"x * torch.sigmoid(x)": "x * torch.tanh(x)"}),
+    Mistake(key="missing_x", title="sigmoid(x) without the factor x",
+            hint="SiLU gates x by σ(x): multiply by x",
+            patch={"x * torch.sigmoid(x)": "torch.sigmoid(x)"}),
+    Mistake(key="sign_error", title="x/(1 + e^x): the sign of the exponent flipped",
+            hint="σ(x) = 1/(1 + e^(−x)); with e^(+x) you get σ(−x)",
+            patch={"x * torch.sigmoid(x)": "x / (1 + torch.exp(x))"}),
 )
 
 
@@ -135,66 +97,23 @@ SILU_ALTERNATIVES = (silu_exp_form, silu_tanh_half)
 
 
 # =========================================================================== FeedForward
-class _FFN(nn.Module):
-    """Shared skeleton of the FeedForward mistakes; each subclass sets one flag."""
-
-    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
-        super().__init__()
-        self.activation = activation
-        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
-        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
-        self.flaw = ""
-
-    def act(self, h):
-        if self.flaw == "no_activation":
-            return h
-        if self.flaw == "always_relu" or self.activation == "relu":
-            return torch.relu(h)
-        if self.activation == "silu":
-            return silu(h)
-        if self.activation == "gelu_tanh" and self.flaw != "tanh_as_exact":
-            return gelu(h, approximate="tanh")
-        return gelu(h)
-
-    def forward(self, x):
-        y = self.fc2(self.act(self.fc1(x)))
-        return self.act(y) if self.flaw == "activation_after_fc2" else y
-
-
-class FFNActivationAfterFc2(_FFN):
-    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
-        _FFN.__init__(self, d_model, d_ff, activation, bias)
-        self.flaw = "activation_after_fc2"
-
-
-class FFNNoActivation(_FFN):
-    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
-        _FFN.__init__(self, d_model, d_ff, activation, bias)
-        self.flaw = "no_activation"
-
-
-class FFNAlwaysRelu(_FFN):
-    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
-        _FFN.__init__(self, d_model, d_ff, activation, bias)
-        self.flaw = "always_relu"
-
-
-class FFNTanhAsExact(_FFN):
-    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
-        _FFN.__init__(self, d_model, d_ff, activation, bias)
-        self.flaw = "tanh_as_exact"
-
+_FC1 = "        h = self.fc1(x)  # (..., F)\n"
 
 FFN_MISTAKES = (
-    Mistake("activation_after_fc2", "the activation applied after fc2 as well",
-            "the FFN is fc2(act(fc1(x))): its output is linear in the hidden activations",
-            FFNActivationAfterFc2),
-    Mistake("no_activation", "no nonlinearity between fc1 and fc2",
-            "without the activation the FFN collapses to one linear map", FFNNoActivation),
-    Mistake("always_relu", "ReLU used whatever `activation` says",
-            'dispatch on activation: "relu", "gelu", "gelu_tanh" or "silu"', FFNAlwaysRelu),
-    Mistake("gelu_tanh_as_exact", '"gelu_tanh" treated as the exact GELU',
-            'pass approximate="tanh" for "gelu_tanh"', FFNTanhAsExact),
+    Mistake(key="activation_after_fc2", title="the activation applied after fc2 as well",
+            hint="the FFN is fc2(act(fc1(x))): its output is linear in the hidden activations",
+            patch={_FC1: _FC1 + "        return self.act(self.fc2(self.act(h)))\n\n"
+                                "    def act(self, h):\n",
+                   "return self.fc2(h)  # (..., D)": "return h"}),
+    Mistake(key="no_activation", title="no nonlinearity between fc1 and fc2",
+            hint="without the activation the FFN collapses to one linear map",
+            patch={_FC1: "        return self.fc2(self.fc1(x))\n"}),
+    Mistake(key="always_relu", title="ReLU used whatever `activation` says",
+            hint='dispatch on activation: "relu", "gelu", "gelu_tanh" or "silu"',
+            patch={'if self.activation == "relu":': "if True:"}),
+    Mistake(key="gelu_tanh_as_exact", title='"gelu_tanh" treated as the exact GELU',
+            hint='pass approximate="tanh" for "gelu_tanh"',
+            patch={'h = gelu(h, approximate="tanh")': "h = gelu(h)"}),
 )
 
 
@@ -237,60 +156,21 @@ FFN_ALTERNATIVES = (FFNFunctional, FFNEinsum)
 
 
 # =========================================================================== SwiGLU
-class _GLU(nn.Module):
-    def __init__(self, d_model, d_ff):
-        super().__init__()
-        self.w1 = nn.Linear(d_model, d_ff, bias=False)
-        self.w3 = nn.Linear(d_model, d_ff, bias=False)
-        self.w2 = nn.Linear(d_ff, d_model, bias=False)
-        self.flaw = ""
-
-    def forward(self, x):
-        gate, up = self.w1(x), self.w3(x)
-        if self.flaw == "swapped":
-            return self.w2(silu(up) * gate)
-        if self.flaw == "sigmoid":
-            return self.w2(torch.sigmoid(gate) * up)
-        if self.flaw == "silu_of_product":
-            return self.w2(silu(gate * up))
-        if self.flaw == "added":
-            return self.w2(silu(gate) + up)
-        return self.w2(silu(gate) * up)
-
-
-class SwiGLUSwapped(_GLU):
-    def __init__(self, d_model, d_ff):
-        _GLU.__init__(self, d_model, d_ff)
-        self.flaw = "swapped"
-
-
-class SwiGLUSigmoidGate(_GLU):
-    def __init__(self, d_model, d_ff):
-        _GLU.__init__(self, d_model, d_ff)
-        self.flaw = "sigmoid"
-
-
-class SwiGLUSiluOfProduct(_GLU):
-    def __init__(self, d_model, d_ff):
-        _GLU.__init__(self, d_model, d_ff)
-        self.flaw = "silu_of_product"
-
-
-class SwiGLUAdded(_GLU):
-    def __init__(self, d_model, d_ff):
-        _GLU.__init__(self, d_model, d_ff)
-        self.flaw = "added"
-
+_GATED = "silu(self.w1(x)) * self.w3(x)"
 
 SWIGLU_MISTAKES = (
-    Mistake("gate_up_swapped", "gate and up projections swapped (silu(w3 x)·w1 x)",
-            "w1 is the gate: w2(silu(w1 x) * w3 x)", SwiGLUSwapped),
-    Mistake("sigmoid_gate", "sigmoid gate instead of SiLU (that is GLU, not SwiGLU)",
-            "the gate is silu(w1 x) = w1 x · σ(w1 x)", SwiGLUSigmoidGate),
-    Mistake("silu_of_product", "SiLU applied to the product of the two projections",
-            "only the gate goes through SiLU, then it multiplies w3 x", SwiGLUSiluOfProduct),
-    Mistake("added_not_multiplied", "gate and up added instead of multiplied",
-            "gating is elementwise multiplication: silu(w1 x) * w3 x", SwiGLUAdded),
+    Mistake(key="gate_up_swapped", title="gate and up projections swapped (silu(w3 x)·w1 x)",
+            hint="w1 is the gate: w2(silu(w1 x) * w3 x)",
+            patch={_GATED: "silu(self.w3(x)) * self.w1(x)"}),
+    Mistake(key="sigmoid_gate", title="sigmoid gate instead of SiLU (that is GLU, not SwiGLU)",
+            hint="the gate is silu(w1 x) = w1 x · σ(w1 x)",
+            patch={_GATED: "torch.sigmoid(self.w1(x)) * self.w3(x)"}),
+    Mistake(key="silu_of_product", title="SiLU applied to the product of the two projections",
+            hint="only the gate goes through SiLU, then it multiplies w3 x",
+            patch={_GATED: "silu(self.w1(x) * self.w3(x))"}),
+    Mistake(key="added_not_multiplied", title="gate and up added instead of multiplied",
+            hint="gating is elementwise multiplication: silu(w1 x) * w3 x",
+            patch={_GATED: "silu(self.w1(x)) + self.w3(x)"}),
 )
 
 
@@ -322,96 +202,31 @@ SWIGLU_ALTERNATIVES = (SwiGLUMatmul, SwiGLUStacked)
 
 
 # =========================================================================== TransformerBlock
-class _Attn(nn.Module):
-    """Causal RoPE self-attention in Chapter 4's layout, with switches for the block mistakes."""
-
-    def __init__(self, d_model, n_heads, rope, rope_base, flaw):
-        super().__init__()
-        self.n_heads, self.rope, self.rope_base, self.flaw = n_heads, rope, rope_base, flaw
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
-
-    def forward(self, x):
-        q = split_heads(self.q_proj(x), self.n_heads)
-        k = split_heads(self.k_proj(x), self.n_heads)
-        v = split_heads(self.v_proj(x), self.n_heads)
-        if self.rope:
-            q = apply_rope(q, base=self.rope_base)
-            if self.flaw != "rope_q_only":
-                k = apply_rope(k, base=self.rope_base)
-            if self.flaw == "rope_on_v":
-                v = apply_rope(v, base=self.rope_base)
-        y = scaled_dot_product_attention(q, k, v, is_causal=self.flaw != "not_causal")
-        return self.out_proj(merge_heads(y))
-
-
-class _Block(nn.Module):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True,
-                 rope_base=10000.0, flaw=""):
-        super().__init__()
-        self.flaw = flaw
-        self.norm1 = RMSNorm(d_model) if norm == "rms" else LayerNorm(d_model)
-        self.attn = _Attn(d_model, n_heads, rope, rope_base, flaw)
-        self.norm2 = RMSNorm(d_model) if norm == "rms" else LayerNorm(d_model)
-        self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
-
-    def forward(self, x):
-        if self.flaw == "post_norm":
-            h = self.norm1(x + self.attn(x))
-            return self.norm2(h + self.ffn(h))
-        if self.flaw == "parallel":
-            return x + self.attn(self.norm1(x)) + self.ffn(self.norm2(x))
-        a = self.attn(self.norm1(x))
-        h = a if self.flaw == "no_residual" else x + a
-        return h + self.ffn(self.norm2(h))
-
-
-class BlockPostNorm(_Block):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True, rope_base=10000.0):
-        _Block.__init__(self, d_model, n_heads, d_ff, norm, ffn, rope, rope_base, "post_norm")
-
-
-class BlockNoResidual(_Block):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True, rope_base=10000.0):
-        _Block.__init__(self, d_model, n_heads, d_ff, norm, ffn, rope, rope_base, "no_residual")
-
-
-class BlockNotCausal(_Block):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True, rope_base=10000.0):
-        _Block.__init__(self, d_model, n_heads, d_ff, norm, ffn, rope, rope_base, "not_causal")
-
-
-class BlockRopeOnV(_Block):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True, rope_base=10000.0):
-        _Block.__init__(self, d_model, n_heads, d_ff, norm, ffn, rope, rope_base, "rope_on_v")
-
-
-class BlockRopeQOnly(_Block):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True, rope_base=10000.0):
-        _Block.__init__(self, d_model, n_heads, d_ff, norm, ffn, rope, rope_base, "rope_q_only")
-
-
-class BlockParallel(_Block):
-    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True, rope_base=10000.0):
-        _Block.__init__(self, d_model, n_heads, d_ff, norm, ffn, rope, rope_base, "parallel")
-
+_ATTN = "h = x + self.attn(self.norm1(x))"
+_FFN = "return h + self.ffn(self.norm2(h))"
+_ROPE_K = "            k = apply_rope(k, base=self.rope_base)\n"
 
 BLOCK_MISTAKES = (
-    Mistake("post_norm", "post-norm (norm(x + sublayer(x))) instead of pre-norm",
-            "this block is pre-norm: h = x + attn(norm1(x)); y = h + ffn(norm2(h))", BlockPostNorm),
-    Mistake("no_residual", "the attention's residual connection is missing",
-            "add the input back: h = x + attn(norm1(x))", BlockNoResidual),
-    Mistake("future_leak", "attention is not causal: tokens see the future",
-            "pass is_causal=True (query t may attend only to keys ≤ t)", BlockNotCausal),
-    Mistake("rope_on_v", "RoPE applied to the values as well",
-            "rotate only q and k: RoPE changes the scores, the values stay as they are", BlockRopeOnV),
-    Mistake("rope_q_only", "RoPE applied to the queries but not the keys",
-            "rotate both q and k, so that the score depends on the offset m − n", BlockRopeQOnly),
-    Mistake("parallel_sublayers", "attention and FFN applied in parallel to x",
-            "the FFN reads the updated stream: h = x + attn(norm1(x)), then h + ffn(norm2(h))",
-            BlockParallel),
+    Mistake(key="post_norm", title="post-norm (norm(x + sublayer(x))) instead of pre-norm",
+            hint="this block is pre-norm: h = x + attn(norm1(x)); y = h + ffn(norm2(h))",
+            patch={_ATTN: "h = self.norm1(x + self.attn(x))",
+                   _FFN: "return self.norm2(h + self.ffn(h))"}),
+    Mistake(key="no_residual", title="the attention's residual connection is missing",
+            hint="add the input back: h = x + attn(norm1(x))",
+            patch={_ATTN: "h = self.attn(self.norm1(x))"}),
+    Mistake(key="future_leak", title="attention is not causal: tokens see the future",
+            hint="pass is_causal=True (query t may attend only to keys ≤ t)",
+            patch={"is_causal=True)": "is_causal=False)"}),
+    Mistake(key="rope_on_v", title="RoPE applied to the values as well",
+            hint="rotate only q and k: RoPE changes the scores, the values stay as they are",
+            patch={_ROPE_K: _ROPE_K + "            v = apply_rope(v, base=self.rope_base)\n"}),
+    Mistake(key="rope_q_only", title="RoPE applied to the queries but not the keys",
+            hint="rotate both q and k, so that the score depends on the offset m − n",
+            patch={_ROPE_K: ""}),
+    Mistake(key="parallel_sublayers", title="attention and FFN applied in parallel to x",
+            hint="the FFN reads the updated stream: h = x + attn(norm1(x)), then "
+                 "h + ffn(norm2(h))",
+            patch={_ATTN: _ATTN + " + self.ffn(self.norm2(x))", _FFN: "return h"}),
 )
 
 
@@ -492,54 +307,20 @@ BLOCK_ALTERNATIVES = (BlockRotateHalf, BlockBuiltinAttention)
 
 
 # =========================================================================== GPT
-class _GPT(nn.Module):
-    def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                 tie_embeddings=True, flaw=""):
-        super().__init__()
-        self.flaw, self.d_model = flaw, d_model
-        self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList([TransformerBlock(d_model, n_heads, d_ff) for _ in range(n_layers)])
-        self.norm_f = RMSNorm(d_model)
-        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
-        if tie_embeddings and flaw != "untied":
-            self.lm_head.weight = self.tok_emb.weight
-
-    def forward(self, idx):
-        x = self.tok_emb(idx)
-        if self.flaw == "scaled_embedding":
-            x = x * math.sqrt(self.d_model)
-        for block in self.blocks:
-            x = block(x)
-        return self.lm_head(x if self.flaw == "no_final_norm" else self.norm_f(x))
-
-
-class GPTUntied(_GPT):
-    def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff, tie_embeddings=True):
-        _GPT.__init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                      tie_embeddings, "untied")
-
-
-class GPTNoFinalNorm(_GPT):
-    def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff, tie_embeddings=True):
-        _GPT.__init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                      tie_embeddings, "no_final_norm")
-
-
-class GPTScaledEmbedding(_GPT):
-    def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff, tie_embeddings=True):
-        _GPT.__init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                      tie_embeddings, "scaled_embedding")
-
-
 GPT_MISTAKES = (
-    Mistake("untied_embeddings", "embeddings not tied although tie_embeddings=True",
-            "share the Parameter itself: self.lm_head.weight = self.tok_emb.weight (copying the "
-            "values is not tying: the two would drift apart in training)", GPTUntied),
-    Mistake("no_final_norm", "the final norm_f is missing",
-            "pre-norm blocks leave the residual stream unnormalised: apply norm_f before lm_head",
-            GPTNoFinalNorm),
-    Mistake("scaled_embedding", "embeddings multiplied by √d_model",
-            "this GPT feeds tok_emb(idx) to the first block unscaled", GPTScaledEmbedding),
+    Mistake(key="untied_embeddings", title="embeddings not tied although tie_embeddings=True",
+            hint="share the Parameter itself: self.lm_head.weight = self.tok_emb.weight (copying "
+                 "the values is not tying: the two would drift apart in training)",
+            patch={"self.lm_head.weight = self.tok_emb.weight":
+                   "self.lm_head.weight.data.copy_(self.tok_emb.weight.data)"}),
+    Mistake(key="no_final_norm", title="the final norm_f is missing",
+            hint="pre-norm blocks leave the residual stream unnormalised: apply norm_f before "
+                 "lm_head",
+            patch={"self.lm_head(self.norm_f(x))": "self.lm_head(x)"}),
+    Mistake(key="scaled_embedding", title="embeddings multiplied by √d_model",
+            hint="this GPT feeds tok_emb(idx) to the first block unscaled",
+            patch={"x = self.tok_emb(idx)":
+                   "x = self.tok_emb(idx) * math.sqrt(self.tok_emb.embedding_dim)"}),
 )
 
 
@@ -570,51 +351,24 @@ GPT_ALTERNATIVES = (GPTTiedTheOtherWay,)
 
 
 # =========================================================================== count_parameters
-def _count(V, D, L, F, tied, norms=True, biases=True, head_when_tied=False, positions=0,
-           ffn_mats=3):
-    block = 4 * D * D + (4 * D if biases else 0) + (2 * D if norms else 0) + ffn_mats * D * F
-    head = V * D if (not tied or head_when_tied) else 0
-    return V * D + L * block + (D if norms else 0) + head + positions * D
-
-
-def count_forgets_norms(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                        tie_embeddings=True):
-    return _count(vocab_size, d_model, n_layers, d_ff, tie_embeddings, norms=False)
-
-
-def count_forgets_biases(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                         tie_embeddings=True):
-    return _count(vocab_size, d_model, n_layers, d_ff, tie_embeddings, biases=False)
-
-
-def count_head_twice(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                     tie_embeddings=True):
-    return _count(vocab_size, d_model, n_layers, d_ff, tie_embeddings, head_when_tied=True)
-
-
-def count_position_table(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                         tie_embeddings=True):
-    return _count(vocab_size, d_model, n_layers, d_ff, tie_embeddings, positions=context_length)
-
-
-def count_two_ffn_matrices(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                           tie_embeddings=True):
-    return _count(vocab_size, d_model, n_layers, d_ff, tie_embeddings, ffn_mats=2)
-
-
 COUNT_MISTAKES = (
-    Mistake("forgets_norms", "the norm weights are not counted",
-            "each block has two RMSNorm weights (D each) and there is a final norm_f (D)",
-            count_forgets_norms),
-    Mistake("forgets_biases", "the attention biases are not counted",
-            "q_proj, k_proj, v_proj and out_proj each have a bias of size D", count_forgets_biases),
-    Mistake("head_counted_when_tied", "the output head counted although it is tied",
-            "a tied lm_head shares tok_emb's V·D parameters: count them once", count_head_twice),
-    Mistake("position_table", "a learned position table (context_length × D) counted",
-            "this GPT uses RoPE, which has no parameters: context_length does not change the count",
-            count_position_table),
-    Mistake("two_ffn_matrices", "the FFN counted with two matrices (2·D·d_ff)",
-            "SwiGLU has three: w1, w3 (D → d_ff) and w2 (d_ff → D)", count_two_ffn_matrices),
+    Mistake(key="forgets_norms", title="the norm weights are not counted",
+            hint="each block has two RMSNorm weights (D each) and there is a final norm_f (D)",
+            patch={"per_block = 2 * D + ": "per_block = ",
+                   "per_block + D + head": "per_block + head"}),
+    Mistake(key="forgets_biases", title="the attention biases are not counted",
+            hint="q_proj, k_proj, v_proj and out_proj each have a bias of size D",
+            patch={"4 * (D * D + D)": "4 * D * D"}),
+    Mistake(key="head_counted_when_tied", title="the output head counted although it is tied",
+            hint="a tied lm_head shares tok_emb's V·D parameters: count them once",
+            patch={"head = 0 if tie_embeddings else V * D": "head = V * D"}),
+    Mistake(key="position_table", title="a learned position table (context_length × D) counted",
+            hint="this GPT uses RoPE, which has no parameters: context_length does not change the "
+                 "count",
+            patch={"+ D + head": "+ D + head + context_length * D"}),
+    Mistake(key="two_ffn_matrices", title="the FFN counted with two matrices (2·D·d_ff)",
+            hint="SwiGLU has three: w1, w3 (D → d_ff) and w2 (d_ff → D)",
+            patch={"3 * D * F_": "2 * D * F_"}),
 )
 
 
@@ -641,44 +395,20 @@ COUNT_ALTERNATIVES = (count_by_shapes, count_by_grouping)
 
 
 # =========================================================================== ReLU network
-def _slopes(xs, ys):
-    return (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
-
-
-def relu_net_slopes_not_differenced(xs, ys):
-    s = _slopes(xs, ys)
-    return torch.ones(len(s), 1, dtype=xs.dtype), -xs[:-1], s[None, :], ys[:1]
-
-
-def relu_net_no_intercept(xs, ys):
-    s = _slopes(xs, ys)
-    jumps = torch.cat([s[:1], s[1:] - s[:-1]])
-    return torch.ones(len(s), 1, dtype=xs.dtype), -xs[:-1], jumps[None, :], torch.zeros(1, dtype=xs.dtype)
-
-
-def relu_net_kinks_at_right_ends(xs, ys):
-    s = _slopes(xs, ys)
-    jumps = torch.cat([s[:1], s[1:] - s[:-1]])
-    return torch.ones(len(s), 1, dtype=xs.dtype), -xs[1:], jumps[None, :], ys[:1]
-
-
-def relu_net_bias_sign(xs, ys):
-    s = _slopes(xs, ys)
-    jumps = torch.cat([s[:1], s[1:] - s[:-1]])
-    return torch.ones(len(s), 1, dtype=xs.dtype), xs[:-1], jumps[None, :], ys[:1]
-
-
 RELU_NET_MISTAKES = (
-    Mistake("slopes_not_differenced", "each unit weighted by its segment's slope",
-            "unit k adds to the slopes of all later segments, so its weight is the change of slope "
-            "s_k − s_(k−1)", relu_net_slopes_not_differenced),
-    Mistake("no_intercept", "the output bias b2 = ys[0] is missing",
-            "every unit is 0 at xs[0], so f(xs[0]) = b2 must be ys[0]", relu_net_no_intercept),
-    Mistake("kinks_at_right_ends", "units switch on at the right end of each segment",
-            "unit k must switch on at xs[k]: b1[k] = −xs[k] for k = 0..N−2",
-            relu_net_kinks_at_right_ends),
-    Mistake("bias_sign", "b1 = +xs instead of −xs",
-            "relu(x − xs[k]) is zero left of xs[k]: the bias is −xs[k]", relu_net_bias_sign),
+    Mistake(key="slopes_not_differenced", title="each unit weighted by its segment's slope",
+            hint="unit k adds to the slopes of all later segments, so its weight is the change of "
+                 "slope s_k − s_(k−1)",
+            patch={"jumps[None, :]": "slopes[None, :]"}),
+    Mistake(key="no_intercept", title="the output bias b2 = ys[0] is missing",
+            hint="every unit is 0 at xs[0], so f(xs[0]) = b2 must be ys[0]",
+            patch={"ys[:1].clone()": "torch.zeros_like(ys[:1])"}),
+    Mistake(key="kinks_at_right_ends", title="units switch on at the right end of each segment",
+            hint="unit k must switch on at xs[k]: b1[k] = −xs[k] for k = 0..N−2",
+            patch={"-xs[:-1].clone()": "-xs[1:].clone()"}),
+    Mistake(key="bias_sign", title="b1 = +xs instead of −xs",
+            hint="relu(x − xs[k]) is zero left of xs[k]: the bias is −xs[k]",
+            patch={"-xs[:-1].clone()": "xs[:-1].clone()"}),
 )
 
 
@@ -707,46 +437,22 @@ RELU_NET_ALTERNATIVES = (relu_net_from_the_right, relu_net_loop)
 
 
 # =========================================================================== previous-token head
-def _head(seq_len, d_model, *, shift=-1, gain=100.0, copy_positions=False):
-    W_q = torch.zeros(d_model, d_model)
-    for t in range(seq_len):
-        if 0 <= t + shift < seq_len:
-            W_q[t, t + shift] = gain * math.sqrt(d_model)
-    W_k = torch.zeros(d_model, d_model)
-    W_k[:seq_len, :seq_len] = torch.eye(seq_len)
-    W_v = torch.eye(d_model)
-    if not copy_positions:
-        W_v[:seq_len, :seq_len] = 0
-    return W_q, W_k, W_v
-
-
-def head_attends_to_self(seq_len, d_model):
-    return _head(seq_len, d_model, shift=0)
-
-
-def head_copies_positions(seq_len, d_model):
-    return _head(seq_len, d_model, copy_positions=True)
-
-
-def head_soft_scores(seq_len, d_model):
-    return _head(seq_len, d_model, gain=1.0)
-
-
-def head_looks_ahead(seq_len, d_model):
-    return _head(seq_len, d_model, shift=+1)
-
+_ASKS = "W_q[1:T, : T - 1] = gain * torch.eye(T - 1)"
 
 HEAD_MISTAKES = (
-    Mistake("attends_to_self", "the head attends to the current token",
-            "query t must match key t − 1: put the gain at W_q[t, t − 1]", head_attends_to_self),
-    Mistake("copies_positions", "W_v copies the position one-hot as well",
-            "the output's position part must be 0: W_v keeps only the content block",
-            head_copies_positions),
-    Mistake("soft_scores", "score gap too small: attention is a blur, not a copy",
-            "scale W_q so that the previous token's score exceeds the others by ≳ 50 after the "
-            "1/√d_k scaling; then its softmax weight is 1 to float64 precision", head_soft_scores),
-    Mistake("looks_ahead", "query t matches key t + 1, which the causal mask hides",
-            "the previous token is t − 1: W_q[t, t − 1], not W_q[t, t + 1]", head_looks_ahead),
+    Mistake(key="attends_to_self", title="the head attends to the current token",
+            hint="query t must match key t − 1: put the gain at W_q[t, t − 1]",
+            patch={_ASKS: "W_q[:T, :T] = gain * torch.eye(T)"}),
+    Mistake(key="copies_positions", title="W_v copies the position one-hot as well",
+            hint="the output's position part must be 0: W_v keeps only the content block",
+            patch={"W_v = torch.zeros(d_model, d_model)": "W_v = torch.eye(d_model)"}),
+    Mistake(key="soft_scores", title="score gap too small: attention is a blur, not a copy",
+            hint="scale W_q so that the previous token's score exceeds the others by ≳ 50 after "
+                 "the 1/√d_k scaling; then its softmax weight is 1 to float64 precision",
+            patch={"gain = 100.0 * math.sqrt(d_model)": "gain = 1.0 * math.sqrt(d_model)"}),
+    Mistake(key="looks_ahead", title="query t matches key t + 1, which the causal mask hides",
+            hint="the previous token is t − 1: W_q[t, t − 1], not W_q[t, t + 1]",
+            patch={_ASKS: "W_q[: T - 1, 1:T] = gain * torch.eye(T - 1)"}),
 )
 
 

@@ -1,8 +1,11 @@
 """Chapter 7 catalog: plausible wrong implementations (common mistakes) and correct ones written
-differently. Every function and class here is pasted, as source, into a notebook's answer cell by
-the platform's tests, so each must be self-contained: it may use only ``math``, ``torch``, ``nn``,
-``F``, the names of the chapter's given cells (``softmax``, ``scaled_dot_product_attention``) and
-private ``_helpers`` of this module (pasted along).
+differently.
+
+Mistakes are patches on the solution's answer cell (``{old: new}``, see ``spec.Mistake``).
+Alternatives are written out; each is also pasted, as source, into a notebook's answer cell by the
+platform's tests, so each must be self-contained: it may use only ``math``, ``torch``, ``nn``,
+``F``, the names of the chapter's given cells (``softmax``, ``scaled_dot_product_attention``),
+those of earlier exercises and private ``_helpers`` of this module (pasted along).
 
 tests/ prove that each mistake loses its exercise's points and is named in the feedback, and that
 each alternative gets full marks.
@@ -21,38 +24,20 @@ from reference.flash import flash_attention_backward, flash_attention_forward  #
 
 
 # =========================================================================== attention_flops
-def aflops_macs(batch, n_heads, q_len, k_len, head_dim, causal=False):
-    pairs = sum(min(i + 1, k_len) for i in range(q_len)) if causal else q_len * k_len
-    return 2 * batch * n_heads * pairs * head_dim
-
-
-def aflops_half_for_causal(batch, n_heads, q_len, k_len, head_dim, causal=False):
-    full = 4 * batch * n_heads * q_len * k_len * head_dim
-    return full // 2 if causal else full
-
-
-def aflops_causal_ignored(batch, n_heads, q_len, k_len, head_dim, causal=False):
-    return 4 * batch * n_heads * q_len * k_len * head_dim
-
-
-def aflops_bottom_right(batch, n_heads, q_len, k_len, head_dim, causal=False):
-    off = k_len - q_len  # bottom-right aligned: query i sees keys j <= i + (S - L)
-    pairs = sum(max(0, min(i + 1 + off, k_len)) for i in range(q_len)) if causal else q_len * k_len
-    return 4 * batch * n_heads * pairs * head_dim
-
-
 ATTN_FLOPS_MISTAKES = (
-    Mistake("counts_macs", "multiply-adds counted once (or only one of the two matmuls)",
-            "a (m, k) @ (k, n) product costs 2·m·k·n FLOPs, and attention has two: q kᵀ and p v",
-            aflops_macs),
-    Mistake("causal_half", "causal cost taken as exactly half of the full cost",
-            "count the (query, key) pairs the mask keeps: query i sees min(i + 1, S) keys, so the "
-            "diagonal is included", aflops_half_for_causal),
-    Mistake("causal_ignored", "causal=True ignored", "only unmasked pairs are computed",
-            aflops_causal_ignored),
-    Mistake("bottom_right", "causal mask aligned bottom-right",
-            "the mask is top-left aligned, as torch's is_causal: query i sees keys j ≤ i",
-            aflops_bottom_right),
+    Mistake(key="counts_macs", title="multiply-adds counted once (or only one of the two matmuls)",
+            hint="a (m, k) @ (k, n) product costs 2·m·k·n FLOPs, and attention has two: q kᵀ and "
+                 "p v", patch={"return 4 *": "return 2 *"}),
+    Mistake(key="causal_half", title="causal cost taken as exactly half of the full cost",
+            hint="count the (query, key) pairs the mask keeps: query i sees min(i + 1, S) keys, so "
+                 "the diagonal is included",
+            patch={"n_heads * pairs * head_dim":
+                   "n_heads * q_len * k_len * head_dim // (1 + causal)"}),
+    Mistake(key="causal_ignored", title="causal=True ignored",
+            hint="only unmasked pairs are computed", patch={"    if causal:\n": "    if False:\n"}),
+    Mistake(key="bottom_right", title="causal mask aligned bottom-right",
+            hint="the mask is top-left aligned, as torch's is_causal: query i sees keys j ≤ i",
+            patch={"min(i + 1, k_len)": "max(0, min(i + 1 + k_len - q_len, k_len))"}),
 )
 
 
@@ -77,35 +62,19 @@ ATTN_FLOPS_ALTERNATIVES = (aflops_closed_form, aflops_mask_count)
 
 
 # =========================================================================== transformer FLOPs
-def tflops_no_attention(vocab_size, context_length, d_model, n_layers, n_heads, d_ff):
-    return n_layers * 2 * (4 * d_model ** 2 + 3 * d_model * d_ff) + 2 * d_model * vocab_size
-
-
-def tflops_two_matrix_ffn(vocab_size, context_length, d_model, n_layers, n_heads, d_ff):
-    per = 2 * (4 * d_model ** 2 + 2 * d_model * d_ff) + 4 * context_length * d_model
-    return n_layers * per + 2 * d_model * vocab_size
-
-
-def tflops_no_head(vocab_size, context_length, d_model, n_layers, n_heads, d_ff):
-    return n_layers * (2 * (4 * d_model ** 2 + 3 * d_model * d_ff) + 4 * context_length * d_model)
-
-
-def tflops_attention_per_head_dim(vocab_size, context_length, d_model, n_layers, n_heads, d_ff):
-    per = 2 * (4 * d_model ** 2 + 3 * d_model * d_ff) + 4 * context_length * (d_model // n_heads)
-    return n_layers * per + 2 * d_model * vocab_size
-
-
 TF_FLOPS_MISTAKES = (
-    Mistake("no_attention", "attention scores left out (the 2N rule of thumb)",
-            "q kᵀ and p v add 4·T·D FLOPs per token and layer, which dominate at long context",
-            tflops_no_attention),
-    Mistake("two_matrix_ffn", "FFN counted with two matrices",
-            "this model's SwiGLU FFN has three D × Dff matrices (w1, w3, w2)", tflops_two_matrix_ffn),
-    Mistake("no_head", "output head left out", "the last layer multiplies by a D × V matrix: 2·D·V",
-            tflops_no_head),
-    Mistake("one_head", "attention counted for one head only",
-            "all H heads together have width D, so attention costs 4·T·D, not 4·T·D/H",
-            tflops_attention_per_head_dim),
+    Mistake(key="no_attention", title="attention scores left out (the 2N rule of thumb)",
+            hint="q kᵀ and p v add 4·T·D FLOPs per token and layer, which dominate at long context",
+            patch={" + 4 * T * D": ""}),
+    Mistake(key="two_matrix_ffn", title="FFN counted with two matrices",
+            hint="this model's SwiGLU FFN has three D × Dff matrices (w1, w3, w2)",
+            patch={"3 * D * d_ff": "2 * D * d_ff"}),
+    Mistake(key="no_head", title="output head left out",
+            hint="the last layer multiplies by a D × V matrix: 2·D·V",
+            patch={" + 2 * D * vocab_size": ""}),
+    Mistake(key="one_head", title="attention counted for one head only",
+            hint="all H heads together have width D, so attention costs 4·T·D, not 4·T·D/H",
+            patch={"4 * T * D": "4 * T * (D // n_heads)"}),
 )
 
 
@@ -118,24 +87,17 @@ TF_FLOPS_ALTERNATIVES = (tflops_from_weights,)
 
 
 # =========================================================================== bytes
-def pbytes_bits(n_params, dtype):
-    return n_params * torch.finfo(dtype).bits
-
-
-def pbytes_always_four(n_params, dtype):
-    return 4 * n_params
-
-
-def pbytes_mib(n_params, dtype):
-    return n_params * (torch.finfo(dtype).bits // 8) / 2**20
-
+_BYTES = "(torch.finfo(dtype).bits // 8)"
 
 PARAM_BYTES_MISTAKES = (
-    Mistake("bits", "bits instead of bytes", "divide the dtype's bits by 8", pbytes_bits),
-    Mistake("always_float32", "4 bytes whatever the dtype",
-            "the size depends on the dtype: 8 for float64, 2 for bfloat16/float16", pbytes_always_four),
-    Mistake("mebibytes", "result in MiB instead of bytes",
-            "return the number of bytes; convert units only when you print", pbytes_mib),
+    Mistake(key="bits", title="bits instead of bytes", hint="divide the dtype's bits by 8",
+            patch={_BYTES: "torch.finfo(dtype).bits"}),
+    Mistake(key="always_float32", title="4 bytes whatever the dtype",
+            hint="the size depends on the dtype: 8 for float64, 2 for bfloat16/float16",
+            patch={f"n_params * {_BYTES}": "4 * n_params"}),
+    Mistake(key="mebibytes", title="result in MiB instead of bytes",
+            hint="return the number of bytes; convert units only when you print",
+            patch={_BYTES: f"{_BYTES} / 2**20"}),
 )
 
 
@@ -149,51 +111,20 @@ def pbytes_itemsize(n_params, dtype):
 
 PARAM_BYTES_ALTERNATIVES = (pbytes_element_size, pbytes_itemsize)
 
-
-def _nbytes(dtype):
-    return torch.empty((), dtype=dtype).element_size()
-
-
-def tmem_no_master_copy(n_params, param_dtype, grad_dtype, optimizer="adamw", master_weights=False):
-    states = {"adamw": 2, "sgd_momentum": 1, "sgd": 0}[optimizer]
-    state_bytes = 4 if master_weights else _nbytes(param_dtype)
-    return n_params * (_nbytes(param_dtype) + _nbytes(grad_dtype) + states * state_bytes)
-
-
-def tmem_states_in_param_dtype(n_params, param_dtype, grad_dtype, optimizer="adamw",
-                               master_weights=False):
-    states = {"adamw": 2, "sgd_momentum": 1, "sgd": 0}[optimizer]
-    extra = 4 if master_weights else 0
-    return n_params * (_nbytes(param_dtype) + _nbytes(grad_dtype) + states * _nbytes(param_dtype)
-                       + extra)
-
-
-def tmem_grads_like_params(n_params, param_dtype, grad_dtype, optimizer="adamw",
-                           master_weights=False):
-    states = {"adamw": 2, "sgd_momentum": 1, "sgd": 0}[optimizer]
-    state_bytes = 4 if master_weights else _nbytes(param_dtype)
-    extra = 4 if master_weights else 0
-    return n_params * (2 * _nbytes(param_dtype) + states * state_bytes + extra)
-
-
-def tmem_adam_one_state(n_params, param_dtype, grad_dtype, optimizer="adamw", master_weights=False):
-    states = {"adamw": 1, "sgd_momentum": 1, "sgd": 0}[optimizer]
-    state_bytes = 4 if master_weights else _nbytes(param_dtype)
-    extra = 4 if master_weights else 0
-    return n_params * (_nbytes(param_dtype) + _nbytes(grad_dtype) + states * state_bytes + extra)
-
-
 TRAIN_MEM_MISTAKES = (
-    Mistake("no_master_copy", "float32 master copy of the weights forgotten",
-            "with master_weights the optimizer updates a float32 copy: 4 more bytes per parameter",
-            tmem_no_master_copy),
-    Mistake("states_in_param_dtype", "optimizer state kept in the parameters' dtype under mixed "
-            "precision", "with master weights, m and v are float32 (4 bytes each)",
-            tmem_states_in_param_dtype),
-    Mistake("grads_like_params", "gradients sized like the parameters",
-            "use grad_dtype for the gradients", tmem_grads_like_params),
-    Mistake("adam_one_state", "AdamW counted with one state tensor",
-            "AdamW keeps two moments per parameter, m and v", tmem_adam_one_state),
+    Mistake(key="no_master_copy", title="float32 master copy of the weights forgotten",
+            hint="with master_weights the optimizer updates a float32 copy: 4 more bytes per "
+                 "parameter", patch={"per_param += 4": "pass"}),
+    Mistake(key="states_in_param_dtype",
+            title="optimizer state kept in the parameters' dtype under mixed precision",
+            hint="with master weights, m and v are float32 (4 bytes each)",
+            patch={"torch.float32 if master_weights else param_dtype": "param_dtype"}),
+    Mistake(key="grads_like_params", title="gradients sized like the parameters",
+            hint="use grad_dtype for the gradients",
+            patch={"nbytes(grad_dtype)": "nbytes(param_dtype)"}),
+    Mistake(key="adam_one_state", title="AdamW counted with one state tensor",
+            hint="AdamW keeps two moments per parameter, m and v",
+            patch={'{"adamw": 2,': '{"adamw": 1,'}),
 )
 
 
@@ -210,25 +141,15 @@ def tmem_table(n_params, param_dtype, grad_dtype, optimizer="adamw", master_weig
 
 TRAIN_MEM_ALTERNATIVES = (tmem_table,)
 
-
-def kvb_keys_only(n_layers, n_kv_heads, head_dim, seq_len, batch, dtype):
-    return n_layers * n_kv_heads * head_dim * seq_len * batch * (torch.finfo(dtype).bits // 8)
-
-
-def kvb_one_layer(n_layers, n_kv_heads, head_dim, seq_len, batch, dtype):
-    return 2 * n_kv_heads * head_dim * seq_len * batch * (torch.finfo(dtype).bits // 8)
-
-
-def kvb_bits(n_layers, n_kv_heads, head_dim, seq_len, batch, dtype):
-    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch * torch.finfo(dtype).bits
-
-
 KV_BYTES_MISTAKES = (
-    Mistake("keys_only", "only the keys counted", "the cache holds keys and values: factor 2",
-            kvb_keys_only),
-    Mistake("one_layer", "one layer only", "every layer has its own cache: multiply by n_layers",
-            kvb_one_layer),
-    Mistake("bits", "bits instead of bytes", "divide the dtype's bits by 8", kvb_bits),
+    Mistake(key="keys_only", title="only the keys counted",
+            hint="the cache holds keys and values: factor 2",
+            patch={"return 2 * n_layers": "return n_layers"}),
+    Mistake(key="one_layer", title="one layer only",
+            hint="every layer has its own cache: multiply by n_layers",
+            patch={"2 * n_layers * ": "2 * "}),
+    Mistake(key="bits", title="bits instead of bytes", hint="divide the dtype's bits by 8",
+            patch={_BYTES: "torch.finfo(dtype).bits"}),
 )
 
 
@@ -241,71 +162,21 @@ KV_BYTES_ALTERNATIVES = (kvb_by_tensor,)
 
 
 # =========================================================================== flash forward
-def _flash_variant(q, k, v, is_causal, scale, block_q, block_k, rescale=True, lse_mode="full",
-                   strict=False, scale_mode="ok"):
-    L, S, E = q.size(-2), k.size(-2), q.size(-1)
-    if scale is None:
-        scale = 1.0 if scale_mode == "none" else 1.0 / math.sqrt(E)
-    outs, lses = [], []
-    for i0 in range(0, L, block_q):
-        i1 = min(i0 + block_q, L)
-        qi = q[..., i0:i1, :]
-        m = torch.full(qi.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)
-        l = torch.zeros_like(m)
-        acc = torch.zeros(*qi.shape[:-1], v.size(-1), dtype=q.dtype, device=q.device)
-        for j0 in range(0, S, block_k):
-            if is_causal and j0 > i1 - 1:
-                break
-            j1 = min(j0 + block_k, S)
-            s = (qi @ k[..., j0:j1, :].transpose(-2, -1)) * scale
-            if is_causal:
-                rows = torch.arange(i0, i1, device=q.device).unsqueeze(-1)
-                cols = torch.arange(j0, j1, device=q.device)
-                hidden = cols >= rows if strict else cols > rows
-                s = s.masked_fill(hidden, float("-inf"))
-            m_new = torch.maximum(m, s.amax(dim=-1))
-            m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)
-            p = torch.exp(s - m_safe.unsqueeze(-1))
-            alpha = torch.exp(m - m_safe)
-            if rescale:
-                l = alpha * l + p.sum(dim=-1)
-                acc = alpha.unsqueeze(-1) * acc + p @ v[..., j0:j1, :]
-            else:
-                l = l + p.sum(dim=-1)
-                acc = acc + p @ v[..., j0:j1, :]
-            m = m_new
-        outs.append(acc / l.clamp_min(torch.finfo(l.dtype).tiny).unsqueeze(-1))
-        lses.append(torch.log(l) if lse_mode == "no_max" else m + torch.log(l))
-    return torch.cat(outs, dim=-2), torch.cat(lses, dim=-1)
-
-
-def flash_no_rescale(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-    return _flash_variant(q, k, v, is_causal, scale, block_q, block_k, rescale=False)
-
-
-def flash_lse_without_max(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-    return _flash_variant(q, k, v, is_causal, scale, block_q, block_k, lse_mode="no_max")
-
-
-def flash_strict_causal(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-    return _flash_variant(q, k, v, is_causal, scale, block_q, block_k, strict=True)
-
-
-def flash_no_default_scale(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-    return _flash_variant(q, k, v, is_causal, scale, block_q, block_k, scale_mode="none")
-
-
 FLASH_MISTAKES = (
-    Mistake("no_rescale", "running sums not rescaled when the running max grows",
-            "when m increases to m_new, multiply l and acc by exp(m − m_new) before adding the new "
-            "tile", flash_no_rescale),
-    Mistake("lse_without_max", "lse returned as log(l), without the running max",
-            "the exponentials were taken relative to m, so the log-sum-exp is m + log(l)",
-            flash_lse_without_max),
-    Mistake("strict_causal", "causal mask also hides the diagonal",
-            "query i may attend to key i itself: hide only keys j > i", flash_strict_causal),
-    Mistake("no_scale", "default scale 1/√E not applied",
-            "when scale is None, multiply the scores by 1/√E", flash_no_default_scale),
+    Mistake(key="no_rescale", title="running sums not rescaled when the running max grows",
+            hint="when m increases to m_new, multiply l and acc by exp(m − m_new) before adding "
+                 "the new tile",
+            patch={"l = alpha * l +": "l = l +",
+                   "acc = alpha.unsqueeze(-1) * acc +": "acc = acc +"}),
+    Mistake(key="lse_without_max", title="lse returned as log(l), without the running max",
+            hint="the exponentials were taken relative to m, so the log-sum-exp is m + log(l)",
+            patch={"lses.append(m + torch.log(l))": "lses.append(torch.log(l))"}),
+    Mistake(key="strict_causal", title="causal mask also hides the diagonal",
+            hint="query i may attend to key i itself: hide only keys j > i",
+            patch={"j1 - 1 > i0:": "j1 > i0:", "cols > rows": "cols >= rows"}),
+    Mistake(key="no_scale", title="default scale 1/√E not applied",
+            hint="when scale is None, multiply the scores by 1/√E",
+            patch={"scale = 1.0 / math.sqrt(E)": "scale = 1.0"}),
 )
 
 
@@ -384,66 +255,16 @@ FLASH_ALTERNATIVES = (flash_exp2, flash_merge_tiles)
 
 
 # =========================================================================== flash backward
-def _bwd_variant(q, k, v, out, lse, grad_out, is_causal, scale, block_q, block_k, local_d=False,
-                 grad_scale=True, tile_softmax=False):
-    L, S, E = q.size(-2), k.size(-2), q.size(-1)
-    scale = 1.0 / math.sqrt(E) if scale is None else scale
-    gs = scale if grad_scale else 1.0
-    D = (grad_out * out).sum(-1)
-    dq = [torch.zeros_like(q[..., i0:i0 + block_q, :]) for i0 in range(0, L, block_q)]
-    dks, dvs = [], []
-    for j0 in range(0, S, block_k):
-        j1 = min(j0 + block_k, S)
-        kj, vj = k[..., j0:j1, :], v[..., j0:j1, :]
-        dk, dv = torch.zeros_like(kj), torch.zeros_like(vj)
-        for n, i0 in enumerate(range(0, L, block_q)):
-            i1 = min(i0 + block_q, L)
-            if is_causal and j0 > i1 - 1:
-                continue
-            qi, doi = q[..., i0:i1, :], grad_out[..., i0:i1, :]
-            s = (qi @ kj.transpose(-2, -1)) * scale
-            if is_causal:
-                hidden = torch.arange(j0, j1, device=q.device) > torch.arange(
-                    i0, i1, device=q.device)[:, None]
-                s = s.masked_fill(hidden, float("-inf"))
-            if tile_softmax:
-                p = softmax(s, dim=-1)
-            else:
-                p = torch.exp(s - lse[..., i0:i1, None])
-            dv = dv + p.transpose(-2, -1) @ doi
-            dp = doi @ vj.transpose(-2, -1)
-            d_i = (p * dp).sum(-1, keepdim=True) if local_d else D[..., i0:i1, None]
-            ds = p * (dp - d_i)
-            dq[n] = dq[n] + (ds @ kj) * gs
-            dk = dk + (ds.transpose(-2, -1) @ qi) * gs
-        dks.append(dk)
-        dvs.append(dv)
-    return torch.cat(dq, -2), torch.cat(dks, -2), torch.cat(dvs, -2)
-
-
-def bwd_local_d(q, k, v, out, lse, grad_out, is_causal=False, scale=None, block_q=64, block_k=64):
-    return _bwd_variant(q, k, v, out, lse, grad_out, is_causal, scale, block_q, block_k,
-                        local_d=True)
-
-
-def bwd_no_scale(q, k, v, out, lse, grad_out, is_causal=False, scale=None, block_q=64, block_k=64):
-    return _bwd_variant(q, k, v, out, lse, grad_out, is_causal, scale, block_q, block_k,
-                        grad_scale=False)
-
-
-def bwd_tile_softmax(q, k, v, out, lse, grad_out, is_causal=False, scale=None, block_q=64,
-                     block_k=64):
-    return _bwd_variant(q, k, v, out, lse, grad_out, is_causal, scale, block_q, block_k,
-                        tile_softmax=True)
-
-
 FLASH_BWD_MISTAKES = (
-    Mistake("local_d", "D_i = rowsum(P ∘ dP) taken over one tile only",
-            "D_i sums over the whole row; compute it once as rowsum(dO ∘ O)", bwd_local_d),
-    Mistake("no_scale", "scale left out of dQ and dK",
-            "S = scale · Q Kᵀ, so dQ = scale · dS K and dK = scale · dSᵀ Q", bwd_no_scale),
-    Mistake("tile_softmax", "P recomputed with a softmax over one tile",
-            "rebuild the probabilities of the whole row: P = exp(S − lse)", bwd_tile_softmax),
+    Mistake(key="local_d", title="D_i = rowsum(P ∘ dP) taken over one tile only",
+            hint="D_i sums over the whole row; compute it once as rowsum(dO ∘ O)",
+            patch={"(dp - D[..., i0:i1].unsqueeze(-1))": "(dp - (p * dp).sum(-1, keepdim=True))"}),
+    Mistake(key="no_scale", title="scale left out of dQ and dK",
+            hint="S = scale · Q Kᵀ, so dQ = scale · dS K and dK = scale · dSᵀ Q",
+            patch={"(ds @ kj) * scale": "(ds @ kj)", "@ qi) * scale": "@ qi)"}),
+    Mistake(key="tile_softmax", title="P recomputed with a softmax over one tile",
+            hint="rebuild the probabilities of the whole row: P = exp(S − lse)",
+            patch={"torch.exp(s - lse[..., i0:i1].unsqueeze(-1))": "softmax(s, dim=-1)"}),
 )
 
 
@@ -483,62 +304,17 @@ FLASH_BWD_ALTERNATIVES = (bwd_query_outer,)
 
 
 # =========================================================================== autograd Function
-class FlashFnCausalDropped(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-        out, lse = flash_attention_forward(q, k, v, is_causal, scale, block_q, block_k)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.opts = (scale, block_q, block_k)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, out, lse = ctx.saved_tensors
-        scale, bq, bk = ctx.opts
-        dq, dk, dv = flash_attention_backward(q, k, v, out, lse, grad_out, False, scale, bq, bk)
-        return dq, dk, dv, None, None, None, None
-
-
-class FlashFnDkDvSwapped(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-        out, lse = flash_attention_forward(q, k, v, is_causal, scale, block_q, block_k)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.opts = (is_causal, scale, block_q, block_k)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = flash_attention_backward(q, k, v, out, lse, grad_out, *ctx.opts)
-        return dq, dv, dk, None, None, None, None
-
-
-class FlashFnScaleDropped(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
-        out, lse = flash_attention_forward(q, k, v, is_causal, scale, block_q, block_k)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.opts = (is_causal, block_q, block_k)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, out, lse = ctx.saved_tensors
-        c, bq, bk = ctx.opts
-        dq, dk, dv = flash_attention_backward(q, k, v, out, lse, grad_out, c, None, bq, bk)
-        return dq, dk, dv, None, None, None, None
-
-
 FLASH_FN_MISTAKES = (
-    Mistake("causal_dropped", "is_causal not passed to the backward",
-            "the backward must recompute the same masked probabilities as the forward",
-            FlashFnCausalDropped),
-    Mistake("dk_dv_swapped", "gradients returned in the wrong order",
-            "backward returns the gradients in the order of forward's inputs: dq, dk, dv, then "
-            "None for is_causal, scale, block_q, block_k", FlashFnDkDvSwapped),
-    Mistake("scale_dropped", "scale not passed to the backward",
-            "save scale in ctx and pass it on", FlashFnScaleDropped),
+    Mistake(key="causal_dropped", title="is_causal not passed to the backward",
+            hint="the backward must recompute the same masked probabilities as the forward",
+            patch={"ctx.options = (is_causal,": "ctx.options = (False,"}),
+    Mistake(key="dk_dv_swapped", title="gradients returned in the wrong order",
+            hint="backward returns the gradients in the order of forward's inputs: dq, dk, dv, "
+                 "then None for is_causal, scale, block_q, block_k",
+            patch={"return dq, dk, dv,": "return dq, dv, dk,"}),
+    Mistake(key="scale_dropped", title="scale not passed to the backward",
+            hint="save scale in ctx and pass it on",
+            patch={"(is_causal, scale, block_q, block_k)": "(is_causal, None, block_q, block_k)"}),
 )
 
 
@@ -563,31 +339,20 @@ FLASH_FN_ALTERNATIVES = (FlashFnRecomputeAll,)
 
 
 # =========================================================================== GQA
-def gqa_tiled_heads(q, k, v, attn_mask=None, is_causal=False):
-    g = q.size(1) // k.size(1)
-    return scaled_dot_product_attention(q, k.repeat(1, g, 1, 1), v.repeat(1, g, 1, 1),
-                                        attn_mask=attn_mask, is_causal=is_causal)
-
-
-def gqa_first_kv_head(q, k, v, attn_mask=None, is_causal=False):
-    return scaled_dot_product_attention(q, k[:, :1], v[:, :1], attn_mask=attn_mask,
-                                        is_causal=is_causal)
-
-
-def gqa_ignores_mask(q, k, v, attn_mask=None, is_causal=False):
-    g = q.size(1) // k.size(1)
-    return scaled_dot_product_attention(q, k.repeat_interleave(g, 1), v.repeat_interleave(g, 1))
-
-
 GQA_MISTAKES = (
-    Mistake("tiled_heads", "key/value heads tiled (repeat) instead of grouped (repeat_interleave)",
-            "query heads g·j … g·j + g − 1 share KV head j: head h uses KV head h // (Hq / Hkv)",
-            gqa_tiled_heads),
-    Mistake("first_kv_head", "every query head uses the first key/value head",
-            "that is multi-query attention; with Hkv > 1 each group has its own KV head",
-            gqa_first_kv_head),
-    Mistake("ignores_mask", "attn_mask / is_causal not passed on",
-            "forward attn_mask and is_causal to the attention", gqa_ignores_mask),
+    Mistake(key="tiled_heads",
+            title="key/value heads tiled (repeat) instead of grouped (repeat_interleave)",
+            hint="query heads g·j … g·j + g − 1 share KV head j: head h uses KV head "
+                 "h // (Hq / Hkv)",
+            patch={f"{t} = {t}.repeat_interleave(group, dim=1)": f"{t} = {t}.repeat(1, group, 1, 1)"
+                   for t in "kv"}),
+    Mistake(key="first_kv_head", title="every query head uses the first key/value head",
+            hint="that is multi-query attention; with Hkv > 1 each group has its own KV head",
+            patch={"group = q.size(1) // k.size(1)":
+                   "group, k, v = q.size(1), k[:, :1], v[:, :1]"}),
+    Mistake(key="ignores_mask", title="attn_mask / is_causal not passed on",
+            hint="forward attn_mask and is_causal to the attention",
+            patch={"(q, k, v, attn_mask=attn_mask, is_causal=is_causal)": "(q, k, v)"}),
 )
 
 
@@ -618,53 +383,22 @@ GQA_ALTERNATIVES = (gqa_grouped_view, gqa_expand)
 
 
 # =========================================================================== KV cache
-class KVCacheNoOffset:
-    def __init__(self, batch, n_kv_heads, max_seq_len, head_dim, dtype, device):
-        self.k = torch.zeros(batch, n_kv_heads, max_seq_len, head_dim, dtype=dtype, device=device)
-        self.v = torch.zeros_like(self.k)
-        self.pos = 0
-
-    def update(self, k, v):
-        t = k.size(-2)
-        self.k[:, :, :t] = k
-        self.v[:, :, :t] = v
-        self.pos += t
-        return self.k[:, :, :self.pos], self.v[:, :, :self.pos]
-
-
-class KVCacheKeysInBoth:
-    def __init__(self, batch, n_kv_heads, max_seq_len, head_dim, dtype, device):
-        self.k = torch.zeros(batch, n_kv_heads, max_seq_len, head_dim, dtype=dtype, device=device)
-        self.v = torch.zeros_like(self.k)
-        self.pos = 0
-
-    def update(self, k, v):
-        t = k.size(-2)
-        self.k[:, :, self.pos:self.pos + t] = k
-        self.v[:, :, self.pos:self.pos + t] = k
-        self.pos += t
-        return self.k[:, :, :self.pos], self.v[:, :, :self.pos]
-
-
-class KVCacheNewestFirst:
-    def __init__(self, batch, n_kv_heads, max_seq_len, head_dim, dtype, device):
-        self.k = None
-        self.v = None
-
-    def update(self, k, v):
-        self.k = k if self.k is None else torch.cat([k, self.k], dim=-2)
-        self.v = v if self.v is None else torch.cat([v, self.v], dim=-2)
-        return self.k, self.v
+def _per_buffer(new: str) -> dict[str, str]:
+    """The same edit of the lines that store keys and values (``{0}``: "k" or "v")."""
+    return {f"self.{t}[:, :, self.pos:self.pos + t] = {t}": new.format(t) for t in "kv"}
 
 
 KV_CACHE_MISTAKES = (
-    Mistake("no_offset", "new entries written at position 0 every time",
-            "write the new keys and values at positions pos … pos + t − 1, after those stored",
-            KVCacheNoOffset),
-    Mistake("keys_in_both", "keys stored in the value buffer too",
-            "the value cache must receive v, not k", KVCacheKeysInBoth),
-    Mistake("newest_first", "new positions put before the old ones",
-            "keep positions in order: append the new entries at the end", KVCacheNewestFirst),
+    Mistake(key="no_offset", title="new entries written at position 0 every time",
+            hint="write the new keys and values at positions pos … pos + t − 1, after those stored",
+            patch=_per_buffer("self.{0}[:, :, :t] = {0}")),
+    Mistake(key="keys_in_both", title="keys stored in the value buffer too",
+            hint="the value cache must receive v, not k",
+            patch={"self.pos + t] = v": "self.pos + t] = k"}),
+    Mistake(key="newest_first", title="new positions put before the old ones",
+            hint="keep positions in order: append the new entries at the end",
+            patch=_per_buffer("self.{0}[:, :, t:self.pos + t] = self.{0}[:, :, :self.pos].clone()"
+                              "\n        self.{0}[:, :, :t] = {0}")),
 )
 
 
@@ -702,27 +436,14 @@ KV_CACHE_ALTERNATIVES = (KVCacheConcat, KVCacheIndexCopy)
 
 
 # =========================================================================== gates
-def glu_swapped(x, dim=-1):
-    a, b = x.chunk(2, dim=dim)
-    return b * torch.sigmoid(a)
-
-
-def glu_last_dim(x, dim=-1):
-    a, b = x.chunk(2, dim=-1)
-    return a * torch.sigmoid(b)
-
-
-def glu_tanh(x, dim=-1):
-    a, b = x.chunk(2, dim=dim)
-    return a * torch.tanh(b)
-
-
 GLU_MISTAKES = (
-    Mistake("halves_swapped", "gate and value halves swapped",
-            "the first half is the value, the second half goes through the sigmoid", glu_swapped),
-    Mistake("always_last_dim", "split along the last dimension whatever dim says",
-            "split along dim", glu_last_dim),
-    Mistake("tanh_gate", "tanh instead of sigmoid", "GLU gates with σ(b) ∈ (0, 1)", glu_tanh),
+    Mistake(key="halves_swapped", title="gate and value halves swapped",
+            hint="the first half is the value, the second half goes through the sigmoid",
+            patch={"a * torch.sigmoid(b)": "b * torch.sigmoid(a)"}),
+    Mistake(key="always_last_dim", title="split along the last dimension whatever dim says",
+            hint="split along dim", patch={"chunk(2, dim=dim)": "chunk(2, dim=-1)"}),
+    Mistake(key="tanh_gate", title="tanh instead of sigmoid", hint="GLU gates with σ(b) ∈ (0, 1)",
+            patch={"torch.sigmoid(b)": "torch.tanh(b)"}),
 )
 
 
@@ -733,24 +454,14 @@ def glu_narrow(x, dim=-1):
 
 GLU_ALTERNATIVES = (glu_narrow,)
 
-
-def gate_tanh(attn_out, gate_logits):
-    return attn_out * torch.tanh(gate_logits)
-
-
-def gate_plus(attn_out, gate_logits):
-    return attn_out + torch.sigmoid(gate_logits)
-
-
-def gate_silu(attn_out, gate_logits):
-    return attn_out * gate_logits * torch.sigmoid(gate_logits)
-
-
 GATE_MISTAKES = (
-    Mistake("tanh_gate", "tanh instead of sigmoid", "the gate is σ(g) ∈ (0, 1)", gate_tanh),
-    Mistake("added", "gate added instead of multiplied", "multiply the output by σ(g)", gate_plus),
-    Mistake("silu_gate", "SiLU g·σ(g) instead of σ(g)", "use the sigmoid alone as the gate",
-            gate_silu),
+    Mistake(key="tanh_gate", title="tanh instead of sigmoid", hint="the gate is σ(g) ∈ (0, 1)",
+            patch={"torch.sigmoid(gate_logits)": "torch.tanh(gate_logits)"}),
+    Mistake(key="added", title="gate added instead of multiplied",
+            hint="multiply the output by σ(g)", patch={"attn_out * torch": "attn_out + torch"}),
+    Mistake(key="silu_gate", title="SiLU g·σ(g) instead of σ(g)",
+            hint="use the sigmoid alone as the gate",
+            patch={"* torch.sigmoid(": "* gate_logits * torch.sigmoid("}),
 )
 
 
@@ -766,35 +477,22 @@ GATE_ALTERNATIVES = (gate_via_exp, gate_via_tanh)
 
 
 # =========================================================================== low rank
+LOW_RANK_MISTAKES = (
+    Mistake(key="smallest", title="the smallest singular values kept",
+            hint="torch.linalg.svd sorts singular values in decreasing order: keep the first rank",
+            patch={"full_matrices=False)": "full_matrices=False)\n"
+                   "    U, sigma, Vh = U.flip(-1), sigma.flip(-1), Vh.flip(-2)"}),
+    Mistake(key="off_by_one", title="rank + 1 terms kept",
+            hint="keep exactly rank terms: [..., :rank]",
+            patch={"full_matrices=False)": "full_matrices=False)\n    rank = rank + 1"}),
+    Mistake(key="no_sigma", title="singular values left out", hint="a_r = U_r diag(σ_r) V_rᵀ",
+            patch={"U[..., :rank] * sigma[..., None, :rank]": "U[..., :rank]"}),
+)
+
+
 def _svd(a):
     work = a if a.dtype in (torch.float32, torch.float64) else a.float()
     return torch.linalg.svd(work, full_matrices=False)
-
-
-def lowrank_smallest(a, rank):
-    U, s, Vh = _svd(a)
-    return ((U[..., -rank:] * s[..., None, -rank:]) @ Vh[..., -rank:, :]).to(a.dtype)
-
-
-def lowrank_off_by_one(a, rank):
-    U, s, Vh = _svd(a)
-    r = rank + 1
-    return ((U[..., :r] * s[..., None, :r]) @ Vh[..., :r, :]).to(a.dtype)
-
-
-def lowrank_no_sigma(a, rank):
-    U, s, Vh = _svd(a)
-    return (U[..., :rank] @ Vh[..., :rank, :]).to(a.dtype)
-
-
-LOW_RANK_MISTAKES = (
-    Mistake("smallest", "the smallest singular values kept",
-            "torch.linalg.svd sorts singular values in decreasing order: keep the first rank",
-            lowrank_smallest),
-    Mistake("off_by_one", "rank + 1 terms kept", "keep exactly rank terms: [..., :rank]",
-            lowrank_off_by_one),
-    Mistake("no_sigma", "singular values left out", "a_r = U_r diag(σ_r) V_rᵀ", lowrank_no_sigma),
-)
 
 
 def lowrank_left_projection(a, rank):
@@ -816,28 +514,15 @@ LOW_RANK_ALTERNATIVES = (lowrank_left_projection, lowrank_sum_of_outer)
 
 
 # =========================================================================== Linformer
-def linformer_values_with_e(q, k, v, e_proj, f_proj):
-    return scaled_dot_product_attention(q, e_proj @ k, e_proj @ v)
-
-
-def linformer_scale_by_p(q, k, v, e_proj, f_proj):
-    return scaled_dot_product_attention(q, e_proj @ k, f_proj @ v,
-                                        scale=1 / math.sqrt(e_proj.size(0)))
-
-
-def linformer_softmax_wrong_dim(q, k, v, e_proj, f_proj):
-    s = q @ (e_proj @ k).transpose(-2, -1) / math.sqrt(q.size(-1))
-    return softmax(s, dim=-2) @ (f_proj @ v)
-
-
 LINFORMER_MISTAKES = (
-    Mistake("values_with_e", "values projected with E instead of F",
-            "keys use e_proj, values use f_proj", linformer_values_with_e),
-    Mistake("scale_by_p", "scores scaled by 1/√P", "the scale is 1/√E, the feature size of q and k",
-            linformer_scale_by_p),
-    Mistake("softmax_wrong_dim", "softmax over the queries",
-            "normalise each query's row: softmax over the last (projected key) dimension",
-            linformer_softmax_wrong_dim),
+    Mistake(key="values_with_e", title="values projected with E instead of F",
+            hint="keys use e_proj, values use f_proj", patch={"f_proj @ v": "e_proj @ v"}),
+    Mistake(key="scale_by_p", title="scores scaled by 1/√P",
+            hint="the scale is 1/√E, the feature size of q and k",
+            patch={"math.sqrt(q.size(-1))": "math.sqrt(e_proj.size(0))"}),
+    Mistake(key="softmax_wrong_dim", title="softmax over the queries",
+            hint="normalise each query's row: softmax over the last (projected key) dimension",
+            patch={"softmax(scores, dim=-1)": "softmax(scores, dim=-2)"}),
 )
 
 
@@ -856,26 +541,16 @@ LINFORMER_ALTERNATIVES = (linformer_einsum, linformer_given)
 
 
 # =========================================================================== Performer
-def pfeat_no_norm_term(x, omega):
-    return torch.exp(x @ omega) / math.sqrt(omega.size(-1))
-
-
-def pfeat_no_sqrt_m(x, omega):
-    return torch.exp(x @ omega - (x * x).sum(-1, keepdim=True) / 2)
-
-
-def pfeat_divide_by_m(x, omega):
-    return torch.exp(x @ omega - (x * x).sum(-1, keepdim=True) / 2) / omega.size(-1)
-
-
 PERF_FEATURES_MISTAKES = (
-    Mistake("no_norm_term", "the −|x|²/2 term left out",
-            "E[e^(ωᵀq) e^(ωᵀk)] = e^(|q+k|²/2); subtracting |q|²/2 and |k|²/2 leaves e^(qᵀk)",
-            pfeat_no_norm_term),
-    Mistake("no_sqrt_m", "features not divided by √F",
-            "φ(q)·φ(k) is a mean over F samples: each feature carries 1/√F", pfeat_no_sqrt_m),
-    Mistake("divide_by_m", "features divided by F instead of √F",
-            "the 1/F of the mean is split between φ(q) and φ(k): 1/√F each", pfeat_divide_by_m),
+    Mistake(key="no_norm_term", title="the −|x|²/2 term left out",
+            hint="E[e^(ωᵀq) e^(ωᵀk)] = e^(|q+k|²/2); subtracting |q|²/2 and |k|²/2 leaves e^(qᵀk)",
+            patch={"x @ omega - sq": "x @ omega"}),
+    Mistake(key="no_sqrt_m", title="features not divided by √F",
+            hint="φ(q)·φ(k) is a mean over F samples: each feature carries 1/√F",
+            patch={" / math.sqrt(omega.size(-1))": ""}),
+    Mistake(key="divide_by_m", title="features divided by F instead of √F",
+            hint="the 1/F of the mean is split between φ(q) and φ(k): 1/√F each",
+            patch={"math.sqrt(omega.size(-1))": "omega.size(-1)"}),
 )
 
 
@@ -892,41 +567,18 @@ def pfeat_log_space(x, omega):
 
 PERF_FEATURES_ALTERNATIVES = (pfeat_two_exps, pfeat_log_space)
 
-
-def _phi(x, omega):
-    return torch.exp(x @ omega - (x * x).sum(-1, keepdim=True) / 2) / math.sqrt(omega.size(-1))
-
-
-def pattn_no_input_scaling(q, k, v, n_features, generator):
-    omega = torch.randn(q.size(-1), n_features, generator=generator).to(q)
-    pq, pk = _phi(q, omega), _phi(k, omega)
-    return (pq @ (pk.transpose(-2, -1) @ v)) / (pq @ pk.sum(-2).unsqueeze(-1))
-
-
-def pattn_no_normaliser(q, k, v, n_features, generator):
-    omega = torch.randn(q.size(-1), n_features, generator=generator).to(q)
-    c = q.size(-1) ** -0.25
-    pq, pk = _phi(q * c, omega), _phi(k * c, omega)
-    return pq @ (pk.transpose(-2, -1) @ v)
-
-
-def pattn_two_omegas(q, k, v, n_features, generator):
-    c = q.size(-1) ** -0.25
-    pq = _phi(q * c, torch.randn(q.size(-1), n_features, generator=generator).to(q))
-    pk = _phi(k * c, torch.randn(q.size(-1), n_features, generator=generator).to(q))
-    return (pq @ (pk.transpose(-2, -1) @ v)) / (pq @ pk.sum(-2).unsqueeze(-1))
-
-
 PERF_ATTN_MISTAKES = (
-    Mistake("no_input_scaling", "q and k not scaled by E^(-1/4)",
-            "softmax attention uses exp(q·k/√E): scale q and k by E^(-1/4) before the features",
-            pattn_no_input_scaling),
-    Mistake("no_normaliser", "output not divided by φ(q)·Σ_j φ(k_j)",
-            "attention weights sum to 1: divide by the estimated softmax denominator",
-            pattn_no_normaliser),
-    Mistake("two_omegas", "different random projections for queries and keys",
-            "draw ω once and use it for both: the estimate is unbiased only with shared ω",
-            pattn_two_omegas),
+    Mistake(key="no_input_scaling", title="q and k not scaled by E^(-1/4)",
+            hint="softmax attention uses exp(q·k/√E): scale q and k by E^(-1/4) before the "
+                 "features",
+            patch={"c = E ** -0.25": "c = 1.0"}),
+    Mistake(key="no_normaliser", title="output not divided by φ(q)·Σ_j φ(k_j)",
+            hint="attention weights sum to 1: divide by the estimated softmax denominator",
+            patch={"return (phi_q @ kv) / norm": "return phi_q @ kv"}),
+    Mistake(key="two_omegas", title="different random projections for queries and keys",
+            hint="draw ω once and use it for both: the estimate is unbiased only with shared ω",
+            patch={"performer_features(k * c, omega)": "performer_features(k * c, torch.randn("
+                   "E, n_features, generator=generator).to(q))"}),
 )
 
 

@@ -6,6 +6,10 @@ MODE 0: exp2 with log2(e) folded into the scale (correct); 1: visits every key b
 on the mask alone (correct, slower); 2: the running sum and output not rescaled when the max
 grows; 3: causal mask excludes the diagonal; 4: scores not scaled by 1/√E; 5: padding keys past
 S not masked.
+
+The mistakes stay functions, not patches of the solution: ``Mistake.impl`` compiles a patched cell
+from a string, and ``@triton.jit`` refuses a kernel whose source is not in a file ("@jit functions
+should be defined in a Python file").
 """
 
 from __future__ import annotations
@@ -112,17 +116,18 @@ def triton_padding_keys(q, k, v, is_causal=False):
 
 if triton is not None:
     TRITON_MISTAKES = (
-        Mistake("no_rescale", "the running sum and output not rescaled when the max grows",
-                "multiply l and acc by exp(m_old − m_new) before adding the new block",
-                triton_no_rescale),
-        Mistake("strict_causal", "the causal mask hides the diagonal",
-                "query i may attend to key j when j <= i (offsets counted from 0)",
-                triton_strict_causal),
-        Mistake("no_scale", "scores not scaled by 1/√E", "multiply q kᵀ by 1/sqrt(head size)",
-                triton_no_scale),
-        Mistake("padding_keys", "keys past S (block padding) not masked",
-                "loads past S return 0, which is a score of 0, not a missing key: set those "
-                "scores to -inf", triton_padding_keys),
+        Mistake(key="no_rescale",
+                title="the running sum and output not rescaled when the max grows",
+                hint="multiply l and acc by exp(m_old − m_new) before adding the new block",
+                fn=triton_no_rescale),
+        Mistake(key="strict_causal", title="the causal mask hides the diagonal",
+                hint="query i may attend to key j when j <= i (offsets counted from 0)",
+                fn=triton_strict_causal),
+        Mistake(key="no_scale", title="scores not scaled by 1/√E",
+                hint="multiply q kᵀ by 1/sqrt(head size)", fn=triton_no_scale),
+        Mistake(key="padding_keys", title="keys past S (block padding) not masked",
+                hint="loads past S return 0, which is a score of 0, not a missing key: set those "
+                     "scores to -inf", fn=triton_padding_keys),
     )
     TRITON_ALTERNATIVES = (triton_exp2, triton_every_block)
 else:

@@ -1,18 +1,13 @@
-"""Chapter 9 catalog: plausible wrong implementations (common mistakes) and correct ones written
-differently. Every function here is also pasted, as source, into a notebook's answer cell by the
-platform's tests, so each must be self-contained: it may use only ``math``, ``torch``, ``nn``,
-``F``, the names of the notebook's given cells (``PRETOKENIZE``, ``cross_entropy``, ``AdamW``,
-``cosine_schedule``, ``clip_grad_norm``) and earlier exercises of the chapter (``get_batch``,
-``accumulate_gradients``, ``all_reduce_gradients``), which resolve to the reference here and
-to the student's own code in a notebook.
-"""
+"""Chapter 9 catalog: common mistakes, as patches on the solution's answer cell (``{old: new}``,
+see ``spec.Mistake``), and correct implementations written differently. Alternatives are also
+pasted into a notebook by the platform's tests, so each may use only ``math``, ``torch``, ``nn``,
+``F``, the given cells' names (``PRETOKENIZE``, ``cross_entropy``, ``AdamW``, ``cosine_schedule``,
+``clip_grad_norm``) and the chapter's earlier exercises (``get_batch``, ``accumulate_gradients``,
+``all_reduce_gradients``): the reference here, the student's own code in a notebook."""
 
 from __future__ import annotations
 
-import math  # noqa: F401 (available to pasted code)
-
 import torch
-import torch.nn as nn  # noqa: F401 (available to pasted code)
 
 from autograder.spec import Mistake
 from reference.data import PRETOKENIZE, get_batch  # noqa: F401 (used by pasted code)
@@ -21,74 +16,25 @@ from reference.losses import cross_entropy  # noqa: F401
 from reference.optim import AdamW, clip_grad_norm, cosine_schedule  # noqa: F401
 from reference.train import accumulate_gradients  # noqa: F401
 
+_PRE_TOKENS = {"PRETOKENIZE.findall(piece)": "[piece]"}  # train_bpe's and BPETokenizer's split
+
 
 # =========================================================================== train_bpe
-def _bpe_core(text, vocab_size, special_tokens, tie="greatest", pretokenize=True, weighted=True,
-              count_special=True):
-    import re
-    from collections import Counter
-
-    n_merges = vocab_size - 256 - (len(special_tokens) if count_special else 0)
-    vocab = {i: bytes([i]) for i in range(256)}
-    if special_tokens:
-        pattern = "(" + "|".join(re.escape(s) for s in sorted(special_tokens, key=len,
-                                                                reverse=True)) + ")"
-        pieces = [p for p in re.split(pattern, text) if p and p not in special_tokens]
-    else:
-        pieces = [text]
-    words = Counter()
-    for piece in pieces:
-        for pre in (PRETOKENIZE.findall(piece) if pretokenize else [piece]):
-            words[tuple(pre.encode("utf-8"))] += 1
-    if not weighted:
-        words = Counter({w: 1 for w in words})
-    merges = []
-    for _ in range(max(n_merges, 0)):
-        pairs = Counter()
-        for word, c in words.items():
-            for pair in zip(word, word[1:]):
-                pairs[pair] += c
-        if not pairs:
-            break
-        if tie == "greatest":
-            best = max(pairs, key=lambda p: (pairs[p], vocab[p[0]], vocab[p[1]]))
-        else:
-            top = max(pairs.values())
-            best = min((p for p in pairs if pairs[p] == top), key=lambda p: (vocab[p[0]], vocab[p[1]]))
-        new = len(vocab)
-        vocab[new] = vocab[best[0]] + vocab[best[1]]
-        merges.append((vocab[best[0]], vocab[best[1]]))
-        nxt = Counter()
-        for word, c in words.items():
-            out, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            nxt[tuple(out)] += c
-        words = nxt
-    for s in special_tokens:
-        vocab[len(vocab)] = s.encode("utf-8")
-    return vocab, merges
-
-
-def bpe_tie_smallest(text, vocab_size, special_tokens=()):
-    return _bpe_core(text, vocab_size, special_tokens, tie="smallest")
-
-
-def bpe_no_pretokenize(text, vocab_size, special_tokens=()):
-    return _bpe_core(text, vocab_size, special_tokens, pretokenize=False)
-
-
-def bpe_unweighted(text, vocab_size, special_tokens=()):
-    return _bpe_core(text, vocab_size, special_tokens, weighted=False)
-
-
-def bpe_size_without_special(text, vocab_size, special_tokens=()):
-    return _bpe_core(text, vocab_size, special_tokens, count_special=False)
+BPE_MISTAKES = (
+    Mistake(key="tie_smallest", title="ties broken towards the smallest pair",
+            hint="among equally frequent pairs, merge the lexicographically GREATEST (left bytes, "
+                 "right bytes)",
+            patch={"max(pairs, key=lambda p: (pairs[p],": "min(pairs, key=lambda p: (-pairs[p],"}),
+    Mistake(key="no_pretokenize", title="merges learned across pre-token boundaries",
+            hint="split the text with PRETOKENIZE first; count pairs inside each pre-token only",
+            patch=_PRE_TOKENS),
+    Mistake(key="unweighted_counts", title="each distinct pre-token counted once",
+            hint="weight every pair by how many times its pre-token occurs in the text",
+            patch={'encode("utf-8"))] += 1': 'encode("utf-8"))] = 1'}),
+    Mistake(key="size_without_special", title="special tokens not counted in vocab_size",
+            hint="the number of merges is vocab_size − 256 − len(special_tokens)",
+            patch={"256 - len(special_tokens)": "256"}),
+)
 
 
 def bpe_bytes_words(text, vocab_size, special_tokens=()):
@@ -133,134 +79,25 @@ def bpe_bytes_words(text, vocab_size, special_tokens=()):
     return vocab, merges
 
 
-BPE_MISTAKES = (
-    Mistake("tie_smallest", "ties broken towards the smallest pair",
-            "among equally frequent pairs, merge the lexicographically GREATEST (left bytes, "
-            "right bytes)", bpe_tie_smallest),
-    Mistake("no_pretokenize", "merges learned across pre-token boundaries",
-            "split the text with PRETOKENIZE first; count pairs inside each pre-token only",
-            bpe_no_pretokenize),
-    Mistake("unweighted_counts", "each distinct pre-token counted once",
-            "weight every pair by how many times its pre-token occurs in the text", bpe_unweighted),
-    Mistake("size_without_special", "special tokens not counted in vocab_size",
-            "the number of merges is vocab_size − 256 − len(special_tokens)",
-            bpe_size_without_special),
-)
 BPE_ALTERNATIVES = (bpe_bytes_words,)
 
 
 # =========================================================================== BPETokenizer
-class TokGreedyLeftmost:
-    """Merges the leftmost mergeable pair first, not the earliest-learned one."""
-
-    def __init__(self, vocab, merges, special_tokens=()):
-        self.vocab = dict(vocab)
-        self.special = tuple(special_tokens)
-        inv = {b: i for i, b in self.vocab.items()}
-        self.inv = inv
-        self.merge = {(inv[a], inv[b]): inv[a + b] for a, b in merges}
-
-    def _word(self, pre):
-        w = list(pre.encode("utf-8"))
-        changed = True
-        while changed:
-            changed = False
-            for i in range(len(w) - 1):
-                if (w[i], w[i + 1]) in self.merge:
-                    w[i:i + 2] = [self.merge[(w[i], w[i + 1])]]
-                    changed = True
-                    break
-        return w
-
-    def encode(self, text):
-        import re
-
-        pieces = [text]
-        if self.special:
-            pattern = "(" + "|".join(re.escape(s) for s in sorted(self.special, key=len,
-                                                                    reverse=True)) + ")"
-            pieces = [p for p in re.split(pattern, text) if p]
-        ids = []
-        for p in pieces:
-            if p in self.special:
-                ids.append(self.inv[p.encode("utf-8")])
-            else:
-                for pre in PRETOKENIZE.findall(p):
-                    ids += self._word(pre)
-        return ids
-
-    def decode(self, ids):
-        return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")
-
-
-class _TokRanked:
-    """Correct core: lowest-ranked pair first; switches turn on mistakes."""
-
-    pretokenize = True
-    per_token_decode = False
-    use_special = True
-
-    def __init__(self, vocab, merges, special_tokens=()):
-        self.vocab = dict(vocab)
-        self.special = tuple(special_tokens) if self.use_special else ()
-        inv = {b: i for i, b in self.vocab.items()}
-        self.inv = inv
-        self.rank = {(inv[a], inv[b]): r for r, (a, b) in enumerate(merges)}
-        self.merged = {(inv[a], inv[b]): inv[a + b] for a, b in merges}
-
-    def _word(self, pre):
-        w = list(pre.encode("utf-8"))
-        while len(w) > 1:
-            pairs = [(self.rank[p], p) for p in zip(w, w[1:]) if p in self.rank]
-            if not pairs:
-                break
-            _, best = min(pairs)
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(self.merged[best])
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            w = out
-        return w
-
-    def encode(self, text):
-        import re
-
-        pieces = [text]
-        if self.special:
-            pattern = "(" + "|".join(re.escape(s) for s in sorted(self.special, key=len,
-                                                                    reverse=True)) + ")"
-            pieces = [p for p in re.split(pattern, text) if p]
-        ids = []
-        for p in pieces:
-            if p in self.special:
-                ids.append(self.inv[p.encode("utf-8")])
-            elif self.pretokenize:
-                for pre in PRETOKENIZE.findall(p):
-                    ids += self._word(pre)
-            else:
-                ids += self._word(p)
-        return ids
-
-    def decode(self, ids):
-        if self.per_token_decode:
-            return "".join(self.vocab[i].decode("utf-8", errors="replace") for i in ids)
-        return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")
-
-
-class TokNoPretokenize(_TokRanked):
-    pretokenize = False
-
-
-class TokPerTokenDecode(_TokRanked):
-    per_token_decode = True
-
-
-class TokIgnoresSpecial(_TokRanked):
-    use_special = False
+TOKENIZER_MISTAKES = (
+    Mistake(key="leftmost_first", title="the leftmost mergeable pair merged first",
+            hint="always merge the pair that was LEARNED earliest (lowest rank), wherever it is",
+            patch={"pair = min(found)": "pair = found[0]"}),
+    Mistake(key="no_pretokenize", title="merges applied across pre-token boundaries",
+            hint="split with PRETOKENIZE and encode each pre-token separately", patch=_PRE_TOKENS),
+    Mistake(key="per_token_decode", title="each token decoded to text on its own",
+            hint="join all the tokens' bytes first, then decode once: a character's bytes can be "
+                 "split across tokens",
+            patch={'b"".join(self.vocab[int(i)] for i in ids).decode("utf-8", errors="replace")':
+                   '"".join(self.vocab[int(i)].decode("utf-8", errors="replace") for i in ids)'}),
+    Mistake(key="ignores_special", title="special tokens encoded as ordinary text",
+            hint="split the text on the special tokens first and give each its own id",
+            patch={"self.special_tokens = tuple(special_tokens)": "self.special_tokens = ()"}),
+)
 
 
 class TokMergesInOrder:
@@ -306,53 +143,27 @@ class TokMergesInOrder:
         return bytes(b for i in ids for b in self.vocab[i]).decode("utf-8", errors="replace")
 
 
-TOKENIZER_MISTAKES = (
-    Mistake("leftmost_first", "the leftmost mergeable pair merged first",
-            "always merge the pair that was LEARNED earliest (lowest rank), wherever it is",
-            TokGreedyLeftmost),
-    Mistake("no_pretokenize", "merges applied across pre-token boundaries",
-            "split with PRETOKENIZE and encode each pre-token separately", TokNoPretokenize),
-    Mistake("per_token_decode", "each token decoded to text on its own",
-            "join all the tokens' bytes first, then decode once: a character's bytes can be "
-            "split across tokens", TokPerTokenDecode),
-    Mistake("ignores_special", "special tokens encoded as ordinary text",
-            "split the text on the special tokens first and give each its own id",
-            TokIgnoresSpecial),
-)
 TOKENIZER_ALTERNATIVES = (TokMergesInOrder,)
 
 
 # =========================================================================== pack_documents
-def _pack_core(docs, seq_len, eos_id, where="after", pad=False, last=True):
-    stream = []
-    for k, d in enumerate(docs):
-        d = [int(t) for t in d]
-        if where == "none":
-            stream += d
-        elif where == "before":
-            stream += [eos_id] + d
-        else:
-            stream += d + ([eos_id] if last or k < len(docs) - 1 else [])
-    if pad and len(stream) % seq_len:
-        stream += [eos_id] * (seq_len - len(stream) % seq_len)
-    n = len(stream) // seq_len
-    return torch.tensor(stream[: n * seq_len], dtype=torch.long).reshape(n, seq_len)
+_DOC, _EOS = ("        parts.append(torch.as_tensor(d, dtype=torch.long).reshape(-1))\n",
+              "        parts.append(torch.tensor([eos_id], dtype=torch.long))\n")
 
-
-def pack_no_eos(docs, seq_len, eos_id):
-    return _pack_core(docs, seq_len, eos_id, where="none")
-
-
-def pack_eos_before(docs, seq_len, eos_id):
-    return _pack_core(docs, seq_len, eos_id, where="before")
-
-
-def pack_pads_tail(docs, seq_len, eos_id):
-    return _pack_core(docs, seq_len, eos_id, pad=True)
-
-
-def pack_no_final_eos(docs, seq_len, eos_id):
-    return _pack_core(docs, seq_len, eos_id, last=False)
+PACK_MISTAKES = (
+    Mistake(key="no_eos", title="documents concatenated without EOS",
+            hint="append eos_id after every document", patch={_EOS: ""}),
+    Mistake(key="eos_before", title="EOS placed before each document",
+            hint="EOS goes AFTER each document", patch={_DOC + _EOS: _EOS + _DOC}),
+    Mistake(key="pads_tail", title="the incomplete tail padded into a row",
+            hint="drop the incomplete last row: packing means no padding",
+            patch={"n_rows = stream.numel() // seq_len": "n_rows = -(-stream.numel() // seq_len)\n"
+                   "    stream = torch.cat([stream, stream.new_full((n_rows * seq_len - "
+                   "stream.numel(),), eos_id)])"}),
+    Mistake(key="no_final_eos", title="no EOS after the last document",
+            hint="every document, the last one included, is followed by eos_id",
+            patch={"torch.cat(parts) if parts": "torch.cat(parts[:-1]) if parts"}),
+)
 
 
 def pack_tensor_cat(docs, seq_len, eos_id):
@@ -363,40 +174,24 @@ def pack_tensor_cat(docs, seq_len, eos_id):
     return stream[:usable].view(-1, seq_len)
 
 
-PACK_MISTAKES = (
-    Mistake("no_eos", "documents concatenated without EOS",
-            "append eos_id after every document", pack_no_eos),
-    Mistake("eos_before", "EOS placed before each document", "EOS goes AFTER each document",
-            pack_eos_before),
-    Mistake("pads_tail", "the incomplete tail padded into a row",
-            "drop the incomplete last row: packing means no padding", pack_pads_tail),
-    Mistake("no_final_eos", "no EOS after the last document",
-            "every document, the last one included, is followed by eos_id", pack_no_final_eos),
-)
 PACK_ALTERNATIVES = (pack_tensor_cat,)
 
 
 # =========================================================================== get_batch
-def batch_never_last(tokens, batch_size, context_length, device="cpu", generator=None):
-    o = torch.randint(0, tokens.shape[0] - context_length - 1, (batch_size,), generator=generator)
-    idx = o[:, None] + torch.arange(context_length + 1)
-    w = tokens[idx].long()
-    return w[:, :-1].to(device), w[:, 1:].to(device)
-
-
-def batch_not_shifted(tokens, batch_size, context_length, device="cpu", generator=None):
-    o = torch.randint(0, tokens.shape[0] - context_length, (batch_size,), generator=generator)
-    x = tokens[o[:, None] + torch.arange(context_length)].long()
-    return x.to(device), x.clone().to(device)
-
-
-def batch_without_replacement(tokens, batch_size, context_length, device="cpu", generator=None):
-    k = tokens.shape[0] - context_length
-    o = torch.cat([torch.randperm(k, generator=generator) for _ in range(-(-batch_size // k))])
-    o = o[:batch_size]
-    idx = o[:, None] + torch.arange(context_length + 1)
-    w = tokens[idx].long()
-    return w[:, :-1].to(device), w[:, 1:].to(device)
+BATCH_MISTAKES = (
+    Mistake(key="never_last_window",
+            title="the last window is never drawn (randint's high off by one)",
+            hint="torch.randint's high is exclusive: draw from torch.randint(0, N − T, ...)",
+            patch={"n - context_length,": "n - context_length - 1,"}),
+    Mistake(key="targets_not_shifted", title="y equals x",
+            hint="y is x shifted by one token: tokens[o + 1 : o + T + 1]",
+            patch={"window[:, 1:].to(device)": "window[:, :-1].to(device)"}),
+    Mistake(key="without_replacement", title="offsets drawn without replacement (randperm)",
+            hint="draw independent uniform offsets with one torch.randint call",
+            patch={"torch.randint(0, n - context_length, (batch_size,), generator=generator)":
+                   "torch.cat([torch.randperm(n - context_length, generator=generator) for _ in "
+                   "range(-(-batch_size // (n - context_length)))])[:batch_size]"}),
+)
 
 
 def batch_stack(tokens, batch_size, context_length, device="cpu", generator=None):
@@ -413,49 +208,26 @@ def batch_unfold(tokens, batch_size, context_length, device="cpu", generator=Non
     return w[:, :context_length].to(device), w[:, 1:].to(device)
 
 
-BATCH_MISTAKES = (
-    Mistake("never_last_window", "the last window is never drawn (randint's high off by one)",
-            "torch.randint's high is exclusive: draw from torch.randint(0, N − T, ...)",
-            batch_never_last),
-    Mistake("targets_not_shifted", "y equals x", "y is x shifted by one token: "
-            "tokens[o + 1 : o + T + 1]", batch_not_shifted),
-    Mistake("without_replacement", "offsets drawn without replacement (randperm)",
-            "draw independent uniform offsets with one torch.randint call",
-            batch_without_replacement),
-)
 BATCH_ALTERNATIVES = (batch_stack, batch_unfold)
 
 
 # =========================================================================== accumulate_gradients
-def _acc_core(model, micro_batches, loss_fn, weight="tokens", zero=True, ret="mean"):
-    if zero:
-        for p in model.parameters():
-            p.grad = None
-    n = sum(y.numel() for _, y in micro_batches)
-    total, last = 0.0, None
-    for x, y in micro_batches:
-        loss = loss_fn(model(x), y)
-        w = {"tokens": y.numel() / n, "none": 1.0, "count": 1.0 / len(micro_batches)}[weight]
-        (loss * w).backward()
-        total = total + (loss * w).detach()
-        last = loss.detach()
-    return total if ret == "mean" else last
-
-
-def acc_no_weighting(model, micro_batches, loss_fn):
-    return _acc_core(model, micro_batches, loss_fn, weight="none")
-
-
-def acc_equal_weights(model, micro_batches, loss_fn):
-    return _acc_core(model, micro_batches, loss_fn, weight="count")
-
-
-def acc_keeps_stale(model, micro_batches, loss_fn):
-    return _acc_core(model, micro_batches, loss_fn, zero=False)
-
-
-def acc_returns_last(model, micro_batches, loss_fn):
-    return _acc_core(model, micro_batches, loss_fn, ret="last")
+ACCUMULATE_MISTAKES = (
+    Mistake(key="no_weighting", title="micro-batch losses summed without weighting",
+            hint="weight loss_i by n_i / N so the gradients add up to the mean over all targets",
+            patch={" * (y.numel() / n_total)": ""}),
+    Mistake(key="equal_weights", title="each micro-batch weighted 1/k whatever its size",
+            hint="weight by the number of targets n_i / N: micro-batches can differ in size",
+            patch={"(y.numel() / n_total)": "(1 / len(micro_batches))"}),
+    Mistake(key="stale_gradients", title="gradients from before the call kept",
+            hint="set every p.grad to None (or zero) before accumulating",
+            patch={"    for p in model.parameters():\n        p.grad = None\n": ""}),
+    Mistake(key="returns_last_loss", title="returns the last micro-batch's loss",
+            hint="return the weighted mean over all micro-batches",
+            patch={"loss = loss_fn(model(x), y) *":
+                   "last = loss_fn(model(x), y)\n        loss = last *",
+                   "return total": "return last.detach()"}),
+)
 
 
 def acc_divide_at_end(model, micro_batches, loss_fn):
@@ -474,32 +246,20 @@ def acc_divide_at_end(model, micro_batches, loss_fn):
     return loss_sum / n_total
 
 
-ACCUMULATE_MISTAKES = (
-    Mistake("no_weighting", "micro-batch losses summed without weighting",
-            "weight loss_i by n_i / N so the gradients add up to the mean over all targets",
-            acc_no_weighting),
-    Mistake("equal_weights", "each micro-batch weighted 1/k whatever its size",
-            "weight by the number of targets n_i / N: micro-batches can differ in size",
-            acc_equal_weights),
-    Mistake("stale_gradients", "gradients from before the call kept",
-            "set every p.grad to None (or zero) before accumulating", acc_keeps_stale),
-    Mistake("returns_last_loss", "returns the last micro-batch's loss",
-            "return the weighted mean over all micro-batches", acc_returns_last),
-)
 ACCUMULATE_ALTERNATIVES = (acc_divide_at_end,)
 
 
 # =========================================================================== estimate_mfu
-def mfu_percent(flops_per_token, tokens_per_second, peak_flops):
-    return 100 * flops_per_token * tokens_per_second / peak_flops
-
-
-def mfu_inverted(flops_per_token, tokens_per_second, peak_flops):
-    return peak_flops / (flops_per_token * tokens_per_second)
-
-
-def mfu_six_again(flops_per_token, tokens_per_second, peak_flops):
-    return 6 * flops_per_token * tokens_per_second / peak_flops
+MFU_MISTAKES = (
+    Mistake(key="percent", title="MFU returned in percent", hint="return a fraction (0.4, not 40)",
+            patch={"return flops_per_token": "return 100 * flops_per_token"}),
+    Mistake(key="inverted", title="peak over achieved", hint="MFU = achieved FLOP/s / peak FLOP/s",
+            patch={"return flops_per_token * tokens_per_second / peak_flops":
+                   "return peak_flops / (flops_per_token * tokens_per_second)"}),
+    Mistake(key="six_again", title="the 6 counted twice",
+            hint="flops_per_token already includes the 6 (forward + backward)",
+            patch={"return flops_per_token": "return 6 * flops_per_token"}),
+)
 
 
 def mfu_seconds(flops_per_token, tokens_per_second, peak_flops):
@@ -508,196 +268,144 @@ def mfu_seconds(flops_per_token, tokens_per_second, peak_flops):
     return time_at_peak / seconds_per_token
 
 
-MFU_MISTAKES = (
-    Mistake("percent", "MFU returned in percent", "return a fraction (0.4, not 40)", mfu_percent),
-    Mistake("inverted", "peak over achieved", "MFU = achieved FLOP/s / peak FLOP/s", mfu_inverted),
-    Mistake("six_again", "the 6 counted twice",
-            "flops_per_token already includes the 6 (forward + backward)", mfu_six_again),
-)
 MFU_ALTERNATIVES = (mfu_seconds,)
 
 
 # =========================================================================== train
-def _train_core(model, train_tokens, val_tokens, config, lr_shift=0, decay_all=False,
-                clip=True, restore_batch_rng=True, eval_with_train_gen=False, autocast=True):
-    import contextlib
-    import os
-    import time
-    from dataclasses import asdict
-
-    dev = config.device if config.device != "auto" else (
-        "cuda" if torch.cuda.is_available() else "cpu")
-    dt = {"auto": torch.bfloat16 if dev.startswith("cuda") else torch.float32}.get(
-        config.dtype) or getattr(torch, config.dtype)
-    model.to(dev).train()
-    kind = "cuda" if dev.startswith("cuda") else "cpu"
-    ctx = (lambda: contextlib.nullcontext()) if dt == torch.float32 or not autocast else (
-        lambda: torch.autocast(kind, dtype=dt))
-    scaler = torch.amp.GradScaler(kind, enabled=dt == torch.float16)
-    params = [p for p in model.parameters() if p.requires_grad]
-    matrices = [p for p in params if p.dim() >= 2 or decay_all]
-    vectors = [p for p in params if p.dim() < 2 and not decay_all]
-    groups = [{"params": matrices, "weight_decay": config.weight_decay}]
-    if vectors:
-        groups.append({"params": vectors, "weight_decay": 0.0})
-    opt = AdamW(groups, lr=config.lr, betas=config.betas)
-    gen = torch.Generator().manual_seed(config.seed)
-    hist = {k: [] for k in ("step", "lr", "train_loss", "val_step", "val_loss", "tokens_per_s",
-                            "mfu")}
-    first = 0
-    path = config.checkpoint_path
-    if path and config.resume and os.path.exists(path):
-        ck = torch.load(path, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        scaler.load_state_dict(ck["scaler"])
-        if restore_batch_rng:
-            gen.set_state(ck["batch_rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        first, hist = ck["step"], ck["history"]
-
-    def loss_fn(logits, y):
-        return scaler.scale(cross_entropy(logits.to(torch.promote_types(logits.dtype,
-                                                                        torch.float32)), y))
-
-    def evaluate():
-        g = gen if eval_with_train_gen else torch.Generator().manual_seed(config.seed + 1)
-        model.eval()
-        vals = []
-        with torch.no_grad():
-            for _ in range(config.eval_batches):
-                x, y = get_batch(val_tokens, config.batch_size, config.context_length, dev, g)
-                with ctx():
-                    z = model(x)
-                vals.append(float(cross_entropy(z.to(torch.promote_types(z.dtype,
-                                                                         torch.float32)), y)))
-        model.train()
-        return sum(vals) / len(vals)
-
-    n_params = sum(p.numel() for p in params)
-    stop = config.max_steps if config.stop_at_step is None else min(config.max_steps,
-                                                                    config.stop_at_step)
-    clock, done = 0.0, 0
-    for step in range(first, stop):
-        t0 = time.perf_counter()
-        lr = cosine_schedule(step + lr_shift, config.lr, config.min_lr, config.warmup_steps,
-                             config.max_steps)
-        for gr in opt.param_groups:
-            gr["lr"] = lr
-        micro = [get_batch(train_tokens, config.batch_size, config.context_length, dev, gen)
-                 for _ in range(config.grad_accum_steps)]
-        with ctx():
-            loss = float(accumulate_gradients(model, micro, loss_fn))
-        if scaler.is_enabled():
-            loss /= scaler.get_scale()
-        scaler.unscale_(opt)
-        if clip and config.grad_clip > 0:
-            clip_grad_norm(params, config.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        clock += time.perf_counter() - t0
-        done += 1
-        hist["step"].append(step)
-        hist["lr"].append(lr)
-        hist["train_loss"].append(loss)
-        if (step + 1) % config.log_interval == 0 or step + 1 == stop:
-            tps = done * config.batch_size * config.context_length * config.grad_accum_steps / clock
-            hist["tokens_per_s"].append(tps)
-            hist["mfu"].append(6 * n_params * tps / (config.peak_flops or 1e12))
-            clock, done = 0.0, 0
-        if (step + 1) % config.eval_interval == 0 or step == config.max_steps - 1:
-            hist["val_step"].append(step)
-            hist["val_loss"].append(evaluate())
-        if path and ((step + 1) % config.checkpoint_interval == 0 or step + 1 == stop):
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scaler": scaler.state_dict(), "step": step + 1, "history": hist,
-                        "batch_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                        "config": asdict(config)}, path)
-    return hist
-
-
-def train_no_autocast(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config, autocast=False)
-
-
-def train_lr_off_by_one(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config, lr_shift=1)
-
-
-def train_decay_everything(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config, decay_all=True)
-
-
-def train_no_clipping(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config, clip=False)
-
-
-def train_loses_batch_rng(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config, restore_batch_rng=False)
-
-
-def train_eval_uses_train_rng(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config, eval_with_train_gen=True)
+TRAIN_MISTAKES = (
+    Mistake(key="lr_off_by_one", title="the schedule read at step + 1",
+            hint="step s (from 0) uses cosine_schedule(s, ...): 0 at the very first step",
+            patch={"cosine_schedule(step,": "cosine_schedule(step + 1,"}),
+    Mistake(key="decay_everything", title="weight decay applied to biases and gains too",
+            hint="put parameters with dim < 2 in a group with weight_decay=0",
+            patch={'"weight_decay": 0.0}': '"weight_decay": config.weight_decay}'}),
+    Mistake(key="no_clipping", title="gradients never clipped",
+            hint="call clip_grad_norm(params, config.grad_clip) after backward (when "
+                 "grad_clip > 0)",
+            patch={"clip_grad_norm(params, config.grad_clip)": "pass"}),
+    Mistake(key="batch_rng_not_restored", title="resuming restarts the batch generator",
+            hint="save the batch generator's get_state() in the checkpoint and set_state() it on "
+                 "resume, or the resumed run sees different batches",
+            patch={'batch_gen.set_state(state["batch_rng"])': "pass"}),
+    Mistake(key="eval_uses_train_rng", title="evaluation draws from the training generator",
+            hint="evaluate with its own generator, seeded with seed + 1 each time, so evaluating "
+                 "never changes the training batches",
+            patch={"gen = torch.Generator().manual_seed(config.seed + 1)": "gen = batch_gen"}),
+    Mistake(key="no_autocast", title="config.dtype ignored: everything computed in float32",
+            hint="unless the dtype is float32, run the forward passes (training and evaluation) "
+                 "under torch.autocast(device_type, dtype=...)",
+            patch={"return torch.autocast(device_type=device_type, dtype=dtype)":
+                   "return contextlib.nullcontext()"}),
+)
 
 
 def train_written_differently(model, train_tokens, val_tokens, config):
-    return _train_core(model, train_tokens, val_tokens, config)
+    """The run's whole state in one dict (what a checkpoint saves and a resume loads back),
+    evaluation under inference_mode, the precision's context picked once."""
+    import contextlib
+    import os
+    import time
+
+    device = config.device if config.device != "auto" else (
+        "cuda" if torch.cuda.is_available() else "cpu")
+    kind = torch.device(device).type
+    dtype = getattr(torch, config.dtype) if config.dtype != "auto" else (
+        torch.bfloat16 if kind == "cuda" else torch.float32)
+    precision = (contextlib.nullcontext if dtype == torch.float32 else
+                 lambda: torch.autocast(kind, dtype=dtype))
+    params = [p for p in model.to(device).train().parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if (p.dim() >= 2) == decay],
+               "weight_decay": config.weight_decay * decay} for decay in (True, False)]
+    opt = AdamW([g for g in groups if g["params"]], lr=config.lr, betas=config.betas)
+    scaler = torch.amp.GradScaler(kind, enabled=dtype == torch.float16)
+    parts, gen = {"model": model, "optimizer": opt, "scaler": scaler}, torch.Generator()
+    run = {"step": 0, "batch_rng": gen.manual_seed(config.seed).get_state(),
+           "torch_rng": torch.get_rng_state(), "history": {k: [] for k in (
+               "step", "lr", "train_loss", "val_step", "val_loss", "tokens_per_s", "mfu")}}
+    path = config.checkpoint_path
+    if path and config.resume and os.path.exists(path):
+        run = torch.load(path, weights_only=False)
+        for name, part in parts.items():
+            part.load_state_dict(run[name])
+    gen.set_state(run["batch_rng"])
+    torch.set_rng_state(run["torch_rng"])
+    hist = run["history"]
+
+    def mean_loss(logits, y):
+        return cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
+
+    def evaluate():
+        g, total = torch.Generator().manual_seed(config.seed + 1), 0.0
+        with torch.inference_mode():
+            for _ in range(config.eval_batches):
+                x, y = get_batch(val_tokens, config.batch_size, config.context_length, device, g)
+                with precision():
+                    logits = model.eval()(x)
+                total += float(mean_loss(logits, y))
+        model.train()
+        return total / config.eval_batches
+
+    end = config.max_steps if config.stop_at_step is None else min(config.max_steps,
+                                                                   config.stop_at_step)
+    busy, n_params = [], sum(p.numel() for p in params)
+    for step in range(run["step"], end):
+        start = time.perf_counter()
+        lr = cosine_schedule(step, config.lr, config.min_lr, config.warmup_steps, config.max_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        micro = [get_batch(train_tokens, config.batch_size, config.context_length, device, gen)
+                 for _ in range(config.grad_accum_steps)]
+        with precision():
+            loss = float(accumulate_gradients(model, micro, lambda z, y: scaler.scale(
+                mean_loss(z, y)))) / (scaler.get_scale() if scaler.is_enabled() else 1.0)
+        scaler.unscale_(opt)
+        if config.grad_clip > 0:
+            clip_grad_norm(params, config.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        busy.append(time.perf_counter() - start)
+        for key, value in (("step", step), ("lr", lr), ("train_loss", loss)):
+            hist[key].append(value)
+        if (step + 1) % config.log_interval == 0 or step + 1 == end:
+            tokens_per_s = len(busy) * config.batch_size * config.context_length \
+                * config.grad_accum_steps / sum(busy)
+            hist["tokens_per_s"].append(tokens_per_s)
+            hist["mfu"].append(6 * n_params * tokens_per_s / (config.peak_flops or 1e12))
+            busy.clear()
+        if (step + 1) % config.eval_interval == 0 or step == config.max_steps - 1:
+            hist["val_step"].append(step)
+            hist["val_loss"].append(evaluate())
+        if path and ((step + 1) % config.checkpoint_interval == 0 or step + 1 == end):
+            torch.save({**{name: part.state_dict() for name, part in parts.items()},
+                        "step": step + 1, "history": hist, "batch_rng": gen.get_state(),
+                        "torch_rng": torch.get_rng_state()}, path)
+    return hist
 
 
-TRAIN_MISTAKES = (
-    Mistake("lr_off_by_one", "the schedule read at step + 1",
-            "step s (from 0) uses cosine_schedule(s, ...): 0 at the very first step",
-            train_lr_off_by_one),
-    Mistake("decay_everything", "weight decay applied to biases and gains too",
-            "put parameters with dim < 2 in a group with weight_decay=0", train_decay_everything),
-    Mistake("no_clipping", "gradients never clipped",
-            "call clip_grad_norm(params, config.grad_clip) after backward (when grad_clip > 0)",
-            train_no_clipping),
-    Mistake("batch_rng_not_restored", "resuming restarts the batch generator",
-            "save the batch generator's get_state() in the checkpoint and set_state() it on "
-            "resume, or the resumed run sees different batches", train_loses_batch_rng),
-    Mistake("eval_uses_train_rng", "evaluation draws from the training generator",
-            "evaluate with its own generator, seeded with seed + 1 each time, so evaluating "
-            "never changes the training batches", train_eval_uses_train_rng),
-    Mistake("no_autocast", "config.dtype ignored: everything computed in float32",
-            "unless the dtype is float32, run the forward passes (training and evaluation) "
-            "under torch.autocast(device_type, dtype=...)", train_no_autocast),
-)
 TRAIN_ALTERNATIVES = (train_written_differently,)
 
 
 # =========================================================================== all_reduce_gradients
-def ar_sum_only(model):
-    import torch.distributed as dist
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
+_REDUCE = "dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)"
 
-
-def ar_broadcast_rank0(model):
-    import torch.distributed as dist
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.broadcast(p.grad, src=0)
-
-
-def ar_reduces_a_copy(model):
-    import torch.distributed as dist
-    for p in model.parameters():
-        if p.grad is not None:
-            g = p.grad.clone()
-            dist.all_reduce(g)
-            g /= dist.get_world_size()
-
-
-def ar_divides_twice(model):
-    import torch.distributed as dist
-    world = dist.get_world_size()
-    for p in model.parameters():
-        if p.grad is not None:
-            p.grad /= world
-            dist.all_reduce(p.grad)
-            p.grad /= world
+ALL_REDUCE_MISTAKES = (
+    Mistake(key="sum_not_mean", title="gradients summed over ranks, not averaged",
+            hint="all_reduce sums; divide by dist.get_world_size() so the step equals the "
+                 "large-batch step", patch={"p.grad.div_(world)": "pass"}),
+    Mistake(key="broadcast", title="rank 0's gradient broadcast to every rank",
+            hint="broadcast copies one rank's gradient and throws the others away; all_reduce "
+                 "combines them",
+            patch={_REDUCE: "dist.broadcast(p.grad, src=0)", "p.grad.div_(world)": "pass"}),
+    Mistake(key="reduced_copy",
+            title="a copy of each gradient reduced, the gradient left as it was",
+            hint="all_reduce works in place on the tensor you pass: pass p.grad itself (or copy "
+                 "the result back)",
+            patch={_REDUCE: "g = p.grad.clone()\n            dist.all_reduce(g)",
+                   "p.grad.div_(world)": "g.div_(world)"}),
+    Mistake(key="divides_twice", title="gradients divided by the world size twice",
+            hint="divide either before or after the sum, once: the result is the plain mean",
+            patch={_REDUCE: f"p.grad.div_(world)\n            {_REDUCE}"}),
+)
 
 
 def ar_one_bucket(model):
@@ -725,58 +433,28 @@ def ar_all_gather(model):
         p.grad.copy_(total / world)
 
 
-ALL_REDUCE_MISTAKES = (
-    Mistake("sum_not_mean", "gradients summed over ranks, not averaged",
-            "all_reduce sums; divide by dist.get_world_size() so the step equals the large-batch "
-            "step", ar_sum_only),
-    Mistake("broadcast", "rank 0's gradient broadcast to every rank",
-            "broadcast copies one rank's gradient and throws the others away; all_reduce "
-            "combines them", ar_broadcast_rank0),
-    Mistake("reduced_copy", "a copy of each gradient reduced, the gradient left as it was",
-            "all_reduce works in place on the tensor you pass: pass p.grad itself (or copy the "
-            "result back)", ar_reduces_a_copy),
-    Mistake("divides_twice", "gradients divided by the world size twice",
-            "divide either before or after the sum, once: the result is the plain mean",
-            ar_divides_twice),
-)
 ALL_REDUCE_ALTERNATIVES = (ar_one_bucket, ar_all_gather)
 
 
 # =========================================================================== ddp_train_step
-def _ddp_core(model, optimizer, x, y, loss_fn, order="zero,backward,reduce,step", divide=True):
-    import torch.distributed as dist
-    loss = None
-    for stage in order.split(","):
-        if stage == "zero":
-            optimizer.zero_grad(set_to_none=True)
-        elif stage == "backward":
-            loss = loss_fn(model(x), y)
-            loss.backward()
-        elif stage == "reduce":
-            for p in model.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    if divide:
-                        p.grad /= dist.get_world_size()
-        elif stage == "step":
-            optimizer.step()
-    return loss.detach()
+_ZERO = "    optimizer.zero_grad(set_to_none=True)\n"
+_ALL_REDUCE = "    all_reduce_gradients(model)\n"
 
-
-def ddp_no_all_reduce(model, optimizer, x, y, loss_fn):
-    return _ddp_core(model, optimizer, x, y, loss_fn, order="zero,backward,step")
-
-
-def ddp_zero_before_step(model, optimizer, x, y, loss_fn):
-    return _ddp_core(model, optimizer, x, y, loss_fn, order="backward,reduce,zero,step")
-
-
-def ddp_no_zero_grad(model, optimizer, x, y, loss_fn):
-    return _ddp_core(model, optimizer, x, y, loss_fn, order="backward,reduce,step")
-
-
-def ddp_sum_gradients(model, optimizer, x, y, loss_fn):
-    return _ddp_core(model, optimizer, x, y, loss_fn, divide=False)
+DDP_MISTAKES = (
+    Mistake(key="no_all_reduce", title="gradients never averaged across ranks",
+            hint="call all_reduce_gradients(model) between backward and optimizer.step(), or the "
+                 "replicas drift apart", patch={_ALL_REDUCE: ""}),
+    Mistake(key="zero_before_step", title="gradients zeroed between backward and optimizer.step()",
+            hint="the order is zero_grad, forward, backward, all-reduce, step: zeroing after "
+                 "backward throws the gradient away",
+            patch={_ZERO: "", "    optimizer.step()": _ZERO + "    optimizer.step()"}),
+    Mistake(key="no_zero_grad", title="gradients not zeroed before backward",
+            hint="backward adds into .grad: call optimizer.zero_grad() first", patch={_ZERO: ""}),
+    Mistake(key="sum_gradients", title="gradients summed over ranks, not averaged",
+            hint="divide the all-reduced sum by the world size",
+            patch={_ALL_REDUCE: "    for p in model.parameters():\n        if p.grad is not None:\n"
+                                "            torch.distributed.all_reduce(p.grad)\n"}),
+)
 
 
 def ddp_with_helper(model, optimizer, x, y, loss_fn):
@@ -793,16 +471,4 @@ def ddp_with_helper(model, optimizer, x, y, loss_fn):
     return loss.detach()
 
 
-DDP_MISTAKES = (
-    Mistake("no_all_reduce", "gradients never averaged across ranks",
-            "call all_reduce_gradients(model) between backward and optimizer.step(), or the "
-            "replicas drift apart", ddp_no_all_reduce),
-    Mistake("zero_before_step", "gradients zeroed between backward and optimizer.step()",
-            "the order is zero_grad, forward, backward, all-reduce, step: zeroing after backward "
-            "throws the gradient away", ddp_zero_before_step),
-    Mistake("no_zero_grad", "gradients not zeroed before backward",
-            "backward adds into .grad: call optimizer.zero_grad() first", ddp_no_zero_grad),
-    Mistake("sum_gradients", "gradients summed over ranks, not averaged",
-            "divide the all-reduced sum by the world size", ddp_sum_gradients),
-)
 DDP_ALTERNATIVES = (ddp_with_helper,)

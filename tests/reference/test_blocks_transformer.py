@@ -98,10 +98,10 @@ def test_block_does_not_leak_the_future(dtype, gen, t):
 
 def test_rope_scores_depend_only_on_relative_position(gen):
     """The same vector at every position: RoPE scores q_m . k_n are constant along diagonals."""
-    from reference.blocks import _rope
+    from reference.positional import apply_rope
 
     q = torch.randn(1, 1, 1, 8, generator=gen, dtype=torch.float64).expand(1, 1, 10, 8)
-    s = (_rope(q) @ _rope(q).transpose(-2, -1))[0, 0]  # (T, T)
+    s = (apply_rope(q) @ apply_rope(q).transpose(-2, -1))[0, 0]  # (T, T)
     for d in range(-3, 4):
         diag = torch.diagonal(s, offset=d)
         torch.testing.assert_close(diag, diag[:1].expand_as(diag), rtol=1e-12, atol=1e-12)

@@ -63,7 +63,8 @@ def test_rope_cache_is_cos_and_sin_of_m_theta():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("positions", [None, [2, 9, 0, 31, 4]], ids=["default", "given"])
-def test_rope_complex_equals_polar_multiplication_and_interleaved_rope(dtype, gen, positions):
+def test_rope_complex_equals_polar_multiplication_and_interleaved_rope(dtype, gen, positions,
+                                                                     assert_matches_truth):
     x = torch.randn(2, 5, 8, generator=gen).to(dtype)
     pos = None if positions is None else torch.tensor(positions)
     got = rope_complex(x, pos)
@@ -72,10 +73,8 @@ def test_rope_complex_equals_polar_multiplication_and_interleaved_rope(dtype, ge
     z = torch.view_as_complex(x.double().reshape(2, 5, 4, 2).contiguous())
     truth = torch.view_as_real(z * torch.polar(torch.ones_like(angle), angle)).flatten(-2)
     assert got.dtype == dtype and got.shape == x.shape
-    tol = 4 * torch.finfo(dtype).eps * 40
-    torch.testing.assert_close(got.double(), truth, rtol=0, atol=tol)
-    torch.testing.assert_close(got.double(), apply_rope(x, pos, interleaved=True).double(),
-                               rtol=0, atol=tol)
+    assert_matches_truth(got, truth, dtype, 40, k=4)
+    assert_matches_truth(got, apply_rope(x, pos, interleaved=True), dtype, 40, k=4)
 
 
 @pytest.mark.parametrize("interleaved", LAYOUTS.values(), ids=LAYOUTS.keys())

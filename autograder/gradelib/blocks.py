@@ -1,0 +1,114 @@
+"""Chapter 6's stand-ins (activations, feed-forward networks, the Transformer block) built from
+PyTorch's own layers, and the drivers of its module exercises.
+
+The stand-in classes have the parameter names of the exercises they replace (``fc1``/``fc2``,
+``w1``/``w3``/``w2``, ``norm1``/``attn.q_proj``/...), so that a case's state loads into them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import driver, standin
+from .rope import apply_rope
+
+
+# --------------------------------------------------------------------------- stand-ins
+@standin("ch06.gelu")
+def gelu(x, approximate="none"):
+    return F.gelu(x, approximate=approximate)
+
+
+@standin("ch06.silu")
+def silu(x):
+    return F.silu(x)
+
+
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu,
+               "gelu_tanh": lambda h: F.gelu(h, approximate="tanh")}
+
+
+@standin("ch06.feed_forward")
+class FeedForward(nn.Module):
+    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
+        super().__init__()
+        self.act = ACTIVATIONS[activation]
+        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+@standin("ch06.swiglu")
+class SwiGLU(nn.Module):
+    def __init__(self, d_model, d_ff):
+        super().__init__()
+        self.w1, self.w3 = (nn.Linear(d_model, d_ff, bias=False) for _ in range(2))  # gate, up
+        self.w2 = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class CausalSelfAttention(nn.Module):
+    """Causal multi-head self-attention, RoPE (computed in the input's dtype, as the course's
+    given ``apply_rope``) on queries and keys."""
+
+    def __init__(self, d_model, n_heads, rope=True, rope_base=10000.0):
+        super().__init__()
+        self.n_heads, self.rope, self.rope_base = n_heads, rope, rope_base
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (
+            nn.Linear(d_model, d_model) for _ in range(4))
+
+    def forward(self, x):
+        B, T, D = x.shape
+        q, k, v = (p(x).view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2)
+                   for p in (self.q_proj, self.k_proj, self.v_proj))  # (B, H, T, Dh) each
+        if self.rope:
+            q, k = apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, D))
+
+
+@standin("ch06.transformer_block")
+class TransformerBlock(nn.Module):
+    """Pre-norm causal block: h = x + attn(norm1(x)); y = h + ffn(norm2(h))."""
+
+    def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True,
+                 rope_base=10000.0):
+        super().__init__()
+        make_norm = {"rms": lambda: nn.RMSNorm(d_model, eps=1e-6),
+                     "layer": lambda: nn.LayerNorm(d_model)}[norm]
+        self.norm1 = make_norm()
+        self.attn = CausalSelfAttention(d_model, n_heads, rope, rope_base)
+        self.norm2 = make_norm()
+        self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
+
+    def forward(self, x):
+        h = x + self.attn(self.norm1(x))
+        return h + self.ffn(self.norm2(h))
+
+
+# --------------------------------------------------------------------------- drivers
+@driver
+def drive_twice(module, x, x_edited):
+    """Run the block on a sequence and on the same sequence with its tail replaced (a chapter's
+    check compares the untouched positions: causality)."""
+    return module(x), module(x_edited)
+
+
+@driver
+def drive_gpt(model, idx, idx_edited, tied):
+    """Logits of a sequence and of the same sequence with its tail replaced, and whether the head
+    shares the embedding's Parameter. An untied head (when tying was asked for) holds a random
+    initialisation; it gets the embedding's values so that the logits are reproducible — the
+    missing tie itself is reported by the third output (and by the embedding's gradient)."""
+    head, emb = model.lm_head.weight, model.tok_emb.weight
+    is_tied = head is emb
+    if tied and not is_tied and head.shape == emb.shape:
+        with torch.no_grad():
+            head.copy_(emb)
+    return model(idx), model(idx_edited), torch.tensor(int(is_tied), device=idx.device)

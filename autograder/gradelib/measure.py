@@ -1,0 +1,48 @@
+"""Measuring how a result is computed: the largest tensor a call creates and its matmul FLOPs.
+
+Used where the point of an exercise is complexity (Chapter 7's FlashAttention must never hold an
+L × S matrix, and must skip the tiles a causal mask hides): the driver runs the student's call
+under :func:`measured` and raises, with an explanation, when the call exceeds its budget.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+
+class LargestTensor(TorchDispatchMode):
+    """While active, records the largest tensor any operation creates: its number of elements,
+    shape and the operation (e.g. ``aten.bmm.default``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.numel, self.shape, self.op = 0, (), ""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.numel() > self.numel:
+                self.numel, self.shape, self.op = t.numel(), tuple(t.shape), str(func)
+        return out
+
+
+def measured(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` -> (its result, the :class:`LargestTensor` record, matmul FLOPs)."""
+    watch, counter = LargestTensor(), FlopCounterMode(display=False)
+    with counter, watch:
+        result = fn(*args, **kwargs)
+    return result, watch, counter.get_total_flops()
+
+
+def causal_tile_pairs(L: int, S: int, block_q: int, block_k: int) -> int:
+    """(query, key) pairs in the tiles that a top-left causal mask does not hide completely (a
+    tile is hidden when its first key comes after its last query): what a tiled kernel that skips
+    the hidden tiles multiplies. Times 2·(E + Ev) FLOPs per pair for attention's forward."""
+    pairs = 0
+    for i0 in range(0, L, block_q):
+        i1 = min(i0 + block_q, L)
+        for j0 in range(0, min(S, i1), block_k):
+            pairs += (i1 - i0) * (min(j0 + block_k, S) - j0)
+    return pairs

@@ -1,0 +1,117 @@
+"""Shared fixtures for the platform's tests (every folder below): the Chapter 4 declarations, a
+factory for submissions made from the released student notebook, and in-process grading: the
+prepared cases of an exercise, built once per session (once per xdist worker) for each set of
+devices, and ``grade_inprocess``, which grades an implementation on them.
+
+The suite is organised by what it tests: ``reference/`` (the reference implementation against
+PyTorch built-ins), ``harness/`` (the grading engine), ``chapters/`` (each chapter's grading:
+catalogs, declarations, chapter-specific checks) and ``instructor/`` (build, nbgrader, otter).
+
+The grader is imported inside the fixtures, not here, so that ``pytest tests/reference`` runs
+whatever state the grader is in."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config):
+    """Under xdist, one intra-op thread per core and worker: two workers on two cores each
+    running torch's default two OpenMP threads oversubscribe the cores. Processes the tests start
+    (notebook kernels, ``llmcourse`` runs) inherit the same limit through OMP_NUM_THREADS."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+@pytest.fixture(scope="session")
+def ch04():
+    from autograder.chapters import get_chapter
+
+    return get_chapter("ch04")
+
+
+@pytest.fixture(scope="session")
+def ch04_release(ch04):
+    import nbformat
+
+    from autograder.build import output_paths
+
+    return nbformat.read(output_paths(ch04)[0], as_version=4)
+
+
+@pytest.fixture(scope="session")
+def ch04_solutions(ch04):
+    from autograder.examples import solution_answers
+
+    return solution_answers(ch04)
+
+
+@pytest.fixture
+def make_submission(tmp_path, ch04, ch04_release, ch04_solutions):
+    """make_submission({exercise id: answer text or catalog impl}) -> path of a notebook whose
+    other answer cells hold the solution."""
+    import nbformat
+
+    from autograder.examples import answer_source, fill_answers
+
+    counter = iter(range(1000))
+
+    def make(overrides: dict, *, base_solutions: bool = True) -> Path:
+        answers = dict(ch04_solutions) if base_solutions else {}
+        for ex_id, value in overrides.items():
+            if not isinstance(value, str):
+                value = answer_source(value, ch04.exercise(ex_id).name)
+            answers[ex_id] = value
+        nb = fill_answers(ch04_release, ch04, answers)
+        path = tmp_path / f"submission_{next(counter)}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def plans():
+    """``plans(exercise_id, devices=("cpu",))`` -> ``(exercise, prepared cases)``, seed 0, built
+    once per session and shared, as the batch grader shares a plan between submissions.
+    ``devices=None`` is the grader's own default (CUDA too where there is one)."""
+    from autograder.chapters import find_exercise
+    from autograder.grade import plan_for
+
+    cache = {}
+
+    def get(exercise_id, devices=("cpu",)):
+        key = (exercise_id, None if devices is None else tuple(devices))
+        if key not in cache:
+            chapter, ex = find_exercise(exercise_id)
+            [(_, prepared)] = plan_for(chapter, [ex], devices=key[1])
+            cache[key] = (ex, prepared)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def grade_inprocess(plans):
+    """``grade(exercise_id, impl, tag=None, devices=("cpu",))``: grade ``impl`` in process (the
+    verdict code used out of process) on the exercise's cases for ``devices``, only those tagged
+    ``tag`` when given (there must be some), with warnings silenced."""
+    from autograder.inprocess import grade_object
+
+    def grade(exercise_id, impl, tag=None, devices=("cpu",)):
+        ex, prepared = plans(exercise_id, devices)
+        prepared = [p for p in prepared if tag is None or tag in p.tags]
+        assert prepared, f"{exercise_id} has no case tagged {tag!r}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return grade_object(impl, ex, prepared)
+    return grade
