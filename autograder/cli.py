@@ -146,10 +146,8 @@ def cmd_chapters(args) -> int:
         print(json.dumps([{
             "id": ch.id, "title": ch.title, "points": ch.max_points,
             "exercises": [{"id": ex.id, "name": ex.name, "points": ex.points,
-                           "mistakes": len(ex.mistakes), "alternatives": len(ex.alternatives)}
-                          for ex in ch.exercises],
+                           "mistakes": len(ex.mistakes)} for ex in ch.exercises],
             "mistakes": sum(len(ex.mistakes) for ex in ch.exercises),
-            "alternatives": sum(len(ex.alternatives) for ex in ch.exercises),
         } for ch in all_chapters().values()], ensure_ascii=False, indent=1))
         return 0
     for ch in all_chapters().values():
@@ -227,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("chapters", help="list chapters and exercises")
     p.add_argument("--json", action="store_true",
-                   help="as JSON, with the counts of catalogued mistakes and alternatives")
+                   help="as JSON, with the counts of catalogued mistakes")
     p.set_defaults(func=cmd_chapters)
 
     p = sub.add_parser("train", help="train the reference GPT on the bundled synthetic corpus")

@@ -127,7 +127,6 @@ class Exercise:
     forbidden: Forbidden = NOTHING
     forbidden_hint: str = ""  # what to use instead
     mistakes: tuple[Mistake, ...] = ()
-    alternatives: tuple[Callable, ...] = ()  # correct variants written differently (must pass)
     # Earlier exercises this one may call (their ids), replaced while it is graded by their
     # built-in stand-ins (``gradelib.STANDINS``), so that one bug is charged to one exercise only.
     standins: tuple[str, ...] = ()

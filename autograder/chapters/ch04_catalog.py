@@ -1,25 +1,12 @@
-"""Chapter 4 catalog: plausible wrong implementations (common mistakes) and correct ones written
-differently.
-
-Mistakes are patches on the solution's answer cell (``{old: new}``, see ``spec.Mistake``).
-Alternatives are written out; each is also pasted, as source, into a notebook's answer cell by the
-platform's tests, so each must be self-contained: it may use only ``math``, ``torch``, ``nn``,
-``F`` and the names of earlier exercises (``softmax``, ``scaled_dot_product_attention``), which
-resolve to the reference here and to the student's own functions in a notebook.
-
-tests/ prove that each mistake loses its exercise's points (and only those) and is named in the
-feedback, and that each alternative gets full marks.
+"""Chapter 4 catalog: plausible wrong implementations (common mistakes), as patches on the solution's
+answer cell (``{old: new}``, see ``spec.Mistake``). tests/ prove that each mistake loses its
+exercise's points (and only those) and is named in the feedback. The alternative correct
+implementations are test fixtures: ``tests/chapters/alternatives/ch04.py``.
 """
 
 from __future__ import annotations
 
-import math
-
-import torch
-import torch.nn as nn
-
 from autograder.spec import Mistake
-from reference.attention import softmax  # noqa: F401 (used by pasted code)
 
 
 # =========================================================================== softmax
@@ -46,30 +33,6 @@ SOFTMAX_MISTAKES = (
 )
 
 
-def softmax_via_logsumexp(x, dim=-1, temperature=1.0):
-    z = x / temperature
-    z = z - z.amax(dim=dim, keepdim=True)  # exact shift; logsumexp of raw logits ~1e3 loses ulps
-    return torch.exp(z - torch.logsumexp(z, dim=dim, keepdim=True))
-
-
-def softmax_in_float64(x, dim=-1, temperature=1.0):
-    z = x.double() / temperature
-    e = (z - z.amax(dim=dim, keepdim=True)).exp()
-    return (e / e.sum(dim=dim, keepdim=True)).to(x.dtype)
-
-
-def softmax_moved_axis(x, dim=-1, temperature=1.0):
-    def _last_axis_softmax(t):
-        shifted = t - t.max(dim=-1, keepdim=True)[0]
-        w = shifted.exp()
-        return w / w.sum(dim=-1, keepdim=True)
-    moved = torch.movedim(x / temperature, dim, -1)
-    return torch.movedim(_last_axis_softmax(moved), -1, dim)
-
-
-SOFTMAX_ALTERNATIVES = (softmax_via_logsumexp, softmax_in_float64, softmax_moved_axis)
-
-
 # =========================================================================== softmax Jacobian
 JACOBIAN_MISTAKES = (
     Mistake(key="missing_diag", title="the diag(p) term is missing",
@@ -86,19 +49,6 @@ JACOBIAN_MISTAKES = (
             hint="the Jacobian is diag(p) − p pᵀ; its rows sum to 0",
             patch={"torch.diag_embed(p) - p": "torch.diag_embed(p) + p"}),
 )
-
-
-def jacobian_einsum(p):
-    eye = torch.eye(p.shape[-1], dtype=p.dtype, device=p.device)
-    return torch.einsum("...i,ij->...ij", p, eye) - torch.einsum("...i,...j->...ij", p, p)
-
-
-def jacobian_matmul(p):
-    col = p.unsqueeze(-1)
-    return torch.diag_embed(p) - col @ col.transpose(-1, -2)
-
-
-JACOBIAN_ALTERNATIVES = (jacobian_einsum, jacobian_matmul)
 
 
 # =========================================================================== SDPA
@@ -136,44 +86,6 @@ SDPA_MISTAKES = (
 )
 
 
-def sdpa_einsum_finfo(q, k, v, attn_mask=None, is_causal=False, scale=None):
-    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
-    scores = torch.einsum("...le,...se->...ls", q, k) * scale
-    neg = torch.finfo(scores.dtype).min
-    if is_causal:
-        L, S = scores.shape[-2:]
-        allowed = torch.tril(torch.ones(L, S, dtype=torch.bool, device=q.device))
-        scores = scores.masked_fill(~allowed, neg)
-    elif attn_mask is not None and attn_mask.dtype == torch.bool:
-        scores = scores.masked_fill(attn_mask.logical_not(), neg)
-    elif attn_mask is not None:
-        scores = scores + attn_mask
-    weights = softmax(scores, dim=-1)
-    return torch.einsum("...ls,...sv->...lv", weights, v)
-
-
-def sdpa_float64_then_cast(q, k, v, attn_mask=None, is_causal=False, scale=None):
-    out_dtype = q.dtype
-    q64, k64, v64 = q.double(), k.double(), v.double()
-    bias = torch.zeros(q.shape[-2], k.shape[-2], dtype=torch.float64, device=q.device)
-    if is_causal:
-        bias = bias.masked_fill(~torch.ones_like(bias, dtype=torch.bool).tril(), -math.inf)
-    elif attn_mask is not None:
-        if attn_mask.dtype == torch.bool:
-            bias = torch.where(attn_mask, 0.0, -math.inf).to(torch.float64)
-        else:
-            bias = bias + attn_mask.double()
-    factor = scale if scale is not None else q.shape[-1] ** -0.5
-    logits = q64 @ k64.mT * factor + bias
-    logits = logits - logits.amax(-1, keepdim=True)
-    p = logits.exp()
-    p = p / p.sum(-1, keepdim=True)
-    return (p @ v64).to(out_dtype)
-
-
-SDPA_ALTERNATIVES = (sdpa_einsum_finfo, sdpa_float64_then_cast)
-
-
 # =========================================================================== multi-head attention
 _SPLIT = "{0} = self.{0}_proj(x).view(B, T, H, D // H).transpose(1, 2)"
 _MERGE = "y = y.transpose(1, 2).reshape(B, T, D)"
@@ -206,33 +118,6 @@ MHA_MISTAKES = (
 )
 
 
-class MHAEinsum(nn.Module):
-    def __init__(self, d_model, n_heads, bias=True):
-        super().__init__()
-        assert d_model % n_heads == 0
-        self.heads = n_heads
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
-
-    def forward(self, x, attn_mask=None, is_causal=False):
-        b, t, d = x.shape
-        h = self.heads
-        q, k, v = (proj(x).reshape(b, t, h, d // h) for proj in (self.q_proj, self.k_proj, self.v_proj))
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(d // h)
-        if is_causal:
-            scores = scores.masked_fill(~torch.ones(t, t, dtype=torch.bool, device=x.device).tril(),
-                                        float("-inf"))
-        elif attn_mask is not None:
-            scores = scores.masked_fill(~attn_mask, float("-inf"))
-        mixed = torch.einsum("bhqk,bkhe->bqhe", softmax(scores, dim=-1), v)
-        return self.out_proj(mixed.reshape(b, t, d))
-
-
-MHA_ALTERNATIVES = (MHAEinsum,)
-
-
 # =========================================================================== LayerNorm
 _TWO_PASS = "var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)"
 
@@ -259,20 +144,6 @@ LAYER_NORM_MISTAKES = (
 )
 
 
-def layer_norm_var_mean(x, weight, bias, eps=1e-5):
-    var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
-    return (x - mean) * torch.rsqrt(var + eps) * weight + bias
-
-
-def layer_norm_centered_first(x, weight, bias, eps=1e-5):
-    centered = x - x.sum(dim=-1, keepdim=True) / x.shape[-1]
-    std = centered.pow(2).mean(dim=-1, keepdim=True).add(eps).sqrt()
-    return torch.addcmul(bias, centered / std, weight)
-
-
-LAYER_NORM_ALTERNATIVES = (layer_norm_var_mean, layer_norm_centered_first)
-
-
 # =========================================================================== RMSNorm
 RMS_NORM_MISTAKES = (
     Mistake(key="centered", title="the mean subtracted (that is LayerNorm without bias)",
@@ -289,19 +160,6 @@ RMS_NORM_MISTAKES = (
     Mistake(key="no_weight", title="weight not applied", hint="multiply by weight at the end",
             patch={"y = y * weight": "pass"}),
 )
-
-
-def rms_norm_rsqrt(x, weight, eps=1e-6):
-    return weight * (x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps))
-
-
-def rms_norm_via_norm(x, weight, eps=1e-6):
-    d = x.shape[-1]
-    ms = torch.linalg.vector_norm(x, dim=-1, keepdim=True) ** 2 / d
-    return x / (ms + eps).sqrt() * weight
-
-
-RMS_NORM_ALTERNATIVES = (rms_norm_rsqrt, rms_norm_via_norm)
 
 
 # =========================================================================== kernel smoother
@@ -332,19 +190,3 @@ SMOOTHER_MISTAKES = (
 )
 
 
-def smoother_logsumexp(queries, keys, values, bandwidth):
-    sq = (queries.unsqueeze(-2) - keys.unsqueeze(-3)).pow(2).sum(dim=-1)
-    logw = -sq / (2 * bandwidth * bandwidth)
-    logw = logw - torch.logsumexp(logw, dim=-1, keepdim=True)
-    return torch.exp(logw) @ values
-
-
-def smoother_as_attention(queries, keys, values, bandwidth):
-    """Nadaraya–Watson is attention with scores −‖q−k‖²/(2h²)."""
-    q = queries.unsqueeze(-2)
-    k = keys.unsqueeze(-3)
-    scores = -((q - k) ** 2).sum(-1) / (2.0 * bandwidth ** 2)
-    return softmax(scores, dim=-1) @ values
-
-
-SMOOTHER_ALTERNATIVES = (smoother_logsumexp, smoother_as_attention)

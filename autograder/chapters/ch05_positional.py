@@ -399,45 +399,45 @@ CHAPTER = Chapter(
             id="ch05.sinusoidal_positional_encoding", name="sinusoidal_positional_encoding",
             points=1.5, reference=ref.sinusoidal_positional_encoding, cases=sinusoidal_cases,
             driver="drive_table",
-            mistakes=catalog.SINUSOIDAL_MISTAKES, alternatives=catalog.SINUSOIDAL_ALTERNATIVES),
+            mistakes=catalog.SINUSOIDAL_MISTAKES),
         Exercise(
             id="ch05.sinusoidal_shift_matrix", name="sinusoidal_shift_matrix", points=1.5,
             reference=ref.sinusoidal_shift_matrix, cases=shift_cases, driver="drive_table",
-            mistakes=catalog.SHIFT_MISTAKES, alternatives=catalog.SHIFT_ALTERNATIVES),
+            mistakes=catalog.SHIFT_MISTAKES),
         Exercise(
             id="ch05.t5_relative_position_bucket", name="t5_relative_position_bucket", points=2.0,
             reference=ref.t5_relative_position_bucket, cases=t5_cases,
-            mistakes=catalog.T5_MISTAKES, alternatives=catalog.T5_ALTERNATIVES),
+            mistakes=catalog.T5_MISTAKES),
         Exercise(
             id="ch05.alibi_slopes", name="alibi_slopes", points=1.0, reference=ref.alibi_slopes,
             cases=slopes_cases, driver="drive_table",
-            mistakes=catalog.SLOPES_MISTAKES, alternatives=catalog.SLOPES_ALTERNATIVES),
+            mistakes=catalog.SLOPES_MISTAKES),
         Exercise(
             id="ch05.alibi_bias", name="alibi_bias", points=1.0, reference=ref.alibi_bias,
             cases=bias_cases, driver="drive_table", standins=("ch05.alibi_slopes",),
-            mistakes=catalog.BIAS_MISTAKES, alternatives=catalog.BIAS_ALTERNATIVES),
+            mistakes=catalog.BIAS_MISTAKES),
         Exercise(
             id="ch05.rope_cache", name="rope_cache", points=1.0, reference=ref.rope_cache,
             cases=rope_cache_cases, driver="drive_table",
-            mistakes=catalog.ROPE_CACHE_MISTAKES, alternatives=catalog.ROPE_CACHE_ALTERNATIVES),
+            mistakes=catalog.ROPE_CACHE_MISTAKES),
         Exercise(
             id="ch05.apply_rope", name="apply_rope", points=3.0, reference=ref.apply_rope,
             cases=rope_cases, driver="drive_rope", standins=("ch05.rope_cache",),
-            mistakes=catalog.ROPE_MISTAKES, alternatives=catalog.ROPE_ALTERNATIVES),
+            mistakes=catalog.ROPE_MISTAKES),
         Exercise(
             id="ch05.rope_complex", name="rope_complex", points=1.0, reference=ref.rope_complex,
             cases=rope_complex_cases, standins=("ch05.rope_cache",),
-            mistakes=catalog.COMPLEX_MISTAKES, alternatives=catalog.COMPLEX_ALTERNATIVES),
+            mistakes=catalog.COMPLEX_MISTAKES),
         Exercise(
             id="ch05.encoding_spectrum", name="encoding_spectrum", points=1.0,
             reference=ref.encoding_spectrum, cases=spectrum_cases, forbidden=forbidden.FFT,
             forbidden_hint="write the DFT as a product with cos/sin (or complex exponential) "
                            "matrices",
-            mistakes=catalog.SPECTRUM_MISTAKES, alternatives=catalog.SPECTRUM_ALTERNATIVES),
+            mistakes=catalog.SPECTRUM_MISTAKES),
         Exercise(
             id="ch05.dominant_frequencies", name="dominant_frequencies", points=1.0,
             reference=ref.dominant_frequencies, cases=dominant_cases, forbidden=forbidden.FFT,
             forbidden_hint="call your encoding_spectrum", standins=("ch05.encoding_spectrum",),
-            mistakes=catalog.DOMINANT_MISTAKES, alternatives=catalog.DOMINANT_ALTERNATIVES),
+            mistakes=catalog.DOMINANT_MISTAKES),
     ],
 )

@@ -250,22 +250,22 @@ CHAPTER = Chapter(
             id="ch06.gelu", name="gelu", points=1.5, reference=gelu, cases=gelu_cases,
             forbidden=forbidden.ACTIVATIONS,
             forbidden_hint="write x·Φ(x) with torch.erf, and the tanh form with torch.tanh",
-            mistakes=catalog.GELU_MISTAKES, alternatives=catalog.GELU_ALTERNATIVES),
+            mistakes=catalog.GELU_MISTAKES),
         Exercise(
             id="ch06.silu", name="silu", points=0.5, reference=silu, cases=silu_cases,
             forbidden=forbidden.ACTIVATIONS, forbidden_hint="multiply x by torch.sigmoid(x)",
-            mistakes=catalog.SILU_MISTAKES, alternatives=catalog.SILU_ALTERNATIVES),
+            mistakes=catalog.SILU_MISTAKES),
         Exercise(
             id="ch06.feed_forward", name="FeedForward", points=1.5, reference=FeedForward,
             cases=feed_forward_cases, kind=Kind.CLASS, forbidden=forbidden.ACTIVATIONS,
             forbidden_hint="call your own gelu and silu (torch.relu is fine)",
             standins=FFN_STANDINS,
-            mistakes=catalog.FFN_MISTAKES, alternatives=catalog.FFN_ALTERNATIVES),
+            mistakes=catalog.FFN_MISTAKES),
         Exercise(
             id="ch06.swiglu", name="SwiGLU", points=1.5, reference=SwiGLU, cases=swiglu_cases,
             kind=Kind.CLASS, forbidden=forbidden.ACTIVATIONS,
             forbidden_hint="call your own silu", standins=("ch06.silu",),
-            mistakes=catalog.SWIGLU_MISTAKES, alternatives=catalog.SWIGLU_ALTERNATIVES),
+            mistakes=catalog.SWIGLU_MISTAKES),
         Exercise(
             id="ch06.transformer_block", name="TransformerBlock", points=3.5,
             reference=TransformerBlock, cases=transformer_block_cases, kind=Kind.CLASS,
@@ -273,28 +273,28 @@ CHAPTER = Chapter(
             forbidden_hint="compose the given apply_rope and scaled_dot_product_attention, "
                            "not nn.MultiheadAttention or nn.TransformerEncoderLayer",
             standins=BLOCK_STANDINS, driver="drive_twice",
-            mistakes=catalog.BLOCK_MISTAKES, alternatives=catalog.BLOCK_ALTERNATIVES),
+            mistakes=catalog.BLOCK_MISTAKES),
         Exercise(
             id="ch06.gpt", name="GPT", points=2.5, reference=GPT, cases=gpt_cases,
             kind=Kind.CLASS, forbidden=forbidden.ATTENTION_MODULES,
             forbidden_hint="use your TransformerBlock",
             standins=BLOCK_STANDINS + ("ch06.transformer_block",), driver="drive_gpt",
-            mistakes=catalog.GPT_MISTAKES, alternatives=catalog.GPT_ALTERNATIVES),
+            mistakes=catalog.GPT_MISTAKES),
         Exercise(
             id="ch06.count_parameters", name="count_parameters", points=1.0,
             reference=count_parameters, cases=count_parameters_cases, driver="drive_count",
-            mistakes=catalog.COUNT_MISTAKES, alternatives=catalog.COUNT_ALTERNATIVES),
+            mistakes=catalog.COUNT_MISTAKES),
         Exercise(
             id="ch06.relu_network", name="relu_network_for_piecewise_linear", points=1.5,
             reference=relu_network_for_piecewise_linear, cases=relu_network_cases,
             forbidden=forbidden.LEAST_SQUARES,
             forbidden_hint="construct the weights from slopes and knots (no fitting)",
             driver="drive_relu_network",
-            mistakes=catalog.RELU_NET_MISTAKES, alternatives=catalog.RELU_NET_ALTERNATIVES),
+            mistakes=catalog.RELU_NET_MISTAKES),
         Exercise(
             id="ch06.previous_token_head", name="previous_token_head", points=1.5,
             reference=previous_token_head, cases=previous_token_head_cases,
             driver="drive_previous_token_head",
-            mistakes=catalog.HEAD_MISTAKES, alternatives=catalog.HEAD_ALTERNATIVES),
+            mistakes=catalog.HEAD_MISTAKES),
     ],
 )

@@ -1,0 +1,15 @@
+"""Alternative correct implementations of every exercise, written differently from the solution:
+the evidence that the hidden tests accept correct code they were not written from. The grader
+never runs them (they are test fixtures, not chapter data); ``tests/chapters/test_catalogs.py``
+proves each gets full marks, and other tests paste them into notebooks as a student would.
+
+``ALTERNATIVES``: exercise id -> the alternatives of that exercise.
+"""
+
+from __future__ import annotations
+
+from . import ch04, ch05, ch06, ch07, ch08, ch09
+
+ALTERNATIVES: dict[str, tuple] = {}
+for _chapter in (ch04, ch05, ch06, ch07, ch08, ch09):
+    ALTERNATIVES.update(_chapter.ALTERNATIVES)
