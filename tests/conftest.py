@@ -32,6 +32,18 @@ def pytest_configure(config):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``costly_setup`` (a module whose tests share a costly module-scoped set-up, such
+    as the nbgrader course) are collected first, each module's together. xdist's load scheduling
+    hands each worker a first chunk of consecutive tests (a quarter of its share: about 300 in the
+    whole suite), so one worker runs each such module from start to end and builds its set-up
+    once; left where they are, their tests were split between the workers and both built it.
+    (``--dist loadgroup`` would say this directly, but pytest-xdist 3.8 names groups by rewriting
+    ``item._nodeid``, which pytest 9 no longer reads: the groups are silently ignored.)"""
+    items.sort(key=lambda item: item.get_closest_marker("costly_setup") is None)  # stable
+
+
 @pytest.fixture(scope="session")
 def ch04():
     from autograder.chapters import get_chapter

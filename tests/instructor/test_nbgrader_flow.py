@@ -26,9 +26,7 @@ from autograder.chapters import get_chapter
 nbgrader_api = pytest.importorskip("nbgrader.api")
 from autograder import gradebook  # noqa: E402 - needs nbgrader (the instructor extra)
 
-# One worker runs the whole module under `--dist loadgroup` (make test), so that the course of the
-# module-scoped ``flow`` fixture is built once, not once per xdist worker.
-pytestmark = pytest.mark.xdist_group("nbgrader_flow")
+pytestmark = pytest.mark.costly_setup  # the course of ``flow``: built once, by one xdist worker
 
 CHAPTER = get_chapter("ch04")
 ASSIGNMENT = CHAPTER.assignment

@@ -19,9 +19,7 @@ from autograder.examples import answer_source, solution_answers
 from autograder.grade import grade_notebook
 
 WHEEL = "llmcourse-0.1.0-py3-none-any.whl"
-# One worker runs the whole module under `--dist loadgroup` (make test), so that the module-scoped
-# ``built`` and ``graded`` fixtures (otter's build and runs) are made once, not once per worker.
-pytestmark = pytest.mark.xdist_group("otter")
+pytestmark = pytest.mark.costly_setup  # ``built`` and ``graded``: made once, by one xdist worker
 
 
 def _raw_config(cell, header: str) -> dict:
