@@ -119,9 +119,10 @@ RULES: tuple[Rule, ...] = (
     Rule(id="builtins", names=("builtins", "__builtin__", "__builtins__"),
          attributes=("__builtins__",),
          why="reaches Python's builtins module, shared by every cell and by the grader"),
-    Rule(id="grader_code", names=("wire", "worker", "autograder", "reference"),
-         why="imports the grader's own code (its wire format, worker or reference), which an "
-             "answer never needs"),
+    Rule(id="grader_code", names=("wire", "worker", "nospawn", "gradelib", "autograder",
+                                  "reference"),
+         why="imports the grader's own code (its wire format, worker, grading library or "
+             "reference), which an answer never needs"),
     Rule(id="grader_path", special="grader_path_string",
          why="names a path of the grading sandbox (/job, /proc, /dev/fd, /scratch): the job file, "
              "process information and raw file descriptors are the grader's"),

@@ -83,6 +83,9 @@ FLAGGED = [
     ("builtins", "import builtins\nbuiltins.print = p", "builtins", 2),
     ("__builtins__", "__builtins__['open'] = o", "builtins", 1),
     ("wire", "import wire", "grader_code", 1),
+    # the grading library sits beside the worker: replacing a driver would skip its budgets
+    ("gradelib", "import gradelib\ngradelib.DRIVERS['drive_flash_forward'] = None", "grader_code", 1),
+    ("nospawn", "from nospawn import forbid_new_tasks", "grader_code", 1),
     ("worker", "from autograder import worker", "grader_code", 1),
     ("autograder", "import autograder.kernel as k\nk.hidden_check = None", "grader_code", 1),
     ("/job", "data = open('/job/job.json').read()", "grader_path", 1),
