@@ -9,11 +9,8 @@ from dataclasses import dataclass, field
 import torch
 
 from autograder import tolerance
-from autograder.spec import Case, CaseBuilder, Exercise, seed_for
+from autograder.spec import Case, CaseBuilder, Exercise, dtype_name, seed_for
 from autograder.worker import invoke
-
-DTYPE_TAGS = {torch.float64: "float64", torch.float32: "float32", torch.bfloat16: "bfloat16",
-              torch.float16: "float16"}
 
 
 def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
@@ -61,7 +58,7 @@ def to_wire(case: Case, index: int, tensors: list, *, cast: torch.dtype | None =
     if case.init or case.state:
         out["init"] = case.init
         out["state"] = {k: p.ref(v) for k, v in case.state.items()}
-        out["module_dtype"] = str(cast or case.dtype).removeprefix("torch.")
+        out["module_dtype"] = dtype_name(cast or case.dtype)
         out["grad_params"] = list(case.grad_params)
     if grad_outputs:
         out["grad_outputs"] = [p.ref(g) for g in grad_outputs]
@@ -95,7 +92,7 @@ class Prepared:
 
 
 def case_tags(case: Case) -> tuple[str, ...]:
-    tags = [DTYPE_TAGS.get(case.dtype, str(case.dtype))]
+    tags = [dtype_name(case.dtype)]
     if case.device != "cpu":
         tags.append("CUDA")
     if case.noncontig:
@@ -129,11 +126,10 @@ def prepare(ex: Exercise, case: Case, index: int) -> Prepared:
 
 def exercise_job(ex: Exercise) -> dict:
     """What the worker needs to know about an exercise (no reference, no expected values)."""
-    job = {"id": ex.id, "name": ex.name, "kind": ex.kind.value,
-           "forbidden_functions": list(ex.forbidden.functions),
-           "forbidden_ops": list(ex.forbidden.ops), "standins": ex.standin_names,
-           "driver": ex.driver}
-    return job
+    return {"id": ex.id, "name": ex.name, "kind": ex.kind.value,
+            "forbidden_functions": list(ex.forbidden.functions),
+            "forbidden_ops": list(ex.forbidden.ops), "standins": ex.standin_names,
+            "driver": ex.driver}
 
 
 def build_cases(ex: Exercise, seed: int = 0, devices: tuple[str, ...] = ("cpu",)) -> list[Case]:

@@ -16,7 +16,7 @@ import torch
 
 from autograder import baked, gradelib
 from autograder.forbidden import NOTHING, Forbidden
-from autograder.worker import make_substitute
+from autograder.worker import standins_for
 
 FLOAT_DTYPES_CPU = (torch.float64, torch.float32, torch.bfloat16)
 FLOAT_DTYPES_CUDA = (torch.float32, torch.bfloat16, torch.float16)
@@ -164,8 +164,7 @@ class Exercise:
 
     def standin_objects(self) -> dict:
         """Notebook name -> the stand-in, wrapped as the worker wraps it."""
-        return {name: make_substitute(gradelib.STANDINS[key])
-                for name, key in self.standin_names.items()}
+        return standins_for(self.standin_names)
 
     def mistake(self, key: str) -> Mistake:
         for m in self.mistakes:

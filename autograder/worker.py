@@ -186,10 +186,10 @@ def _scoped(fn):
     return substitute
 
 
-def standins_for(ex: dict) -> dict:
-    """Notebook name -> stand-in object for an exercise's job (``exercise_job``)."""
-    return {name: make_substitute(gradelib.STANDINS[key])
-            for name, key in ex.get("standins", {}).items()}
+def standins_for(names: dict[str, str]) -> dict:
+    """Notebook name -> stand-in object, from notebook name -> exercise id (``gradelib.STANDINS``),
+    wrapped by :func:`make_substitute`."""
+    return {name: make_substitute(gradelib.STANDINS[key]) for name, key in names.items()}
 
 
 def student_globals(target) -> dict:
@@ -585,7 +585,7 @@ def run_exercise(ex: dict, cases: list, tensors: list, ns: dict, send) -> None:
     """Every case of one exercise, in order, one report each."""
     target = ns.get(ex["name"])
     driver = driver_for(ex)
-    with substituted(ns, standins_for(ex)):
+    with substituted(ns, standins_for(ex.get("standins", {}))):
         for case in cases:
             head = {"event": "case", "case": case["index"]}
             if target is None:
