@@ -10,25 +10,29 @@ from __future__ import annotations
 
 from autograder.cases import Prepared, exercise_job, to_wire
 from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
+from autograder.protocol import add_forbidden_ops
 from autograder.spec import Exercise
-from autograder.worker import run_case, with_standins
+from autograder.worker import exercise_monitor, run_case, with_standins
 
 
 def verdicts_for(target, ex: Exercise, prepared: list[Prepared]) -> list[CaseVerdict]:
     job = exercise_job(ex)
-    verdicts = []
+    reports = []
     driver = ex.driver_fn
     if target is not None:
         target = with_standins(target, ex.standin_objects())
-    for p in prepared:
-        tensors: list = []
-        spec = to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs)
-        if target is None:
-            header, outs = {"status": "missing", "message": f"'{ex.name}' is not defined"}, []
-        else:
-            header, outs = run_case(target, job, spec, tensors, driver)
-        verdicts.append(judge_case(p, header, [o.detach().cpu() for o in outs]))
-    return verdicts
+    monitor = exercise_monitor(job)
+    with monitor:
+        for p in prepared:
+            tensors: list = []
+            spec = to_wire(p.case, p.index, tensors, grad_outputs=p.grad_outputs)
+            if target is None:
+                header, outs = {"status": "missing", "message": f"'{ex.name}' is not defined"}, []
+            else:
+                header, outs = run_case(target, job, spec, tensors, driver, monitor=monitor)
+            reports.append((p, header, [o.detach().cpu() for o in outs]))
+    return [judge_case(p, add_forbidden_ops(header, monitor.ops_by_case.get(p.index, [])), outs)
+            for p, header, outs in reports]
 
 
 def grade_object(target, ex: Exercise, prepared: list[Prepared], notes=()) -> ExerciseResult:

@@ -128,6 +128,31 @@ def check_case(header: dict, expected: Expected) -> None:
                             f"{len(expected.tensors)}")
 
 
+def check_end(header: dict, expected: list[Expected]) -> dict[int, list[str]]:
+    """The ``end`` report: the forbidden ATen ops charged to each case, as {case index: names}."""
+    expect_event(header, "end")
+    entries = _field(header, "forbidden_ops", list) or []
+    indices = {e.index for e in expected}
+    out: dict[int, list[str]] = {}
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int
+                and entry[0] in indices and entry[0] not in out and isinstance(entry[1], list)):
+            raise ProtocolError("malformed 'forbidden_ops' in the end report")
+        names = entry[1]
+        if len(names) > MAX_FORBIDDEN_ENTRIES or not all(
+                isinstance(f, str) and len(f) <= 200 for f in names):
+            raise ProtocolError("malformed 'forbidden_ops' in the end report")
+        out[entry[0]] = names
+    return out
+
+
+def add_forbidden_ops(header: dict, ops: list[str]) -> dict:
+    """A case's report with the ATen ops that its exercise's monitor charged to it added (the
+    case report names the Python-level calls; the ops come with the end report)."""
+    seen = list(header.get("forbidden", []))
+    return header | {"forbidden": seen + [op for op in ops if op not in seen]}
+
+
 SMALL_TENSOR_BYTES = 4 << 10
 
 

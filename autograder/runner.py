@@ -421,13 +421,17 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
         printed_before = out_path.stat().st_size
         _send_inputs(job, channel, prepared)
         until = job.until(exercise_deadline(ex, prepared))
-        for expected in protocol.expectations(prepared):
+        expectations = protocol.expectations(prepared)
+        for expected in expectations:
             header = channel.header(until)
             protocol.check_case(header, expected)
             tensors = protocol.read_tensors(header, expected, channel.read_exact)
             header.pop("tensors")
             report.cases[ex.id][expected.index] = (header, tensors)
-        protocol.expect_event(channel.frame(until), "end")
+        ops = protocol.check_end(channel.frame(until), expectations)
+        for index, names in ops.items():
+            header, tensors = report.cases[ex.id][index]
+            report.cases[ex.id][index] = (protocol.add_forbidden_ops(header, names), tensors)
         channel.expect_eof(job.until(EXIT_REPORT_S))
         zygote.exited(k)
         printed = out_path.stat().st_size - printed_before

@@ -7,7 +7,7 @@ verdict: it reports, per case, what the student's code returned (tensors), how l
 forbidden PyTorch calls it made, or the exception it raised. The trusted parent computes the
 reference, enforces the protocol below and owns every score and every clock (``runner.py``).
 
-The same ``invoke`` and ``ForbiddenMonitor`` are used in-process by the notebook self-checks, so
+The same ``invoke`` and ``ExerciseMonitor`` are used in-process by the notebook self-checks, so
 "how a case calls the student's code" has exactly one implementation.
 
 Protocol (wire frames; see "the worker process" below for who runs what):
@@ -22,13 +22,15 @@ Protocol (wire frames; see "the worker process" below for who runs what):
       {"event": "case", "case": c, "status": "ok"|"error"|"not_implemented"|"missing"|
        "bad_output", "forbidden": [...], "seconds": t, "devices": [...], "n_grads": n,
        "message": str} + tensors, once per case, in order
-      {"event": "end"}
+      {"event": "end", "forbidden_ops": [[c, [ATen op names]], ...]}  (the cases that called any;
+          one profiler watches the whole exercise, so these are known only at its end)
   exercise socket, grader -> exercise process (after "loaded"): the descriptor of a file holding
       {"cases": [...]} + tensors (this exercise's hidden inputs)
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import inspect
@@ -61,6 +63,7 @@ SANDBOXED = False
 LOCKED = False
 ANSWER_FILENAME = "<answer cell {}>"
 SUBSTITUTE_SCOPE = "llmcourse::substitute"
+CASE_SCOPE = "llmcourse::case"
 
 
 # --------------------------------------------------------------------------- forbidden calls
@@ -96,24 +99,19 @@ def _quiet_stderr():
 
 
 class ForbiddenMonitor(torch.overrides.TorchFunctionMode):
-    """Records calls to forbidden functions while the student's code runs.
+    """Records the Python-level calls to forbidden functions while one case of the student's code
+    runs (``torch.softmax``, ``F.softmax``, ``Tensor.softmax``, ``nn.MultiheadAttention``'s
+    functional core). Cheap to enter, so it is entered once per case; the ATen ops underneath are
+    watched by :class:`ExerciseMonitor`."""
 
-    Two independent detectors: this TorchFunctionMode sees Python-level calls (``torch.softmax``,
-    ``F.softmax``, ``Tensor.softmax``, ``nn.MultiheadAttention``'s functional core); the autograd
-    profiler sees ATen ops even when the student disables torch-function handling or calls
-    ``torch.ops.aten.*`` directly. Either one is enough to flag the call.
-    """
-
-    def __init__(self, functions: list[str], ops: list[str]):
+    def __init__(self, functions: list[str]):
         super().__init__()
         self.targets = {}
         for name in functions:
             obj = resolve(name)
             if obj is not None:
                 self.targets[id(obj)] = name
-        self.ops = set(ops)
         self.seen: list[str] = []
-        self._prof = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = self.targets.get(id(func))
@@ -121,48 +119,102 @@ class ForbiddenMonitor(torch.overrides.TorchFunctionMode):
             self.seen.append(name)
         return func(*args, **(kwargs or {}))
 
+
+class ExerciseMonitor:
+    """The forbidden-call watch over every case of one exercise.
+
+    Two independent detectors, either one enough to flag a call: per case, a
+    :class:`ForbiddenMonitor` sees Python-level calls; over all the cases, one autograd profiler
+    sees ATen ops, even when the student disables torch-function handling or calls
+    ``torch.ops.aten.*`` directly. One profiler per exercise, not per case: starting and stopping
+    one costs ~1.5 ms, more than most cases take.
+
+    Each case runs inside a profiler scope with an unguessable name; an op is charged to the case
+    whose scope contains its start (by time, whatever the thread: on CUDA, backward runs on
+    autograd's device threads), an op between scopes to the case before it. Ops inside the
+    stand-ins' scope (same thread) are the grader's. After the exercise, :attr:`ops_by_case` maps a
+    case's index to the forbidden ops seen in it. A student who opens a scope named like the
+    grader's (to hide a call, or to move it to another case) is caught by counting: there must be
+    exactly one case scope per case and no more stand-in scopes than stand-in calls.
+    """
+
+    def __init__(self, functions: list[str], ops: list[str]):
+        self.functions = list(functions)
+        self.ops = set(ops)
+        self.ops_by_case: dict[int, list[str]] = {}
+        self._prof = None
+        self._cases: list[tuple[int, int]] = []  # (case index, stand-in calls made in it)
+
     def __enter__(self):
-        self._calls_before = _SUBSTITUTE_CALLS[0]
         if self.ops:
             with _quiet_stderr():
                 self._prof = torch.autograd.profiler.profile()
                 self._prof.__enter__()
-        return super().__enter__()
+        return self
+
+    @contextlib.contextmanager
+    def case(self, index: int):
+        """Watch one case; yields its :class:`ForbiddenMonitor` (``.seen``: Python-level calls)."""
+        monitor = ForbiddenMonitor(self.functions)
+        calls_before = _SUBSTITUTE_CALLS[0]
+        try:
+            with contextlib.ExitStack() as stack:
+                if self._prof is not None:
+                    stack.enter_context(torch.autograd.profiler.record_function(CASE_SCOPE))
+                stack.enter_context(monitor)
+                yield monitor
+        finally:
+            self._cases.append((index, _SUBSTITUTE_CALLS[0] - calls_before))
 
     def __exit__(self, *exc):
-        super().__exit__(*exc)
-        if self._prof is not None:
-            with _quiet_stderr():
-                self._prof.__exit__(None, None, None)
-            # The raw event list: building ``function_events`` (a Python tree of every op) cost
-            # ~10 ms per case, 10x the cases themselves; names and intervals are enough here.
-            events = [(e.name(), e.start_ns(), e.end_ns(), e.start_thread_id())
-                      for e in self._prof.kineto_results.events()]
-            scopes = [(t0, t1, tid) for name, t0, t1, tid in events if name == SUBSTITUTE_SCOPE]
-            # ATen ops inside the stand-ins' scope are the grader's, not the student's. The scope
-            # is recognised by an unguessable name, and there must be no more such scopes than
-            # stand-in calls: a student who opened one to hide a forbidden call is caught.
-            if len(scopes) > _SUBSTITUTE_CALLS[0] - self._calls_before:
-                self.seen.append(IMPERSONATION)
-            for name, t0, _, tid in events:
-                if name in self.ops and name not in self.seen and not any(
-                        s0 <= t0 <= s1 and stid == tid for s0, s1, stid in scopes):
-                    self.seen.append(name)
+        if self._prof is None:
+            return False
+        with _quiet_stderr():
+            self._prof.__exit__(None, None, None)
+        # The raw event list: building ``function_events`` (a Python tree of every op) costs
+        # ~10 ms per case, 10x the cases themselves; the names and intervals of the few events
+        # that matter are enough here.
+        wanted = self.ops | {CASE_SCOPE, SUBSTITUTE_SCOPE}
+        events = [(name, e.start_ns(), e.end_ns(), e.start_thread_id())
+                  for e in self._prof.kineto_results.events() if (name := e.name()) in wanted]
+        self._prof = None
+        cases = sorted((t0, t1) for name, t0, t1, _ in events if name == CASE_SCOPE)
+        standin_scopes = [(t0, t1, tid) for name, t0, t1, tid in events
+                          if name == SUBSTITUTE_SCOPE]
+        indices = [index for index, _ in self._cases]
+        self.ops_by_case = {index: [] for index in indices}
+        if len(cases) != len(indices):  # a scope opened by the student, or one lost
+            for index in indices:
+                self.ops_by_case[index].append(IMPERSONATION)
+            return False
+        starts = [t0 for t0, _ in cases]
+        for k, (index, calls) in enumerate(self._cases):
+            t0, t1 = cases[k]
+            if sum(1 for s0, _, _ in standin_scopes if t0 <= s0 <= t1) > calls:
+                self.ops_by_case[index].append(IMPERSONATION)
+        for name, t0, _, tid in events:
+            if name not in self.ops or any(s0 <= t0 <= s1 and stid == tid
+                                           for s0, s1, stid in standin_scopes):
+                continue
+            seen = self.ops_by_case[indices[max(bisect.bisect_right(starts, t0) - 1, 0)]]
+            if name not in seen:
+                seen.append(name)
         return False
 
 
-IMPERSONATION = "a profiler scope named like the grader's stand-ins (record_function)"
+IMPERSONATION = "a profiler scope named like the grader's own (record_function)"
 
 
 # --------------------------------------------------------------------------- substitutes
 _SUBSTITUTE_CALLS = [0]  # stand-in calls so far in this process (see ForbiddenMonitor.__exit__)
 
 
-def new_substitute_scope() -> None:
-    """A fresh, unguessable name for the stand-ins' profiler scope (each exercise process draws
-    its own before any student code runs)."""
-    global SUBSTITUTE_SCOPE
+def new_scope_names() -> None:
+    """Fresh, unguessable names for the grader's profiler scopes (the stand-ins' and the cases'):
+    each exercise process draws its own before any student code runs."""
+    global SUBSTITUTE_SCOPE, CASE_SCOPE
     SUBSTITUTE_SCOPE = f"llmcourse::substitute::{os.urandom(8).hex()}"
+    CASE_SCOPE = f"llmcourse::case::{os.urandom(8).hex()}"
 
 
 def make_substitute(impl):
@@ -482,9 +534,11 @@ def _lock_hint(e: BaseException) -> str:
             "in the calling thread)") if LOCKED and refused else ""
 
 
-def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
-    """Run one case under the forbidden-call monitor; returns (report header, tensors to send)."""
-    header, sent = _run_case(target, ex, case, tensors, driver)
+def run_case(target, ex: dict, case: dict, tensors: list, driver=None, *,
+             monitor: ExerciseMonitor) -> tuple[dict, list]:
+    """Run one case under the exercise's forbidden-call ``monitor``; returns (report header,
+    tensors to send). The ATen ops the case called are known only when the monitor exits."""
+    header, sent = _run_case(target, ex, case, tensors, driver, monitor)
     left = _stray_processes()  # after every case, whatever its outcome
     if left:
         reap_strays()
@@ -498,23 +552,27 @@ def run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[
     return header, sent
 
 
-def _run_case(target, ex: dict, case: dict, tensors: list, driver=None) -> tuple[dict, list]:
-    monitor = ForbiddenMonitor(ex.get("forbidden_functions", []), ex.get("forbidden_ops", []))
+def _run_case(target, ex: dict, case: dict, tensors: list, driver, monitor) -> tuple[dict, list]:
     start = time.perf_counter()
-    try:
-        with monitor:
+    with monitor.case(case["index"]) as seen:
+        try:
             outputs, grads, devices = invoke(target, case, tensors, kind=ex["kind"], driver=driver)
-        if case.get("device", "cpu").startswith("cuda"):
-            torch.cuda.synchronize()
-    except NotImplementedError as e:
-        return {"status": "not_implemented", "message": str(e)[:MAX_MESSAGE],
-                "forbidden": monitor.seen}, []
-    except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the student's too
-        message = short_traceback(e) + _lock_hint(e)
-        return {"status": "error", "message": message[:MAX_MESSAGE], "forbidden": monitor.seen}, []
+            if case.get("device", "cpu").startswith("cuda"):
+                torch.cuda.synchronize()
+        except NotImplementedError as e:
+            return {"status": "not_implemented", "message": str(e)[:MAX_MESSAGE],
+                    "forbidden": seen.seen}, []
+        except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the student's
+            message = short_traceback(e) + _lock_hint(e)
+            return {"status": "error", "message": message[:MAX_MESSAGE],
+                    "forbidden": seen.seen}, []
     seconds = time.perf_counter() - start
     return {"status": "ok", "devices": devices, "n_grads": len(grads), "seconds": seconds,
-            "forbidden": monitor.seen}, outputs + grads
+            "forbidden": seen.seen}, outputs + grads
+
+
+def exercise_monitor(ex: dict) -> ExerciseMonitor:
+    return ExerciseMonitor(ex.get("forbidden_functions", []), ex.get("forbidden_ops", []))
 
 
 # --------------------------------------------------------------------------- the worker process
@@ -582,18 +640,23 @@ def _flush_std() -> None:
 
 
 def run_exercise(ex: dict, cases: list, tensors: list, ns: dict, send) -> None:
-    """Every case of one exercise, in order, one report each."""
+    """Every case of one exercise, in order, one report each, then the ``end`` report with the
+    ATen ops charged to each case (see :class:`ExerciseMonitor`)."""
     target = ns.get(ex["name"])
     driver = driver_for(ex)
-    with substituted(ns, standins_for(ex.get("standins", {}))):
+    monitor = exercise_monitor(ex)
+    with substituted(ns, standins_for(ex.get("standins", {}))), monitor:
         for case in cases:
             head = {"event": "case", "case": case["index"]}
             if target is None:
                 send(dict(head, status="missing", message=f"'{ex['name']}' is not defined"))
                 continue
-            header, outs = run_case(target, ex, case, tensors, driver)
+            header, outs = run_case(target, ex, case, tensors, driver, monitor=monitor)
             _flush_std()
             send(head | header, outs)
+    _flush_std()
+    send({"event": "end", "forbidden_ops": [[i, ops] for i, ops in monitor.ops_by_case.items()
+                                            if ops]})
 
 
 def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int) -> None:
@@ -609,7 +672,7 @@ def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int)
         ex = request["exercise"]
         use_cuda = bool(request.get("cuda"))
         lock = None
-        new_substitute_scope()
+        new_scope_names()
         if request.get("lock"):
             _warm_up(use_cuda)
             lock = nospawn.forbid_new_tasks()  # None: applied; else why not
@@ -622,8 +685,6 @@ def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int)
         with os.fdopen(fd, "rb") as f:
             inputs, tensors = wire.read_stream(f)
         run_exercise(ex, inputs["cases"], tensors, ns, send)
-        _flush_std()
-        send({"event": "end"})
         code = 0
     except BaseException:  # noqa: BLE001 - the grader sees the missing frames and the status
         pass

@@ -377,6 +377,15 @@ def test_forged_and_missing_reports(make_submission, strict, canaries):
               before="import sys\n_w = sys.modules['__main__']\n_all_cases = _w.run_exercise\n"
                      "_w.run_exercise = lambda ex, cases, tensors, ns, send: "
                      "_all_cases(ex, cases[:1], tensors, ns, send)\n"),
+        # an end report whose forbidden ops are not a list of [case, names]
+        K: fn(K, CORRECT[K],
+              before="import sys\n_w = sys.modules['__main__']\n_run = _w.run_exercise\n"
+                     "def _lying(ex, cases, tensors, ns, send):\n"
+                     "    def _send(h, ts=()):\n"
+                     "        send({'event': 'end', 'forbidden_ops': 'none'} "
+                     "if h.get('event') == 'end' else h, ts)\n"
+                     "    _run(ex, cases, tensors, ns, _send)\n"
+                     "_w.run_exercise = _lying\n"),
         # the forbidden-call list emptied by rebinding the worker's monitor: only static review
         # can see it (held for review)
         L: fn(L, "    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)\n",
@@ -388,6 +397,7 @@ def test_forged_and_missing_reports(make_submission, strict, canaries):
     assert "broke the grading protocol" in msgs[S]
     assert "broke the grading protocol" in msgs[J] and "'forbidden'" in msgs[J]
     assert "broke the grading protocol" in msgs[A] and "not reported" in msgs[A]
+    assert "broke the grading protocol" in msgs[K] and "'forbidden_ops'" in msgs[K]
 
 
 def test_observation_cannot_be_escaped(make_submission, strict, canaries):
@@ -409,11 +419,17 @@ def test_observation_cannot_be_escaped(make_submission, strict, canaries):
                  "    with torch.autograd.profiler.record_function(scope):\n"
                  "        with torch._C.DisableTorchFunction():\n"
                  "            return F.layer_norm(x, x.shape[-1:], weight, bias, eps)\n"),
+        # ... and in a scope named like the grader's case scopes (caught by their count)
+        R: fn(R, "    import sys\n    scope = sys.modules['__main__'].CASE_SCOPE\n"
+                 "    with torch.autograd.profiler.record_function(scope):\n"
+                 "        with torch._C.DisableTorchFunction():\n"
+                 "            return F.rms_norm(x, x.shape[-1:], weight, eps)\n"),
     }, strict, held=set())
     assert "can't start new thread" in msgs[S] and "cannot be started while" in msgs[S]
     assert "PermissionError" in msgs[J] and "cannot be started while" in msgs[J]
     assert "aten::scaled_dot_product_attention" in msgs[A]
     assert "profiler scope named like the grader's" in msgs[L]
+    assert "profiler scope named like the grader's" in msgs[R]
 
 
 def test_deadlines_are_the_graders(make_submission, strict, canaries):
