@@ -17,12 +17,14 @@ import os
 import shutil
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
-from autograder.build import BuildError, build, out_of_date
+from autograder.build import BuildError, build, out_of_date_all
 from autograder.chapters import all_chapters, chapter_ids, get_chapter
 from autograder.examples import write_sample
 from autograder.grade import grade_notebook
+from autograder.plancache import cached_plan
 from autograder.sandbox import detect
 from autograder.submission import SubmissionError
 from reference.train import main_job
@@ -71,7 +73,9 @@ def _table(result) -> str:
 def cmd_check(args) -> int:
     path = args.notebook or str(SAMPLE)
     try:
-        result = grade_notebook(path, args.chapter, seed=args.seed, sandbox=detect(args.sandbox))
+        make_plan = None if args.no_cache else partial(cached_plan, seed=args.seed)
+        result = grade_notebook(path, args.chapter, seed=args.seed, sandbox=detect(args.sandbox),
+                                make_plan=make_plan)
     except SubmissionError as e:
         print(f"llmcourse check: {e}", file=sys.stderr)
         return 2
@@ -101,7 +105,8 @@ def cmd_build(args) -> int:
 
 
 def cmd_sync_check(args) -> int:
-    reasons = [r for cid in chapter_ids() for r in out_of_date(get_chapter(cid))]
+    found = out_of_date_all([get_chapter(cid) for cid in chapter_ids()])
+    reasons = [r for chapter_reasons in found.values() for r in chapter_reasons]
     for r in reasons:
         print(f"out of date: {r}")
     if reasons:
@@ -178,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument("--chapter", help="e.g. ch04 (default: detected from the notebook)")
     p.add_argument("--seed", type=int, default=0, help="input-generation seed (default 0)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="run the reference again instead of reading its outputs from the plan "
+                        "cache (~/.cache/llmcourse, or $LLMCOURSE_CACHE)")
     p.add_argument("--sandbox", choices=("auto", "strict", "plain"), default="auto",
                    help="strict: OS sandbox (bubblewrap) or fail; auto: strict where available")
     p.set_defaults(func=cmd_check)

@@ -150,10 +150,15 @@ def apply_review(sub: Submission, results: list[ExerciseResult]) -> list[Exercis
 
 
 def grade_notebook(path: str, chapter: str | None = None, *, seed: int = 0, devices=None,
-                   sandbox: Sandbox | None = None, slot: int = 0) -> NotebookResult:
-    """Grade one notebook file. Raises SubmissionError for a path that is not a notebook."""
+                   sandbox: Sandbox | None = None, slot: int = 0, plan=None,
+                   make_plan=None) -> NotebookResult:
+    """Grade one notebook file. Raises SubmissionError for a path that is not a notebook.
+    ``plan``: as for :func:`grade_submission`; else ``make_plan(chapter)`` when given (e.g.
+    ``plancache.cached_plan``); else built here."""
     nb = read_notebook(path)
     ch = get_chapter(chapter) if chapter else detect_chapter(nb, all_chapters(), str(path))
     sub = extract(nb, ch, str(path))
+    if plan is None and make_plan is not None:
+        plan = make_plan(ch)
     return NotebookResult(str(path), ch.id, grade_submission(sub, seed=seed, devices=devices,
-                                                             sandbox=sandbox, slot=slot))
+                                                             sandbox=sandbox, slot=slot, plan=plan))

@@ -192,11 +192,10 @@ def init_course(course_dir: Path, chapter_ids: list[str] | None = None, *, log=p
     created = not course_dir.exists()
     try:
         build.course_tree(course_dir, chapters)
-        for ch in chapters:
-            t0 = time.perf_counter()
-            build.release(ch, course_dir)  # also adds the assignment to gradebook.db
-            log(f"[{ch.assignment}] nbgrader generate_assignment "
-                f"({time.perf_counter() - t0:.1f} s)")
+        t0 = time.perf_counter()
+        build.release_all(chapters, course_dir)  # also adds the assignments to gradebook.db
+        log(f"nbgrader generate_assignment {' '.join(ch.assignment for ch in chapters)} "
+            f"({time.perf_counter() - t0:.1f} s)")
     except build.BuildError as e:
         log(f"llmcourse course init: {e}")
         if created:

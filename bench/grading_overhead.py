@@ -3,7 +3,10 @@
 Baseline: the reference alone on every CPU case of the chapter (``plan_for``: the float64 truth
 and the same-dtype run). Measured: (1) in-process grading of the reference (forbidden-call
 monitor, stand-ins, judge), (2) ``llmcourse check`` of the solution notebook, out of process
-(worker start-up, answer cells, wire transfer, judge). Torch runs on one thread, as in the worker.
+(plan, worker start-up, answer cells, wire transfer, judge), (3) the same with the plan read from
+the plan cache, as a second ``check`` does, and (4) the worker's start-up: ``check`` of the
+untouched student notebook with the cached plan (start the worker, fork one process per exercise,
+load the cells; every case raises at once). Torch runs on one thread, as in the worker.
 
     python bench/grading_overhead.py [--repeat N] [--chapters ch04 ch05] [--against REV]
 
@@ -47,9 +50,13 @@ def measure(chapter_ids: list[str], repeat: int) -> dict:
 
     torch.set_num_threads(1)
     out = {}
+    try:
+        from autograder.plancache import cached_plan
+    except ImportError:  # a revision from before the plan cache
+        cached_plan = None
     for cid in chapter_ids:
         chapter = get_chapter(cid)
-        solution = output_paths(chapter)[1]
+        student, solution = output_paths(chapter)
         plan_for(chapter, devices=("cpu",))  # warm-up (first calls of each op)
         plan = plan_for(chapter, devices=("cpu",))
         out[cid] = {
@@ -59,16 +66,26 @@ def measure(chapter_ids: list[str], repeat: int) -> dict:
                                 repeat),
             "check": _time(lambda: grade_notebook(str(solution), cid, devices=("cpu",)), repeat),
         }
+        if cached_plan is not None:
+            cached = lambda c: cached_plan(c, devices=("cpu",))  # noqa: E731
+            cached(chapter)  # stored once; read back by every timed run below
+            out[cid]["check_cached"] = _time(lambda: grade_notebook(
+                str(solution), cid, devices=("cpu",), make_plan=cached), repeat)
+            out[cid]["startup"] = _time(lambda: grade_notebook(
+                str(student), cid, devices=("cpu",), make_plan=cached), repeat)
     return out
 
 
 def table(title: str, results: dict) -> str:
     lines = [title, f"{'chapter':<8}{'cases':>6}{'reference s':>13}{'in-process s':>14}"
-                    f"{'×ref':>6}{'check s':>9}{'check − in-process s':>22}"]
+                    f"{'×ref':>6}{'check s':>9}{'cached check s':>16}{'start-up s':>12}"
+                    f"{'cached − in-process − start-up':>32}"]
     for cid, r in results.items():
+        cached = r.get("check_cached")
+        extra = (f"{cached:>16.2f}{r['startup']:>12.2f}"
+                 f"{cached - r['in_process'] - r['startup']:>32.2f}") if cached is not None else ""
         lines.append(f"{cid:<8}{r['cases']:>6}{r['baseline']:>13.2f}{r['in_process']:>14.2f}"
-                     f"{r['in_process'] / r['baseline']:>6.2f}{r['check']:>9.2f}"
-                     f"{r['check'] - r['in_process']:>22.2f}")
+                     f"{r['in_process'] / r['baseline']:>6.2f}{r['check']:>9.2f}{extra}")
     return "\n".join(lines)
 
 
@@ -97,6 +114,9 @@ def main() -> None:
     from autograder.chapters import chapter_ids
 
     chapters = args.chapters or chapter_ids()
+    # the plan cache of this run (children inherit it), never the user's
+    cache = tempfile.TemporaryDirectory(prefix="llmcourse-bench-cache-")
+    os.environ.setdefault("LLMCOURSE_CACHE", cache.name)
     if not args.against:
         print(table(f"this tree, median of {args.repeat}", measure(chapters, args.repeat)))
         return

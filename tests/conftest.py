@@ -13,6 +13,7 @@ whatever state the grader is in."""
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def pytest_configure(config):
     """Under xdist, one intra-op thread per core and worker: two workers on two cores each
     running torch's default two OpenMP threads oversubscribe the cores. Processes the tests start
     (notebook kernels, ``llmcourse`` runs) inherit the same limit through OMP_NUM_THREADS."""
+    # ``llmcourse check`` keeps plans in a cache folder: the tests' own, never the user's
+    os.environ.setdefault("LLMCOURSE_CACHE", tempfile.mkdtemp(prefix="llmcourse-test-cache-"))
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers:
         import torch
