@@ -40,7 +40,7 @@ def short_deadlines(monkeypatch, ch04):
     monkeypatch.setattr(runner, "TIMEOUT_FACTOR", 5.0)
     monkeypatch.setattr(runner, "CELL_TIMEOUT_S", 4.0)
     for ex in ch04.exercises:
-        monkeypatch.setattr(ex, "timeout_floor_s", 4.0)
+        monkeypatch.setattr(ex, "timeout_floor_s", 3.0)
 
 
 def _by_id(result):
