@@ -6,12 +6,12 @@ import importlib
 
 from autograder.spec import Chapter
 
-_MODULES = {
+_MODULES = {  # in the book's order
     "ch04": "autograder.chapters.ch04_attention",
-    "ch08": "autograder.chapters.ch08_learning",
     "ch05": "autograder.chapters.ch05_positional",
     "ch06": "autograder.chapters.ch06_blocks",
     "ch07": "autograder.chapters.ch07_efficiency",
+    "ch08": "autograder.chapters.ch08_learning",
     "ch09": "autograder.chapters.ch09_training",
 }
 

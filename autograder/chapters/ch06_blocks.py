@@ -108,7 +108,7 @@ def swiglu_cases(b: CaseBuilder):
 
 
 BLOCK_CONFIGS = [
-    # name, (B, T, D, H, F), kwargs, tags, public, grad, edit position t
+    # name, (B, T, D, H, Dff), kwargs, tags, public, grad, edit position t
     ("default (rms, swiglu, rope)", (2, 6, 16, 4, 24), {}, ("rope",), True, False, 2),
     ("norm='layer', ffn='gelu'", (2, 5, 16, 2, 32), {"norm": "layer", "ffn": "gelu"},
      ("LayerNorm", "rope"), True, False, 0),

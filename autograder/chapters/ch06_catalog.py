@@ -52,7 +52,7 @@ SILU_MISTAKES = (
 
 
 # =========================================================================== FeedForward
-_FC1 = "        h = self.fc1(x)  # (..., F)\n"
+_FC1 = "        h = self.fc1(x)  # (..., Dff)\n"
 
 FFN_MISTAKES = (
     Mistake(key="activation_after_fc2", title="the activation applied after fc2 as well",

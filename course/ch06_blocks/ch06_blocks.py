@@ -59,7 +59,7 @@
 # ## Conventions
 #
 # - Dimension letters: `B` batch, `T` sequence length, `D` model width (`d_model`), `H` heads,
-#   `Dh = D / H` head size, `F` hidden width of the FFN (`d_ff`), `V` vocabulary size.
+#   `Dh = D / H` head size, `Dff` hidden width of the FFN (`d_ff`; $D_{ff}$ in formulas), `V` vocabulary size.
 # - Vectors are rows; `nn.Linear` computes `x @ weight.T + bias`.
 # - RoPE uses the **half-split** pairing (GPT-NeoX / Llama): feature $i$ of a head is rotated together
 #   with feature $i + D_h/2$ by the angle $t\,\theta^{-2i/D_h}$ at position $t$ (counted from 0).
@@ -92,14 +92,14 @@ torch.manual_seed(0)
 #
 # $$
 # \operatorname{FFN}(x) = \phi(x W_1 + b_1)\, W_2 + b_2, \qquad
-# W_1 \in \mathbb{R}^{D \times F},\; W_2 \in \mathbb{R}^{F \times D},
+# W_1 \in \mathbb{R}^{D \times D_{ff}},\; W_2 \in \mathbb{R}^{D_{ff} \times D},
 # $$
 #
-# with a nonlinearity $\phi$ applied elementwise and usually $F = 4D$. It cannot move anything
+# with a nonlinearity $\phi$ applied elementwise and usually $D_{ff} = 4D$. It cannot move anything
 # between positions (permuting the tokens permutes its outputs), but it is a universal function
 # approximator on each token's vector, as Section 6.7 shows.
 #
-# One useful reading of the FFN: the $F$ columns of $W_1$ are *keys* that each hidden unit matches
+# One useful reading of the FFN: the $D_{ff}$ columns of $W_1$ are *keys* that each hidden unit matches
 # against the token, $\phi$ decides how strongly each key fires, and the rows of $W_2$ are the *values*
 # that get added to the token in proportion. Attention is a lookup over the *context*; the FFN is a
 # lookup over a memory *stored in the weights*. Stacking blocks alternates the two, so that what a
@@ -252,13 +252,13 @@ class FeedForward(nn.Module):
 
     Args:
         d_model: D, the width of the input and output.
-        d_ff: F, the hidden width.
+        d_ff: Dff, the hidden width.
         activation: "relu", "gelu", "gelu_tanh" or "silu".
         bias: whether fc1 and fc2 have biases.
 
     Attributes:
-        fc1: nn.Linear(D, F).
-        fc2: nn.Linear(F, D).
+        fc1: nn.Linear(D, Dff).
+        fc2: nn.Linear(Dff, D).
 
     Shape:
         x: (..., D).
@@ -277,7 +277,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        h = self.fc1(x)  # (..., F)
+        h = self.fc1(x)  # (..., Dff)
         if self.activation == "relu":
             h = torch.relu(h)
         elif self.activation == "gelu":
@@ -301,7 +301,7 @@ self_check("ch06.feed_forward", FeedForward)
 #
 # $$
 # \operatorname{SwiGLU}(x) = \big(\operatorname{SiLU}(x W_1) \odot x W_3\big)\, W_2,
-# \qquad W_1, W_3 \in \mathbb{R}^{D \times F},\; W_2 \in \mathbb{R}^{F \times D}.
+# \qquad W_1, W_3 \in \mathbb{R}^{D \times D_{ff}},\; W_2 \in \mathbb{R}^{D_{ff} \times D}.
 # $$
 #
 # $W_1$ is the **gate**, $W_3$ the **up** (value) projection and $W_2$ the **down** projection (the
@@ -315,8 +315,8 @@ self_check("ch06.feed_forward", FeedForward)
 # - **A gate decides, a value carries.** The gate can switch a unit off while the value stays
 #   linear in $x$, so the gradient with respect to $W_3$ is not squashed by the nonlinearity.
 # - **Empirically** (Shazeer, 2020), GLU variants give lower perplexity at equal compute. To keep the
-#   parameter count of a $4D$-wide plain FFN ($8D^2$), gated FFNs use $F = \tfrac{2}{3} \cdot 4D$, so
-#   that $3 D F = 8 D^2$.
+#   parameter count of a $4D$-wide plain FFN ($8D^2$), gated FFNs use $D_{ff} = \tfrac{2}{3} \cdot 4D$, so
+#   that $3 D D_{ff} = 8 D^2$.
 #
 # ### Exercise 3 — `SwiGLU`
 #
@@ -331,9 +331,9 @@ class SwiGLU(nn.Module):
     """Gated FFN w2(silu(w1 x) * w3 x), without biases.
 
     Attributes:
-        w1: gate, nn.Linear(D, F, bias=False).
-        w3: up, nn.Linear(D, F, bias=False).
-        w2: down, nn.Linear(F, D, bias=False).
+        w1: gate, nn.Linear(D, Dff, bias=False).
+        w3: up, nn.Linear(D, Dff, bias=False).
+        w2: down, nn.Linear(Dff, D, bias=False).
 
     Shape:
         x: (..., D).
@@ -350,7 +350,7 @@ class SwiGLU(nn.Module):
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., F) -> (..., D)
+        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., Dff) -> (..., D)
         ### END SOLUTION
 
 
@@ -648,7 +648,7 @@ except NotImplementedError:
 #
 # and for the model $VD + L \cdot (\text{block}) + D + [\text{not tied}]\,VD$. The number of heads
 # does not appear: the heads *split* $D$, they do not multiply it. For large models the $D^2$ and
-# $DF$ terms dominate, which is why "$12 L D^2$" (with $F = 4D$ and a plain FFN) is the usual rule
+# $D D_{ff}$ terms dominate, which is why "$12 L D^2$" (with $D_{ff} = 4D$ and a plain FFN) is the usual rule
 # of thumb.
 #
 # ### Exercise 5 — `GPT`
@@ -676,7 +676,7 @@ class GPT(nn.Module):
 
     Attributes:
         tok_emb: nn.Embedding(V, D).
-        blocks: nn.ModuleList of n_layers TransformerBlock(D, H, F).
+        blocks: nn.ModuleList of n_layers TransformerBlock(D, H, Dff).
         norm_f: RMSNorm(D).
         lm_head: nn.Linear(D, V, bias=False); its weight *is* tok_emb.weight when tied.
 
@@ -743,7 +743,7 @@ try:
     plt.figure(figsize=(6, 2.6))
     plt.barh(list(groups), [n / 1e6 for n in groups.values()])
     plt.xlabel("millions of parameters")
-    plt.title(f"V={V}, D={D}, L={L}, F={F_}: {total / 1e6:.1f}M in total", fontsize=9)
+    plt.title(f"V={V}, D={D}, L={L}, Dff={F_}: {total / 1e6:.1f}M in total", fontsize=9)
     plt.tight_layout()
     plt.show()
 except NotImplementedError:
@@ -951,7 +951,7 @@ except NotImplementedError:
 # - GELU is $x\,\Phi(x)$ (exact with erf, or GPT-2's tanh approximation, off by up to $5\cdot 10^{-4}$);
 #   SiLU is $x\,\sigma(x)$. Both are smooth ReLUs that let small negative inputs through.
 # - SwiGLU multiplies a SiLU gate with a linear "up" projection: products of features come for free.
-#   Three matrices, so $F \approx \tfrac83 D$ to match a $4D$ plain FFN.
+#   Three matrices, so $D_{ff} \approx \tfrac83 D$ to match a $4D$ plain FFN.
 # - Pre-norm blocks add each sublayer's output to an un-normalised residual stream; causality comes
 #   from the attention mask alone, and RoPE rotates queries and keys, never values.
 # - A GPT is embedding → blocks → final norm → head; tying shares one Parameter, and the count is
