@@ -1,13 +1,21 @@
-"""`llmcourse check`: the contract external tools rely on (table, --json schema, exit codes)."""
+"""`llmcourse check`: the contract external tools rely on (table, --json schema, exit codes).
+
+Most runs call the command's ``main`` in this process (it grades out of process all the same);
+the bundled sample's table and the solution's JSON go through ``python -m autograder.cli``, as
+the README's commands do, so that nothing but the table or one JSON object reaches stdout."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
+from autograder import cli
 from autograder.build import ROOT, output_paths
 
 JSON_KEYS = {"notebook", "total", "max_total", "ungraded_points", "exercises"}
@@ -15,14 +23,23 @@ EXERCISE_KEYS = {"id", "name", "points", "max_points", "passed", "messages", "un
                  "held_for_review", "review"}
 
 
-def _check(*args):
+def _check_command(*args):
+    """`llmcourse check ARGS` in a new Python process."""
     return subprocess.run([sys.executable, "-m", "autograder.cli", "check", *args],
                           capture_output=True, text=True, cwd=ROOT)
 
 
+def _check(*args):
+    """`llmcourse check ARGS` through the command's main, here: its exit code and output."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["check", *args])
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
 @pytest.mark.slow
 def test_solution_gets_full_marks_as_json(ch04):
-    proc = _check(str(output_paths(ch04)[1]), "--json")
+    proc = _check_command(str(output_paths(ch04)[1]), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert set(out) == JSON_KEYS
@@ -46,7 +63,7 @@ def test_untouched_release_scores_zero_with_not_implemented(ch04):
 
 @pytest.mark.slow
 def test_bundled_sample_table_and_json_agree():
-    table, as_json = _check(), _check("--json")
+    table, as_json = _check_command(), _check("--json")
     assert table.returncode == as_json.returncode == 0, table.stderr
     out = json.loads(as_json.stdout)
     assert 0 < out["total"] < out["max_total"]

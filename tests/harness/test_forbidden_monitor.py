@@ -18,7 +18,7 @@ def _watch(cases: list, functions=("torch.softmax",), ops=SOFTMAX_OPS):
     calls = {}
     with monitor:
         for index, body in enumerate(cases):
-            with monitor.case(index) as seen:
+            with monitor.case(index) as seen, seen:  # the worker enters it around student code
                 body()
             calls[index] = list(seen.seen)
     return calls, monitor.ops_by_case
