@@ -208,10 +208,6 @@ def release_all(chapters: list[Chapter], course_root: Path) -> dict[str, Path]:
             for c in chapters}
 
 
-def release(chapter: Chapter, course_root: Path) -> Path:
-    return release_all([chapter], course_root)[chapter.id]
-
-
 # --------------------------------------------------------------------------- 5. solution
 def solution_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
     """The source with solution markers removed and no hidden tests (check cells stay public)."""
@@ -267,12 +263,6 @@ def gate(chapter: Chapter, solution: Path, student: Path) -> list[str]:
 def output_paths(chapter: Chapter) -> tuple[Path, Path]:
     name = f"{chapter.notebook_stem}.ipynb"
     return ASSIGNMENTS / chapter.assignment / name, SOLUTIONS / chapter.assignment / name
-
-
-def build_release(chapter: Chapter, workdir: Path) -> Path:
-    """Steps 1–4 only (no execution): the student notebook, in ``workdir``."""
-    course_tree(workdir, [chapter])
-    return release(chapter, workdir)
 
 
 def build(chapter_ids: list[str], *, execute_solutions: bool = True, log=print) -> None:

@@ -97,6 +97,14 @@ def check_loaded(header: dict) -> tuple[bool, str | None]:
     return bool(_field(header, "locked", bool)), _field(header, "lock_error", (str, type(None)))
 
 
+def _check_names(names: list, problem: str) -> list:
+    """A list of forbidden-call names as a worker may send it: bounded, short strings."""
+    if len(names) > MAX_FORBIDDEN_ENTRIES or not all(
+            isinstance(f, str) and len(f) <= 200 for f in names):
+        raise ProtocolError(problem)
+    return names
+
+
 def check_case(header: dict, expected: Expected) -> None:
     """A case report's fields (its tensors are vetted one by one by :func:`accept_tensor`)."""
     if header.get("event") == "end":
@@ -106,10 +114,7 @@ def check_case(header: dict, expected: Expected) -> None:
     if status not in {s.value for s in CaseStatus}:
         raise ProtocolError(f"unknown case status {status[:40]!r}")
     _field(header, "message", str)
-    forbidden = _field(header, "forbidden", list) or []
-    if len(forbidden) > MAX_FORBIDDEN_ENTRIES or not all(
-            isinstance(f, str) and len(f) <= 200 for f in forbidden):
-        raise ProtocolError("malformed 'forbidden' list")
+    _check_names(_field(header, "forbidden", list) or [], "malformed 'forbidden' list")
     n = len(header.get("tensors", []))
     if status != CaseStatus.OK:
         if n:
@@ -138,11 +143,7 @@ def check_end(header: dict, expected: list[Expected]) -> dict[int, list[str]]:
         if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int
                 and entry[0] in indices and entry[0] not in out and isinstance(entry[1], list)):
             raise ProtocolError("malformed 'forbidden_ops' in the end report")
-        names = entry[1]
-        if len(names) > MAX_FORBIDDEN_ENTRIES or not all(
-                isinstance(f, str) and len(f) <= 200 for f in names):
-            raise ProtocolError("malformed 'forbidden_ops' in the end report")
-        out[entry[0]] = names
+        out[entry[0]] = _check_names(entry[1], "malformed 'forbidden_ops' in the end report")
     return out
 
 

@@ -159,10 +159,10 @@ class ExerciseMonitor:
         around it cost ~5 µs each in a torch-function mode); ``.seen``: the Python-level calls."""
         monitor = ForbiddenMonitor(self.functions)
         calls_before = _SUBSTITUTE_CALLS[0]
+        scope = (torch.autograd.profiler.record_function(CASE_SCOPE) if self._prof is not None
+                 else contextlib.nullcontext())
         try:
-            with contextlib.ExitStack() as stack:
-                if self._prof is not None:
-                    stack.enter_context(torch.autograd.profiler.record_function(CASE_SCOPE))
+            with scope:
                 yield monitor
         finally:
             self._cases.append((index, _SUBSTITUTE_CALLS[0] - calls_before))
