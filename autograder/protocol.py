@@ -92,8 +92,10 @@ def check_cell_end(header: dict, index: int) -> str | None:
     return _field(header, "error", (str, type(None)))
 
 
-def check_loaded(header: dict) -> tuple[bool, str | None]:
-    expect_event(header, "loaded")
+def check_started(header: dict) -> tuple[bool, str | None]:
+    """An exercise process's first frame: whether it is locked against new threads and processes
+    (sent before any student code runs in it), and why not."""
+    expect_event(header, "started")
     return bool(_field(header, "locked", bool)), _field(header, "lock_error", (str, type(None)))
 
 

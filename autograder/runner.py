@@ -8,9 +8,12 @@ answer cells of one process must load within ``CELL_TIMEOUT_S`` and its cases fi
 deadline set from the reference's measured time, both absolute (nothing the worker sends moves
 them). Every frame is checked by ``protocol.py`` before it is believed. When an exercise hangs,
 crashes, floods its output or breaks the protocol, that exercise alone is charged with a clear
-reason; where the worker may be in an unknown state it is killed (its whole sandbox) and a fresh
-one continues with the rest, so nothing already graded is lost. A cell that hangs or crashes while
-loading is skipped from then on and the exercise is tried again without it.
+reason. A process locked against new threads and processes (as its first frame says, sent before
+any student code ran in it) cannot have started anything: it is ended alone and the worker serves
+the rest. Where the worker may be in an unknown state (an unlocked process, a worker that stopped
+answering) it is killed (its whole sandbox) and a fresh one continues with the rest, so nothing
+already graded is lost. A cell that hangs or crashes while loading is skipped from then on and the
+exercise is tried again without it.
 """
 
 from __future__ import annotations
@@ -226,6 +229,16 @@ class _Zygote:
         code = header.get("code")
         return code if isinstance(code, int) else None
 
+    def stop(self, index: int) -> None:
+        """End the running exercise process ``index`` alone, keeping the worker: only for a process
+        locked against new threads and processes (it can have started nothing). When the zygote
+        does not confirm, the whole worker is killed instead."""
+        try:
+            self.control.sock.sendall(wire.STOP_MARKER)
+            self.exited(index)
+        except (OSError, _Timeout, _Dead, protocol.ProtocolError):
+            self.kill()
+
     def kill(self) -> None:
         """Kill the worker and everything it started (idempotent)."""
         if not self.alive:
@@ -398,6 +411,15 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
                "cuda": ex_cuda, "lock": not ex.spawns and not ex_cuda}
     loading = None
     phase = "cells"
+    locked = False  # as its first frame says, sent before any student code ran in it
+
+    def end_process():
+        """A process that must not go on: alone when it is locked, else with its whole worker."""
+        if locked:
+            zygote.stop(k)
+        else:
+            zygote.kill()
+
     try:
         try:
             zygote.fork(request, [theirs.fileno(), out_fd])
@@ -406,6 +428,10 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
             os.close(out_fd)
         # 1. the answer cells, in order, within CELL_TIMEOUT_S in all
         load_until = job.until(CELL_TIMEOUT_S)
+        locked, lock_error = protocol.check_started(channel.frame(load_until))
+        locked = locked and request["lock"]
+        if request["lock"] and not locked:
+            report.lock_errors[ex.id] = lock_error or "not applied"
         for i in load:
             protocol.expect_event(channel.frame(load_until), "cell_start", index=i)
             loading = i
@@ -413,9 +439,7 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
             loading = None
             if error:
                 report.cell_exceptions.setdefault(i, error)
-        locked, lock_error = protocol.check_loaded(channel.frame(load_until))
-        if request["lock"] and not locked:
-            report.lock_errors[ex.id] = lock_error or "not applied"
+        protocol.expect_event(channel.frame(load_until), "loaded")
         # 2. the hidden inputs, handed over only now; every case reported once, in order
         phase = "cases"
         printed_before = out_path.stat().st_size
@@ -441,7 +465,7 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
                 f"{OUTPUT_LIMIT_PER_EXERCISE / 2**20:.0f} MiB): remove the prints from your code")
         return False
     except _Timeout:
-        zygote.kill()
+        end_process()
         if loading is not None:
             report.cell_errors[loading] = ("loading this answer cell did not finish within "
                                            f"{CELL_TIMEOUT_S:.0f} s")
@@ -458,14 +482,14 @@ def _run_exercise(job: _Job, zygote: _Zygote, k: int, ex: Exercise, prepared: li
                                   f"{_exit_text(code)}): sys.exit/os._exit, or a crash?")
         return False
     except _TooMuch:
-        zygote.kill()
+        end_process()
         report.failures[ex.id] = (
             "output", f"returned more than {channel.cap / 2**20:.0f} MiB of tensors in all "
             f"(the reference's outputs take {outputs_size / 2**20:.1f} MiB): is an output far larger "
             "than it should be?")
         return False
     except protocol.ProtocolError as e:
-        zygote.kill()
+        end_process()
         if loading is not None:  # frames written by a cell's own code while it loads
             report.cell_errors[loading] = f"loading this answer cell broke the grading protocol " \
                                           f"(the grading process {e})"

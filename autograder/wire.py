@@ -160,6 +160,9 @@ def read_stream(f) -> tuple[dict, list[torch.Tensor]]:
 # Over a Unix stream socket, descriptors travel as ancillary data attached to one marker byte, so
 # that they can never be confused with (or split across) the bytes of a frame.
 FD_MARKER = b"F"
+# The grader's one other message to the zygote, sent alone while an exercise process runs: end it.
+# One that arrives after the process ended on its own is skipped (``recv_fds(skip=...)``).
+STOP_MARKER = b"S"
 
 
 def send_fds(sock, fds: list[int]) -> None:
@@ -168,10 +171,14 @@ def send_fds(sock, fds: list[int]) -> None:
     socket.send_fds(sock, [FD_MARKER], fds)
 
 
-def recv_fds(sock, n: int) -> list[int]:
+def recv_fds(sock, n: int, skip: bytes = b"") -> list[int]:
+    """The ``n`` descriptors of the next descriptor message; marker bytes in ``skip`` that come
+    before it, alone, are read and dropped."""
     import socket
 
     data, fds, _, _ = socket.recv_fds(sock, 1, n)
+    while data and data in skip and not fds:
+        data, fds, _, _ = socket.recv_fds(sock, 1, n)
     if data != FD_MARKER or len(fds) != n:
         for fd in fds:
             os.close(fd)

@@ -15,10 +15,13 @@ Protocol (wire frames; see "the worker process" below for who runs what):
       {"event": "forked", "index": k, "pid": p}, {"event": "exited", "index": k, "code": c}
   control channel, grader -> zygote: descriptors [exercise socket, output file], then
       {"index": k, "exercise": {...}, "cells": [indices to load], "lock": bool, "cuda": bool}
+  control channel, grader -> zygote, while an exercise process runs: the byte "S" (stop it: a
+      locked process that must not go on is killed alone, and the zygote reports it "exited")
   exercise socket, exercise process -> grader, in this order:
+      {"event": "started", "locked": bool, "lock_error": str|None}  (before any student code)
       {"event": "cell_start", "index": i} / {"event": "cell_end", "index": i, "error": str|None}
           for each cell the request names (the trusted given cells and the exercise's own)
-      {"event": "loaded", "locked": bool, "lock_error": str|None}
+      {"event": "loaded"}
       {"event": "case", "case": c, "status": "ok"|"error"|"not_implemented"|"missing"|
        "bad_output", "forbidden": [...], "seconds": t, "devices": [...], "n_grads": n,
        "message": str} + tensors, once per case, in order
@@ -37,6 +40,7 @@ import inspect
 import linecache
 import os
 import re
+import select
 import socket
 import sys
 import time
@@ -112,6 +116,14 @@ class ForbiddenMonitor(torch.overrides.TorchFunctionMode):
             if obj is not None:
                 self.targets[id(obj)] = name
         self.seen: list[str] = []
+
+    # With nothing to watch the mode is not pushed at all: in a torch-function mode every torch
+    # call pays a Python dispatch (~8 µs), which doubled the time of an L-BFGS fit.
+    def __enter__(self):
+        return super().__enter__() if self.targets else self
+
+    def __exit__(self, *exc):
+        return super().__exit__(*exc) if self.targets else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = self.targets.get(id(func))
@@ -685,10 +697,12 @@ def exercise_process(job: dict, base_ns: dict, request: dict, sock, out_fd: int)
             _warm_up(use_cuda)
             lock = nospawn.forbid_new_tasks()  # None: applied; else why not
         LOCKED = request.get("lock", False) and lock is None
+        # sent before any student code runs in this process, so no cell can have forged it
+        send({"event": "started", "locked": LOCKED, "lock_error": lock})
         torch.manual_seed(0)  # the student's own randomness; never the grader's input seed
         ns = dict(base_ns)
         load_cells(ns, job["cells"], request["cells"], send)
-        send({"event": "loaded", "locked": LOCKED, "lock_error": lock})
+        send({"event": "loaded"})
         [fd] = wire.recv_fds(sock, 1)  # this exercise's inputs, handed over only now
         with os.fdopen(fd, "rb") as f:
             inputs, tensors = wire.read_stream(f)
@@ -728,7 +742,7 @@ def zygote(job: dict, control) -> None:
     send({"event": "ready"})
     while True:
         try:
-            fds = wire.recv_fds(control, 2)
+            fds = wire.recv_fds(control, 2, skip=wire.STOP_MARKER)
         except (wire.WireError, OSError):
             return  # the grader is done (or gone)
         request, _ = wire.read_frame(read_exact)
@@ -741,10 +755,35 @@ def zygote(job: dict, control) -> None:
         sock.close()
         os.close(fds[1])
         send({"event": "forked", "index": request["index"], "pid": pid})
-        _, status = os.waitpid(pid, 0)
+        status = wait_exercise_process(pid, control)
         reap_strays()
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         send({"event": "exited", "index": request["index"], "code": code})
+
+
+def wait_exercise_process(pid: int, control) -> int:
+    """Wait for the exercise process ``pid`` to end; its wait status. A byte from the grader
+    meanwhile (``wire.STOP_MARKER``), or the grader closing the channel, kills it first: a locked
+    process that hangs is ended alone, and the zygote serves the next exercise."""
+    try:
+        pidfd = os.pidfd_open(pid)  # readable once the process has ended (Linux 5.3+)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            watched = [control] if pidfd is None else [control, pidfd]
+            ready, _, _ = select.select(watched, [], [], 0.01 if pidfd is None else None)
+            if control in ready:
+                control.recv(1)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+                return os.waitpid(pid, 0)[1]
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _socket_reader(sock):

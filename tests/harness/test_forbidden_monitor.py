@@ -73,3 +73,15 @@ def test_scope_names_are_drawn_per_process():
 def test_no_profiler_without_forbidden_ops():
     calls, ops = _watch([lambda: torch.softmax(x, -1)], ops=())
     assert calls == {0: ["torch.softmax"]} and ops == {}
+
+
+def test_no_torch_function_mode_without_forbidden_functions():
+    """With no function to watch, no mode is pushed: each torch call in a mode pays a Python
+    dispatch. With one, the mode is there while the student's code runs, and gone after."""
+    depth = torch._C._len_torch_function_stack
+    inside = {}
+    for functions in ((), ("torch.softmax",)):
+        monitor = worker.ExerciseMonitor(list(functions), [])
+        with monitor, monitor.case(0) as seen, seen:
+            inside[functions] = depth()
+    assert inside == {(): depth(), ("torch.softmax",): depth() + 1}

@@ -43,6 +43,20 @@ def short_deadlines(monkeypatch, ch04):
         monkeypatch.setattr(ex, "timeout_floor_s", 3.0)
 
 
+@pytest.fixture
+def worker_starts(monkeypatch):
+    """How many workers the grading started (a list that grows by one per start)."""
+    starts = []
+    init = runner._Zygote.__init__
+
+    def counted(self, *args, **kwargs):
+        starts.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(runner._Zygote, "__init__", counted)
+    return starts
+
+
 def _by_id(result):
     return {e.id: e for e in result.exercises}
 
@@ -56,7 +70,8 @@ def _assert_others_full(result, ch04, faulty: set):
 
 
 @pytest.mark.slow
-def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode):
+def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode,
+                                                 worker_starts):
     path = make_submission({
         "ch04.softmax": SOFTMAX_OK.replace("    z = x / temperature",
                                            "    while True:\n        pass\n    z = x"),
@@ -90,6 +105,9 @@ def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_de
     assert "ValueError: boom" in " ".join(by["ch04.layer_norm"].messages)
     assert "MiB while being graded" in by["ch04.rms_norm"].messages[0]
     assert by["ch04.kernel_smoother"].messages[0].startswith("wrong on")
+    # the hang was in a process locked against new tasks: it was ended alone, and the one worker
+    # served every exercise (a restart would have cost a second interpreter and torch import)
+    assert len(worker_starts) == 1
 
 
 @pytest.mark.slow
@@ -124,7 +142,8 @@ def test_evasions_are_caught(make_submission, ch04, short_deadlines, mode):
 
 
 @pytest.mark.slow
-def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode):
+def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode,
+                                              worker_starts):
     path = make_submission({
         "ch04.softmax": "def softmax(x, dim=-1, temperature=1.0)\n    return x\n",  # SyntaxError
         "ch04.softmax_jacobian": ("def softmax_jacobian(p):\n"
@@ -146,6 +165,7 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
     assert "'MultiHeadAttention' is not defined" in by["ch04.multi_head_attention"].messages[0]
     # the grader's own packages are not importable by the student's code
     assert any("No module named 'reference'" in m for m in by["ch04.layer_norm"].messages)
+    assert len(worker_starts) == 1  # the cell that hung was in a locked process, ended alone
 
 
 @pytest.mark.slow
@@ -206,3 +226,29 @@ def test_no_process_is_left_behind_by_an_exercise_that_may_spawn(tmp_path, mode)
 def test_each_cuda_job_gets_one_gpu_by_slot(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5,7")
     assert [runner.gpu_for_slot(k) for k in range(4)] == ["2", "5", "7", "2"]
+
+
+@pytest.mark.slow
+def test_a_hung_process_is_ended_alone_only_when_locked(mode, worker_starts):
+    """A process locked against new tasks that hangs is killed alone and the worker goes on; one
+    that may have started processes (``spawns``) takes its whole worker with it, and a fresh one
+    grades the rest."""
+    def toy(name, **kw):
+        return Exercise(id=f"toy.{name}", name=name, points=1.0, reference=lambda x: 2 * x,
+                        cases=lambda b: [Case(name="x (3,)", args=[b.randn(3)])],
+                        timeout_floor_s=1.0, **kw)
+
+    exercises = [toy("hang_unlocked", spawns=True), toy("hang_locked"), toy("double")]
+    chapter = Chapter(id="toy", title="Toy", notebook="toy/toy.py", exercises=exercises)
+    plan = [(ex, [prepare(ex, c, i) for i, c in enumerate(ex.cases(CaseBuilder(ex.id)))])
+            for ex in exercises]
+    cells = [{"id": "a", "source": "def hang_unlocked(x):\n    while True:\n        pass\n\n"
+                                   "hang_locked = hang_unlocked\n\n"
+                                   "def double(x):\n    return 2 * x\n"}]
+    report = runner.run_in_worker(chapter, cells, plan, sandbox=mode)
+    assert report.failures["toy.hang_unlocked"][0] == "timeout"
+    assert report.failures["toy.hang_locked"][0] == "timeout"
+    assert "toy.double" not in report.failures
+    header, _ = report.cases["toy.double"][0]
+    assert header["status"] == "ok"
+    assert len(worker_starts) == 2  # the first, and one after the unlocked hang only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 
 import pytest
@@ -69,3 +70,23 @@ def test_header_must_be_a_json_object():
         buf = io.BytesIO(struct.pack(">Q", len(body)) + body)
         with pytest.raises(wire.WireError):
             wire.read_frame(lambda n: buf.read(n))
+
+
+def test_descriptors_pass_and_a_late_stop_marker_is_skipped(tmp_path):
+    """A stop request that reaches the zygote after its exercise process ended on its own comes
+    before the next descriptor message: it is skipped, the descriptors still arrive; anything
+    else in their place is refused."""
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b, open(tmp_path / "f", "w") as fh:
+        b.sendall(wire.STOP_MARKER)
+        wire.send_fds(b, [fh.fileno(), fh.fileno()])
+        fds = wire.recv_fds(a, 2, skip=wire.STOP_MARKER)
+        assert len(fds) == 2 and all(os.fstat(fd).st_ino == os.fstat(fh.fileno()).st_ino
+                                     for fd in fds)
+        for fd in fds:
+            os.close(fd)
+        b.sendall(wire.STOP_MARKER)
+        with pytest.raises(wire.WireError, match="descriptor message"):
+            wire.recv_fds(a, 2)  # without skip, the marker is not a descriptor message
