@@ -47,6 +47,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("costly_setup") is None)  # stable
 
 
+@pytest.fixture(scope="module")
+def figures_not_drawn():
+    """For a module whose notebook kernels are there to grade (nbgrader autograde, otter run):
+    matplotlib's Agg backend, so ``plt.show()`` renders no PNG (~1.7 s of each Chapter 4 run).
+    The figures themselves are drawn by the build and checked in the committed solutions."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MPLBACKEND", "Agg")  # what ipykernel keeps when it is set
+        yield
+
+
 @pytest.fixture(scope="session")
 def ch04():
     from autograder.chapters import get_chapter

@@ -145,7 +145,7 @@ def test_resource_attacks(make_submission, strict, canaries):
     assert "PermissionError" in msgs[K] and "cannot be started while" in msgs[K]
 
 
-def test_process_and_exit_attacks(make_submission, strict, canaries):
+def test_process_and_exit_attacks(make_submission, strict, canaries, ch04_solutions):
     msgs = _grade(make_submission, {
         S: correct_then(S, "    import os\n    if os.fork() == 0:\n        os.setsid()\n"  # daemon
                            "        if os.fork() == 0:\n            import time\n"
@@ -155,6 +155,8 @@ def test_process_and_exit_attacks(make_submission, strict, canaries):
         L: fn(L, "    import sys\n    sys.exit(0)\n"),                                  # sys.exit
         R: fn(R, "    raise KeyboardInterrupt\n"),                                     # KeyboardInterrupt
         K: correct_then(K, "    import time\n    time.sleep(0.5)\n"),                  # 100x too slow
+        M: "import subprocess\n_child = subprocess.Popen(['sleep', '300'])\n"       # a process at load
+           + ch04_solutions[M],
     }, strict)
     assert "PermissionError" in msgs[S] and "cannot be started while" in msgs[S]  # the daemon
     assert "ended the grading process" in msgs[J] and "exited with code 0" in msgs[J]
@@ -162,6 +164,7 @@ def test_process_and_exit_attacks(make_submission, strict, canaries):
     assert "SystemExit" in msgs[L]
     assert "KeyboardInterrupt" in msgs[R]
     assert "did not finish within" in msgs[K] and "far slower" in msgs[K]
+    assert "PermissionError" in msgs[M] and "cannot be started while" in msgs[M]
 
 
 def test_filesystem_and_network_attacks(make_submission, strict, canaries):
@@ -263,6 +266,7 @@ def test_cell_level_attacks(make_submission, strict, canaries, ch04_solutions):
         M: ch04_solutions[M].replace("class MultiHeadAttention", "class MultiHeadAttn"),  # renamed
         L: "!pip install torch-layernorm\n%timeit 1\n" + fn(L, "    return x\n"),      # magics (graded, wrong)
         R: "while True:\n    pass\n",                                                  # endless loop at load
+        K: "import os\nos._exit(3)\n" + ch04_solutions[K],                            # exit at load
     }, strict)
     assert "'softmax' is not defined" in msgs[S] and "crash at import" in msgs[S]
     assert "'softmax_jacobian' is not defined" in msgs[J] and "SyntaxError" in msgs[J]
@@ -270,6 +274,7 @@ def test_cell_level_attacks(make_submission, strict, canaries, ch04_solutions):
     assert "'MultiHeadAttention' is not defined" in msgs[M]
     assert msgs[L].startswith("wrong on")
     assert "did not finish within" in msgs[R]
+    assert "'kernel_smoother' is not defined" in msgs[K] and "ended the process" in msgs[K]
 
 
 # ----------------------------------------------------------------- notebook-level attacks
@@ -478,19 +483,19 @@ def test_parent_memory_and_broken_headers(make_submission, strict, tmp_path):
                           " 'seconds': 'soon'})\n    return q\n"),
     })
     clean = make_submission({})
-    # `llmcourse check --json` in a process of its own, which then reports its own peak memory
+    # `llmcourse check --json` of the clean notebook, then of the attack, in a process of its own
+    # that reports its peak memory after each: the attack's must stay within twice the clean one's
     script = ("import contextlib, io, json, resource, sys\nfrom autograder import cli\n"
-              "out = io.StringIO()\nwith contextlib.redirect_stdout(out):\n"
-              "    rc = cli.main(['check', sys.argv[1], '--json', '--sandbox', 'strict'])\n"
-              "print(json.dumps({'rc': rc, 'result': json.loads(out.getvalue()),"
+              "for path in sys.argv[1:]:\n    out = io.StringIO()\n"
+              "    with contextlib.redirect_stdout(out):\n"
+              "        rc = cli.main(['check', path, '--json', '--sandbox', 'strict'])\n"
+              "    print(json.dumps({'rc': rc, 'result': json.loads(out.getvalue()),"
               " 'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n")
-    runs = {}
-    for name, path in (("clean", clean), ("attack", attack)):
-        out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                             text=True, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        assert runs[name]["rc"] == 0
+    out = subprocess.run([sys.executable, "-c", script, str(clean), str(attack)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = dict(zip(("clean", "attack"), map(json.loads, out.stdout.strip().splitlines()[-2:])))
+    assert runs["clean"]["rc"] == runs["attack"]["rc"] == 0
     assert runs["attack"]["peak_kb"] <= 2 * runs["clean"]["peak_kb"], runs
     by = {e["id"]: e for e in runs["attack"]["result"]["exercises"]}
     for ex_id, e in by.items():

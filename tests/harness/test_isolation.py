@@ -2,7 +2,9 @@
 with a specific message, and every other exercise is graded exactly as without it.
 
 Several faults share one notebook (one per exercise) so the module stays fast; deadlines are
-shortened so that hanging code costs seconds, not the production minutes."""
+shortened so that hanging code costs seconds, not the production minutes. The faults run in the
+plain mode; the strict sandbox gets each of them in test_adversarial.py (with more attacks), and
+the tests about processes and workers run in both modes."""
 
 from __future__ import annotations
 
@@ -26,6 +28,14 @@ MODES = [pytest.param("plain", id="plain"),
 @pytest.fixture(params=MODES)
 def mode(request):
     return sandbox.detect(request.param)
+
+
+@pytest.fixture
+def plain():
+    """The plain mode, which every machine has. The fault-isolation tests below run in it only:
+    the strict sandbox gets the same faults, and more, in test_adversarial.py."""
+    return sandbox.detect("plain")
+
 
 SOFTMAX_OK = '''
 def softmax(x, dim=-1, temperature=1.0):
@@ -70,7 +80,7 @@ def _assert_others_full(result, ch04, faulty: set):
 
 
 @pytest.mark.slow
-def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode,
+def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_deadlines, plain,
                                                  worker_starts):
     path = make_submission({
         "ch04.softmax": SOFTMAX_OK.replace("    z = x / temperature",
@@ -91,7 +101,7 @@ def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_de
             "    return values.mean(-2, keepdim=True).expand(*queries.shape[:-1], values.shape[-1])"
             ".clone()\n"),
     })
-    result = grade_notebook(str(path), "ch04", sandbox=mode)
+    result = grade_notebook(str(path), "ch04", sandbox=plain)
     by = _by_id(result)
     _assert_others_full(result, ch04, {"ch04.softmax", "ch04.softmax_jacobian",
                                        "ch04.scaled_dot_product_attention", "ch04.layer_norm",
@@ -111,7 +121,7 @@ def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_de
 
 
 @pytest.mark.slow
-def test_evasions_are_caught(make_submission, ch04, short_deadlines, mode):
+def test_evasions_are_caught(make_submission, ch04, short_deadlines, plain):
     path = make_submission({
         "ch04.softmax": ("def softmax(x, dim=-1, temperature=1.0):\n"
                          "    return torch.ops.aten._softmax(x / temperature, dim, False)\n"),
@@ -129,7 +139,7 @@ def test_evasions_are_caught(make_submission, ch04, short_deadlines, mode):
         "ch04.kernel_smoother": ("def kernel_smoother(queries, keys, values, bandwidth):\n"
                                  "    raise KeyboardInterrupt\n"),
     })
-    result = grade_notebook(str(path), "ch04", sandbox=mode)
+    result = grade_notebook(str(path), "ch04", sandbox=plain)
     by = _by_id(result)
     _assert_others_full(result, ch04, {
         "ch04.softmax", "ch04.scaled_dot_product_attention", "ch04.layer_norm", "ch04.rms_norm",
@@ -142,7 +152,7 @@ def test_evasions_are_caught(make_submission, ch04, short_deadlines, mode):
 
 
 @pytest.mark.slow
-def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_deadlines, mode,
+def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_deadlines, plain,
                                               worker_starts):
     path = make_submission({
         "ch04.softmax": "def softmax(x, dim=-1, temperature=1.0)\n    return x\n",  # SyntaxError
@@ -153,7 +163,7 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
         "ch04.multi_head_attention": "class MultiHeadAttn(nn.Module):\n    pass\n",
         "ch04.layer_norm": "import reference\nlayer_norm = reference.layer_norm\n",
     })
-    result = grade_notebook(str(path), "ch04", sandbox=mode)
+    result = grade_notebook(str(path), "ch04", sandbox=plain)
     by = _by_id(result)
     _assert_others_full(result, ch04, {"ch04.softmax", "ch04.softmax_jacobian",
                                        "ch04.scaled_dot_product_attention",
@@ -170,7 +180,7 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
 
 @pytest.mark.slow
 def test_threads_and_processes_are_refused_while_graded(make_submission, ch04, short_deadlines,
-                                                       tmp_path, mode):
+                                                       tmp_path, plain):
     marker = tmp_path / "child.pid"
     path = make_submission({
         "ch04.softmax": (
@@ -185,7 +195,7 @@ def test_threads_and_processes_are_refused_while_graded(make_submission, ch04, s
             "weight, bias, eps)))\n"
             "    t.start()\n    t.join()\n    return out[0]\n"),
     })
-    result = grade_notebook(str(path), "ch04", sandbox=mode)
+    result = grade_notebook(str(path), "ch04", sandbox=plain)
     by = _by_id(result)
     _assert_others_full(result, ch04, {"ch04.softmax", "ch04.layer_norm"})
     assert any("PermissionError" in m and "threads and processes cannot be started" in m

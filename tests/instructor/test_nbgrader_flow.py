@@ -128,7 +128,7 @@ class Flow:
 
 
 @pytest.fixture(scope="module")
-def flow(tmp_path_factory):
+def flow(tmp_path_factory, figures_not_drawn):
     tmp = tmp_path_factory.mktemp("nbgrader_flow")
     env = build.jupyter_env(tmp)  # Jupyter/IPython/matplotlib state under tmp, for every subprocess
     with pytest.MonkeyPatch.context() as mp:

@@ -19,7 +19,8 @@ from autograder.examples import answer_source, solution_answers
 from autograder.grade import grade_notebook
 
 WHEEL = "llmcourse-0.1.0-py3-none-any.whl"
-pytestmark = pytest.mark.costly_setup  # ``built`` and ``graded``: made once, by one xdist worker
+# ``built`` and ``graded``: made once, by one xdist worker; kernels that grade draw no figures
+pytestmark = [pytest.mark.costly_setup, pytest.mark.usefixtures("figures_not_drawn")]
 
 
 def _raw_config(cell, header: str) -> dict:
