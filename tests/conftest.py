@@ -105,10 +105,39 @@ def make_submission(tmp_path, ch04, ch04_release, ch04_solutions):
 
 
 @pytest.fixture(scope="session")
-def plans():
+def chapter_plan():
+    """``chapter_plan(chapter_id, devices=None)`` -> the chapter's whole plan, seed 0, on
+    ``devices`` (None: the grader's default, CUDA too where there is one). Built once per test
+    run, not once per xdist worker: through the plan cache (the run's own folder, see
+    ``pytest_configure``), under a lock so that a second worker waits for the first and reads it."""
+    import fcntl
+
+    from autograder import plancache
+    from autograder.cases import cuda_devices
+    from autograder.chapters import get_chapter
+
+    cache = {}
+
+    def get(chapter_id, devices=None):
+        key = (chapter_id, tuple(devices or cuda_devices()))
+        if key not in cache:
+            folder = plancache.cache_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / f"{chapter_id}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                cache[key] = plancache.cached_plan(get_chapter(chapter_id), seed=0,
+                                                   devices=key[1])
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def plans(chapter_plan):
     """``plans(exercise_id, devices=("cpu",))`` -> ``(exercise, prepared cases)``, seed 0, built
-    once per session and shared, as the batch grader shares a plan between submissions.
-    ``devices=None`` is the grader's own default (CUDA too where there is one)."""
+    once per run and shared, as the batch grader shares a plan between submissions: on the CPU,
+    from :func:`chapter_plan`; on other devices, per exercise. ``devices=None`` is the grader's
+    own default (CUDA too where there is one)."""
     from autograder.chapters import find_exercise
     from autograder.grade import plan_for
 
@@ -118,7 +147,10 @@ def plans():
         key = (exercise_id, None if devices is None else tuple(devices))
         if key not in cache:
             chapter, ex = find_exercise(exercise_id)
-            [(_, prepared)] = plan_for(chapter, [ex], devices=key[1])
+            if key[1] == ("cpu",):
+                [prepared] = [prep for e, prep in chapter_plan(chapter.id, ("cpu",)) if e is ex]
+            else:
+                [(_, prepared)] = plan_for(chapter, [ex], devices=key[1])
             cache[key] = (ex, prepared)
         return cache[key]
 
