@@ -161,8 +161,9 @@ def jupyter_env(workdir: Path) -> dict:
 
 def nbgrader(args: list[str], course_root: Path) -> subprocess.CompletedProcess:
     """Run the nbgrader CLI in ``course_root`` (which holds nbgrader_config.py)."""
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_root,
-                          env=jupyter_env(course_root), capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "autograder.run_tool", "nbgrader", *args],
+                          cwd=course_root, env=jupyter_env(course_root), capture_output=True,
+                          text=True)
     if proc.returncode != 0:
         raise BuildError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

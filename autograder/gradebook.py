@@ -287,8 +287,8 @@ def record(course_dir: Path, assignment: str, graded: list[StudentGrade], chapte
     with tempfile.TemporaryDirectory(prefix="llmcourse-grade-") as tmp:
         verdicts = Path(tmp) / "verdicts.json"
         verdicts.write_text(json.dumps(_verdicts(graded, chapter, run)), encoding="utf-8")
-        args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
-                f"--Autograde.autograde_preprocessors={RECORD_PREPROCESSORS!r}",
+        args = [sys.executable, "-m", "autograder.run_tool", "nbgrader", "autograde", assignment,
+                "--force", f"--Autograde.autograde_preprocessors={RECORD_PREPROCESSORS!r}",
                 f"--InjectVerdicts.verdicts_file={verdicts}"]
         others = sorted(set(everyone) - names)
         if others:

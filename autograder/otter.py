@@ -265,8 +265,9 @@ def build_wheel(dest: Path) -> Path:
 # --------------------------------------------------------------------------- 3. otter assign
 def _otter(args: list[str], workdir: Path, timeout: float | None = None):
     try:
-        return subprocess.run([sys.executable, "-m", "otter", *args], cwd=workdir,
-                              env=jupyter_env(workdir), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([sys.executable, "-m", "autograder.run_tool", "otter", *args],
+                              cwd=workdir, env=jupyter_env(workdir), capture_output=True,
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise OtterError(f"otter {args[0]} did not finish within {timeout} s") from None
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import autograder  # noqa: F401 - first, before any nbformat import: no IRI grammars (its docstring)
+
 
 def pytest_configure(config):
     """Under xdist, one intra-op thread per core and worker: two workers on two cores each

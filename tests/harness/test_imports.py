@@ -118,3 +118,16 @@ def test_no_import_cycles():
 def test_imports_are_at_the_top_unless_optional(module):
     nested = _imports(module)[1] - OPTIONAL.get(module, set())
     assert not nested, f"{module} imports {sorted(nested)} inside a function"
+
+
+def test_reading_notebooks_compiles_no_iri_grammars():
+    """After ``import autograder``, jsonschema (under nbformat) does not load ``rfc3987_syntax``
+    (1.5 s of grammar compiling per process); nbformat still validates notebooks."""
+    script = ("import sys, autograder, nbformat\n"
+              "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])\n"
+              "nbformat.validate(nb)\n"
+              "print(sys.modules.get('rfc3987_syntax', 'absent'))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() in ("None", "absent")
