@@ -14,7 +14,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist worksteal
 QUICK_CHAPTER ?= ch04
 
 BIN := $(VENV)/bin

@@ -6,7 +6,7 @@ checks) or its file is that chapter's (``FILE_OWNERS``); the rest is shared (har
 paths, reference). Reads the ``--durations=0``
 report of a run (setup + call + teardown of every test), or runs the suite to make one:
 
-    python bench/suite_budget.py                        # runs: pytest -n 2 --durations=0
+    python bench/suite_budget.py                        # runs: pytest -n 2 --dist worksteal --durations=0
     python bench/suite_budget.py --report durations.txt # a report saved from such a run
 """
 
@@ -62,7 +62,7 @@ def main() -> None:
     if args.report:
         report = Path(args.report).read_text()
     else:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q",
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "worksteal", "-q",
                                "-p", "no:cacheprovider", "--durations=0"], cwd=ROOT,
                               capture_output=True, text=True)
         report = proc.stdout

@@ -39,14 +39,44 @@ def pytest_configure(config):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``costly_setup`` (a module whose tests share a costly module-scoped set-up, such
-    as the nbgrader course) are collected first, each module's together. xdist's load scheduling
-    hands each worker a first chunk of consecutive tests (a quarter of its share: about 300 in the
-    whole suite), so one worker runs each such module from start to end and builds its set-up
-    once; left where they are, their tests were split between the workers and both built it.
-    (``--dist loadgroup`` would say this directly, but pytest-xdist 3.8 names groups by rewriting
-    ``item._nodeid``, which pytest 9 no longer reads: the groups are silently ignored.)"""
-    items.sort(key=lambda item: item.get_closest_marker("costly_setup") is None)  # stable
+    """The order that keeps two xdist workers equally busy (``make test``: ``--dist worksteal``).
+
+    Worksteal hands worker i the i-th of ``n`` consecutive blocks of the collection, and an idle
+    worker then steals the tail half of the busiest one's queue. So each block is laid out as:
+    first a module marked ``costly_setup`` (its tests share a costly module-scoped set-up, such as
+    the nbgrader course: at a block's front they are never stolen, so one worker builds it once),
+    the costly modules spread over the blocks; then the ``slow`` tests, dealt out in turn (run
+    early, so the end of the run is made of short tests that balance well); then the fast ones.
+    Without xdist: the costly modules first, each module's together.
+    (``--dist loadgroup`` would say "together" directly, but pytest-xdist 3.8 names groups by
+    rewriting ``item._nodeid``, which pytest 9 no longer reads: the groups are silently ignored.)"""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    costly: dict = {}
+    slow, fast = [], []
+    for item in items:
+        if item.get_closest_marker("costly_setup"):
+            costly.setdefault(item.module.__name__, []).append(item)
+        else:
+            (slow if item.get_closest_marker("slow") else fast).append(item)
+    if workers < 2:
+        items[:] = [it for group in costly.values() for it in group] + slow + fast
+        return
+    # block sizes as worksteal cuts them: what is left, shared among the workers not yet served
+    sizes, left = [], len(items)
+    for i in range(workers):
+        sizes.append(left // (workers - i))
+        left -= sizes[-1]
+    blocks: list[list] = [[] for _ in range(workers)]
+    for i, group in enumerate(sorted(costly.values(), key=len, reverse=True)):
+        blocks[i % workers].extend(group)
+    for i, item in enumerate(slow):
+        blocks[(i + len(costly)) % workers].append(item)
+    for block, size in zip(blocks, sizes):
+        n = max(0, size - len(block))
+        block.extend(fast[:n])
+        del fast[:n]
+    blocks[-1].extend(fast)
+    items[:] = [it for block in blocks for it in block]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 with a specific message, and every other exercise is graded exactly as without it.
 
 Several faults share one notebook (one per exercise) so the module stays fast; deadlines are
-shortened so that hanging code costs seconds, not the production minutes. The faults run in the
+shortened so that hanging code costs seconds, not the production minutes (and it sleeps rather
+than spinning: the busy loops are test_adversarial.py's). The faults run in the
 plain mode; the strict sandbox gets each of them in test_adversarial.py (with more attacks), and
 the tests about processes and workers run in both modes."""
 
@@ -84,7 +85,7 @@ def test_runtime_faults_cost_only_their_exercise(make_submission, ch04, short_de
                                                  worker_starts):
     path = make_submission({
         "ch04.softmax": SOFTMAX_OK.replace("    z = x / temperature",
-                                           "    while True:\n        pass\n    z = x"),
+                                           "    import time\n    time.sleep(1000)\n    z = x"),
         "ch04.softmax_jacobian": "import os\n\ndef softmax_jacobian(p):\n    os._exit(0)\n",
         "ch04.scaled_dot_product_attention": (
             "def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None):\n"
@@ -158,7 +159,7 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
         "ch04.softmax": "def softmax(x, dim=-1, temperature=1.0)\n    return x\n",  # SyntaxError
         "ch04.softmax_jacobian": ("def softmax_jacobian(p):\n"
                                   "    return torch.diag_embed(p) - p[..., :, None] * p[..., None, :]\n"
-                                  "while True:\n    pass\n"),
+                                  "import time\ntime.sleep(1000)\n"),
         "ch04.scaled_dot_product_attention": "import os\nos._exit(3)\n",
         "ch04.multi_head_attention": "class MultiHeadAttn(nn.Module):\n    pass\n",
         "ch04.layer_norm": "import reference\nlayer_norm = reference.layer_norm\n",
@@ -252,7 +253,7 @@ def test_a_hung_process_is_ended_alone_only_when_locked(mode, worker_starts):
     chapter = Chapter(id="toy", title="Toy", notebook="toy/toy.py", exercises=exercises)
     plan = [(ex, [prepare(ex, c, i) for i, c in enumerate(ex.cases(CaseBuilder(ex.id)))])
             for ex in exercises]
-    cells = [{"id": "a", "source": "def hang_unlocked(x):\n    while True:\n        pass\n\n"
+    cells = [{"id": "a", "source": "def hang_unlocked(x):\n    import time\n    time.sleep(1000)\n\n"
                                    "hang_locked = hang_unlocked\n\n"
                                    "def double(x):\n    return 2 * x\n"}]
     report = runner.run_in_worker(chapter, cells, plan, sandbox=mode)
