@@ -810,7 +810,10 @@ def main(argv: list[str]) -> int:
     hide_grader_from_imports()
     torch.set_num_threads(1)
     zygote(job, control)
-    return 0
+    # Nothing to clean up: leave without the interpreter's teardown, which with torch loaded took
+    # ~1.2 s after the grader closed the channel (measured), time the grader spent waiting.
+    _flush_std()
+    os._exit(0)
 
 
 if __name__ == "__main__":
