@@ -256,5 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def command() -> None:
+    """The ``llmcourse`` console command: :func:`main`, then, with everything written and flushed,
+    an exit without the interpreter's teardown (with torch loaded it takes ~0.6 s)."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()
