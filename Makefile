@@ -7,6 +7,8 @@
 #                     gate); `make test` minus `make test-fast` is exactly `pytest -m slow`
 #   make test-quick   the edit loop: the reference, the harness and one chapter's grading
 #                     (QUICK_CHAPTER, default ch04), no slow tests
+# PYTEST_ARGS: two pytest workers that steal work from each other; tests/conftest.py lays the
+# collection out for that (costly set-ups at the front of each worker's block, slow tests early).
 # PYTHON: a Python 3.11+ interpreter. TORCH: the PyTorch requirement installed first, so that
 # CPU-only machines can take a CPU build (e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu).
 

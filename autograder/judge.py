@@ -155,7 +155,9 @@ def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
     measured = v.prepared.case.compared is not None
     # In float64 (the mistake's exact effect) and in the case's dtype (mistakes that are
     # numerical, such as a cancelling one-pass variance, only show in low precision).
-    runs = ((None, None),) if measured else ((torch.float64, "cpu"), (None, None))
+    case = v.prepared.case
+    exact = case.dtype == torch.float64 and case.device == "cpu"  # the case's own run is that one
+    runs = ((None, None),) if measured or exact else ((torch.float64, "cpu"), (None, None))
     for cast, device in runs:
         key = (mistake.key, str(cast))
         if key not in v.prepared.mistake_outputs:  # once per plan, whoever is graded with it
