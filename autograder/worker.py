@@ -799,7 +799,7 @@ def _socket_reader(sock):
     return read_exact
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     job_file, fd = argv[1], int(argv[2])
     job, _ = wire.read_file(job_file)
     control = socket.socket(fileno=fd)
@@ -817,4 +817,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

@@ -12,10 +12,13 @@ whatever state the grader is in."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -77,6 +80,29 @@ def pytest_collection_modifyitems(config, items):
         del fast[:n]
     blocks[-1].extend(fast)
     items[:] = [it for block in blocks for it in block]
+
+
+class CommandRun(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def llmcourse():
+    """``llmcourse(*argv) -> CommandRun(returncode, stdout, stderr)``: the ``llmcourse`` command
+    run through ``cli.main`` in this process (grading still happens out of process), its output
+    captured. The tests that need a process of its own (what reaches stdout, peak memory) start
+    one."""
+    from autograder import cli
+
+    def run(*argv: str) -> CommandRun:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(argv))
+        return CommandRun(code, out.getvalue(), err.getvalue())
+
+    return run
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,9 @@ the README's commands do, so that nothing but the table or one JSON object reach
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 
@@ -30,14 +27,6 @@ def _check_command(*args):
                           capture_output=True, text=True, cwd=ROOT)
 
 
-def _check(*args):
-    """`llmcourse check ARGS` through the command's main, here: its exit code and output."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(["check", *args])
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
-
-
 @pytest.mark.slow
 def test_solution_gets_full_marks_as_json(ch04):
     proc = _check_command(str(output_paths(ch04)[1]), "--json")
@@ -52,8 +41,8 @@ def test_solution_gets_full_marks_as_json(ch04):
 
 
 @pytest.mark.slow
-def test_untouched_release_scores_zero_with_not_implemented(ch04):
-    proc = _check(str(output_paths(ch04)[0]), "--json")
+def test_untouched_release_scores_zero_with_not_implemented(ch04, llmcourse):
+    proc = llmcourse("check", str(output_paths(ch04)[0]), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["total"] == 0 and out["max_total"] == ch04.max_points
@@ -63,8 +52,8 @@ def test_untouched_release_scores_zero_with_not_implemented(ch04):
 
 
 @pytest.mark.slow
-def test_bundled_sample_table_and_json_agree():
-    table, as_json = _check_command(), _check("--json")
+def test_bundled_sample_table_and_json_agree(llmcourse):
+    table, as_json = _check_command(), llmcourse("check", "--json")
     assert table.returncode == as_json.returncode == 0, table.stderr
     out = json.loads(as_json.stdout)
     assert 0 < out["total"] < out["max_total"]
@@ -79,7 +68,7 @@ def test_bundled_sample_table_and_json_agree():
 
 @pytest.mark.slow
 def test_flagged_answer_cell_is_held_for_review(ch04, make_submission, ch04_solutions,
-                                               monkeypatch):
+                                               monkeypatch, llmcourse):
     """A thread in one answer cell: that exercise is graded as usual and held for review, with
     the line and the reason; the others are not held. (Graded once, shown as JSON and as the
     table.)"""
@@ -93,7 +82,7 @@ def test_flagged_answer_cell_is_held_for_review(ch04, make_submission, ch04_solu
         return graded[notebook]
 
     monkeypatch.setattr(cli, "grade_notebook", grade_once)
-    as_json, table = _check(str(path), "--json"), _check(str(path))
+    as_json, table = llmcourse("check", str(path), "--json"), llmcourse("check", str(path))
     assert len(graded) == 1
     assert as_json.returncode == table.returncode == 0, as_json.stderr
     out = json.loads(as_json.stdout)
@@ -112,11 +101,11 @@ def test_flagged_answer_cell_is_held_for_review(ch04, make_submission, ch04_solu
 
 
 @pytest.mark.parametrize("content", [None, b"{oops"], ids=["missing", "invalid-json"])
-def test_not_a_notebook_is_a_one_line_error(tmp_path, content):
+def test_not_a_notebook_is_a_one_line_error(tmp_path, content, llmcourse):
     path = tmp_path / "x.ipynb"
     if content is not None:
         path.write_bytes(content)
-    proc = _check(str(path), "--json")
+    proc = llmcourse("check", str(path), "--json")
     assert proc.returncode != 0
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1

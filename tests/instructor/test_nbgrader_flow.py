@@ -7,9 +7,7 @@ One course directory is built per module (``flow``); tests that change it work o
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import shutil
 import subprocess
@@ -20,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import build, cli, examples
+from autograder import build, examples
 from autograder.chapters import get_chapter
 
 nbgrader_api = pytest.importorskip("nbgrader.api")
@@ -52,13 +50,6 @@ HIDDEN = ("hidden_check", "BEGIN HIDDEN TESTS")
 
 
 # --------------------------------------------------------------------------- helpers
-def run_cli(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = cli.main(argv)
-    return rc, out.getvalue()
-
-
 def submissions(release_nb) -> dict:
     """Student → notebook (or raw text) as a student would hand it in."""
     answers = examples.solution_answers(CHAPTER)
@@ -128,7 +119,7 @@ class Flow:
 
 
 @pytest.fixture(scope="module")
-def flow(tmp_path_factory, figures_not_drawn):
+def flow(tmp_path_factory, figures_not_drawn, llmcourse):
     tmp = tmp_path_factory.mktemp("nbgrader_flow")
     env = build.jupyter_env(tmp)  # Jupyter/IPython/matplotlib state under tmp, for every subprocess
     with pytest.MonkeyPatch.context() as mp:
@@ -136,7 +127,7 @@ def flow(tmp_path_factory, figures_not_drawn):
                     "MPLCONFIGDIR", "PYTHONPATH"):
             mp.setenv(var, env[var])
         course = tmp / "course"
-        rc, init_log = run_cli(["course", "init", str(course), CHAPTER.id])
+        rc, init_log, _ = llmcourse("course", "init", str(course), CHAPTER.id)
         assert rc == 0, init_log
         release = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
         for student, nb in submissions(release).items():
@@ -148,7 +139,7 @@ def flow(tmp_path_factory, figures_not_drawn):
         kernel = snapshot(course)
         kernel_csv = export_csv(course, "kernel.csv")
 
-        grade_rc, grade_log = run_cli(["grade", str(course), ASSIGNMENT])
+        grade_rc, grade_log, _ = llmcourse("grade", str(course), ASSIGNMENT)
         yield Flow(course, init_log, autograde, kernel, kernel_csv, grade_rc, grade_log,
                    snapshot(course))
 
@@ -166,21 +157,21 @@ def test_verdict_outputs_pass_and_fail():
     assert not any(h in json.dumps(out) for h in HIDDEN)
 
 
-def test_grade_without_a_course_is_a_usage_error(tmp_path):
-    rc, log = run_cli(["grade", str(tmp_path), ASSIGNMENT])
+def test_grade_without_a_course_is_a_usage_error(tmp_path, llmcourse):
+    rc, log, _ = llmcourse("grade", str(tmp_path), ASSIGNMENT)
     assert rc == gradebook.EXIT_USAGE
     assert "no gradebook" in log
 
 
-def test_init_refuses_an_existing_course(tmp_path):
+def test_init_refuses_an_existing_course(tmp_path, llmcourse):
     (tmp_path / "nbgrader_config.py").write_text("# an instructor's course\n")
-    rc, log = run_cli(["course", "init", str(tmp_path)])
+    rc, log, _ = llmcourse("course", "init", str(tmp_path))
     assert rc == gradebook.EXIT_USAGE and "not empty" in log
     assert (tmp_path / "nbgrader_config.py").read_text() == "# an instructor's course\n"
 
 
-def test_init_rejects_unknown_chapter(tmp_path):
-    rc, log = run_cli(["course", "init", str(tmp_path / "c"), "ch99"])
+def test_init_rejects_unknown_chapter(tmp_path, llmcourse):
+    rc, log, _ = llmcourse("course", "init", str(tmp_path / "c"), "ch99")
     assert rc == gradebook.EXIT_USAGE and "ch99" in log
     assert not (tmp_path / "c").exists()
 
@@ -302,7 +293,7 @@ def course_copy(flow, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_regrade_keeps_manual_scores_and_survives_a_broken_resubmission(course_copy):
+def test_regrade_keeps_manual_scores_and_survives_a_broken_resubmission(course_copy, llmcourse):
     wrong = CHAPTER.exercise(MISTAKE[0]).check_cell_id
     with nbgrader_api.Gradebook(f"sqlite:///{course_copy / 'gradebook.db'}") as gb:
         grade = gb.find_grade(wrong, CHAPTER.notebook_stem, ASSIGNMENT, "carol")
@@ -310,7 +301,7 @@ def test_regrade_keeps_manual_scores_and_survives_a_broken_resubmission(course_c
         gb.db.commit()
     before = snapshot(course_copy)
 
-    rc, log = run_cli(["grade", str(course_copy), ASSIGNMENT, "--student", "carol"])
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "carol")
     assert rc == 0, log
     after = snapshot(course_copy)
     assert after["carol"]["manual"][wrong] == 1.0 and after["carol"]["flag"]  # kept, for review
@@ -319,14 +310,14 @@ def test_regrade_keeps_manual_scores_and_survives_a_broken_resubmission(course_c
         {s: before[s] for s in before if s != "carol"}  # nobody else touched
 
     submit(course_copy, "carol", "not a notebook at all")
-    rc, log = run_cli(["grade", str(course_copy), ASSIGNMENT, "--student", "carol"])
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "carol")
     assert rc == gradebook.EXIT_FAILURES and "NOT GRADED" in log
     assert snapshot(course_copy) == after
     assert check_cells(autograded_nb(course_copy, "carol"))[wrong].outputs  # still there
 
 
 @pytest.mark.slow
-def test_failed_recording_puts_back_the_earlier_notebook(course_copy, monkeypatch):
+def test_failed_recording_puts_back_the_earlier_notebook(course_copy, monkeypatch, llmcourse):
     before_nb = (course_copy / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).read_bytes()
     before = snapshot(course_copy)
 
@@ -335,7 +326,7 @@ def test_failed_recording_puts_back_the_earlier_notebook(course_copy, monkeypatc
         return subprocess.CompletedProcess([], 1, "", "nbgrader: simulated crash")
 
     monkeypatch.setattr(gradebook, "record", broken_record)
-    rc, log = run_cli(["grade", str(course_copy), ASSIGNMENT, "--student", "alice"])
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "alice")
     assert rc == gradebook.EXIT_FAILURES
     assert "alice" in log and "NOT GRADED" in log and "simulated crash" in log
     assert (course_copy / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).read_bytes() == before_nb

@@ -11,9 +11,7 @@ report or result holds in clear."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import os
 import stat
@@ -22,7 +20,7 @@ import nbformat
 import pytest
 import torch
 
-from autograder import build, cli, examples, secret
+from autograder import build, examples, secret
 from autograder.chapters import get_chapter
 
 nbgrader_api = pytest.importorskip("nbgrader.api")
@@ -44,15 +42,14 @@ def _cell_text(course, exercise) -> str:
 
 @pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the Triton exercise is graded")
-def test_ungraded_and_held_exercises_wait_for_a_manual_grade(tmp_path, monkeypatch):
+def test_ungraded_and_held_exercises_wait_for_a_manual_grade(tmp_path, monkeypatch, llmcourse):
     env = build.jupyter_env(tmp_path)
     for var in ("PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR",
                 "PYTHONPATH"):
         monkeypatch.setenv(var, env[var])
     course = tmp_path / "course"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["course", "init", str(course), CH.id]) == 0, out.getvalue()
+    rc, log, _ = llmcourse("course", "init", str(course), CH.id)
+    assert rc == 0, log
     release = nbformat.read(course / "release" / CH.assignment / NOTEBOOK, as_version=4)
     answers = examples.solution_answers(CH)
     answers[HELD.id] = FLAGGED + answers[HELD.id]
@@ -60,10 +57,7 @@ def test_ungraded_and_held_exercises_wait_for_a_manual_grade(tmp_path, monkeypat
     path.parent.mkdir(parents=True)
     nbformat.write(examples.fill_answers(release, CH, answers), path)
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = cli.main(["grade", str(course), CH.assignment])
-    log = out.getvalue()
+    rc, log, _ = llmcourse("grade", str(course), CH.assignment)
     assert rc == 0, log
     assert "NOT GRADED" not in log and "secret seed" in log
     assert f"HELD FOR REVIEW: {HELD.name}" in log  # the student's line
