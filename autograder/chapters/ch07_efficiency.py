@@ -362,8 +362,12 @@ def performer_features_cases(b: CaseBuilder):
         c("x (5, 4), 16 features", c.randn(5, 4, scale=0.5), c.randn(4, 16), public=True)
         c("x (2, 3, 6, 8), 32 features", c.randn(2, 3, 6, 8, scale=0.4), c.randn(8, 32),
           tags=("batched",), public=True)
-        c("unbiased: 2 vectors, 8192 features", c.randn(2, 4, scale=0.5), c.randn(4, 8192),
-          tags=("statistics",), public=True, checks=(_unbiased_check,))
+        # Two vectors of norm 0.8: the features' spread is bounded (their variance is at most
+        # (e^(4·0.8²) − 1)·exp(q·k)²), so the mean of 8192 is close to normal and 5 standard
+        # errors is a fair test. Unbounded draws failed a correct answer for 1 course seed in 300.
+        x = c.randn(2, 4)
+        c("unbiased: 2 vectors of norm 0.8, 8192 features", 0.8 * x / x.norm(dim=-1, keepdim=True),
+          c.randn(4, 8192), tags=("statistics",), public=True, checks=(_unbiased_check,))
         c("gradient, x (3, 4)", c.randn(3, 4, scale=0.5), c.randn(4, 8), grad=(0,))
     return b.grid(rows)
 
@@ -375,10 +379,16 @@ def _exact_attention64(case):
 
 
 def _converges_check(outputs, case):
-    err = float((outputs[0].double().cpu() - _exact_attention64(case)).abs().max())
-    if not err <= 0.15:
-        return (f"with {case.args[3]} features the output should be close to softmax attention, "
-                f"but differs by {err:.3g}: is the kernel exp(q·k/√E) (scale q and k by E^(-1/4))?")
+    """The estimate is close to softmax attention: averaged over the case's seeds (which divides
+    the random error's variance by their number), within 0.05 everywhere. A single draw is not
+    enough: its error has a heavy tail (0.2 for one course seed in 40, with 4096 features), while
+    the mean of 16 draws stayed within 0.026 over 400 seeds, and the biased estimators in the
+    catalog (no E^(-1/4) scaling, separate projections) were at least 0.076 away."""
+    err = float((outputs[0].double().cpu().mean(dim=1)[0] - _exact_attention64(case)).abs().max())
+    if not err <= 0.05:
+        return (f"averaged over {outputs[0].shape[1]} seeds, with {case.args[3][0]} features the "
+                f"output should be within 0.05 of softmax attention, but differs by {err:.3g}: "
+                "is the kernel exp(q·k/√E) (scale q and k by E^(-1/4)), with one ω for q and k?")
     return None
 
 
@@ -408,8 +418,8 @@ def performer_attention_cases(b: CaseBuilder):
         case("L=5, S=9, 64 features", 5, 9, 64, 1, ("L ≠ S",), True)
         # Properties of the estimator, whatever random numbers it draws (not compared with the
         # reference's draws): close with many features, and consistent.
-        case("4096 features: close to softmax attention", 6, 6, 4096, 2, ("many features",),
-             checks=(_converges_check,), compared=())
+        case("4096 features × 16 seeds: the mean is close to softmax attention", 6, 6, [4096], 2,
+             ("many features",), checks=(_converges_check,), compared=(), repeats=16)
         if c.dtype in (F64, F32):  # in 16-bit the rounding error hides the 1/m decay
             case("16, 256, 4096 features × 16 seeds: the error shrinks", 6, 6, [16, 256, 4096],
                  100, ("error vs features",), checks=(_shrinks_check,), compared=(), repeats=16)
