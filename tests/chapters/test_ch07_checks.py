@@ -9,9 +9,6 @@ import inspect
 import sys
 import types
 
-import pytest
-import torch
-
 from autograder.chapters import get_chapter
 from reference.efficiency import performer_attention
 from reference.flash import FlashAttentionFunction
@@ -29,31 +26,6 @@ def test_performer_with_other_random_draws_passes_the_statistical_cases(grade_in
     for tag in ("error vs features", "many features"):
         result = grade_inprocess("ch07.performer_attention", other_draws, tag)
         assert result.passed, (tag, result.messages)
-
-
-@pytest.mark.parametrize("name, tag, seeds", [
-    # one course seed in 40 (seed 12) failed when the case judged a single draw
-    ("performer_attention", "many features", 40),
-    # one course seed in 300 (seed 80) failed when the two vectors' norms were unbounded
-    ("performer_features", "statistics", 300),
-])
-def test_the_reference_passes_the_statistical_cases_for_every_course_seed(name, tag, seeds):
-    """A statistical case judges a property of the estimator, so its inputs (drawn from the
-    course's secret seed) must not decide the verdict: a correct answer has to pass whatever the
-    seed. The seed ranges below include the ones that once marked every correct answer wrong."""
-    from autograder.cases import build_cases, prepare
-    from autograder.inprocess import grade_object
-
-    exercise = CH07.exercise(name)
-    failed = []
-    for seed in range(seeds):
-        prepared = [prepare(exercise, c, i)
-                    for i, c in enumerate(build_cases(exercise, seed, ("cpu",)))
-                    if tag in c.tags and c.dtype == torch.float64]
-        result = grade_object(exercise.reference, exercise, prepared)
-        if not result.passed:
-            failed.append((seed, result.messages))
-    assert not failed, failed
 
 
 def test_a_biased_performer_fails_the_error_shrinks_check(grade_inprocess):
