@@ -3,7 +3,16 @@
 Each setting answers a trap measured with nbgrader 0.9.6 (see docs/NBGRADER.md).
 """
 
+import os
+
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+# The kernels nbgrader starts inherit this process's environment: one intra-op thread each, unless
+# the instructor chose otherwise. The notebooks' tensors are small, and when the machine is busy
+# (a neighbour, a parallel batch) torch's default of one OpenMP thread per core makes every small
+# operation wait for a descheduled thread: a Chapter 4 notebook took 21.0 s to autograde on a busy
+# 2-core machine with the default, 8.6 s with one thread (7.9 s against 8.8 s on an idle one).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 c.CourseDirectory.course_id = "llmcourse"
 c.CourseDirectory.root = "."

@@ -216,26 +216,29 @@ def triton_reference(q, k, v, is_causal=False):
 def triton_cases(b: CaseBuilder):
     """On CUDA devices only (float32, bfloat16, float16). With TRITON_INTERPRET=1 and no GPU the
     platform's tests grade on the CPU through Triton's interpreter (float32 only: the interpreter
-    mishandles bfloat16, and it is slow). Elsewhere: no cases, the exercise is ungraded."""
+    mishandles bfloat16), on the same rows with fewer heads and tokens: the interpreter runs each
+    program in NumPy, ~10 ms per 64 × 64 tile. Elsewhere: no cases, the exercise is ungraded."""
     if missing_requirements(TRITON_NEEDS):
         return []
     cuda = tuple(d for d in b.devices if d.startswith("cuda"))
     # the grid runs over the CUDA devices only, or the CPU through the interpreter
     b.devices = cuda or (() if torch.cuda.is_available() else ("cpu",))
+    heads, many = ((2, 3), 300) if cuda else ((1, 2), 200)
 
     def rows(c: Cell):
         def case(name, lead, L, S, E, tags=(), public=False, **kw):
             # public in float32 on CUDA too: there is no CPU cell where a GPU grades it
             c(name, *_qkv(c, lead, L, S, E, E), tags=tags, **kw).public = public and c.dtype == F32
 
-        case("q, k, v (2, 3, 128, 64)", (2, 3), 128, 128, 64, public=True)
-        case("causal, (2, 3, 128, 64)", (2, 3), 128, 128, 64, ("causal",), True, is_causal=True)
+        shape = f"({', '.join(map(str, heads))}, 128, 64)"
+        case(f"q, k, v {shape}", heads, 128, 128, 64, public=True)
+        case(f"causal, {shape}", heads, 128, 128, 64, ("causal",), True, is_causal=True)
         case("L=100, S=160, E=32: partial blocks", (1, 2), 100, 160, 32,
              ("partial blocks", "L ≠ S"))
         case("causal, L=160, S=100, E=16", (1, 2), 160, 100, 16, ("causal", "L ≠ S"),
              is_causal=True)
         case("one query, one key", (1, 1), 1, 1, 16, ("length 1",))
-        case("causal, 300 tokens, E=128: many blocks", (1,), 300, 300, 128,
+        case(f"causal, {many} tokens, E=128: many blocks", (1,), many, many, 128,
              ("causal", "many blocks"), is_causal=True)
     return b.grid(rows, exclude=() if cuda else (F64, BF16))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -331,3 +332,16 @@ def test_failed_recording_puts_back_the_earlier_notebook(course_copy, monkeypatc
     assert "alice" in log and "NOT GRADED" in log and "simulated crash" in log
     assert (course_copy / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).read_bytes() == before_nb
     assert snapshot(course_copy) == before
+
+
+def test_course_config_gives_kernels_one_thread_unless_the_instructor_chose(monkeypatch):
+    """nbgrader's kernels inherit the environment the course config leaves."""
+    config = (build.COURSE / "nbgrader_config.py").read_text()
+    for preset, expected in ((None, "1"), ("4", "4")):
+        if preset is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", preset)
+        exec(compile(config, "nbgrader_config.py", "exec"),  # noqa: S102 - our own config
+             {"get_config": lambda: __import__("traitlets.config").config.Config()})
+        assert os.environ["OMP_NUM_THREADS"] == expected
