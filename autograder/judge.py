@@ -157,7 +157,10 @@ def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
     # numerical, such as a cancelling one-pass variance, only show in low precision).
     case = v.prepared.case
     exact = case.dtype == torch.float64 and case.device == "cpu"  # the case's own run is that one
-    runs = ((None, None),) if measured or exact else ((torch.float64, "cpu"), (None, None))
+    # An exercise that needs CUDA (a Triton kernel) has no float64 CPU run: only the case's own.
+    needs_cuda = "cuda" in ex.requires
+    runs = (((None, None),) if measured or exact or needs_cuda
+            else ((torch.float64, "cpu"), (None, None)))
     for cast, device in runs:
         key = (mistake.key, str(cast))
         if key not in v.prepared.mistake_outputs:  # once per plan, whoever is graded with it
