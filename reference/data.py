@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
+from reference import information
+
 PRETOKENIZE = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\w+| ?[^\s\w]+|\s+(?!\S)|\s+""")
 
 
@@ -76,32 +78,24 @@ def context_transition_matrix(probs):
 
 
 def stationary_distribution(probs):
-    """The stationary distribution pi of the context chain: pi M = pi, sum(pi) = 1, solved as one
-    linear system (the balance equations with one of them replaced by the normalisation). The
-    Dirichlet rows are strictly positive, so the chain is irreducible and aperiodic and pi unique.
+    """The stationary distribution pi of the context chain (pi M = pi, sum(pi) = 1), in float64.
+    The Dirichlet rows are strictly positive, so the chain is irreducible and aperiodic and pi
+    unique (see ``reference.information.stationary_distribution``).
 
     Shape:
         probs: (V,) * k + (V,)
         output: (V^k,)
     """
-    M = context_transition_matrix(probs).to(torch.float64)  # (S, S)
-    S = M.shape[0]
-    A = M.T - torch.eye(S, dtype=torch.float64)  # (M^T - I) pi = 0
-    A[-1] = 1.0  # replace the last (redundant) balance equation by sum(pi) = 1
-    rhs = torch.zeros(S, dtype=torch.float64)
-    rhs[-1] = 1.0
-    return torch.linalg.solve(A, rhs)
+    return information.stationary_distribution(context_transition_matrix(probs).double())
 
 
 def entropy_rate(probs):
     """Entropy rate of the stationary chain in nats per token, exactly:
-    H = sum_s pi(s) * H(P[s, :]) = -sum_s pi(s) sum_v P[s, v] log P[s, v].
+    H = sum_s pi(s) * H(P[s, :]) = -sum_s pi(s) sum_v P[s, v] log P[s, v] (Chapter 2's
+    ``markov_entropy_rate`` of the context chain, whose row s holds P[s, :] in other columns).
     It is the lowest expected next-token cross-entropy any predictor can reach (the loss floor).
     """
-    V = probs.shape[-1]
-    flat = probs.reshape(-1, V).to(torch.float64)  # (S, V)
-    row_entropy = -(flat * torch.log(flat.clamp_min(1e-300))).sum(-1)  # (S,)
-    return float(stationary_distribution(probs) @ row_entropy)
+    return float(information.markov_entropy_rate(context_transition_matrix(probs).double()))
 
 
 def sample_markov(probs, n_tokens, generator=None):
