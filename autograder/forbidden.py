@@ -49,6 +49,8 @@ CROSS_ENTROPY = Forbidden(
      "torch.nn.functional.kl_div"),
     ("aten::cross_entropy_loss", "aten::nll_loss", "aten::nll_loss_nd", "aten::nll_loss_forward",
      "aten::nll_loss2d", "aten::nll_loss2d_forward"))
+# drawing from a categorical distribution (Chapter 1 samples by inverting the CDF)
+SAMPLING = Forbidden(("torch.multinomial", "torch.Tensor.multinomial"), ("aten::multinomial",))
 # −x log x with 0 at x = 0: the whole entropy but for the sum (Chapter 2)
 ENTROPY_TERMS = Forbidden(("torch.special.entr",), ("aten::special_entr",))
 LAYER_NORM = Forbidden(("torch.nn.functional.layer_norm", "torch.layer_norm",

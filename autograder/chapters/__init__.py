@@ -7,6 +7,7 @@ import importlib
 from autograder.spec import Chapter
 
 _MODULES = {  # in the book's order
+    "ch01": "autograder.chapters.ch01_probability",
     "ch02": "autograder.chapters.ch02_information",
     "ch04": "autograder.chapters.ch04_attention",
     "ch05": "autograder.chapters.ch05_positional",
