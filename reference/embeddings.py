@@ -16,6 +16,8 @@ Conventions, stated once:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 _TINY = 1e-12
@@ -154,3 +156,108 @@ def sgns_loss(center, context, negatives, w_in, w_out):
     loss = -torch.nn.functional.logsigmoid(positive) - torch.nn.functional.logsigmoid(
         -negative).sum(-1)
     return loss.mean()
+
+
+# --------------------------------------------------------------------------- a corpus with a plan
+@dataclass(frozen=True)
+class PlantedCorpus:
+    """A token stream whose semantics are known exactly (see :func:`planted_corpus`)."""
+
+    tokens: torch.Tensor  # (N,) int64
+    vocab_size: int
+    words: torch.Tensor  # (G, M, 2) int64: the id of member m of topic g in role r
+
+
+def planted_corpus(n_sentences, n_topics=4, n_members=4, seed=0):
+    """A generated corpus with planted clusters and analogies.
+
+    The vocabulary holds G·M·2 **words** w(g, m, r) — member m of topic g in role r (think
+    "king"/"queen" as the two roles of one member of the topic "royalty") — and marker tokens:
+    3 topic markers per topic, 2 role markers per role, and 1 marker per member. Each sentence is
+    five tokens, a word in the middle and its four markers around it in random order: two markers
+    of its topic, one of its role and its member's marker. So words of a topic share contexts
+    (the clusters), and w(g, m, 0) − w(g, m, 1) is the same role offset for every member (the
+    analogies w(g, m, 1) : w(g, m, 0) :: w(g', m', 1) : w(g', m', 0)).
+
+    Ids: words first, w(g, m, r) = (g·M + m)·2 + r, then the topic, role and member markers.
+    """
+    g = torch.Generator().manual_seed(seed)
+    n_words = n_topics * n_members * 2
+    topic0, role0 = n_words, n_words + 3 * n_topics
+    member0 = role0 + 4
+    topic = torch.randint(n_topics, (n_sentences,), generator=g)
+    member = torch.randint(n_members, (n_sentences,), generator=g)
+    role = torch.randint(2, (n_sentences,), generator=g)
+    word = (topic * n_members + member) * 2 + role
+    markers = torch.stack([topic0 + 3 * topic + torch.randint(3, (n_sentences,), generator=g),
+                           topic0 + 3 * topic + torch.randint(3, (n_sentences,), generator=g),
+                           role0 + 2 * role + torch.randint(2, (n_sentences,), generator=g),
+                           member0 + topic * n_members + member], dim=1)  # (S, 4)
+    order = torch.rand(n_sentences, 4, generator=g).argsort(dim=1)  # a random order per sentence
+    markers = markers.gather(1, order)
+    sentences = torch.cat([markers[:, :2], word[:, None], markers[:, 2:]], dim=1)  # (S, 5)
+    words = torch.arange(n_words).reshape(n_topics, n_members, 2)
+    return PlantedCorpus(sentences.reshape(-1), member0 + n_topics * n_members, words)
+
+
+def cluster_purity(embeddings, words, k=3):
+    """The fraction of each word's k nearest words (by cosine, among the planted words) that
+    belong to its topic, averaged over the words.
+
+    Shape:
+        embeddings: (V, D); words: (G, M, 2)
+    """
+    flat = words.reshape(-1)
+    topic = torch.arange(words.shape[0]).repeat_interleave(words[0].numel())
+    sims = cosine_similarity_matrix(embeddings[flat], embeddings[flat])
+    sims.fill_diagonal_(float("-inf"))
+    neighbours = _top_k(sims, k)
+    return (topic[neighbours] == topic[:, None]).double().mean().item()
+
+
+def analogy_accuracy(embeddings, words):
+    """The fraction of the planted analogies w(g, m, 1) : w(g, m, 0) :: w(g', m', 1) : ?, over all
+    ordered pairs of distinct members, that 3CosAdd (among the planted words) answers w(g', m', 0).
+
+    Shape:
+        embeddings: (V, D); words: (G, M, 2)
+    """
+    pairs = words.reshape(-1, 2)  # (G·M, 2): (role 0, role 1) of each member
+    table = embeddings[words.reshape(-1)]  # rows in the order of words.reshape(-1)
+    local = torch.arange(table.shape[0]).reshape(-1, 2)
+    n = pairs.shape[0]
+    first, second = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    keep = first != second
+    a, b = local[first[keep], 1], local[first[keep], 0]
+    c, expected = local[second[keep], 1], local[second[keep], 0]
+    return (analogy(table, a, b, c).squeeze(-1) == expected).double().mean().item()
+
+
+def train_word2vec(tokens, vocab_size, dim, window, negatives, steps, lr, generator=None,
+                   batch_size=256):
+    """Skip-gram with negative sampling, trained with Adam(lr) on minibatches.
+
+    Pairs: every (center, context) of positions at distance 1..window, both orders. Each step
+    draws ``batch_size`` pairs uniformly, and for each pair ``negatives`` noise tokens from the
+    unigram distribution raised to the power 3/4, and takes one Adam step on :func:`sgns_loss`.
+    Initialisation: w_in uniform in [−0.5/dim, 0.5/dim), w_out zeros. Returns w_in.
+
+    Shape:
+        tokens: (N,) int64
+        output: (V, dim) in the default floating dtype
+    """
+    pairs = torch.cat([torch.stack(p, dim=1) for d in range(1, window + 1)
+                       for p in ((tokens[:-d], tokens[d:]), (tokens[d:], tokens[:-d]))])
+    noise = torch.bincount(tokens, minlength=vocab_size).double() ** 0.75
+    w_in = ((torch.rand(vocab_size, dim, generator=generator) - 0.5) / dim).requires_grad_()
+    w_out = torch.zeros(vocab_size, dim, requires_grad=True)
+    optimizer = torch.optim.Adam([w_in, w_out], lr=lr)
+    for _ in range(steps):
+        pick = torch.randint(pairs.shape[0], (batch_size,), generator=generator)
+        noise_ids = torch.multinomial(noise, batch_size * negatives, replacement=True,
+                                      generator=generator).view(batch_size, negatives)
+        loss = sgns_loss(pairs[pick, 0], pairs[pick, 1], noise_ids, w_in, w_out)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return w_in.detach()

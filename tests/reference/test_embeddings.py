@@ -10,13 +10,17 @@ import torch.nn.functional as F
 
 from reference.embeddings import (
     analogy,
+    analogy_accuracy,
+    cluster_purity,
     cooccurrence_matrix,
     cosine_similarity_matrix,
     nearest_neighbors,
     one_hot,
     pca,
+    planted_corpus,
     ppmi_matrix,
     sgns_loss,
+    train_word2vec,
 )
 
 F64 = torch.float64
@@ -121,3 +125,51 @@ def test_sgns_loss_and_gradients_against_a_loop():
     torch.testing.assert_close(mine, loop)
     torch.testing.assert_close(torch.autograd.grad(mine, (w_in, w_out)),
                                torch.autograd.grad(loop, (w_in, w_out)))
+
+
+# --------------------------------------------------------------------------- the planted corpus
+def test_planted_corpus_sentences_follow_the_plan():
+    corpus = planted_corpus(200, n_topics=3, n_members=2, seed=1)
+    words = corpus.words
+    assert words.shape == (3, 2, 2) and corpus.tokens.shape == (1000,)
+    sentences = corpus.tokens.view(200, 5)
+    n_words = words.numel()
+    assert (sentences[:, 2] < n_words).all() and (sentences[:, [0, 1, 3, 4]] >= n_words).all()
+    topic0, role0 = n_words, n_words + 9
+    member0 = role0 + 4
+    for sentence in sentences.tolist():
+        word, markers = sentence[2], sentence[:2] + sentence[3:]
+        g, m, r = word // 4, (word // 2) % 2, word % 2
+        assert sorted(markers)[-1] == member0 + 2 * g + m  # its member's marker
+        assert sum(topic0 + 3 * g <= x < topic0 + 3 * g + 3 for x in markers) == 2
+        assert sum(role0 + 2 * r <= x < role0 + 2 * r + 2 for x in markers) == 1
+    assert corpus.vocab_size == member0 + 6 and int(corpus.tokens.max()) < corpus.vocab_size
+
+
+def test_purity_and_analogy_scores_of_a_perfect_and_a_random_embedding():
+    corpus = planted_corpus(10, seed=2)
+    G, M, _ = corpus.words.shape
+    g = _gen(8)
+    topic_axes = torch.randn(G, 32, generator=g, dtype=F64) * 3
+    member_axes = torch.randn(G, M, 32, generator=g, dtype=F64)
+    role_axis = torch.randn(32, generator=g, dtype=F64)
+    perfect = torch.randn(corpus.vocab_size, 32, generator=g, dtype=F64)
+    for gi in range(G):
+        for m in range(M):
+            for r in range(2):
+                perfect[corpus.words[gi, m, r]] = topic_axes[gi] + member_axes[gi, m] + r * role_axis
+    assert cluster_purity(perfect, corpus.words) == 1.0
+    assert analogy_accuracy(perfect, corpus.words) == 1.0
+    noise = torch.randn(corpus.vocab_size, 32, generator=g, dtype=F64)
+    assert cluster_purity(noise, corpus.words) < 0.5 and analogy_accuracy(noise, corpus.words) < 0.2
+
+
+def test_word2vec_learns_the_planted_clusters_and_analogies():
+    corpus = planted_corpus(3000, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    embeddings = train_word2vec(corpus.tokens, corpus.vocab_size, 16, 2, 5, 300, 0.03, gen)
+    assert embeddings.shape == (corpus.vocab_size, 16)
+    assert cluster_purity(embeddings, corpus.words) >= 0.95
+    assert analogy_accuracy(embeddings, corpus.words) >= 0.9
+    start = (torch.rand(corpus.vocab_size, 16, generator=torch.Generator().manual_seed(0)) - 0.5) / 16
+    assert cluster_purity(start, corpus.words) < 0.5  # what it starts from knows nothing
