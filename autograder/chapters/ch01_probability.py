@@ -41,22 +41,6 @@ def _stream(b: CaseBuilder, n_tokens: int, vocab_size: int, sharp: float = 2.0):
     return out
 
 
-def _integer_grid(b: CaseBuilder, declare):
-    """The cases of an exercise whose inputs are all integers: ``declare(row)`` calls
-    ``row(name, *args, public=..., **kw)`` once per case. The dtype changes nothing, so each row
-    is declared in one cell of the grid only, the dtypes taken in turn (public rows in float32,
-    where the self-check runs); every dtype still labels some case."""
-    def rows(c: Cell):
-        dtypes, count = b.dtypes(c.device), [0]
-
-        def row(name, *args, public=False, **kw):
-            count[0] += 1
-            if c.dtype == (F32 if public else dtypes[count[0] % len(dtypes)]):
-                c(name, *args, public=public, **kw)
-        declare(row)
-    return b.grid(rows)
-
-
 # =========================================================================== counting
 def counts_cases(b: CaseBuilder):
     def rows(c):
@@ -68,7 +52,7 @@ def counts_cases(b: CaseBuilder):
         c("stream shorter than n (no n-grams)", _stream(b, 2, 4), 3, 4, tags=("N < n",))
         c("one token repeated", torch.full((30,), 2, dtype=torch.int64), 2, 4,
           tags=("repeats",))
-    return _integer_grid(b, rows)
+    return b.exact_grid(rows)
 
 
 def model_cases(b: CaseBuilder):
@@ -139,7 +123,7 @@ def kn_cases(b: CaseBuilder):
           discount=1.0)
         c("discount 0 (the count estimate on seen contexts)", _stream(b, 120, 5), 5,
           tags=("discount ≠ 0.75",), discount=0.0)
-    return _integer_grid(b, rows)
+    return b.exact_grid(rows)
 
 
 # =========================================================================== sampling
@@ -298,7 +282,7 @@ def neural_bigram_cases(b: CaseBuilder):
           tags=("unseen context",), seed=1, checks=BIGRAM_CHECKS, compared=())
         c("V=5, 600 tokens, 300 steps, lr=0.1", _stream(b, 600, 5, sharp=3.0), 5, 300, 0.1,
           seed=2, checks=BIGRAM_CHECKS, compared=())
-    return _integer_grid(b, rows)
+    return b.exact_grid(rows)
 
 
 CHAPTER = Chapter(
