@@ -9,7 +9,8 @@ Conventions, stated once:
 * Rankings (nearest neighbours, analogies) sort by similarity, highest first, and break ties by
   the lower index.
 * PCA centres the data, uses the unbiased covariance (divisor n − 1), and makes the entry of
-  largest magnitude of each component positive (the first such entry when several tie).
+  largest magnitude of each component positive (the first such entry when several tie); 16-bit
+  inputs are computed in float32 (there is no 16-bit SVD) and returned in their dtype.
 * A co-occurrence window of size w pairs each position with the up to 2w positions at distance
   1..w on either side; the counts are symmetric.
 """
@@ -93,13 +94,14 @@ def pca(x, k):
         x: (N, D) with k ≤ min(N, D)
         output: (k, D), (N, k), (k,)
     """
-    centred = x - x.mean(dim=0, keepdim=True)
+    work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # no 16-bit SVD
+    centred = work - work.mean(dim=0, keepdim=True)
     _, s, vh = torch.linalg.svd(centred, full_matrices=False)
     components = vh[:k]  # (k, D)
     biggest = components.abs().argmax(dim=-1, keepdim=True)  # the first of equal magnitudes
     components = components * torch.sign(components.gather(-1, biggest))
     variance = s[:k] ** 2 / (x.shape[0] - 1)
-    return components, centred @ components.T, variance
+    return tuple(t.to(x.dtype) for t in (components, centred @ components.T, variance))
 
 
 # --------------------------------------------------------------------------- counts and PMI
