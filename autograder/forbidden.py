@@ -51,6 +51,10 @@ CROSS_ENTROPY = Forbidden(
      "aten::nll_loss2d", "aten::nll_loss2d_forward"))
 # drawing from a categorical distribution (Chapter 1 samples by inverting the CDF)
 SAMPLING = Forbidden(("torch.multinomial", "torch.Tensor.multinomial"), ("aten::multinomial",))
+# one-hot codes and cosine similarity (Chapter 3 builds them)
+ONE_HOT = Forbidden(("torch.nn.functional.one_hot",), ("aten::one_hot",))
+COSINE = Forbidden(("torch.nn.functional.cosine_similarity", "torch.cosine_similarity",
+                    "torch.nn.functional.normalize"), ("aten::cosine_similarity",))
 # −x log x with 0 at x = 0: the whole entropy but for the sum (Chapter 2)
 ENTROPY_TERMS = Forbidden(("torch.special.entr",), ("aten::special_entr",))
 LAYER_NORM = Forbidden(("torch.nn.functional.layer_norm", "torch.layer_norm",

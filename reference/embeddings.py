@@ -17,6 +17,7 @@ Conventions, stated once:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -137,8 +138,7 @@ def ppmi_matrix(counts, shift=1.0):
     total = c.sum()
     row = c.sum(-1, keepdim=True)
     col = c.sum(-2, keepdim=True)
-    pmi = torch.log(c * total / (row * col).clamp_min(_TINY)) - torch.log(
-        torch.as_tensor(shift, dtype=c.dtype))
+    pmi = torch.log(c * total / (row * col).clamp_min(_TINY)) - math.log(shift)
     return torch.where(c > 0, pmi.clamp_min(0.0), torch.zeros_like(c))
 
 

@@ -9,6 +9,7 @@ from autograder.spec import Chapter
 _MODULES = {  # in the book's order
     "ch01": "autograder.chapters.ch01_probability",
     "ch02": "autograder.chapters.ch02_information",
+    "ch03": "autograder.chapters.ch03_embeddings",
     "ch04": "autograder.chapters.ch04_attention",
     "ch05": "autograder.chapters.ch05_positional",
     "ch06": "autograder.chapters.ch06_blocks",
