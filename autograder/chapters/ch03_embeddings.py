@@ -82,12 +82,12 @@ def nn_cases(b: CaseBuilder):
         case("2 queries, V=20, k=3", 20, 6, 2, 3, ("batch of queries",), True)
         case("k = 1", 15, 5, 3, 1, ("k = 1",))
         case("k = V", 5, 4, 1, 5, ("k = V",))
-        if c.dtype != BF16:  # duplicate rows tie exactly in any dtype; keep bf16 off the edge
-            table = b.randn(6, 3)
-            table[4] = table[1]
-            table[5] = 3 * table[1]  # the same direction, longer
-            c("duplicate rows: ties go to the lower index", table.to(c.dtype),
-              table[1].to(c.dtype), 4, tags=("ties",), public=True)
+        # Exact ties: axis-aligned rows scaled by powers of two normalise to exactly the same
+        # vector, so their cosines are equal bit for bit in every dtype (random duplicate rows
+        # are not: a matrix product may round two equal columns differently).
+        table = torch.tensor([[0.0, 1, 0], [1, 0, 0], [0, 0, 1], [2, 0, 0], [0, -1, 0], [4, 0, 0]])
+        c("ties: three rows along the query, three orthogonal", table.to(c.dtype),
+          torch.tensor([1.0, 0, 0]).to(c.dtype), 4, tags=("ties",), public=True)
     return b.grid(rows, exclude=NO_HALF)
 
 
@@ -106,14 +106,17 @@ def analogy_cases(b: CaseBuilder):
     def rows(c: Cell):
         table, a, bb, cc = _analogy_table(b, 4, 12)
         c("12 analogies, 4 country–capital pairs", table.to(c.dtype), a, bb, cc, public=True)
+        # The next two rank rows whose cosines may lie within bfloat16's rounding of each
+        # other (the 2nd and 3rd answers, the rows left after exclusion): float32 and float64.
         table, a, bb, cc = _analogy_table(b, 3, 8)
-        c("one analogy as 0-dim ids, k=3", table.to(c.dtype), a[0], bb[0], cc[0], tags=("k > 1",),
-          public=True, k=3)
-        table = b.randn(5, 4)
-        table[3] = table[1] - table[0] + table[2]  # the answer would be an input without the rule
-        table[4] = 0.9 * table[3] + 0.1 * b.randn(4)
-        c("the inputs are excluded even when nearest", table.to(c.dtype), torch.tensor(0),
-          torch.tensor(1), torch.tensor(3), tags=("excluding inputs",), public=True, k=2)
+        table2 = b.randn(5, 4)
+        table2[3] = table2[1] - table2[0] + table2[2]  # the answer would be an input without the rule
+        table2[4] = 0.9 * table2[3] + 0.1 * b.randn(4)
+        if c.dtype != BF16:
+            c("one analogy as 0-dim ids, k=3", table.to(c.dtype), a[0], bb[0], cc[0],
+              tags=("k > 1",), public=True, k=3)
+            c("the inputs are excluded even when nearest", table2.to(c.dtype), torch.tensor(0),
+              torch.tensor(1), torch.tensor(3), tags=("excluding inputs",), public=True, k=2)
     return b.grid(rows, exclude=NO_HALF)
 
 
