@@ -477,8 +477,10 @@ plt.show()
 #
 # Return the stationary distribution $\pi$ of an irreducible, aperiodic chain: $\pi P = \pi$,
 # $\sum_i \pi_i = 1$. Solve the square linear system described above with `torch.linalg.solve`
-# (or find the eigenvector with `torch.linalg.eig`, or iterate $\mu \leftarrow \mu P$ until it
-# stops changing: all are accepted if accurate to the dtype). Leading axes of `P` are a batch of
+# (a least-squares solve of all $N$ balance equations plus the normalisation, or iterating
+# $\mu \leftarrow \mu P$ until it stops changing, are also accurate enough). An eigenvector from
+# `torch.linalg.eig` is mathematically right but, on slowly mixing chains, a few hundred `float64`
+# roundings off, more than the `float64` tolerance allows. Leading axes of `P` are a batch of
 # chains. PyTorch's linear algebra has no 16-bit kernels: for `bfloat16` or `float16` input,
 # compute in `float32` and return the input's dtype.
 

@@ -82,13 +82,6 @@ MI_ALTERNATIVES = (mi_entropies, mi_outer)
 
 
 # =========================================================================== stationary distribution
-def stationary_eig(P):
-    values, vectors = torch.linalg.eig(P.double().transpose(-2, -1))
-    k = (values - 1).abs().argmin(-1, keepdim=True)
-    v = vectors.gather(-1, k.unsqueeze(-2).expand(*vectors.shape[:-1], 1)).squeeze(-1).real
-    return (v / v.sum(-1, keepdim=True)).to(P.dtype)
-
-
 def stationary_lstsq(P):
     # all N balance equations plus the normalisation: an (N + 1) × N system, solved exactly
     work = P.float() if P.dtype in (torch.float16, torch.bfloat16) else P
@@ -109,7 +102,9 @@ def stationary_squaring(P):
     return work[..., 0, :].to(P.dtype)
 
 
-STATIONARY_ALTERNATIVES = (stationary_eig, stationary_lstsq, stationary_squaring)
+# (an eigenvector of Pᵀ is not among them: on slowly mixing chains it is a few hundred float64
+# roundings off, beyond the float64 tolerance for 1 to 2% of course seeds; the notebook says so)
+STATIONARY_ALTERNATIVES = (stationary_lstsq, stationary_squaring)
 
 
 # =========================================================================== entropy rate
