@@ -15,6 +15,7 @@ import torch
 from autograder import forbidden
 from autograder.chapters import ch01_catalog as catalog
 from autograder.spec import CaseBuilder, Cell, Chapter, Exercise
+from reference.data import sample_markov
 from reference.probability import (
     kneser_ney_bigram,
     ngram_counts,
@@ -32,13 +33,7 @@ FALSE_FAIL = 1e-6  # the chi-square test fails a correct sampler at most this of
 def _stream(b: CaseBuilder, n_tokens: int, vocab_size: int, sharp: float = 2.0):
     """``n_tokens`` ids from a random Markov chain over ``vocab_size`` states (int64)."""
     P = torch.softmax(b.randn(vocab_size, vocab_size) * sharp, dim=-1)
-    cdf = P.cumsum(-1)
-    u = b.rand(n_tokens)
-    out = torch.empty(n_tokens, dtype=torch.int64)
-    out[0] = b.randint(0, vocab_size, ()).item()
-    for t in range(1, n_tokens):
-        out[t] = min(int(torch.searchsorted(cdf[out[t - 1]], u[t])), vocab_size - 1)
-    return out
+    return sample_markov(P, n_tokens, b.gen)
 
 
 # =========================================================================== counting
