@@ -7,6 +7,8 @@
     llmcourse grade COURSE_DIR ASSIGNMENT  grade nbgrader submissions and write the gradebook
     llmcourse otter CHAPTER [--out DIR]    otter-grader edition: student notebook + Gradescope zip
     llmcourse chapters                     list the chapters and their exercises
+    llmcourse train [--text FILE]          train the reference GPT (synthetic corpus or your text)
+    llmcourse generate --checkpoint FILE   continue a prompt with a model that train saved
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import textwrap
 from functools import partial
 from pathlib import Path
 
+import torch
+
 from autograder.build import BuildError, build, out_of_date_all
 from autograder.chapters import all_chapters, chapter_ids, get_chapter
 from autograder.examples import write_sample
@@ -27,7 +31,8 @@ from autograder.grade import grade_notebook
 from autograder.plancache import cached_plan
 from autograder.sandbox import detect
 from autograder.submission import SubmissionError
-from reference.train import main_job
+from reference import decoding
+from reference.train import load_for_generation, main_job
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "ch04_sample_submission.ipynb"  # written by examples.write_sample
@@ -166,10 +171,55 @@ def cmd_train(args) -> int:
     try:
         main_job(max_steps=args.steps, device=args.device, dtype=args.dtype, seed=args.seed,
                  checkpoint_path=args.checkpoint, progress=not args.quiet, text_path=args.text,
-                 text_vocab_size=args.vocab_size)
+                 text_vocab_size=args.vocab_size, context_length=args.context_length)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         print(f"llmcourse train: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _sampling_error(args) -> str | None:
+    """What is wrong with ``llmcourse generate``'s sampling options, or None."""
+    if args.max_new_tokens < 0:
+        return f"--max-new-tokens must be 0 or more, got {args.max_new_tokens}"
+    if not args.temperature >= 0:  # NaN too
+        return f"--temperature must be 0 (greedy) or more, got {args.temperature:g}"
+    if args.top_k is not None and args.top_k < 1:
+        return f"--top-k must be at least 1, got {args.top_k}"
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        return f"--top-p must be in (0, 1], got {args.top_p:g}"
+    return None
+
+
+def cmd_generate(args) -> int:
+    def fail(message) -> int:
+        print(f"llmcourse generate: {message}", file=sys.stderr)
+        return 2
+
+    problem = _sampling_error(args)
+    if problem:
+        return fail(problem)
+    try:
+        model, encode, decode = load_for_generation(args.checkpoint, args.device)
+        # an empty prompt: a newline for text (where a line starts); the synthetic corpus's
+        # encode finds no integer in it, so its token 0
+        ids = encode(args.prompt) or encode("\n") or [0]
+    except (OSError, ValueError) as e:
+        return fail(e)
+    room = model.context_length - len(ids)
+    if room < 1:
+        return fail(f"the prompt is {len(ids)} tokens and the model's context holds "
+                    f"{model.context_length}: no room to generate; shorten the prompt")
+    n_new = min(args.max_new_tokens, room)
+    if n_new < args.max_new_tokens:
+        print(f"note: {len(ids)} prompt tokens + {args.max_new_tokens} new ones exceed the "
+              f"model's context of {model.context_length}; generating {n_new}", file=sys.stderr)
+    device = model.lm_head.weight.device
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    out = decoding.generate(model, torch.tensor([ids], device=device), n_new,
+                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                            generator=generator, use_cache=not args.no_cache)  # (1, T0 + n_new)
+    print(decode(out[0].tolist()))
     return 0
 
 
@@ -247,10 +297,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text", metavar="FILE", default=None,
                    help="train on your own UTF-8 text file instead (first 1M characters; the "
                         "last 10%% for validation; loss also in bits per byte)")
+    p.add_argument("--context-length", type=int, default=32,
+                   help="tokens the model sees at once, and the most that llmcourse generate can "
+                        "write from its checkpoint, prompt included (default: 32)")
     p.add_argument("--vocab-size", type=int, default=256,
                    help="with --text: 256 = raw bytes (default), more = byte-level BPE trained "
                         "on the text")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="continue a prompt with a model saved by llmcourse train",
+                       description="Print the prompt followed by the model's continuation. The "
+                                   "prompt and the new tokens together fit in the model's "
+                                   "context: --max-new-tokens is lowered to fit (with a note on "
+                                   "stderr).")
+    p.add_argument("--checkpoint", required=True, metavar="FILE",
+                   help="a checkpoint written by llmcourse train --checkpoint")
+    p.add_argument("--prompt", default="",
+                   help="text to continue; for the synthetic corpus, token ids separated by "
+                        "spaces (default: empty, which starts from a newline for a text model "
+                        "and from token 0 for the synthetic corpus; that start is printed too)")
+    p.add_argument("--max-new-tokens", type=int, default=200, metavar="N",
+                   help="tokens to generate (default: 200, fewer where the context ends)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="divides the logits; 0 = greedy, always the most likely token "
+                        "(default: 1.0)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="sample among the K most likely tokens only (default: all)")
+    p.add_argument("--top-p", type=float, default=None, metavar="P",
+                   help="nucleus sampling: among the most likely tokens whose probabilities "
+                        "add up to P, 0 < P <= 1 (default: all)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the sampler: the same seed gives the same text (default: 0)")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: CUDA if present), cpu or cuda")
+    p.add_argument("--no-cache", action="store_true",
+                   help="feed the whole sequence at every step instead of using the key/value "
+                        "cache (slower; the same tokens up to the rounding of the logits)")
+    p.set_defaults(func=cmd_generate)
 
     args = parser.parse_args(argv)
     return args.func(args)

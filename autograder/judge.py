@@ -149,18 +149,22 @@ def _common_tags(failing: list[CaseVerdict], passing: list[CaseVerdict]) -> list
             if t in common and not any(t in v.prepared.tags for v in passing)]
 
 
-def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
-    """Does the mistake reproduce the student's output on this case? On measured cases (outputs
-    not compared with the reference, see ``Case.compared``) it must violate the same property."""
-    measured = v.prepared.case.compared is not None
+def _agreement(mistake, ex: Exercise, v: CaseVerdict) -> int:
+    """How well the mistake reproduces the student's output on this case: 2 when it gives the
+    same outputs (within the tolerance), 0 when it does not. On measured cases (outputs not all
+    compared with the reference, see ``Case.compared``) it must give the same compared outputs
+    and break the same property (or none): 2 if the measured outputs agree too (the same program,
+    e.g. the same draws from the same seed), else 1 (the same effect, measured differently)."""
+    case = v.prepared.case
+    measured = case.compared is not None
     # In float64 (the mistake's exact effect) and in the case's dtype (mistakes that are
     # numerical, such as a cancelling one-pass variance, only show in low precision).
-    case = v.prepared.case
     exact = case.dtype == torch.float64 and case.device == "cpu"  # the case's own run is that one
     # An exercise that needs CUDA (a Triton kernel) has no float64 CPU run: only the case's own.
     needs_cuda = "cuda" in ex.requires
     runs = (((None, None),) if measured or exact or needs_cuda
             else ((torch.float64, "cpu"), (None, None)))
+    best = 0
     for cast, device in runs:
         key = (mistake.key, str(cast))
         if key not in v.prepared.mistake_outputs:  # once per plan, whoever is graded with it
@@ -175,38 +179,44 @@ def _mistake_matches(mistake, ex: Exercise, v: CaseVerdict) -> bool:
         out = v.prepared.mistake_outputs[key]
         if out is None:
             continue
-        if measured:  # the same property broken, whatever the message's numbers say
-            theirs = first_violation(v.prepared.case, v.outputs)
-            mine = first_violation(v.prepared.case, out)
-            if theirs is not None and mine is not None and mine[0] == theirs[0]:
-                return True
-        elif all(tolerance.compare(g, m.cpu(), a).ok
-                 for g, m, a in zip(v.outputs, out, v.prepared.allowed)):
-            return True
-    return False
+        agree = [g.shape == m.shape and tolerance.compare(g, m.cpu(), a).ok
+                 for g, m, a in zip(v.outputs, out, v.prepared.allowed)]
+        if not measured:
+            if all(agree):
+                return 2
+            continue
+        if not all(agree[i] for i in case.compared):
+            continue
+        theirs, mine = first_violation(case, v.outputs), first_violation(case, out)
+        if (theirs is None) != (mine is None) or (theirs is not None and theirs[0] != mine[0]):
+            continue
+        if theirs is None and not case.compared:
+            continue  # nothing failed that the mistake could explain
+        best = max(best, 2 if all(agree) else 1)
+    return best
 
 
 def match_mistake(ex: Exercise, failing: list[CaseVerdict]):
-    """The catalogued mistake whose output the student's matches on most failing cases, if it
-    matches at least half of those that could be compared."""
-    best, best_hits = None, 0
+    """The catalogued mistake that best reproduces the student's failing cases (each scored by
+    :func:`_agreement`), if it reproduces at least half of those that could be compared. Ties go
+    to the earlier mistake."""
+    best, best_score = None, 0
     # A sample of the failing cases is enough to recognise a mistake, and bounds the cost of
     # re-running every catalogued mistake (some, like L-BFGS fits, take a while).
     candidates = [v for v in failing if v.status == "wrong" and not v.grads_only
                   and v.outputs][:MAX_MATCH_CASES]
     for mistake in ex.mistakes:
-        hits = 0
+        score = hits = 0
         for i, v in enumerate(candidates):
-            if hits + len(candidates) - i <= best_hits:
-                break  # cannot beat the best so far (ties go to the earlier mistake)
-            hits += _mistake_matches(mistake, ex, v)
-        if hits > best_hits:
-            best, best_hits = mistake, hits
-        if best_hits == len(candidates):
-            break  # matches every failing case: no later mistake can do better
-    if best is not None and 2 * best_hits >= len(candidates):
-        return best
-    return None
+            if score + 2 * (len(candidates) - i) <= best_score:
+                break  # cannot beat the best so far
+            agreement = _agreement(mistake, ex, v)
+            score, hits = score + agreement, hits + (agreement > 0)
+        if score > best_score and 2 * hits >= len(candidates):
+            best, best_score = mistake, score
+        if best_score == 2 * len(candidates):
+            break  # reproduces every failing case exactly: no later mistake can do better
+    return best
 
 
 def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) -> ExerciseResult:

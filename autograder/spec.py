@@ -141,6 +141,11 @@ class Exercise:
     # A program that exercises the target instead of one call (e.g. 100 optimizer steps): the
     # name of a driver of the grading library (``gradelib.DRIVERS``).
     driver: str | None = None
+    # Graded in float64 on the CPU only (``CaseBuilder.float64_grid``): Python data and numbers
+    # (strings, token lists, scores) or an exact answer over float64 log-probabilities, where a
+    # lower precision has nothing to teach. Declared, so that a forgotten dtype is not mistaken
+    # for one (tests/chapters/test_chapter_declarations.py).
+    float64_only: bool = False
 
     def __post_init__(self):
         self.kind = Kind(self.kind)
@@ -289,6 +294,13 @@ class CaseBuilder:
                     c(name, *args, public=public, **kw)
             declare(row)
         return self.grid(rows)
+
+    def float64_grid(self, rows: Callable[[Cell], Any]) -> list[Case]:
+        """The cases of an exercise graded in float64 on the CPU only: Python data in and Python
+        numbers out (strings, token lists, scores), or a search over float64 log-probabilities
+        whose answer is exact. One cell, public rows included."""
+        return self.grid(rows, devices=("cpu",), public_dtype=torch.float64,
+                         exclude=tuple(d for d in FLOAT_DTYPES_CPU if d != torch.float64))
 
     def randn(self, *shape, dtype=torch.float64, scale: float = 1.0, shift: float = 0.0):
         x = torch.randn(*shape, generator=self.gen, dtype=torch.float64) * scale + shift

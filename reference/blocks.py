@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from reference.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
+from reference.efficiency import KVCache
 from reference.norms import layer_norm, rms_norm
 from reference.positional import apply_rope
 
@@ -166,13 +167,25 @@ class CausalSelfAttention(MultiHeadAttention):
         self.rope = rope
         self.rope_base = rope_base
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
+        """``cache``: a :class:`reference.efficiency.KVCache` holding the keys and values of the
+        ``cache.pos`` positions before x (Chapter 10's decoding); x's positions then count from
+        ``cache.pos``, its keys and values are appended, and each query attends to every cached
+        key up to its own position."""
+        start = 0 if cache is None else cache.pos
         q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, Dh)
         k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, Dh)
         v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, Dh)
+        positions = torch.arange(start, start + x.shape[-2], device=x.device)  # (T,)
         if self.rope:
-            q, k = apply_rope(q, base=self.rope_base), apply_rope(k, base=self.rope_base)
-        y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
+            q = apply_rope(q, positions, base=self.rope_base)
+            k = apply_rope(k, positions, base=self.rope_base)
+        if cache is None:
+            y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
+        else:
+            k, v = cache.update(k, v)  # (B, H, S, Dh), S = start + T
+            visible = torch.arange(k.shape[-2], device=x.device) <= positions[:, None]  # (T, S)
+            y = scaled_dot_product_attention(q, k, v, attn_mask=visible)  # (B, H, T, Dh)
         return self.out_proj(merge_heads(y))  # (B, T, D)
 
 
@@ -201,8 +214,8 @@ class TransformerBlock(nn.Module):
         self.norm2 = make_norm(norm, d_model)
         self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
 
-    def forward(self, x):
-        h = x + self.attn(self.norm1(x))  # (B, T, D)
+    def forward(self, x, cache=None):
+        h = x + self.attn(self.norm1(x), cache=cache)  # (B, T, D)
         return h + self.ffn(self.norm2(h))  # (B, T, D)
 
 
@@ -230,14 +243,30 @@ class GPT(nn.Module):
         if tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
 
-    def forward(self, idx):
+    def forward(self, idx, cache=None):
+        """Logits of every position of idx. With ``cache`` (from :meth:`make_cache`), idx holds
+        the positions after the ``cache[0].pos`` already fed, and their keys and values are kept
+        for the next call: feeding a prompt, then one token at a time, gives the same logits as
+        feeding the whole sequence at once (Chapter 10's generation)."""
+        start = 0 if cache is None else cache[0].pos
         T = idx.shape[-1]
-        if T > self.context_length:
-            raise ValueError(f"sequence of length {T} exceeds context_length={self.context_length}")
+        if start + T > self.context_length:
+            raise ValueError(f"sequence of length {start + T} exceeds "
+                             f"context_length={self.context_length}")
         x = self.tok_emb(idx)  # (B, T, D)
-        for block in self.blocks:
-            x = block(x)  # (B, T, D)
+        for i, block in enumerate(self.blocks):  # Chapter 6's blocks take x alone
+            x = block(x) if cache is None else block(x, cache=cache[i])  # (B, T, D)
         return self.lm_head(self.norm_f(x))  # (B, T, V)
+
+    def make_cache(self, batch_size, max_seq_len=None):
+        """One empty :class:`reference.efficiency.KVCache` per block, for ``batch_size`` sequences
+        of at most ``max_seq_len`` positions (default ``context_length``), in the dtype and on the
+        device of the model."""
+        attn = self.blocks[0].attn
+        weight = self.tok_emb.weight
+        return [KVCache(batch_size, attn.n_heads, max_seq_len or self.context_length,
+                        attn.q_proj.in_features // attn.n_heads, weight.dtype, weight.device)
+                for _ in self.blocks]
 
 
 def count_parameters(vocab_size, context_length, d_model, n_layers, n_heads, d_ff,

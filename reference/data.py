@@ -207,6 +207,8 @@ class TextCorpus:
     val: torch.Tensor  # (N_val,)
     vocab_size: int
     bytes_per_token: float  # UTF-8 bytes per token over the whole text (compression)
+    merges: list | None = None  # the byte-level BPE's merges (None: raw bytes)
+    vocab: dict | None = None  # the BPE's id -> bytes (None: raw bytes)
 
 
 def text_corpus(path, vocab_size=256, max_chars=1_000_000, val_fraction=0.1):
@@ -218,6 +220,7 @@ def text_corpus(path, vocab_size=256, max_chars=1_000_000, val_fraction=0.1):
     n_bytes = len(text.encode("utf-8"))
     if n_bytes < 1000:
         raise ValueError(f"{path}: {n_bytes} bytes of text; at least 1000 are needed")
+    vocab = merges = None
     if vocab_size == 256:
         ids = list(text.encode("utf-8"))
     elif vocab_size > 256:
@@ -227,7 +230,7 @@ def text_corpus(path, vocab_size=256, max_chars=1_000_000, val_fraction=0.1):
         raise ValueError("vocab_size must be 256 (bytes) or more (byte-level BPE)")
     ids = torch.tensor(ids, dtype=torch.long)
     cut = int(len(ids) * (1 - val_fraction))
-    return TextCorpus(ids[:cut], ids[cut:], vocab_size, n_bytes / len(ids))
+    return TextCorpus(ids[:cut], ids[cut:], vocab_size, n_bytes / len(ids), merges, vocab)
 
 
 # --------------------------------------------------------------------------- byte-level BPE

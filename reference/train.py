@@ -4,6 +4,9 @@
 (``torch.autocast``; a ``GradScaler`` for float16), gradient accumulation, clipping, warmup +
 cosine learning rate, periodic evaluation, a progress line with tokens/s and MFU, and checkpoints
 that resume a run exactly (model, optimizer, scaler, step, history and every RNG state).
+``main_job``'s checkpoints also record the model's constructor arguments and the tokenizer, so
+that :func:`load_for_generation` can rebuild the model and turn text into ids and back
+(``llmcourse generate``).
 
 Conventions, stated once:
 
@@ -21,6 +24,7 @@ Conventions, stated once:
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
 import os
 import sys
@@ -30,7 +34,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from reference.blocks import GPT
-from reference.data import get_batch, synthetic_corpus, text_corpus
+from reference.data import BPETokenizer, get_batch, synthetic_corpus, text_corpus
 from reference.losses import cross_entropy
 from reference.optim import AdamW, clip_grad_norm, cosine_schedule
 
@@ -139,9 +143,13 @@ def resolve_dtype(name, device):
 
 
 # --------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path, model, optimizer, scaler, step, history, batch_gen, config):
+def save_checkpoint(path, model, optimizer, scaler, step, history, batch_gen, config, meta=None):
     """Everything needed to continue exactly: weights, optimizer moments, loss scale, the step,
-    the history so far, and every random state the run draws from."""
+    the history so far, and every random state the run draws from.
+
+    ``meta``: further entries stored as they are, for readers other than :func:`load_checkpoint`
+    (``main_job`` passes "model_config" and "tokenizer", what :func:`load_for_generation` needs);
+    plain values only, so that ``torch.load(weights_only=True)`` reads the file."""
     state = {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(), "step": step, "history": history,
@@ -149,6 +157,10 @@ def save_checkpoint(path, model, optimizer, scaler, step, history, batch_gen, co
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "config": asdict(config),
     }
+    clash = state.keys() & (meta or {}).keys()
+    if clash:
+        raise ValueError(f"meta may not replace the checkpoint's own entries: {sorted(clash)}")
+    state.update(meta or {})
     tmp = f"{path}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, path)  # atomic: a crash mid-save leaves the previous checkpoint intact
@@ -201,11 +213,12 @@ def _progress(step, total, loss, tok_s, mfu, width=24):
     sys.stderr.flush()
 
 
-def train(model, train_tokens, val_tokens, config=TrainConfig()):
+def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
     """Train ``model`` (logits = model(x)) on next-token prediction over ``train_tokens``.
 
     Returns the history, a dict of lists: "step", "lr", "train_loss" (per step, the mean over its
     micro-batches), "val_step", "val_loss", and "tokens_per_s", "mfu" (per logged interval).
+    ``meta`` goes into every checkpoint as it is (see :func:`save_checkpoint`).
 
     Shape:
         train_tokens, val_tokens: (N,) integer token streams
@@ -280,10 +293,92 @@ def train(model, train_tokens, val_tokens, config=TrainConfig()):
         if config.checkpoint_path and ((step + 1) % config.checkpoint_interval == 0
                                        or step + 1 == end):
             save_checkpoint(config.checkpoint_path, model, optimizer, scaler, step + 1, history,
-                            batch_gen, config)
+                            batch_gen, config, meta)
     if config.progress:
         sys.stderr.write("\n")
     return history
+
+
+# --------------------------------------------------------------------------- generation
+TEXT_MAX_CHARS = 1_000_000  # main_job trains on the first this many characters of a text file
+
+
+class TokenizerKind(enum.Enum):
+    """How a checkpoint's token ids map to text; the checkpoint stores the value string."""
+
+    BYTES = "bytes"  # a text's UTF-8 bytes, ids 0..255
+    BPE = "bpe"  # byte-level BPE learned on the text (reference.data.train_bpe)
+    SYNTHETIC = "synthetic"  # the Markov corpus: ids have no text, they are written as integers
+
+
+def text_tokenizer_record(corpus):
+    """The "tokenizer" entry of a checkpoint of ``main_job`` on a text file (a ``TextCorpus``):
+    plain ints, lists and bytes, which ``torch.load(weights_only=True)`` reads back. BPE: "vocab"
+    lists each id's bytes, in id order, and "merges" the merged pairs in the order they were
+    learned. (The synthetic corpus's entry is {"kind": "synthetic", "vocab_size": V}.)"""
+    if corpus.merges is None:
+        return {"kind": TokenizerKind.BYTES.value}
+    return {"kind": TokenizerKind.BPE.value,
+            "vocab": [corpus.vocab[i] for i in range(len(corpus.vocab))],
+            "merges": [tuple(m) for m in corpus.merges]}
+
+
+def text_functions(record):
+    """(encode, decode) for a checkpoint's "tokenizer" entry: encode(str) -> list of ids,
+    decode(list of ids) -> str. Bytes that are not valid UTF-8 (a character cut short) decode
+    to U+FFFD. The synthetic corpus reads and writes its ids as space-separated integers."""
+    kind = TokenizerKind(record["kind"])
+    if kind is TokenizerKind.BYTES:
+        return (lambda text: list(text.encode("utf-8")),
+                lambda ids: bytes(ids).decode("utf-8", errors="replace"))
+    if kind is TokenizerKind.BPE:
+        bpe = BPETokenizer(dict(enumerate(record["vocab"])), record["merges"])
+        # a text can run out of pairs before the vocabulary is full: the model's ids beyond the
+        # BPE's never occurred in training, and stand for no bytes
+        return bpe.encode, lambda ids: bpe.decode([i for i in ids if i in bpe.vocab])
+
+    n = record["vocab_size"]
+
+    def encode(text):
+        words = text.split()
+        if not all(w.isascii() and w.isdigit() and int(w) < n for w in words):
+            raise ValueError(f"the synthetic corpus's tokens are the integers 0..{n - 1}, "
+                             f"separated by spaces; got {text!r}")
+        return [int(w) for w in words]
+
+    return encode, lambda ids: " ".join(str(int(i)) for i in ids)
+
+
+def load_for_generation(path, device="auto"):
+    """The model a ``main_job`` checkpoint holds, in eval mode on ``device`` ("auto": CUDA when
+    present), and the text <-> ids functions of its tokenizer: returns (model, encode, decode)
+    as :func:`text_functions` describes them. The file is read with ``weights_only=True``: a
+    checkpoint is data, and loading it runs no code from it. Raises ValueError for a file that is
+    not such a checkpoint, for one written before checkpoints recorded the model, and for a
+    device this machine lacks."""
+    try:
+        device = torch.device(resolve_device(device))
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r} (auto, cpu or cuda)") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("no CUDA device on this machine (use --device cpu)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as e:  # the unpickler fails in many ways on a file that is not a checkpoint
+        raise ValueError(f"{path}: not a checkpoint of llmcourse train (torch.load cannot read "
+                         f"it as plain data: {type(e).__name__})") from e
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path}: not a checkpoint of llmcourse train")
+    if "model_config" not in state or "tokenizer" not in state:
+        raise ValueError(f"{path}: this checkpoint was written before checkpoints recorded the "
+                         "model's shape and tokenizer; retrain with llmcourse train --checkpoint")
+    model = GPT(**state["model_config"])
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    encode, decode = text_functions(state["tokenizer"])
+    return model, encode, decode
 
 
 # --------------------------------------------------------------------------- the main job
@@ -296,9 +391,12 @@ def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
 
     With ``text_path`` it trains on the user's own UTF-8 text instead (bytes, or byte-level BPE
     with ``text_vocab_size`` ids); no floor is known then (None is returned), and the loss is
-    also reported in bits per byte, which does not depend on the tokenizer."""
+    also reported in bits per byte, which does not depend on the tokenizer.
+
+    Its checkpoints record the model's constructor arguments ("model_config") and the tokenizer
+    ("tokenizer", see :func:`text_tokenizer_record`): enough for :func:`load_for_generation`."""
     if text_path is not None:
-        corpus = text_corpus(text_path, text_vocab_size)
+        corpus = text_corpus(text_path, text_vocab_size, max_chars=TEXT_MAX_CHARS)
         vocab_size, floor = corpus.vocab_size, None
         source = (f"{text_path}, {len(corpus.train) + len(corpus.val):,} tokens "
                   f"({corpus.bytes_per_token:.2f} bytes per token, vocabulary {vocab_size})")
@@ -307,8 +405,15 @@ def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
                                   n_val=10_000, seed=seed)
         floor = corpus.entropy_rate
         source = f"order-{order} Markov chain over {vocab_size} symbols"
+    model_config = dict(vocab_size=vocab_size, context_length=context_length, d_model=d_model,
+                        n_layers=n_layers, n_heads=n_heads, d_ff=4 * d_model)
+    meta = None
+    if checkpoint_path is not None:
+        tokenizer = ({"kind": TokenizerKind.SYNTHETIC.value, "vocab_size": vocab_size}
+                     if text_path is None else text_tokenizer_record(corpus))
+        meta = {"model_config": model_config, "tokenizer": tokenizer}
     torch.manual_seed(seed)
-    model = GPT(vocab_size, context_length, d_model, n_layers, n_heads, 4 * d_model)
+    model = GPT(**model_config)
     with torch.no_grad():  # small embeddings: the tied head starts near uniform predictions
         model.tok_emb.weight.normal_(0.0, 0.02)
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, context_length=context_length,
@@ -319,7 +424,7 @@ def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
     dev = resolve_device(device)
     print(f"model: GPT, {sum(p.numel() for p in model.parameters()):,} parameters, on {dev} "
           f"({resolve_dtype(dtype, dev)}); corpus: {source}", flush=True)
-    history = train(model, corpus.train, corpus.val, config)
+    history = train(model, corpus.train, corpus.val, config, meta)
     if floor is None:
         bits = 1 / (math.log(2) * corpus.bytes_per_token)  # nats per token -> bits per byte
         print(f"{'step':>6} {'val loss':>9} {'bits/byte':>10}")

@@ -16,6 +16,7 @@ _MODULES = {  # in the book's order
     "ch07": "autograder.chapters.ch07_efficiency",
     "ch08": "autograder.chapters.ch08_learning",
     "ch09": "autograder.chapters.ch09_training",
+    "ch10": "autograder.chapters.ch10_applications",
 }
 
 

@@ -28,3 +28,12 @@ def test_exact_grid_declares_each_row_once_and_labels_every_dtype():
     assert {c.dtype for c in cases} == set(b.dtypes())
     [public] = [c for c in cases if c.public]
     assert public.dtype == torch.float32 and public.name == "float32, first, public"
+
+
+def test_float64_grid_declares_each_row_once_in_float64_on_the_cpu_with_its_public_rows():
+    b = CaseBuilder("chXX.example", devices=("cpu", "cuda"))
+    cases = b.float64_grid(_rows)
+    assert len(cases) == 6
+    assert {(c.dtype, c.device) for c in cases} == {(torch.float64, "cpu")}
+    [public] = [c for c in cases if c.public]
+    assert public.name == "float64, first, public"
