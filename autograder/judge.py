@@ -91,6 +91,16 @@ def first_violation(case, outputs) -> tuple[int, str] | None:
     return None
 
 
+def _explained(prep: Prepared, cmp) -> str:
+    """", for <what the case says the wrong element stands for>" (``Case.explain``), or ""."""
+    if prep.case.explain is None or not cmp.where:
+        return ""
+    try:
+        return f", for {prep.case.explain(cmp.where, prep.case)}"
+    except Exception:  # noqa: BLE001 - an explanation must never cost the verdict
+        return ""
+
+
 def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     """One case: ``report`` is the worker's header for it, ``tensors`` its outputs then grads."""
     status = report.get("status")
@@ -129,8 +139,8 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
         if not cmp.ok:
             is_grad = i >= n_out
             label = ("output" if n_out == 1 else f"output {i}") if not is_grad else "gradient"
-            return CaseVerdict(prep, False, "wrong", f"{label}: {cmp.reason}", outputs, forbidden,
-                               grads_only=is_grad)
+            return CaseVerdict(prep, False, "wrong", f"{label}: {cmp.reason}{_explained(prep, cmp)}",
+                               outputs, forbidden, grads_only=is_grad)
     violation = first_violation(prep.case, outputs)
     if violation is not None:
         return CaseVerdict(prep, False, "wrong", f"property violated: {violation[1]}", outputs,

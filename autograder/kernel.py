@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import warnings
 
+from autograder import cases as case_mod
 from autograder import grade
 from autograder.chapters import find_exercise
 from autograder.inprocess import grade_object
+from autograder.spec import dtype_name
 
 _PLANS: dict = {}
 
@@ -36,6 +38,20 @@ def _run(exercise_id: str, obj, public_only: bool):
         return ex, grade_object(obj, ex, prepared)
 
 
+def _hidden_summary(ex, public) -> str:
+    """What the hidden tests add to the public ones: their number, dtypes, gradients and the tags
+    of cases the self-check did not run (from the case declarations alone: nothing is computed)."""
+    hidden = case_mod.build_cases(ex, 0, ("cpu",))
+    dtypes = sorted({dtype_name(c.dtype) for c in hidden} - {dtype_name(c.dtype) for c in public})
+    tags = list(dict.fromkeys(t for c in hidden for t in c.tags
+                              if t not in {t for p in public for t in p.tags}))
+    extra = ([f"also {' and '.join(dtypes)}"] if dtypes else []) + tags[:6]
+    if any(c.grad or c.grad_params for c in hidden) and not any(c.grad or c.grad_params
+                                                                for c in public):
+        extra.append("gradients")
+    return f"The hidden tests run {len(hidden)} cases" + (f": {', '.join(extra)}." if extra else ".")
+
+
 def self_check(exercise_id: str, obj) -> None:
     """Run the public checks of one exercise on ``obj`` and print a short report."""
     ex, result = _run(exercise_id, obj, public_only=True)
@@ -43,9 +59,8 @@ def self_check(exercise_id: str, obj) -> None:
         print(f"⚠ {ex.name}: {result.messages[0]}")
         return
     if result.passed:
-        n = len(_prepared(exercise_id, True)[1])
-        print(f"✓ {ex.name}: {n} public checks passed. Hidden tests also cover more shapes, "
-              "dtypes (float64/bfloat16), extreme values and gradients.")
+        public = [p.case for p in _prepared(exercise_id, True)[1]]
+        print(f"✓ {ex.name}: {len(public)} public checks passed. {_hidden_summary(ex, public)}")
         return
     lines = "\n".join(f"  - {m}" for m in result.messages)
     raise AssertionError(f"{ex.name}: public check failed\n{lines}")

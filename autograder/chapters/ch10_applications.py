@@ -385,8 +385,25 @@ def _qa_pairs(b: CaseBuilder, n):
     return pairs
 
 
+def _show(x, limit=60) -> str:
+    text = repr(x if isinstance(x, str) else " ".join(x))
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
+def _pairs_cell(cell: Cell):
+    """``cell``, declaring cases whose wrong elements are explained by their pair."""
+    return lambda *args, **kw: cell(*args, explain=_which_pair, **kw)
+
+
+def _which_pair(where, case) -> str:
+    """The pair scored at output row ``where[0]``."""
+    a, b = case.args[0][where[0]]
+    return f"pair {where[0]}: {_show(a)} against {_show(b)}"
+
+
 def em_cases(b: CaseBuilder):
-    def rows(c: Cell):
+    def rows(cell: Cell):
+        c = _pairs_cell(cell)
         c("hand-written answers", list(QA_PAIRS), public=True)
         c("case, punctuation and articles", [("The Cat.", "cat"), ("an Owl!", "owl"),
                                             ("A-ha", "aha"), ("Theory", "theory")],
@@ -396,7 +413,8 @@ def em_cases(b: CaseBuilder):
 
 
 def f1_cases(b: CaseBuilder):
-    def rows(c: Cell):
+    def rows(cell: Cell):
+        c = _pairs_cell(cell)
         c("hand-written answers", list(QA_PAIRS), public=True)
         c("repeated words (multiset overlap)", [("the cat cat cat", "cat"),
                                                ("red red blue", "red blue blue"),
@@ -409,7 +427,8 @@ def f1_cases(b: CaseBuilder):
 
 
 def rouge_n_cases(b: CaseBuilder):
-    def rows(c: Cell):
+    def rows(cell: Cell):
+        c = _pairs_cell(cell)
         c("ROUGE-1, 12 pairs", _token_pairs(b, 12), width=3, n=1, public=True)
         c("ROUGE-2, 12 pairs", _token_pairs(b, 12), width=3, n=2, tags=("n = 2",), public=True)
         c("ROUGE-3, 8 pairs", _token_pairs(b, 8, edits=2), width=3, n=3, tags=("n = 3",))
@@ -424,7 +443,8 @@ def rouge_n_cases(b: CaseBuilder):
 
 
 def rouge_l_cases(b: CaseBuilder):
-    def rows(c: Cell):
+    def rows(cell: Cell):
+        c = _pairs_cell(cell)
         c("12 pairs", _token_pairs(b, 12), width=3, public=True)
         c("a subsequence, not a substring", [("a x b y c".split(), "a b c".split()),
                                             ("the cat sat".split(), "the big cat sat".split())],

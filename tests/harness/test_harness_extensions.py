@@ -113,6 +113,18 @@ def test_property_checks_run_on_the_students_outputs():
     assert "property violated: rows do not have unit norm" in " ".join(result.messages)
 
 
+def test_a_wrong_element_is_explained_by_the_case():
+    """``Case.explain`` names what stands behind the worst element (here: the input row)."""
+    rows = ["alpha", "beta", "gamma"]
+    ex = Exercise(id="toy.explain", name="lengths", points=1.0,
+                  reference=lambda words: torch.tensor([float(len(w)) for w in words]),
+                  cases=lambda b: [Case(name="3 words", args=[rows], dtype=torch.float64,
+                                        explain=lambda where, case: f"word {case.args[0][where[0]]!r}")])
+    result = _grade(ex, lambda words: torch.tensor([5.0, 4.0, 6.0]))
+    assert not result.passed
+    assert "for word 'gamma'" in " ".join(result.messages)
+
+
 def test_driver_and_numbers_through_the_worker():
     chapter = Chapter(id="toy", title="Toy", notebook="toy/toy.py", exercises=[COUNT, FLOPS])
     plan = [(ex, [prepare(ex, c, i) for i, c in enumerate(ex.cases(CaseBuilder(ex.id)))])
