@@ -83,6 +83,10 @@ GENERATE_MISTAKES = (
     Mistake(key="first_position", title="the next token drawn from the first position's logits",
             hint="the next token follows the LAST position: logits[:, -1]",
             patch={"sample_next_token(logits[:, -1],": "sample_next_token(logits[:, 0],"}),
+    Mistake(key="stale_token", title="the cache is fed the token before the new one",
+            hint="after the prefill, feed exactly the token just drawn (seq[:, -1:]): the cache "
+                 "already holds everything before it",
+            patch={"            fresh = token[:, None]\n": "            fresh = seq[:, -2:-1]\n"}),
     Mistake(key="temperature_dropped", title="the temperature is not passed to the sampler",
             hint="pass temperature, top_k, top_p and the generator to sample_next_token",
             patch={"(logits[:, -1], temperature, top_k": "(logits[:, -1], 1.0, top_k"}),

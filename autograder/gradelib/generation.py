@@ -72,7 +72,8 @@ def drive_draws(fn, logits, n_draws, seed, **kwargs):
     (() int64, 1 or 0: a sampler that ignores its generator cannot be reproduced)."""
     R, V = logits.shape
     batch = logits.unsqueeze(0).repeat(n_draws, 1, 1)  # (n, R, V)
-    draws = [_ids(fn(batch.clone(), **kwargs, generator=torch.Generator().manual_seed(seed)),
+    draws = [_ids(fn(batch.clone(), **kwargs,
+                     generator=torch.Generator(device=logits.device).manual_seed(seed)),
                   (n_draws, R), "sample_next_token") for _ in range(2)]
     ids = draws[0].cpu()
     if (ids < 0).any() or (ids >= V).any():

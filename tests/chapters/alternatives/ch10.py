@@ -83,7 +83,8 @@ def sample_gumbel_max(logits, temperature=1.0, top_k=None, top_p=None, generator
         x = top_k_filter(x, top_k)
     if top_p is not None:
         x = top_p_filter(x, top_p)
-    u = torch.rand(x.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)
+    u = torch.rand(x.shape, generator=generator, dtype=torch.float64, device=x.device)
+    u = u.clamp_min(1e-300)
     return (x.double() - torch.log(-torch.log(u))).argmax(-1)
 
 
@@ -97,7 +98,8 @@ def sample_inverse_cdf(logits, temperature=1.0, top_k=None, top_p=None, generato
     if top_p is not None:
         x = top_p_filter(x, top_p)
     cdf = torch.softmax(x.double(), dim=-1).cumsum(-1)
-    u = torch.rand(x.shape[:-1] + (1,), generator=generator, dtype=torch.float64)
+    u = torch.rand(x.shape[:-1] + (1,), generator=generator, dtype=torch.float64,
+                   device=x.device)
     index = torch.searchsorted(cdf, u * cdf[..., -1:], right=True).squeeze(-1)
     return index.clamp(max=x.shape[-1] - 1)
 
