@@ -264,7 +264,7 @@ try:
     z = torch.tensor([3.0, 2.5, 2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -1.5, -2.0])
     g = torch.Generator().manual_seed(0)
     settings = [("T = 1", {}), ("T = 0.5", {"temperature": 0.5}), ("T = 2", {"temperature": 2.0}),
-                ("top-k = 3", {"top_k": 3}), ("top-p = 0.8", {"top_p": 0.8})]
+                ("top-k = 3", {"top_k": 3}), ("top-p = 0.9", {"top_p": 0.9})]
     fig, axes = plt.subplots(1, len(settings), figsize=(15, 2.6), sharey=True)
     for ax, (title, kw) in zip(axes, settings):
         draws = sample_next_token(z.expand(20_000, -1), generator=g, **kw)
@@ -289,7 +289,8 @@ except NotImplementedError:
 # $\le s$, so after they are computed once they can be stored. This is Chapter 7's **key/value
 # cache**. With it, a step feeds only the newest token: its query attends to the cached keys, and
 # its own key and value are appended. The prompt is fed once (the "prefill"), then each new
-# token costs one position, and the logits are the same as without the cache, up to
+# token costs one position through the projections and feed-forward layers (its attention still
+# reads all $t$ cached keys, $O(t)$ work), and the logits are the same as without the cache, up to
 # floating-point rounding.
 #
 # The course's `GPT` (`reference.blocks.GPT`) supports this:
@@ -317,9 +318,8 @@ except NotImplementedError:
 # `model(seq)` on the whole sequence so far at every step. Both must return the same tokens for the
 # same generator, and the grader checks that each mode really does what it says.
 #
-# Decorate nothing and do not call `model.eval()` or `torch.no_grad()` for the model's sake: the
-# grader's model has no dropout. Wrapping the loop in `with torch.no_grad():` is fine and saves
-# memory.
+# The grader's model has no dropout, so `model.eval()` is not needed. Wrapping the loop in
+# `with torch.no_grad():` is fine and saves memory.
 
 # %% llmcourse={"role": "answer", "exercise": "ch10.generate"}
 def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, eos_id=None,
@@ -408,10 +408,10 @@ except NotImplementedError:
 #   \mathrm{lp}(L) = \left(\frac{5 + L}{6}\right)^{\alpha},$$
 #
 # where $L$ counts the generated tokens (`eos` included, `bos` not). With $\alpha = 0$ the score is
-# the plain log-probability. With $\alpha = 1$ it is close to the average log-probability per
-# token. Larger $\alpha$ favours longer outputs. The penalty is applied only to compare **finished**
-# hypotheses. While the search runs, the beam is ranked by total log-probability, since all
-# hypotheses in it have the same length anyway.
+# the plain log-probability. With $\alpha = 1$ and long outputs it is proportional to the average
+# log-probability per token ($\mathrm{lp}(L) \approx L/6$). Larger $\alpha$ favours longer outputs.
+# The penalty is applied only to compare **finished** hypotheses. While the search runs, the beam
+# is ranked by total log-probability, since all hypotheses in it have the same length anyway.
 #
 # Beam search is still an approximation. A hypothesis that leaves the beam never comes back, even
 # if its continuations turn out to be the best. The Try-it below finds small examples where a
