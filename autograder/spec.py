@@ -149,6 +149,10 @@ class Exercise:
     # lower precision has nothing to teach. Declared, so that a forgotten dtype is not mistaken
     # for one (tests/chapters/test_chapter_declarations.py).
     float64_only: bool = False
+    # False where a 16-bit dtype cannot resolve what is graded: integer codes obtained by rounding
+    # a quotient (Chapter 11's quantizers: bfloat16 resolves x / scale near 127 only to 0.5).
+    # Declared for the same reason as ``float64_only``.
+    graded_in_16_bit: bool = True
 
     def __post_init__(self):
         self.kind = Kind(self.kind)

@@ -17,6 +17,7 @@ _MODULES = {  # in the book's order
     "ch08": "autograder.chapters.ch08_learning",
     "ch09": "autograder.chapters.ch09_training",
     "ch10": "autograder.chapters.ch10_applications",
+    "ch11": "autograder.chapters.ch11_challenges",
 }
 
 

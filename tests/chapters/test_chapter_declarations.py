@@ -34,6 +34,9 @@ def test_cases_are_varied_and_named(chapter, ex):
     dtypes = {c.dtype for c in cases}
     if ex.float64_only:
         assert dtypes == {torch.float64} and {c.device for c in cases} == {"cpu"}
+    elif not ex.graded_in_16_bit:
+        assert not dtypes & {torch.bfloat16, torch.float16}
+        assert {torch.float32} | (set() if on_gpu else {torch.float64}) <= dtypes
     else:
         expected = {"torch.float32", "torch.bfloat16"} | (set() if on_gpu else {"torch.float64"})
         assert expected <= {str(d) for d in dtypes}
