@@ -52,6 +52,21 @@ class Case:
     explain: Callable | None = None
 
 
+class Precision(str, enum.Enum):
+    """Which dtypes an exercise's cases are declared in."""
+
+    ALL = "all"  # float64, float32 and bfloat16 on the CPU; float32, bfloat16, float16 on CUDA
+    # integer codes obtained by rounding a quotient, which a 16-bit dtype cannot determine
+    # (bfloat16 resolves x / scale near 127 only to 0.5): float64 and float32
+    NO_16_BIT = "no 16-bit"
+    # Python data and numbers (strings, token lists, scores) or an exact answer over float64
+    # log-probabilities: one float64 cell on the CPU (``CaseBuilder.float64_grid``)
+    FLOAT64 = "float64"
+    # integer inputs and a ratio out (rates of counts): one cell of the default dtype, float32,
+    # whose tolerance a float32 computation meets (``CaseBuilder.default_grid``)
+    DEFAULT_FLOAT32 = "default float32"
+
+
 class Kind(str, enum.Enum):
     """What the student defines: a function called per case, or an nn.Module class built per case."""
 
@@ -144,18 +159,13 @@ class Exercise:
     # A program that exercises the target instead of one call (e.g. 100 optimizer steps): the
     # name of a driver of the grading library (``gradelib.DRIVERS``).
     driver: str | None = None
-    # Graded in float64 on the CPU only (``CaseBuilder.float64_grid``): Python data and numbers
-    # (strings, token lists, scores) or an exact answer over float64 log-probabilities, where a
-    # lower precision has nothing to teach. Declared, so that a forgotten dtype is not mistaken
-    # for one (tests/chapters/test_chapter_declarations.py).
-    float64_only: bool = False
-    # False where a 16-bit dtype cannot resolve what is graded: integer codes obtained by rounding
-    # a quotient (Chapter 11's quantizers: bfloat16 resolves x / scale near 127 only to 0.5).
-    # Declared for the same reason as ``float64_only``.
-    graded_in_16_bit: bool = True
+    # The dtypes it is graded in (declared, so that a forgotten dtype is not mistaken for a
+    # policy; tests/chapters/test_chapter_declarations.py checks the cases against it).
+    precision: Precision | None = None
 
     def __post_init__(self):
         self.kind = Kind(self.kind)
+        self.precision = Precision(self.precision or Precision.ALL)
         if not isinstance(self.forbidden, Forbidden):
             raise TypeError(f"{self.id}: forbidden= takes a set from autograder.forbidden")
         for key in self.standins:
@@ -308,6 +318,12 @@ class CaseBuilder:
         whose answer is exact. One cell, public rows included."""
         return self.grid(rows, devices=("cpu",), public_dtype=torch.float64,
                          exclude=tuple(d for d in FLOAT_DTYPES_CPU if d != torch.float64))
+
+    def default_grid(self, rows: Callable[[Cell], Any]) -> list[Case]:
+        """The cases of an exercise on integer inputs with a floating result (a rate of counts):
+        one cell of the default dtype, float32, on the CPU, public rows included."""
+        return self.grid(rows, devices=("cpu",), public_dtype=torch.float32,
+                         exclude=tuple(d for d in FLOAT_DTYPES_CPU if d != torch.float32))
 
     def randn(self, *shape, dtype=torch.float64, scale: float = 1.0, shift: float = 0.0):
         x = torch.randn(*shape, generator=self.gen, dtype=torch.float64) * scale + shift

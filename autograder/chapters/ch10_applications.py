@@ -21,7 +21,7 @@ import torch
 from autograder.chapters import ch10_catalog as catalog
 from autograder.gradelib.generation import cached_lm
 from autograder.properties import frequency_violation
-from autograder.spec import CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Precision
 from reference.decoding import (
     accepted_length_distribution,
     beam_search,
@@ -500,27 +500,27 @@ CHAPTER = Chapter(
         Exercise(id="ch10.generate", name="generate", points=2.0, reference=generate,
                  cases=generate_cases, driver="drive_generate",
                  standins=("ch10.sample_next_token",), mistakes=catalog.GENERATE_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.beam_search", name="beam_search", points=2.0, reference=beam_search,
                  cases=beam_cases, driver="drive_beam", mistakes=catalog.BEAM_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.speculative_accept", name="speculative_accept", points=2.0,
                  reference=speculative_accept, cases=speculative_cases,
                  driver="drive_speculative", mistakes=catalog.SPECULATIVE_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.exact_match", name="exact_match", points=0.5, reference=exact_match,
                  cases=em_cases, driver="drive_pairs", mistakes=catalog.EM_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.token_f1", name="token_f1", points=1.0, reference=token_f1,
                  cases=f1_cases, driver="drive_pairs", mistakes=catalog.F1_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.rouge_n", name="rouge_n", points=1.0, reference=rouge_n,
                  cases=rouge_n_cases, driver="drive_pairs", mistakes=catalog.ROUGE_N_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.rouge_l", name="rouge_l", points=1.0, reference=rouge_l,
                  cases=rouge_l_cases, driver="drive_pairs", mistakes=catalog.ROUGE_L_MISTAKES,
-                 float64_only=True),
+                 precision=Precision.FLOAT64),
         Exercise(id="ch10.corpus_bleu", name="corpus_bleu", points=1.5, reference=corpus_bleu,
-                 cases=bleu_cases, mistakes=catalog.BLEU_MISTAKES, float64_only=True),
+                 cases=bleu_cases, mistakes=catalog.BLEU_MISTAKES, precision=Precision.FLOAT64),
     ],
 )

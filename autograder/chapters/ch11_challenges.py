@@ -10,7 +10,8 @@ case whose sums exceed 2^24, which a float32 accumulator cannot hold exactly. Th
 is compared exactly against the stated recipe with a seeded generator, on sets of 12 + 12 words,
 where a draw that reproduces the observed split (whose statistic would tie the observed one up
 to the order of summation) has probability 1 / C(24, 12) ≈ 3.7e-7. Fairness gaps take integer
-labels and are compared in float64.
+labels and are compared in the default dtype's cell, float32: computing the rates in float32 is
+as right as in float64.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from autograder.chapters import ch11_catalog as catalog
-from autograder.spec import CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Precision
 from reference.cost import decode_arithmetic_intensity, inference_cost
 from reference.fairness import (
     demographic_parity_difference,
@@ -314,7 +315,7 @@ def parity_cases(b: CaseBuilder):
         c("equal rates", *_binary_case(b, 100, 2, [0.5, 0.5]), tags=("no gap",))
         pred, g = _binary_case(b, 60, 2, [0.3, 0.7])
         c("bool predictions, group ids 5 and 9", pred.bool(), g * 4 + 5, tags=("bool", "ids"))
-    return b.float64_grid(rows)
+    return b.default_grid(rows)
 
 
 def odds_cases(b: CaseBuilder):
@@ -327,7 +328,7 @@ def odds_cases(b: CaseBuilder):
         pred, y, g = _binary_case(b, 120, 2, [0.5, 0.5], labels=True)
         c("the false-positive gap is the larger one", torch.where(g == 1, torch.ones_like(y), y),
           y, g, tags=("FPR gap",))
-    return b.float64_grid(rows)
+    return b.default_grid(rows)
 
 
 CHAPTER = Chapter(
@@ -337,43 +338,43 @@ CHAPTER = Chapter(
     exercises=[
         Exercise(id="ch11.inference_cost", name="inference_cost", points=1.0,
                  reference=inference_cost, cases=cost_cases, driver="drive_record",
-                 mistakes=catalog.COST_MISTAKES, float64_only=True),
+                 mistakes=catalog.COST_MISTAKES, precision=Precision.FLOAT64),
         Exercise(id="ch11.decode_arithmetic_intensity", name="decode_arithmetic_intensity",
                  points=0.5, reference=decode_arithmetic_intensity, cases=intensity_cases,
-                 mistakes=catalog.INTENSITY_MISTAKES, float64_only=True),
+                 mistakes=catalog.INTENSITY_MISTAKES, precision=Precision.FLOAT64),
         Exercise(id="ch11.quantize_absmax", name="quantize_absmax", points=1.5,
                  reference=quantize_absmax, cases=absmax_cases,
                  mistakes=catalog.ABSMAX_MISTAKES,
-                 graded_in_16_bit=False),
+                 precision=Precision.NO_16_BIT),
         Exercise(id="ch11.quantize_zero_point", name="quantize_zero_point", points=1.5,
                  reference=quantize_zero_point, cases=zero_point_cases,
                  mistakes=catalog.ZERO_POINT_MISTAKES,
-                 graded_in_16_bit=False),
+                 precision=Precision.NO_16_BIT),
         Exercise(id="ch11.dequantize", name="dequantize", points=0.5, reference=dequantize,
                  cases=dequantize_cases, mistakes=catalog.DEQUANTIZE_MISTAKES),
         Exercise(id="ch11.quantize_groupwise", name="quantize_groupwise", points=1.5,
                  reference=quantize_groupwise, cases=groupwise_cases,
                  standins=("ch11.quantize_absmax",),
                  mistakes=catalog.GROUPWISE_MISTAKES,
-                 graded_in_16_bit=False),
+                 precision=Precision.NO_16_BIT),
         Exercise(id="ch11.int8_matmul", name="int8_matmul", points=1.5, reference=int8_matmul,
                  cases=int8_matmul_cases, mistakes=catalog.INT8_MATMUL_MISTAKES),
         Exercise(id="ch11.outlier_decomposed_matmul", name="outlier_decomposed_matmul",
                  points=2.0, reference=outlier_decomposed_matmul, cases=outlier_cases,
                  standins=("ch11.quantize_absmax", "ch11.int8_matmul"),
                  mistakes=catalog.OUTLIER_MISTAKES,
-                 graded_in_16_bit=False),
+                 precision=Precision.NO_16_BIT),
         Exercise(id="ch11.weat_effect_size", name="weat_effect_size", points=1.5,
                  reference=weat_effect_size, cases=weat_effect_cases,
                  mistakes=catalog.WEAT_EFFECT_MISTAKES),
         Exercise(id="ch11.weat_p_value", name="weat_p_value", points=2.0,
                  reference=weat_p_value, cases=weat_p_cases, driver="drive_with_generator",
-                 mistakes=catalog.WEAT_P_MISTAKES, float64_only=True),
+                 mistakes=catalog.WEAT_P_MISTAKES, precision=Precision.FLOAT64),
         Exercise(id="ch11.demographic_parity_difference", name="demographic_parity_difference",
                  points=0.5, reference=demographic_parity_difference, cases=parity_cases,
-                 mistakes=catalog.PARITY_MISTAKES, float64_only=True),
+                 mistakes=catalog.PARITY_MISTAKES, precision=Precision.DEFAULT_FLOAT32),
         Exercise(id="ch11.equalized_odds_difference", name="equalized_odds_difference",
                  points=1.5, reference=equalized_odds_difference, cases=odds_cases,
-                 mistakes=catalog.ODDS_MISTAKES, float64_only=True),
+                 mistakes=catalog.ODDS_MISTAKES, precision=Precision.DEFAULT_FLOAT32),
     ],
 )

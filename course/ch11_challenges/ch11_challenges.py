@@ -56,8 +56,8 @@
 # - The WEAT effect size is compared with the dtype's tolerance. The p-value is compared
 #   **exactly** with a replay of the recipe in its docstring, with the same seeded generator: the
 #   same draws must give the same count.
-# - The fairness gaps are differences of ratios of counts, compared in `float64`: compute the
-#   rates in `float64` (`.double()`) or with Python numbers, not in `float32`.
+# - The fairness gaps are differences of ratios of counts, compared with the tolerance of the
+#   default dtype, `float32`: rates computed in `float32` or `float64` both pass.
 #
 # ## Conventions
 #

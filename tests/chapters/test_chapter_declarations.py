@@ -8,7 +8,7 @@ import torch
 from autograder import build
 from autograder.cases import build_cases
 from autograder.chapters import all_chapters
-from autograder.spec import missing_requirements
+from autograder.spec import Precision, missing_requirements
 
 CHAPTERS = list(all_chapters().values())
 EXERCISES = [(ch, ex) for ch in CHAPTERS for ex in ch.exercises]
@@ -32,9 +32,10 @@ def test_cases_are_varied_and_named(chapter, ex):
     assert len(set(names)) == len(names), "case names must be unique (they are shown to students)"
     assert any(c.public for c in cases), "no public self-check case"
     dtypes = {c.dtype for c in cases}
-    if ex.float64_only:
-        assert dtypes == {torch.float64} and {c.device for c in cases} == {"cpu"}
-    elif not ex.graded_in_16_bit:
+    if ex.precision in (Precision.FLOAT64, Precision.DEFAULT_FLOAT32):
+        only = torch.float64 if ex.precision is Precision.FLOAT64 else torch.float32
+        assert dtypes == {only} and {c.device for c in cases} == {"cpu"}
+    elif ex.precision is Precision.NO_16_BIT:
         assert not dtypes & {torch.bfloat16, torch.float16}
         assert {torch.float32} | (set() if on_gpu else {torch.float64}) <= dtypes
     else:

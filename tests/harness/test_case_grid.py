@@ -37,3 +37,10 @@ def test_float64_grid_declares_each_row_once_in_float64_on_the_cpu_with_its_publ
     assert {(c.dtype, c.device) for c in cases} == {(torch.float64, "cpu")}
     [public] = [c for c in cases if c.public]
     assert public.name == "float64, first, public"
+
+
+def test_default_grid_declares_each_row_once_in_float32_on_the_cpu():
+    b = CaseBuilder("chXX.example", devices=("cpu", "cuda"))
+    cases = b.default_grid(_rows)
+    assert len(cases) == 6 and {(c.dtype, c.device) for c in cases} == {(torch.float32, "cpu")}
+    assert [c.name for c in cases if c.public] == ["float32, first, public"]

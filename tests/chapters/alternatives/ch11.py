@@ -173,7 +173,7 @@ def odds_loop(predictions, labels, groups):
         rates = []
         for g in sorted(set(groups.tolist())):
             sel = (groups == g) & (labels == label)
-            rates.append(int(predictions[sel].sum()) / int(sel.sum()))
+            rates.append(float(predictions[sel].float().mean()))
         gaps.append(max(rates) - min(rates))
     return max(gaps)
 
