@@ -1,8 +1,10 @@
 """Chapter 1 — Probability and language models: the graded exercises and the cases they are graded on.
 
-Token streams are drawn from small Markov chains (so that n-gram counts have structure), integer
-inputs are never cast, and the count-based exercises, whose inputs are all integers, run once
-(one dtype cell, float32 on the CPU). The sampler is graded twice: exactly, against the stated
+Token streams are drawn from small Markov chains (so that n-gram counts have structure) and
+integer inputs are never cast. Exercises whose inputs are all integers declare each row once:
+integer counts (compared exactly) with the grid's dtypes labelling the rows in turn; Kneser–Ney,
+a float32 ratio of counts, in the default dtype's cell (``Precision.DEFAULT_FLOAT32``), whose
+tolerance is float32's. The sampler is graded twice: exactly, against the stated
 inverse-CDF recipe with the same seeded generator, and in distribution, by a chi-square test whose
 false-fail rate is at most 1e-6. The neural bigram is a measured case: its softmax must reach the
 count estimate on every context seen in training.
@@ -15,7 +17,7 @@ import torch
 from autograder import forbidden
 from autograder.properties import FALSE_FAIL, frequency_violation
 from autograder.chapters import ch01_catalog as catalog
-from autograder.spec import CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Precision
 from reference.data import sample_markov
 from reference.probability import (
     kneser_ney_bigram,
@@ -119,7 +121,7 @@ def kn_cases(b: CaseBuilder):
           discount=1.0)
         c("discount 0 (the count estimate on seen contexts)", _stream(b, 120, 5), 5,
           tags=("discount ≠ 0.75",), discount=0.0)
-    return b.exact_grid(rows)
+    return b.default_grid(rows)
 
 
 # =========================================================================== sampling
@@ -271,7 +273,7 @@ CHAPTER = Chapter(
                  mistakes=catalog.PERPLEXITY_MISTAKES),
         Exercise(id="ch01.kneser_ney_bigram", name="kneser_ney_bigram", points=2.0,
                  reference=kneser_ney_bigram, cases=kn_cases, standins=("ch01.ngram_counts",),
-                 mistakes=catalog.KN_MISTAKES),
+                 mistakes=catalog.KN_MISTAKES, precision=Precision.DEFAULT_FLOAT32),
         Exercise(id="ch01.sample_categorical", name="sample_categorical", points=2.0,
                  reference=sample_categorical, cases=sampling_cases,
                  driver="drive_with_generator", forbidden=forbidden.SAMPLING,
