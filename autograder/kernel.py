@@ -38,10 +38,16 @@ def _run(exercise_id: str, obj, public_only: bool):
         return ex, grade_object(obj, ex, prepared)
 
 
+_HIDDEN: dict = {}  # exercise id -> its hidden cases' declarations (the summary's input)
+
+
 def _hidden_summary(ex, public) -> str:
     """What the hidden tests add to the public ones: their number, dtypes, gradients and the tags
-    of cases the self-check did not run (from the case declarations alone: nothing is computed)."""
-    hidden = case_mod.build_cases(ex, 0, ("cpu",))
+    of cases the self-check did not run (from the case declarations alone: nothing is computed;
+    built once per exercise and kernel, as the plans are)."""
+    if ex.id not in _HIDDEN:
+        _HIDDEN[ex.id] = case_mod.build_cases(ex, 0, ("cpu",))
+    hidden = _HIDDEN[ex.id]
     dtypes = sorted({dtype_name(c.dtype) for c in hidden} - {dtype_name(c.dtype) for c in public})
     tags = list(dict.fromkeys(t for c in hidden for t in c.tags
                               if t not in {t for p in public for t in p.tags}))

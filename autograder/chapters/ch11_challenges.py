@@ -77,22 +77,20 @@ def intensity_cases(b: CaseBuilder):
 
 # =========================================================================== quantization
 def _quotients_absmax(x, bits, dim):
-    qmax = 2 ** (bits - 1) - 1
-    amax = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
-    return [x / torch.where(amax == 0, torch.ones_like(amax), amax / qmax)]
+    """The quotient x / scale that absmax quantization rounds (the reference's scale)."""
+    return [x / quantize_absmax(x, bits, dim)[1]]
 
 
 def _quotients_zero_point(x, bits, dim):
-    n = 2 ** bits - 1
+    """The two quotients zero-point quantization rounds: x / scale and −lo / scale, with
+    lo = min(min x, 0) (the reference's scale)."""
+    scale = quantize_zero_point(x, bits, dim)[1]
     lo = (x.amin() if dim is None else x.amin(dim=dim, keepdim=True)).clamp(max=0)
-    hi = (x.amax() if dim is None else x.amax(dim=dim, keepdim=True)).clamp(min=0)
-    scale = torch.where(hi == lo, torch.ones_like(hi), (hi - lo) / n)
     return [x / scale, -lo / scale]
 
 
 def _quotients_groups(x, bits, group_size):
-    groups = x.reshape(*x.shape[:-1], x.shape[-1] // group_size, group_size)
-    return _quotients_absmax(groups, bits, -1)
+    return _quotients_absmax(x.unflatten(-1, (x.shape[-1] // group_size, group_size)), bits, -1)
 
 
 def _untied(c: Cell, draw, quotients):
