@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/pip install --quiet -e '.[instructor,lab,test]'
+	$(BIN)/pip install --quiet -e '.[instructor,lab,test,practice]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -430,7 +430,8 @@ class Cell:
 
 def missing_requirements(requires: tuple[str, ...]) -> list[str]:
     """The parts of ``requires`` this machine lacks ("cuda": a CUDA device; "triton": the Triton
-    compiler, or its CPU interpreter when TRITON_INTERPRET=1, which the platform's tests use)."""
+    compiler, or its CPU interpreter when TRITON_INTERPRET=1, which the platform's tests use;
+    any other name: that Python package, e.g. "safetensors", of the optional extra "practice")."""
     import importlib.util
     import os
 
@@ -442,4 +443,6 @@ def missing_requirements(requires: tuple[str, ...]) -> list[str]:
         elif need == "cuda" and not torch.cuda.is_available() and not (
                 interpret and "triton" in requires):
             missing.append("a CUDA GPU")
+        elif need not in ("cuda", "triton") and importlib.util.find_spec(need) is None:
+            missing.append(f"the package {need} (pip install 'llmcourse[practice]')")
     return missing

@@ -14,8 +14,11 @@ Conventions, stated once:
   ``reference.positional.apply_rope`` (its default layout), computed in x's dtype.
 * Norm eps: 1e-5 for LayerNorm, 1e-6 for RMSNorm (as in ``reference.norms``).
 * ``TransformerBlock`` is pre-norm and causal: x + attn(norm1(x)), then h + ffn(norm2(h)).
-* ``GPT`` has no learned position embedding: positions enter only through RoPE, so
-  ``context_length`` bounds the input length but costs no parameters.
+* ``GPT``'s defaults (RMSNorm, SwiGLU, RoPE, no learned position embedding: ``context_length``
+  bounds the input length but costs no parameters) are the course's model. Its options build the
+  GPT-2 family instead (Chapter 12): ``norm="layer"``, ``ffn="gelu_tanh"`` and
+  ``positions="learned"`` (a ``pos_emb`` table of ``context_length`` rows added to the token
+  embeddings, and no RoPE).
 """
 
 import math
@@ -143,11 +146,12 @@ class LayerNorm(nn.Module):
         return layer_norm(x, self.weight, self.bias, self.eps)
 
 
-def make_norm(kind, d_model):
+def make_norm(kind, d_model, eps=None):
+    """``kind`` "rms" or "layer"; ``eps`` None takes that norm's default (1e-6, 1e-5)."""
     if kind == "rms":
-        return RMSNorm(d_model)
+        return RMSNorm(d_model) if eps is None else RMSNorm(d_model, eps)
     if kind == "layer":
-        return LayerNorm(d_model)
+        return LayerNorm(d_model) if eps is None else LayerNorm(d_model, eps)
     raise ValueError(f'norm must be "rms" or "layer", got {kind!r}')
 
 
@@ -200,6 +204,7 @@ class TransformerBlock(nn.Module):
         ffn: "swiglu" (``SwiGLU(d_model, d_ff)``) or an activation name of ``FeedForward``
             ("relu", "gelu", "gelu_tanh", "silu"), giving ``FeedForward(d_model, d_ff, ffn)``.
         rope: apply RoPE (base ``rope_base``) to queries and keys.
+        norm_eps: the norms' eps (None: the default of that norm).
 
     Shape:
         x: (B, T, D)
@@ -207,11 +212,11 @@ class TransformerBlock(nn.Module):
     """
 
     def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True,
-                 rope_base=10000.0):
+                 rope_base=10000.0, norm_eps=None):
         super().__init__()
-        self.norm1 = make_norm(norm, d_model)
+        self.norm1 = make_norm(norm, d_model, norm_eps)
         self.attn = CausalSelfAttention(d_model, n_heads, rope=rope, rope_base=rope_base)
-        self.norm2 = make_norm(norm, d_model)
+        self.norm2 = make_norm(norm, d_model, norm_eps)
         self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
 
     def forward(self, x, cache=None):
@@ -220,12 +225,22 @@ class TransformerBlock(nn.Module):
 
 
 class GPT(nn.Module):
-    """A decoder-only language model: token embedding, ``n_layers`` default blocks (RMSNorm,
-    SwiGLU, RoPE), a final RMSNorm and a linear head without bias.
+    """A decoder-only language model: token embedding, ``n_layers`` pre-norm blocks, a final norm
+    and a linear head without bias. The defaults are the course's model (RMSNorm, SwiGLU, RoPE);
+    ``norm``, ``ffn``, ``positions`` and ``norm_eps`` select other members of the family, e.g.
+    GPT-2: ``norm="layer", ffn="gelu_tanh", positions="learned"``.
 
     With ``tie_embeddings`` the head reuses the embedding matrix (``lm_head.weight`` *is*
     ``tok_emb.weight``), as in GPT-2: the logit of token v is the dot product of the final hidden
     state with v's own embedding.
+
+    Args:
+        norm: "rms" or "layer", for every block and the final norm (``norm_f``).
+        ffn: "swiglu" or an activation of ``FeedForward`` ("relu", "gelu", "gelu_tanh", "silu").
+        positions: "rope" (rotations of queries and keys in every block, no parameters) or
+            "learned" (``pos_emb``, an ``nn.Embedding(context_length, d_model)`` whose row t is
+            added to the embedding of the token at position t; no RoPE).
+        norm_eps: eps of every norm (None: 1e-6 for RMSNorm, 1e-5 for LayerNorm).
 
     Shape:
         idx: (B, T) integer token ids, T <= context_length
@@ -233,12 +248,18 @@ class GPT(nn.Module):
     """
 
     def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
-                 tie_embeddings=True):
+                 tie_embeddings=True, norm="rms", ffn="swiglu", positions="rope", norm_eps=None):
         super().__init__()
+        if positions not in ("rope", "learned"):
+            raise ValueError(f'positions must be "rope" or "learned", got {positions!r}')
         self.context_length = context_length
         self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, d_ff) for _ in range(n_layers))
-        self.norm_f = RMSNorm(d_model)
+        self.pos_emb = nn.Embedding(context_length, d_model) if positions == "learned" else None
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d_model, n_heads, d_ff, norm=norm, ffn=ffn,
+                             rope=positions == "rope", norm_eps=norm_eps)
+            for _ in range(n_layers))
+        self.norm_f = make_norm(norm, d_model, norm_eps)
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
         if tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
@@ -254,6 +275,8 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of length {start + T} exceeds "
                              f"context_length={self.context_length}")
         x = self.tok_emb(idx)  # (B, T, D)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(start, start + T, device=idx.device))  # (T, D) rows
         for i, block in enumerate(self.blocks):  # Chapter 6's blocks take x alone
             x = block(x) if cache is None else block(x, cache=cache[i])  # (B, T, D)
         return self.lm_head(self.norm_f(x))  # (B, T, V)

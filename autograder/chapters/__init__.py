@@ -18,6 +18,7 @@ _MODULES = {  # in the book's order
     "ch09": "autograder.chapters.ch09_training",
     "ch10": "autograder.chapters.ch10_applications",
     "ch11": "autograder.chapters.ch11_challenges",
+    "ch12": "autograder.chapters.ch12_practice",
 }
 
 

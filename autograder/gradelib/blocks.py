@@ -3,6 +3,8 @@ PyTorch's own layers, and the drivers of its module exercises.
 
 The stand-in classes have the parameter names of the exercises they replace (``fc1``/``fc2``,
 ``w1``/``w3``/``w2``, ``norm1``/``attn.q_proj``/...), so that a case's state loads into them.
+The GPT stand-in has the reference GPT's options too (LayerNorm, GELU, learned positions: the
+GPT-2 family), for Chapter 12's checkpoint loader, which builds one.
 """
 
 from __future__ import annotations
@@ -73,23 +75,56 @@ class CausalSelfAttention(nn.Module):
         return self.out_proj(y.transpose(1, 2).reshape(B, T, D))
 
 
+def make_norm(kind, d_model, eps=None):
+    """PyTorch's RMSNorm (eps 1e-6 by default) or LayerNorm (1e-5), as the course's norms."""
+    if kind == "rms":
+        return nn.RMSNorm(d_model, eps=1e-6 if eps is None else eps)
+    return {"layer": nn.LayerNorm}[kind](d_model, eps=1e-5 if eps is None else eps)
+
+
 @standin("ch06.transformer_block")
 class TransformerBlock(nn.Module):
     """Pre-norm causal block: h = x + attn(norm1(x)); y = h + ffn(norm2(h))."""
 
     def __init__(self, d_model, n_heads, d_ff, norm="rms", ffn="swiglu", rope=True,
-                 rope_base=10000.0):
+                 rope_base=10000.0, norm_eps=None):
         super().__init__()
-        make_norm = {"rms": lambda: nn.RMSNorm(d_model, eps=1e-6),
-                     "layer": lambda: nn.LayerNorm(d_model)}[norm]
-        self.norm1 = make_norm()
+        self.norm1 = make_norm(norm, d_model, norm_eps)
         self.attn = CausalSelfAttention(d_model, n_heads, rope, rope_base)
-        self.norm2 = make_norm()
+        self.norm2 = make_norm(norm, d_model, norm_eps)
         self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
 
     def forward(self, x):
         h = x + self.attn(self.norm1(x))
         return h + self.ffn(self.norm2(h))
+
+
+@standin("ch06.gpt")
+class GPT(nn.Module):
+    """Token embedding (+ learned positions, or RoPE in the blocks), pre-norm blocks, final norm,
+    bias-free head, tied to the embedding by default."""
+
+    def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
+                 tie_embeddings=True, norm="rms", ffn="swiglu", positions="rope", norm_eps=None):
+        super().__init__()
+        self.context_length = context_length
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.pos_emb = nn.Embedding(context_length, d_model) if positions == "learned" else None
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d_model, n_heads, d_ff, norm, ffn, rope=positions == "rope",
+                             norm_eps=norm_eps) for _ in range(n_layers))
+        self.norm_f = make_norm(norm, d_model, norm_eps)
+        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        if tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight
+
+    def forward(self, idx):
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(idx.shape[-1], device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.norm_f(x))
 
 
 # --------------------------------------------------------------------------- drivers

@@ -75,7 +75,22 @@ def test_standins_are_registered_under_the_names_they_replace():
     names = {key: gradelib.STANDINS[key].__name__ for key in gradelib.STANDINS
              if key.startswith("ch06.")}
     assert names == {"ch06.gelu": "gelu", "ch06.silu": "silu", "ch06.feed_forward": "FeedForward",
-                     "ch06.swiglu": "SwiGLU", "ch06.transformer_block": "TransformerBlock"}
+                     "ch06.swiglu": "SwiGLU", "ch06.transformer_block": "TransformerBlock",
+                     "ch06.gpt": "GPT"}
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"tie_embeddings": False},
+                                    {"norm": "layer", "ffn": "gelu_tanh", "positions": "learned"},
+                                    {"norm": "layer", "ffn": "relu", "positions": "learned",
+                                     "norm_eps": 0.1, "tie_embeddings": False},
+                                    {"norm_eps": 1e-2, "ffn": "silu"}], ids=str)
+def test_gpt_standin(kwargs):
+    """The GPT stand-in (Chapter 12's loader builds one) has the reference's parameters, ties and
+    options, and computes its logits."""
+    reference = _random(ref.GPT(30, 8, 16, 2, 4, 24, **kwargs).double())
+    standin = make_substitute(blocks.GPT)(30, 8, 16, 2, 4, 24, **kwargs).double()
+    assert (standin.lm_head.weight is standin.tok_emb.weight) == kwargs.get("tie_embeddings", True)
+    _same_params_and_outputs(reference, standin, torch.randint(0, 30, (2, 8)))
 
 
 def test_drive_twice_runs_both_sequences():

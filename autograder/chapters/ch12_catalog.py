@@ -1,0 +1,46 @@
+"""Chapter 12 catalog: plausible wrong implementations (common mistakes), as patches on the solution's
+answer cell (``{old: new}``, see ``spec.Mistake``). tests/ prove that each mistake loses its
+exercise's points and is named in the feedback. The alternative correct implementations are test
+fixtures: ``tests/chapters/alternatives/ch12.py``.
+"""
+
+from __future__ import annotations
+
+from autograder.spec import Mistake
+
+# =========================================================================== GPT-2 checkpoints
+GPT2_MISTAKES = (
+    Mistake(key="square_not_transposed", title="attn.c_proj loaded without the Conv1D transpose",
+            hint="every Conv1D weight is (in, out): transpose it, the square attention output "
+                 "projection too (a shape error warns only for the non-square ones)",
+            patch={'attn.out_proj.weight.copy_(conv1d(sd[h + "attn.c_proj.weight"]))':
+                   'attn.out_proj.weight.copy_(sd[h + "attn.c_proj.weight"])'}),
+    Mistake(key="qkv_blocks_not_transposed",
+            title="c_attn cut into q, k, v along its columns, each block left (in, out)",
+            hint="transpose the (D, 3D) weight first, then cut the (3D, D) result into three "
+                 "blocks of D rows",
+            patch={'conv1d(sd[h + "attn.c_attn.weight"]).split(D, dim=0)':
+                   'sd[h + "attn.c_attn.weight"].split(D, dim=1)'}),
+    Mistake(key="qkv_order", title="the fused projection split as k, q, v",
+            hint="c_attn's output is the queries, then the keys, then the values",
+            patch={"q_w, k_w, v_w = conv1d": "k_w, q_w, v_w = conv1d",
+                   "q_b, k_b, v_b = sd": "k_b, q_b, v_b = sd"}),
+    Mistake(key="exact_gelu", title='"gelu_new" taken as the exact GELU',
+            hint='"gelu_new" is the tanh approximation of GELU: ffn="gelu_tanh"',
+            patch={'{"gelu_new": "gelu_tanh",': '{"gelu_new": "gelu",'}),
+    Mistake(key="final_norm_skipped", title="ln_f not loaded",
+            hint="the final LayerNorm (ln_f) has its own weight and bias: load them into norm_f",
+            patch={'        model.norm_f.weight.copy_(sd["ln_f.weight"])\n'
+                   '        model.norm_f.bias.copy_(sd["ln_f.bias"])\n': ""}),
+    Mistake(key="default_eps", title="layer_norm_epsilon ignored",
+            hint="pass the configuration's layer_norm_epsilon as norm_eps",
+            patch={", norm_eps=config.layer_norm_epsilon)": ")"}),
+    Mistake(key="always_tied", title="the head tied whatever the configuration says",
+            hint="tie the head only when config.tie_word_embeddings is True; otherwise load "
+                 "lm_head.weight into a head of its own",
+            patch={"tie_embeddings=config.tie_word_embeddings,": "tie_embeddings=True,"}),
+    Mistake(key="rounded_to_float32", title="the model left in float32 while the checkpoint is not",
+            hint="build the model in the checkpoint's dtype before copying: copy_ into float32 "
+                 "parameters rounds float64 weights",
+            patch={'    model = model.to(sd["wte.weight"].dtype)\n': ""}),
+)
