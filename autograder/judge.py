@@ -238,7 +238,8 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
     if missing:
         return ExerciseResult(ex.id, ex.name, 0.0, ex.points, False, [
             f"ungraded on this machine: it needs {' and '.join(missing)}. Never counted as "
-            "passed: grade it where they are (llmcourse grade/check on a GPU machine) or by hand",
+            "passed: grade it where they are (llmcourse grade/check on a machine that has them) or by "
+            "hand",
             *notes], ungraded=True)
     if not verdicts:
         messages.append("not graded: no case ran")

@@ -49,7 +49,7 @@ from autograder.build import (
 )
 from autograder.chapters import get_chapter
 from autograder.examples import fill_answers
-from autograder.spec import Chapter
+from autograder.spec import Chapter, package_requirements
 
 BUILD = ROOT / "build" / "otter"
 # Where Gradescope unpacks the zip; otter copies ``autograder_files`` to <this>/files/.
@@ -163,6 +163,24 @@ def _raw(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_raw_cell(text)
 
 
+def _needs_hardware(ex) -> bool:
+    return len(package_requirements(ex.requires)) < len(ex.requires)
+
+
+def _packages(chapter: Chapter) -> list[str]:
+    """The packages the chapter's exercises require (e.g. safetensors), pinned to the version
+    installed here, where the chapter was checked; Gradescope installs them."""
+    from importlib import metadata
+
+    pins = []
+    for name in sorted({p for ex in chapter.exercises for p in package_requirements(ex.requires)}):
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
 def assignment_config(chapter: Chapter, wheel_name: str) -> dict:
     import torch
 
@@ -175,6 +193,7 @@ def assignment_config(chapter: Chapter, wheel_name: str) -> dict:
             "--extra-index-url https://download.pytorch.org/whl/cpu",
             f"torch=={torch.__version__.split('+')[0]}+cpu",
             f"{GRADESCOPE_SOURCE}/files/{wheel_name}",
+            *_packages(chapter),
         ],
         "autograder_files": [wheel_name],
         "init_cell": True,
@@ -215,13 +234,13 @@ def master_notebook(nb, chapter: Chapter, wheel_name: str) -> nbformat.NotebookN
             answer = copy.deepcopy(c)
             answer.source = otter_answer(src.source, stub)
             head = {"name": ex.name, "points": ex.points, "all_or_nothing": True}
-            if ex.requires:  # Gradescope has no GPU: graded by hand there (see docs/OTTER.md)
+            if _needs_hardware(ex):  # Gradescope has no GPU: graded by hand there (docs/OTTER.md)
                 head = {"name": ex.name, "points": ex.points, "manual": True}
             out.cells += [_raw("# BEGIN QUESTION\n" + yaml.safe_dump(head, sort_keys=False)),
                           _raw("# BEGIN SOLUTION"), answer, _raw("# END SOLUTION")]
         elif r.get("role") == "check":
             ex = chapter.exercise(r["exercise"])
-            if ex.requires:  # no autograder test; the public self-check stays for the student
+            if _needs_hardware(ex):  # no autograder test; the public self-check stays for the student
                 out.cells += [_raw("# END QUESTION"), copy.deepcopy(c)]
                 continue
             out.cells += [_raw("# BEGIN TESTS"), public_test(src.source, ex), hidden_test(ex),
@@ -354,7 +373,7 @@ def generate(chapter_id: str, out: Path | None = None, *, verify: bool = True,
         log(f"[{chapter.id}] otter run on the untouched student notebook (must score 0)")
         scores = question_scores(otter_run(ag_zip, student))
         earning = {q: s for q, s in scores.items() if s != 0}
-        names = {ex.name for ex in chapter.exercises if not ex.requires}
+        names = {ex.name for ex in chapter.exercises if not _needs_hardware(ex)}
         if earning or set(scores) != names:
             raise OtterError(f"[{chapter.id}] refusing to release: the untouched student notebook "
                              f"scores {scores} (questions expected: {sorted(names)})")

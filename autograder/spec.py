@@ -428,6 +428,14 @@ class Cell:
         return getattr(self.b, name)
 
 
+HARDWARE = ("cuda", "triton")  # requirements that are a device or its compiler, not a package
+
+
+def package_requirements(requires: tuple[str, ...]) -> tuple[str, ...]:
+    """The Python packages among ``requires`` (what an environment can install)."""
+    return tuple(r for r in requires if r not in HARDWARE)
+
+
 def missing_requirements(requires: tuple[str, ...]) -> list[str]:
     """The parts of ``requires`` this machine lacks ("cuda": a CUDA device; "triton": the Triton
     compiler, or its CPU interpreter when TRITON_INTERPRET=1, which the platform's tests use;
@@ -443,6 +451,6 @@ def missing_requirements(requires: tuple[str, ...]) -> list[str]:
         elif need == "cuda" and not torch.cuda.is_available() and not (
                 interpret and "triton" in requires):
             missing.append("a CUDA GPU")
-        elif need not in ("cuda", "triton") and importlib.util.find_spec(need) is None:
+        elif need in package_requirements(requires) and importlib.util.find_spec(need) is None:
             missing.append(f"the package {need} (pip install 'llmcourse[practice]')")
     return missing

@@ -3,7 +3,7 @@
 ``train`` is the loop every later chapter reuses: device chosen automatically, mixed precision
 (``torch.autocast``; a ``GradScaler`` for float16), gradient accumulation, clipping, warmup +
 cosine learning rate, periodic evaluation, a progress line with tokens/s and MFU, and checkpoints
-that resume a run exactly (model, optimizer, scaler, step, history and every RNG state).
+that resume a run exactly (model, optimizer, scaler, step, history and the batch generator).
 ``main_job``'s checkpoints also record the model's constructor arguments and the tokenizer, so
 that :func:`load_for_generation` can rebuild the model and turn text into ids and back
 (``llmcourse generate``).
@@ -143,39 +143,65 @@ def resolve_dtype(name, device):
 
 
 # --------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path, model, optimizer, scaler, step, history, batch_gen, config, meta=None):
-    """Everything needed to continue exactly: weights, optimizer moments, loss scale, the step,
-    the history so far, and every random state the run draws from.
+@contextlib.contextmanager
+def open_for_writing(file):
+    """A binary file object to write a whole file into. ``file`` is a path (str or os.PathLike)
+    or a writable binary file object; an object is used as it is (its owner closes it), a path
+    gets a temporary file next to it that replaces it only once everything is written
+    (``os.replace`` is atomic), so a crash mid-write leaves the previous file intact."""
+    if not isinstance(file, (str, os.PathLike)):
+        yield file
+        return
+    tmp = f"{os.fspath(file)}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+        os.replace(tmp, file)
+    finally:
+        if os.path.exists(tmp):  # the write failed: leave no partial file behind
+            os.remove(tmp)
 
-    ``meta``: further entries stored as they are, for readers other than :func:`load_checkpoint`
-    (``main_job`` passes "model_config" and "tokenizer", what :func:`load_for_generation` needs);
-    plain values only, so that ``torch.load(weights_only=True)`` reads the file."""
+
+def save_checkpoint(file, model, optimizer, scaler, step, history, batch_gen, config, meta=None):
+    """Everything needed to continue exactly: weights, optimizer moments, loss scale, the step,
+    the history so far, and the state of ``batch_gen``, the one generator the loop draws from.
+
+    The global RNG (``torch.get_rng_state()``, and CUDA's) is not saved: the training steps
+    draw nothing from it (the batches come from ``batch_gen``, evaluation from a generator of its
+    own, and the model has no dropout), so a resumed run does not depend on it, and loading a
+    checkpoint need not overwrite the caller's. (Only :func:`measure_peak_flops`, run before the
+    first step when no peak is given, draws from it: matrices whose values do not matter.) A
+    model that drew from it in training (dropout) would need a generator of its own, saved here.
+
+    ``file``: a path (replaced atomically, see :func:`open_for_writing`) or a writable binary file
+    object. ``meta``: further entries stored as they are, for readers other than
+    :func:`load_checkpoint` (``main_job`` passes "model_config" and "tokenizer", what
+    :func:`load_for_generation` needs); plain values only, so that ``torch.load(weights_only=True)``
+    reads the file."""
     state = {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(), "step": step, "history": history,
-        "batch_rng": batch_gen.get_state(), "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "config": asdict(config),
+        "batch_rng": batch_gen.get_state(), "config": asdict(config),
     }
     clash = state.keys() & (meta or {}).keys()
     if clash:
         raise ValueError(f"meta may not replace the checkpoint's own entries: {sorted(clash)}")
     state.update(meta or {})
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+    with open_for_writing(file) as f:
+        torch.save(state, f)
 
 
-def load_checkpoint(path, model, optimizer, scaler, batch_gen):
-    """Restore what :func:`save_checkpoint` wrote; returns (step, history)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(file, model, optimizer, scaler, batch_gen):
+    """Restore what :func:`save_checkpoint` wrote to ``file`` (a path or a readable binary file
+    object) into the model, optimizer, scaler and ``batch_gen``; returns (step, history). The
+    global RNG state is left as it is (see :func:`save_checkpoint`); entries "torch_rng" and
+    "cuda_rng" of older checkpoints are ignored. The file is read with ``weights_only=True``: a
+    checkpoint is data, and loading it runs no code from it."""
+    state = torch.load(file, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])
     batch_gen.set_state(state["batch_rng"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state["step"], state["history"]
 
 

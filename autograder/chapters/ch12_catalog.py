@@ -44,3 +44,36 @@ GPT2_MISTAKES = (
                  "parameters rounds float64 weights",
             patch={'    model = model.to(sd["wte.weight"].dtype)\n': ""}),
 )
+
+# =========================================================================== safetensors
+SAVE_MISTAKES = (
+    Mistake(key="tie_stored_twice", title="the tied matrix stored under both names",
+            hint="a tied Parameter appears twice in state_dict(): store it once and record the "
+                 "alias in 'llmcourse.tied' (cloning it doubles the file and unties the model)",
+            patch={"        if id(t) in first:\n": "        if False:\n",
+                   "t.detach().cpu().contiguous()": "t.detach().cpu().clone()"}),
+    Mistake(key="tie_not_recorded", title="the tied matrix stored once, but the tie not recorded",
+            hint="record {alias: stored name} in 'llmcourse.tied', or a loader cannot know that "
+                 "lm_head.weight is tok_emb.weight",
+            patch={'"llmcourse.tied": json.dumps(tied)': '"llmcourse.tied": json.dumps({})'}),
+    Mistake(key="no_model_config", title="the model's configuration not in the metadata",
+            hint="the tensors do not say how to build the model: store json.dumps(model_config) "
+                 "under 'llmcourse.model_config'",
+            patch={'"llmcourse.model_config": json.dumps(model_config),\n                ': ""}),
+)
+
+LOAD_MISTAKES = (
+    Mistake(key="built_with_random_init", title="the model built with its random initialisation",
+            hint="GPT(**config) draws every initial weight from the global generator; build it "
+                 "under torch.device('meta') and load with assign=True",
+            patch={'    with torch.device("meta"):\n        model = GPT(**model_config)\n':
+                   "    model = GPT(**model_config)\n"}),
+    Mistake(key="tie_not_restored", title="the tie not restored after loading",
+            hint="load_state_dict(assign=True) gives the alias a Parameter of its own: set "
+                 "model.lm_head.weight = model.tok_emb.weight again",
+            patch={"        setattr(model.get_submodule(module), attr, model.get_parameter(name))\n":
+                   "        pass\n"}),
+    Mistake(key="left_in_training_mode", title="the model returned in training mode",
+            hint="return model.eval(): a loaded model is for inference",
+            patch={"    return model.eval()": "    return model"}),
+)

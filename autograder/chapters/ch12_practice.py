@@ -5,6 +5,12 @@ GPT-2 checkpoints are drawn by the grader itself, in ``transformers``' layout an
 (``gradelib.gpt2``, checked against ``GPT2LMHeadModel`` in the platform's tests), with every
 tensor random: LayerNorm gains around 1 and biases of size ~0.3, so that a loader that drops a
 bias or a norm changes the logits. The logits of the loaded model follow the dtype rule.
+
+Weight files are read and written by the grader's own safetensors code (``gradelib.formats``,
+checked against the package): a saved file is loaded into a fresh model by the grader, not by
+the student's loader, and a loader gets a file the grader wrote. What is compared besides the
+logits is exact: the number of tensors stored (a tied matrix once), the metadata, the tie after
+loading, and the global random number generator's state, which a loader must leave as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import torch
 
 from autograder.chapters import ch12_catalog as catalog
 from autograder.gradelib.gpt2 import gpt2_shapes
-from autograder.spec import CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, missing_requirements
+from reference.blocks import GPT
+from reference.checkpoints import load_safetensors, save_safetensors
 from reference.gpt2 import load_gpt2_weights
 
 # =========================================================================== GPT-2 checkpoints
@@ -61,6 +69,37 @@ def gpt2_cases(b: CaseBuilder):
     return b.grid(rows)
 
 
+# =========================================================================== safetensors
+GPT_BASE = {"vocab_size": 20, "context_length": 8, "d_model": 16, "n_layers": 2, "n_heads": 4,
+            "d_ff": 24}
+FORMAT_CONFIGS = [
+    # (name, config overrides, tags, public)
+    ("the course GPT, tied head", {}, ("tied",), True),
+    ("untied head", {"tie_embeddings": False}, ("untied",), True),
+    ("GPT-2's options (LayerNorm, GELU, learned positions), tied",
+     {"norm": "layer", "ffn": "gelu_tanh", "positions": "learned"}, ("tied", "GPT-2 options"),
+     False),
+]
+
+
+FORMAT_NEEDS = ("safetensors",)
+
+
+def format_cases(b: CaseBuilder):
+    """No cases where safetensors is missing: the exercise is then "ungraded on this machine"."""
+    if missing_requirements(FORMAT_NEEDS):
+        return []
+
+    def rows(c: Cell):
+        for name, overrides, tags, public in FORMAT_CONFIGS:
+            config = {**GPT_BASE, **overrides}
+            params = list(c.module_state(GPT(**config), scale=2.0).values())
+            idx = c.randint(0, config["vocab_size"], (2, config["context_length"]))
+            c(name, *params, model_config=config, idx=idx, n_outputs=4, tags=tags,
+              public=public)
+    return b.grid(rows)
+
+
 CHAPTER = Chapter(
     id="ch12",
     title="Practical knowledge: real checkpoints, formats and a capstone",
@@ -69,5 +108,13 @@ CHAPTER = Chapter(
         Exercise(id="ch12.load_gpt2_weights", name="load_gpt2_weights", points=3.0,
                  reference=load_gpt2_weights, cases=gpt2_cases, driver="drive_gpt2",
                  standins=("ch06.gpt",), mistakes=catalog.GPT2_MISTAKES),
+        Exercise(id="ch12.save_safetensors", name="save_safetensors", points=1.5,
+                 reference=save_safetensors, cases=format_cases,
+                 driver="drive_save_safetensors", requires=FORMAT_NEEDS,
+                 mistakes=catalog.SAVE_MISTAKES),
+        Exercise(id="ch12.load_safetensors", name="load_safetensors", points=1.5,
+                 reference=load_safetensors, cases=format_cases,
+                 driver="drive_load_safetensors", standins=("ch06.gpt",),
+                 requires=FORMAT_NEEDS, mistakes=catalog.LOAD_MISTAKES),
     ],
 )

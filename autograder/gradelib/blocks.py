@@ -4,7 +4,8 @@ PyTorch's own layers, and the drivers of its module exercises.
 The stand-in classes have the parameter names of the exercises they replace (``fc1``/``fc2``,
 ``w1``/``w3``/``w2``, ``norm1``/``attn.q_proj``/...), so that a case's state loads into them.
 The GPT stand-in has the reference GPT's options too (LayerNorm, GELU, learned positions: the
-GPT-2 family), for Chapter 12's checkpoint loader, which builds one.
+GPT-2 family), for Chapter 12's checkpoint loader, which builds one, and its key/value cache
+(``make_cache``, ``forward(idx, cache=...)``), for Chapter 12's capstone, which generates with it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .generation import KVCache
 from .registry import driver, standin
 from .rope import apply_rope
 
@@ -57,7 +59,9 @@ class SwiGLU(nn.Module):
 
 class CausalSelfAttention(nn.Module):
     """Causal multi-head self-attention, RoPE (computed in the input's dtype, as the course's
-    given ``apply_rope``) on queries and keys."""
+    given ``apply_rope``) on queries and keys. With ``cache`` (a :class:`.generation.KVCache`)
+    x holds the positions after the ``cache.pos`` already fed: they rotate from there, their
+    keys and values are appended, and each query sees the cached keys up to its own position."""
 
     def __init__(self, d_model, n_heads, rope=True, rope_base=10000.0):
         super().__init__()
@@ -65,13 +69,20 @@ class CausalSelfAttention(nn.Module):
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (
             nn.Linear(d_model, d_model) for _ in range(4))
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
         B, T, D = x.shape
+        start = 0 if cache is None else cache.pos
         q, k, v = (p(x).view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2)
                    for p in (self.q_proj, self.k_proj, self.v_proj))  # (B, H, T, Dh) each
         if self.rope:
-            q, k = apply_rope(q, self.rope_base), apply_rope(k, self.rope_base)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            q, k = apply_rope(q, self.rope_base, start), apply_rope(k, self.rope_base, start)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            k, v = cache.update(k, v)  # (B, H, S, Dh), S = start + T
+            positions = torch.arange(start, start + T, device=x.device)  # (T,)
+            visible = torch.arange(start + T, device=x.device) <= positions[:, None]  # (T, S)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, D))
 
 
@@ -94,15 +105,20 @@ class TransformerBlock(nn.Module):
         self.norm2 = make_norm(norm, d_model, norm_eps)
         self.ffn = SwiGLU(d_model, d_ff) if ffn == "swiglu" else FeedForward(d_model, d_ff, ffn)
 
-    def forward(self, x):
-        h = x + self.attn(self.norm1(x))
+    def forward(self, x, cache=None):
+        h = x + self.attn(self.norm1(x), cache=cache)
         return h + self.ffn(self.norm2(h))
 
 
 @standin("ch06.gpt")
 class GPT(nn.Module):
     """Token embedding (+ learned positions, or RoPE in the blocks), pre-norm blocks, final norm,
-    bias-free head, tied to the embedding by default."""
+    bias-free head, tied to the embedding by default.
+
+    ``make_cache(batch_size, max_seq_len)`` and ``forward(idx, cache=...)`` are the reference
+    GPT's decoding interface (Chapter 10's ``generate``, Chapter 12's capstone): with a cache,
+    idx holds the positions after the ``cache[0].pos`` already fed, and positions (RoPE angles or
+    ``pos_emb`` rows) count from there."""
 
     def __init__(self, vocab_size, context_length, d_model, n_layers, n_heads, d_ff,
                  tie_embeddings=True, norm="rms", ffn="swiglu", positions="rope", norm_eps=None):
@@ -118,13 +134,26 @@ class GPT(nn.Module):
         if tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
 
-    def forward(self, idx):
-        x = self.tok_emb(idx)
+    def forward(self, idx, cache=None):
+        start = 0 if cache is None else cache[0].pos
+        T = idx.shape[-1]
+        if start + T > self.context_length:
+            raise ValueError(f"sequence of length {start + T} exceeds "
+                             f"context_length={self.context_length}")
+        x = self.tok_emb(idx)  # (B, T, D)
         if self.pos_emb is not None:
-            x = x + self.pos_emb(torch.arange(idx.shape[-1], device=idx.device))
-        for block in self.blocks:
-            x = block(x)
-        return self.lm_head(self.norm_f(x))
+            x = x + self.pos_emb(torch.arange(start, start + T, device=idx.device))
+        for i, block in enumerate(self.blocks):
+            x = block(x) if cache is None else block(x, cache=cache[i])
+        return self.lm_head(self.norm_f(x))  # (B, T, V)
+
+    def make_cache(self, batch_size, max_seq_len=None):
+        """One empty cache per block for ``batch_size`` sequences of at most ``max_seq_len``
+        positions (default ``context_length``), in the model's dtype and on its device."""
+        attn, weight = self.blocks[0].attn, self.tok_emb.weight
+        head_dim = weight.shape[1] // attn.n_heads
+        return [KVCache(batch_size, attn.n_heads, max_seq_len or self.context_length, head_dim,
+                        weight.dtype, weight.device) for _ in self.blocks]
 
 
 # --------------------------------------------------------------------------- drivers

@@ -83,8 +83,14 @@ def drive_draws(fn, logits, n_draws, seed, **kwargs):
 
 
 # --------------------------------------------------------------------------- a model to generate with
-class _Cache:
-    """Keys and values of the positions fed so far (one layer)."""
+class KVCache:
+    """Keys and values of the positions fed so far (one layer): ``update(k, v)`` writes the new
+    positions after the ``pos`` already stored and returns every key and value stored so far
+    (views of the buffers). Shared by :class:`CachedLM` and the GPT stand-in (``.blocks``).
+
+    Shape:
+        update: k (B, H, t, Dh), v (B, H, t, Dh) -> (B, H, S, Dh) twice, S = pos after the call
+    """
 
     def __init__(self, batch, n_heads, max_len, head_dim, dtype, device):
         self.k = torch.zeros(batch, n_heads, max_len, head_dim, dtype=dtype, device=device)
@@ -124,7 +130,7 @@ class CachedLM(nn.Module):
     def make_cache(self, batch_size, max_seq_len=None):
         w = self.tok_emb.weight
         D = w.shape[1]
-        return [_Cache(batch_size, self.n_heads, max_seq_len or self.context_length,
+        return [KVCache(batch_size, self.n_heads, max_seq_len or self.context_length,
                        D // self.n_heads, w.dtype, w.device) for _ in self.layers]
 
     def forward(self, idx, cache=None):

@@ -15,16 +15,18 @@ from __future__ import annotations
 import torch
 
 
-def rope_cache(seq_len, head_dim, base=10000.0, *, dtype=torch.float32, device=None):
-    """cos and sin of the angles m · base^(-2i/Dh), m = 0 .. T−1; each (T, Dh/2), T = seq_len."""
+def rope_cache(seq_len, head_dim, base=10000.0, *, dtype=torch.float32, device=None, start=0):
+    """cos and sin of the angles m · base^(-2i/Dh), m = start .. start + T − 1 (a cached decode
+    feeds positions after the ones already seen); each (T, Dh/2), T = seq_len."""
     inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=dtype, device=device) / head_dim)
-    angle = torch.arange(seq_len, dtype=dtype, device=device)[:, None] * inv_freq  # (T, Dh/2)
+    positions = torch.arange(start, start + seq_len, dtype=dtype, device=device)  # (T,)
+    angle = positions[:, None] * inv_freq  # (T, Dh/2)
     return angle.cos(), angle.sin()
 
 
-def apply_rope(x, base=10000.0):
-    """x (..., T, Dh) rotated at positions 0 .. T−1 (half-split pairing)."""
+def apply_rope(x, base=10000.0, start=0):
+    """x (..., T, Dh) rotated at positions start .. start + T − 1 (half-split pairing)."""
     T, Dh = x.shape[-2:]
-    cos, sin = rope_cache(T, Dh, base, dtype=x.dtype, device=x.device)
+    cos, sin = rope_cache(T, Dh, base, dtype=x.dtype, device=x.device, start=start)
     a, b = x[..., : Dh // 2], x[..., Dh // 2:]
     return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)

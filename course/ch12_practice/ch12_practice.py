@@ -66,6 +66,7 @@
 # %% llmcourse={"role": "setup"}
 import importlib.util
 import io
+import json
 import math
 import time
 
@@ -273,3 +274,179 @@ if have("transformers"):
 # Two checks worth doing there: `model(prompt)` equals `hf(prompt).logits` to about $10^{-5}$
 # in `float32`, and the perplexity of a paragraph of ordinary English is in the tens, while the
 # same paragraph with its words shuffled scores in the thousands.
+
+# %% [markdown]
+# ## 12.C Formats: weights as data
+#
+# ### A pickle is a program
+#
+# `torch.save` writes a *pickle*: a little program for Python's unpickling machine, which
+# rebuilds the objects by calling functions. A pickle can name any importable function and any
+# arguments, so loading a file you did not write can run code you did not see.
+# `torch.load(weights_only=True)` (the default since PyTorch 2.6) limits the unpickler to an
+# allow-list of harmless types, which helps, but the format is still a program that must be
+# interpreted with care.
+#
+# ### safetensors is data
+#
+# A safetensors file is three things in a row:
+#
+# 1. $N$, an unsigned 64-bit little-endian integer;
+# 2. $N$ bytes of JSON: for each tensor its `dtype` (`"F32"`, `"BF16"`, ...), its `shape`, and
+#    `data_offsets` $[b, e)$, plus an optional `"__metadata__"` object of string keys and string
+#    values;
+# 3. the tensors' raw bytes, each row-major in its own range $[b, e)$, counted from the end of
+#    the header.
+#
+# Reading a tensor is a seek and a copy, or no copy at all: the file can be memory-mapped and
+# each tensor viewed in place, which is how large checkpoints load in seconds. Nothing is
+# executed.
+#
+# Two consequences for the course GPT:
+#
+# - **The model's shape is not in the weights.** A file of tensors does not say how to build the
+#   module that holds them. We store the constructor's keyword arguments, as JSON, in the
+#   metadata under `"llmcourse.model_config"`.
+# - **Tied weights.** With `tie_embeddings=True`, `lm_head.weight` and `tok_emb.weight` are *one*
+#   `Parameter`, listed under two names by `state_dict()`. Each name in a safetensors file owns
+#   its own bytes, so the file cannot say "these two are the same tensor", and
+#   `safetensors.torch.save` refuses tensors that share memory instead of writing the matrix
+#   twice. We store it once, under its first name in `state_dict()` order, and record the alias
+#   in `"llmcourse.tied"` as `{"lm_head.weight": "tok_emb.weight"}`. Cloning it to make the error
+#   go away would double the size of the file, and the loaded model would have two matrices
+#   that drift apart as soon as it is trained again.
+#
+# ### Loading without side effects
+#
+# `GPT(**config)` initialises every weight randomly, drawing from the global random number
+# generator, only for the values to be overwritten a moment later. That is wasted work, and it
+# changes the random state of the program that loads the file: a script that loads a model and
+# then samples gives different samples depending on whether it loaded the model first. Building
+# the model on the **meta device** avoids both. `with torch.device("meta"): model = GPT(...)`
+# creates parameters that have shapes and dtypes but no data, so nothing is computed and nothing
+# is drawn. Then `model.load_state_dict(tensors, assign=True)` makes the file's tensors the
+# model's parameters, dtype included, instead of copying into the meta ones (which hold no memory
+# to copy into). `assign` creates a separate `Parameter` for each name, so the tie must then be
+# restored, e.g. `model.lm_head.weight = model.tok_emb.weight`.
+
+# %% [markdown]
+# ### Exercise 2: `save_safetensors` (1.5 points)
+#
+# Store every tensor of `model.state_dict()` once, from the CPU and contiguous, in its own dtype.
+# `state_dict(keep_vars=True)` returns the `Parameter` objects themselves, so a tied matrix
+# shows up as the same object under a second name. Write the metadata `"format": "pt"`,
+# `"llmcourse.model_config"` (the JSON of `model_config`) and `"llmcourse.tied"` (the JSON of
+# `{alias: stored name}`, `{}` when nothing is tied). `file` is a path or a binary file object:
+# `safetensors.torch.save` returns the bytes, and `save_file` writes a path.
+
+# %% llmcourse={"role": "answer", "exercise": "ch12.save_safetensors"}
+def save_safetensors(model, file, model_config):
+    """Write the course GPT `model` to `file` in the safetensors format.
+
+    Args:
+        model: a GPT(**model_config) with its weights.
+        file: a path (str or os.PathLike) or a writable binary file object.
+        model_config: the keyword arguments that build the model, plain JSON values.
+
+    The file holds each distinct tensor of model.state_dict() once, under its first name, and
+    the metadata (strings): "format": "pt", "llmcourse.model_config": json.dumps(model_config),
+    "llmcourse.tied": json.dumps({alias: stored name}).
+    """
+    ### BEGIN SOLUTION
+    import json
+    import os
+
+    from safetensors.torch import save
+
+    tensors, tied, first = {}, {}, {}
+    for name, t in model.state_dict(keep_vars=True).items():
+        if id(t) in first:
+            tied[name] = first[id(t)]
+        else:
+            first[id(t)] = name
+            tensors[name] = t.detach().cpu().contiguous()
+    metadata = {"format": "pt", "llmcourse.model_config": json.dumps(model_config),
+                "llmcourse.tied": json.dumps(tied)}
+    data = save(tensors, metadata=metadata)
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as f:
+            f.write(data)
+    else:
+        file.write(data)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch12.save_safetensors"}
+self_check("ch12.save_safetensors", save_safetensors)
+
+# %% [markdown]
+# ### Exercise 3: `load_safetensors` (1.5 points)
+#
+# Read the bytes (`file.read()` for a file object), the tensors with
+# `safetensors.torch.load(data)`, and the metadata from the header yourself: the first 8 bytes
+# are $N$ (`int.from_bytes(data[:8], "little")`) and the next $N$ are the JSON. Build the model on
+# the meta device, load with `assign=True` (give each alias its stored tensor), restore each tie,
+# and return the model in eval mode.
+
+# %% llmcourse={"role": "answer", "exercise": "ch12.load_safetensors"}
+def load_safetensors(file):
+    """The GPT that save_safetensors wrote to `file` (a path or a readable binary file object):
+    GPT(**model_config) holding the file's tensors, in their dtypes, with its ties restored (the
+    alias is the same Parameter as the stored name), in eval mode. Leaves the global random
+    number generator's state as it was.
+    """
+    ### BEGIN SOLUTION
+    import json
+    import os
+
+    from safetensors.torch import load
+
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as f:
+            data = f.read()
+    else:
+        data = file.read()
+    n = int.from_bytes(data[:8], "little")
+    metadata = json.loads(data[8:8 + n])["__metadata__"]
+    model_config = json.loads(metadata["llmcourse.model_config"])
+    tied = json.loads(metadata["llmcourse.tied"])
+    tensors = load(data)
+    with torch.device("meta"):
+        model = GPT(**model_config)
+    state = dict(tensors)
+    for alias, name in tied.items():
+        state[alias] = tensors[name]
+    model.load_state_dict(state, assign=True)
+    for alias, name in tied.items():
+        module, _, attr = alias.rpartition(".")
+        setattr(model.get_submodule(module), attr, model.get_parameter(name))
+    return model.eval()
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch12.load_safetensors"}
+self_check("ch12.load_safetensors", load_safetensors)
+
+# %%
+# Try it: a round trip through a file, the header as JSON, and the size of a tied model's file.
+if have("safetensors"):
+    config = dict(vocab_size=1000, context_length=64, d_model=64, n_layers=2, n_heads=4, d_ff=256)
+    model = GPT(**config)
+    buffer = io.BytesIO()
+    try:
+        save_safetensors(model, buffer, config)
+        data = buffer.getvalue()
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        print(f"{len(data):,} bytes, {n} of them header; metadata: {header['__metadata__']}")
+        print("first entries:", {k: v for k, v in list(header.items())[:3]})
+        state = torch.get_rng_state()
+        loaded = load_safetensors(io.BytesIO(data))
+        ids = torch.randint(0, 1000, (1, 16))
+        print("same logits:", torch.equal(loaded(ids), model.eval()(ids)),
+              "| head tied:", loaded.lm_head.weight is loaded.tok_emb.weight,
+              "| global RNG untouched:", torch.equal(state, torch.get_rng_state()))
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"{n_params:,} distinct parameters × 4 bytes = {4 * n_params:,} bytes of tensors")
+    except NotImplementedError:
+        print("Implement Exercises 2 and 3 first, then re-run this cell.")

@@ -247,3 +247,23 @@ def test_exercises_that_need_a_gpu_are_manual_questions():
     text = "\n".join(c.source for c in master.cells)
     assert "hidden_check('ch07.triton_flash_attention_forward'" not in text
     assert 'self_check("ch07.triton_flash_attention_forward"' in text
+
+
+def test_a_package_requirement_is_installed_not_graded_by_hand():
+    """Chapter 12's safetensors exercises need a package, not a GPU: Gradescope installs it
+    (pinned to the version here) and they stay autograded; Chapter 7's Triton kernel is manual."""
+    from importlib import metadata
+
+    from autograder.chapters import get_chapter
+
+    ch12, ch07 = get_chapter("ch12"), get_chapter("ch07")
+    config = edition.assignment_config(ch12, WHEEL)
+    try:
+        pin = f"safetensors=={metadata.version('safetensors')}"
+    except metadata.PackageNotFoundError:
+        pin = "safetensors"
+    assert pin in config["requirements"]
+    assert not edition._needs_hardware(ch12.exercise("ch12.save_safetensors"))
+    assert edition._needs_hardware(ch07.exercise("ch07.triton_flash_attention_forward")) \
+        if any(ex.id == "ch07.triton_flash_attention_forward" for ex in ch07.exercises) \
+        else any(edition._needs_hardware(ex) for ex in ch07.exercises)

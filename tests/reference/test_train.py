@@ -1,8 +1,11 @@
 """reference.train: k micro-batches equal a k-times batch, the loop learns down to the known
-entropy floor, interrupting and resuming reproduces the uninterrupted run exactly on CPU, and MFU
+entropy floor, interrupting and resuming reproduces the uninterrupted run exactly on CPU (the loop
+draws from no global generator, and a checkpoint restores everything it does draw from), and MFU
 is the stated ratio."""
 
 import dataclasses
+import io
+import pickle
 
 import pytest
 import torch
@@ -11,7 +14,7 @@ from reference.blocks import GPT
 from reference.data import synthetic_corpus
 from reference.losses import cross_entropy
 from reference.train import (TrainConfig, accumulate_gradients, estimate_mfu, flops_per_token,
-                             train)
+                             load_checkpoint, make_optimizer, save_checkpoint, train)
 
 CORPUS = synthetic_corpus(vocab_size=8, order=1, n_train=20_000, n_val=4_000, seed=0)
 
@@ -80,7 +83,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     model = _model()
     first = train(model, CORPUS.train, CORPUS.val, part)
     assert len(first["train_loss"]) == 11
-    torch.manual_seed(12345)  # a different global RNG state: the checkpoint must restore it
+    torch.manual_seed(12345)  # a different global RNG state: the run must not depend on it
     resumed_model = _model(seed=7)  # different weights: they must come from the checkpoint
     hist = train(resumed_model, CORPUS.train, CORPUS.val,
                  dataclasses.replace(part, stop_at_step=None))
@@ -89,6 +92,70 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
         assert torch.equal(a, b)
 
+
+
+def test_training_never_draws_from_the_global_generator():
+    # Why checkpoints need not save torch.get_rng_state(): with the peak FLOP/s given (measuring
+    # it multiplies random matrices), a run with accumulation, evaluation and bfloat16 autocast
+    # leaves the global generator where it was.
+    cfg = dataclasses.replace(CFG, max_steps=6, grad_accum_steps=2, eval_interval=3,
+                              dtype="bfloat16")
+    model = _model()
+    before = torch.get_rng_state()
+    train(model, CORPUS.train, CORPUS.val, cfg)
+    assert torch.equal(torch.get_rng_state(), before), (
+        "train drew from the global generator (dropout?): give that a generator of its own and "
+        "save its state in the checkpoint, or a resumed run differs from an uninterrupted one")
+
+
+def _run_state(model_seed, gen_seed, steps):
+    """(model, optimizer, scaler, batch generator) after ``steps`` plain updates."""
+    model = _model(seed=model_seed)
+    optimizer = make_optimizer(model, CFG)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    batch_gen = torch.Generator().manual_seed(gen_seed)
+    for _ in range(steps):
+        x = torch.randint(0, 8, (4, 12), generator=batch_gen)
+        accumulate_gradients(model, [(x, x)], cross_entropy)
+        optimizer.step()
+    return model, optimizer, scaler, batch_gen
+
+
+def test_load_checkpoint_from_a_file_object_keeps_the_global_rng():
+    saved = _run_state(model_seed=0, gen_seed=3, steps=2)
+    buffer = io.BytesIO()
+    save_checkpoint(buffer, *saved[:3], 2, {"step": [0, 1]}, saved[3], CFG)
+    model, optimizer, scaler, batch_gen = _run_state(model_seed=7, gen_seed=99, steps=1)
+    torch.manual_seed(12345)
+    before = torch.get_rng_state()
+    buffer.seek(0)
+    step, history = load_checkpoint(buffer, model, optimizer, scaler, batch_gen)
+    assert torch.equal(torch.get_rng_state(), before), "load_checkpoint set the global RNG state"
+    assert step == 2 and history == {"step": [0, 1]}
+    assert torch.equal(batch_gen.get_state(), saved[3].get_state())
+    for a, b in zip(model.state_dict().values(), saved[0].state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    for p, q in zip(model.parameters(), saved[0].parameters(), strict=True):
+        got, want = optimizer.state[p], saved[1].state[q]
+        assert got["step"] == want["step"] == 2
+        assert torch.equal(got["exp_avg"], want["exp_avg"])
+        assert torch.equal(got["exp_avg_sq"], want["exp_avg_sq"])
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise pickle.PicklingError("torch.save fails mid-write")
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    run = _run_state(model_seed=0, gen_seed=3, steps=1)
+    save_checkpoint(path, *run[:3], 1, {}, run[3], CFG)
+    before = path.read_bytes()
+    with pytest.raises(pickle.PicklingError, match="mid-write"):
+        save_checkpoint(path, *run[:3], 2, {}, run[3], CFG, meta={"bad": _Unpicklable()})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"], "a temporary file was left"
 
 def test_bfloat16_autocast_on_cpu_trains():
     cfg = dataclasses.replace(CFG, max_steps=20, dtype="bfloat16", eval_interval=20)

@@ -90,3 +90,110 @@ GPT2_ALTERNATIVES = (load_by_renaming, load_with_chunks)
 ALTERNATIVES = {
     "ch12.load_gpt2_weights": GPT2_ALTERNATIVES,
 }
+
+
+# =========================================================================== safetensors
+def save_by_hand(model, file, model_config):
+    """The format written without the package: header JSON padded to 8 bytes, then the bytes;
+    ties found by storage address."""
+    import json
+    import os
+    import struct
+
+    codes = {torch.float64: "F64", torch.float32: "F32", torch.bfloat16: "BF16",
+             torch.float16: "F16"}
+    header, chunks, seen, tied, offset = {}, [], {}, {}, 0
+    for name, t in model.state_dict().items():
+        key = (t.data_ptr(), tuple(t.shape))
+        if key in seen:
+            tied[name] = seen[key]
+            continue
+        seen[key] = name
+        t = t.detach().cpu().contiguous()
+        raw = (t.view(torch.int16) if t.dtype in (torch.bfloat16, torch.float16) else t)
+        data = raw.numpy().tobytes()
+        header[name] = {"dtype": codes[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    header["__metadata__"] = {"format": "pt", "llmcourse.tied": json.dumps(tied),
+                              "llmcourse.model_config": json.dumps(model_config)}
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    blob = struct.pack("<Q", len(text)) + text + b"".join(chunks)
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as f:
+            f.write(blob)
+    else:
+        file.write(blob)
+
+
+def save_with_safe_open_metadata(model, file, model_config):
+    """safetensors.torch.save on a dict built from named_parameters (which lists a tied Parameter
+    once), the alias found by comparing with state_dict's names."""
+    import json
+
+    from safetensors.torch import save
+
+    stored = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
+    params = dict(model.named_parameters())
+    keep = model.state_dict(keep_vars=True)
+    tied = {name: next(n for n, p in params.items() if p is t)
+            for name, t in keep.items() if name not in stored}
+    blob = save(stored, metadata={"llmcourse.model_config": json.dumps(model_config),
+                                  "llmcourse.tied": json.dumps(tied), "format": "pt"})
+    if hasattr(file, "write"):
+        file.write(blob)
+    else:
+        with open(file, "wb") as f:
+            f.write(blob)
+
+
+def load_under_fork_rng(file):
+    """A normal build whose random draws are undone by fork_rng, then copies in the file's dtype."""
+    import json
+
+    from safetensors.torch import load
+
+    data = file.read() if hasattr(file, "read") else open(file, "rb").read()
+    size = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8:8 + size].decode())["__metadata__"]
+    tensors = load(data)
+    with torch.random.fork_rng(devices=[]):
+        model = GPT(**json.loads(meta["llmcourse.model_config"]))
+    model = model.to(next(iter(tensors.values())).dtype)
+    model.load_state_dict(tensors, strict=False)
+    for alias, name in json.loads(meta["llmcourse.tied"]).items():
+        assert alias == "lm_head.weight" and name == "tok_emb.weight"
+        model.lm_head.weight = model.tok_emb.weight
+    model.eval()
+    return model
+
+
+def load_by_hand(file):
+    """The header parsed and each tensor viewed with torch.frombuffer; no safetensors import."""
+    import json
+    import struct
+
+    data = file.read() if hasattr(file, "read") else open(file, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__")
+    dtypes = {"F64": torch.float64, "F32": torch.float32, "BF16": torch.bfloat16,
+              "F16": torch.float16}
+    tensors = {}
+    for name, entry in header.items():
+        b, e = entry["data_offsets"]
+        buf = bytearray(data[8 + n + b:8 + n + e])
+        tensors[name] = torch.frombuffer(buf, dtype=dtypes[entry["dtype"]]).reshape(entry["shape"])
+    with torch.device("meta"):
+        model = GPT(**json.loads(meta["llmcourse.model_config"]))
+    tied = json.loads(meta["llmcourse.tied"])
+    model.load_state_dict({**tensors, **{a: tensors[n_] for a, n_ in tied.items()}}, assign=True)
+    if tied:
+        model.lm_head.weight = model.tok_emb.weight
+    return model.train(False)
+
+
+ALTERNATIVES["ch12.save_safetensors"] = (save_by_hand, save_with_safe_open_metadata)
+ALTERNATIVES["ch12.load_safetensors"] = (load_under_fork_rng, load_by_hand)
