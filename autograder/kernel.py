@@ -55,6 +55,9 @@ def _hidden_summary(ex, public) -> str:
     if any(c.grad or c.grad_params for c in hidden) and not any(c.grad or c.grad_params
                                                                 for c in public):
         extra.append("gradients")
+    if len(hidden) == len(public):
+        return "The hidden tests run this case only." if len(hidden) == 1 else \
+            "The hidden tests run these cases only."
     return f"The hidden tests run {len(hidden)} cases" + (f": {', '.join(extra)}." if extra else ".")
 
 
@@ -66,7 +69,8 @@ def self_check(exercise_id: str, obj) -> None:
         return
     if result.passed:
         public = [p.case for p in _prepared(exercise_id, True)[1]]
-        print(f"✓ {ex.name}: {len(public)} public checks passed. {_hidden_summary(ex, public)}")
+        checks = "public check passed" if len(public) == 1 else "public checks passed"
+        print(f"✓ {ex.name}: {len(public)} {checks}. {_hidden_summary(ex, public)}")
         return
     lines = "\n".join(f"  - {m}" for m in result.messages)
     raise AssertionError(f"{ex.name}: public check failed\n{lines}")

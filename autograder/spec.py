@@ -159,6 +159,10 @@ class Exercise:
     # A program that exercises the target instead of one call (e.g. 100 optimizer steps): the
     # name of a driver of the grading library (``gradelib.DRIVERS``).
     driver: str | None = None
+    # Its cases compare no output with the reference (``Case.compared == ()``: properties only)
+    # and the reference is itself a costly measurement (a training run): it is run once, in the
+    # case's dtype, for the outputs' dtypes and shapes, not a second time in float64.
+    measured_once: bool = False
     # The dtypes it is graded in (declared, so that a forgotten dtype is not mistaken for a
     # policy; tests/chapters/test_chapter_declarations.py checks the cases against it).
     precision: Precision | None = None

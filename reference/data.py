@@ -6,14 +6,18 @@ No corpus can be downloaded at run time, so the course generates its own:
   probabilities are drawn once from a seeded Dirichlet distribution. Its entropy rate (the best
   loss any model can reach, in nats per token) is computed exactly from the stationary
   distribution of the chain, so every training curve can be drawn against the true floor;
-* small structured tasks (copying, addition, sorting) that test what a model can express.
+* small structured tasks (copying, addition, sorting) that test what a model can express;
+* multilingual pseudo-text (several scripts, marks, emoji, numbers, runs of whitespace) to train
+  tokenizers on and to compare them with tokenizer libraries.
 
 A user can point any of it at their own UTF-8 text with :func:`read_text`.
 
 Conventions, stated once:
 
 * BPE is byte-level: ids 0..255 are the single bytes, merge i (counting from 0) creates id 256 + i,
-  and special tokens take the ids after the merges, in the order given.
+  and special tokens take the ids after the merges, in the order given. That is the layout
+  :func:`train_bpe` makes; :class:`BPETokenizer` assumes none and looks every token up by its
+  bytes, so it also takes vocabularies numbered otherwise (GPT-2's).
 * Pre-tokenization splits text with :data:`PRETOKENIZE` (contractions, an optional space followed
   by letters/digits, an optional space followed by punctuation, runs of whitespace); merges never
   cross a pre-token boundary or a special token.
@@ -28,8 +32,10 @@ and N (number of tokens in a stream).
 from __future__ import annotations
 
 import bisect
+import heapq
+import random
 import re
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +43,14 @@ import torch
 from reference import information
 
 PRETOKENIZE = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\w+| ?[^\s\w]+|\s+(?!\S)|\s+""")
+# PRETOKENIZE for the regex engines of tiktoken (Rust's regex crate) and Hugging Face tokenizers
+# (Oniguruma), whose \w and \s are other sets than Python's: their \w adds combining marks,
+# connector punctuation (‿), the joiners ZWJ/ZWNJ and circled letters (Ⓐ), and lacks the digits
+# that are not decimal (², ½); their \s lacks the separators \x1c-\x1f. Spelled out, Python's \w
+# is [\p{L}\p{N}_] and its \s is [\s\x1c-\x1f] in both engines, for every character the Unicode
+# tables of this Python know (tests/reference/test_bpe_parity.py checks every code point).
+PRETOKENIZE_PORTABLE = (r"""'(?:[sdmt]|ll|ve|re)| ?[\p{L}\p{N}_]+| ?[^\s\x1c-\x1f\p{L}\p{N}_]+"""
+                        r"""|[\s\x1c-\x1f]+(?![^\s\x1c-\x1f])|[\s\x1c-\x1f]+""")
 
 
 # --------------------------------------------------------------------------- the Markov "language"
@@ -233,14 +247,77 @@ def text_corpus(path, vocab_size=256, max_chars=1_000_000, val_fraction=0.1):
     return TextCorpus(ids[:cut], ids[cut:], vocab_size, n_bytes / len(ids), merges, vocab)
 
 
+# --------------------------------------------------------------------------- a multilingual text
+_ALPHABETS = {  # script -> (letters its invented words are spelled with, relative frequency)
+    "Latin": ("abcdefghijklmnopqrstuvwxyzàâäçéèêëîïñôöœßûüÿ", 5),
+    "Greek": ("αβγδεζηθικλμνξοπρστυφχψωάέήίόύώ", 2),
+    "Cyrillic": ("абвгдежзийклмнопрстуфхцчшщъыьэюяё", 2),
+    "Arabic": ("ابتثجحخدذرزسشصضطظعغفقكلمنهوي", 1),
+    "CJK": ("".join(map(chr, range(0x4E00, 0x4E00 + 300))), 2),
+}
+_MARKS = {"Latin": "\u0301\u0308", "Arabic": "\u064e\u0650"}  # combining marks words may carry
+_EMOJI = ("🙂", "😀", "🎉", "👍", "👍🏽", "❤️", "👩‍💻", "🇫🇷", "✨")  # skin tone, VS16, ZWJ, flag
+_CONTRACTIONS = ("'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'LL")
+_ENDINGS = (".", ".", ".", "!", "?", "…", ":", " —", "...")
+_GAPS = (" ", " ", " ", " ", "  ", "\n", "\n\n", " \n", "\n\t", "\n    ", "   ")
+
+
+def _invented_word(rng, script):
+    letters, _ = _ALPHABETS[script]
+    word = "".join(rng.choices(letters, k=rng.randint(1, 3 if script == "CJK" else 9)))
+    if script in _MARKS and rng.random() < 0.2:  # a decomposed accent or vowel mark
+        cut = rng.randint(1, len(word))
+        word = word[:cut] + rng.choice(_MARKS[script]) + word[cut:]
+    return word
+
+
+def _sentence(rng, lexicons, zipf):
+    script = rng.choices(list(_ALPHABETS), weights=[f for _, f in _ALPHABETS.values()])[0]
+    words = rng.choices(lexicons[script], weights=zipf, k=rng.randint(2, 12))
+    if script == "Latin":
+        words[0] = words[0].capitalize()
+        if rng.random() < 0.3:
+            i = rng.randrange(len(words))
+            words[i] += rng.choice(_CONTRACTIONS)
+        extra = rng.choice([str(rng.randint(0, 3000)), f"{rng.uniform(0, 100):.2f}", "1,000",
+                            "_".join(rng.sample(lexicons[script], 2)), "x²", "(" + words[-1] + ")"])
+        words.insert(rng.randrange(len(words) + 1), extra)
+    if rng.random() < 0.15:
+        words.insert(rng.randrange(len(words) + 1), rng.choice(_EMOJI))
+    if script == "CJK":
+        return "".join(words[:3]) + "，" + "".join(words[3:]) + "。" + rng.choice(("", "\n"))
+    return " ".join(words) + rng.choice(_ENDINGS) + rng.choice(_GAPS)
+
+
+def multilingual_text(n_chars, seed=0):
+    """``n_chars`` characters of seeded pseudo-text in several scripts, to train and test
+    tokenizers on more than English: invented words (300 per script, drawn with Zipf
+    frequencies) in Latin with accents, Greek, Cyrillic, Arabic and CJK (written without
+    spaces), some carrying combining marks; numbers, punctuation, English contractions, emoji
+    (a skin tone, a variation selector, a ZWJ sequence, a flag), snake_case names, "x²"; runs of
+    spaces, tabs and newlines."""
+    rng = random.Random(seed)
+    lexicons = {script: [_invented_word(rng, script) for _ in range(300)] for script in _ALPHABETS}
+    zipf = [1 / rank for rank in range(1, 301)]
+    parts, size = [], 0
+    while size < n_chars:
+        parts.append(_sentence(rng, lexicons, zipf))
+        size += len(parts[-1])
+    return "".join(parts)[:n_chars]
+
+
 # --------------------------------------------------------------------------- byte-level BPE
+def _special_pattern(special_tokens):
+    """A regex matching any special token, the longest first (so one that contains another wins)."""
+    alternatives = sorted(special_tokens, key=len, reverse=True)
+    return re.compile("|".join(re.escape(s) for s in alternatives)) if alternatives else None
+
+
 def _split_special(text, special_tokens):
-    """Split ``text`` into pieces, each either a special token or ordinary text (longest special
-    token first, so one that contains another wins)."""
+    """Split ``text`` into pieces, each either a special token or ordinary text."""
     if not special_tokens:
         return [text]
-    pattern = "(" + "|".join(re.escape(s) for s in sorted(special_tokens, key=len, reverse=True)) + ")"
-    return [p for p in re.split(pattern, text) if p]
+    return [p for p in re.split(f"({_special_pattern(special_tokens).pattern})", text) if p]
 
 
 def _merge_word(word, pair, new_id):
@@ -256,13 +333,41 @@ def _merge_word(word, pair, new_id):
     return tuple(out)
 
 
+def _pretoken_counts(text, special_tokens=()):
+    """How often each pre-token occurs in ``text``, special tokens cut out first."""
+    counts = Counter()
+    for piece in _split_special(text, special_tokens):
+        if piece not in special_tokens:
+            counts.update(PRETOKENIZE.findall(piece))
+    return counts
+
+
+class _MergeCandidate:
+    """A pair in the heap of :func:`train_bpe`. ``heapq`` pops the smallest entry, so "smaller"
+    here means "merged first": a higher count, then the greater (left bytes, right bytes)."""
+
+    __slots__ = ("key", "pair")
+
+    def __init__(self, count, left, right, pair):
+        self.key, self.pair = (count, left, right), pair
+
+    def __lt__(self, other):
+        return self.key > other.key
+
+
 def train_bpe(text, vocab_size, special_tokens=()):
     """Learn byte-level BPE merges on ``text`` (conventions in the module docstring).
 
-    Repeatedly count every adjacent pair of tokens inside the pre-tokens (weighted by how often the
-    pre-token occurs), merge the most frequent pair (ties: lexicographically greatest bytes) into a
-    new token, until the vocabulary (256 bytes + merges + special tokens) has ``vocab_size``
-    entries or no pair is left.
+    Repeatedly merge the most frequent adjacent pair of tokens inside the pre-tokens (each
+    pre-token weighted by how often it occurs; ties: lexicographically greatest bytes) into a new
+    token, until the vocabulary (256 bytes + merges + special tokens) has ``vocab_size`` entries or
+    no pair is left.
+
+    The pair counts are kept up to date instead of recounted for every merge: a merge changes only
+    the words (distinct pre-tokens) that contain its pair, ``where[pair]``, and in each only the
+    pairs around the merged tokens. The next pair to merge is the top of a heap; a pair whose
+    count changes is pushed again, and an entry whose count is out of date is dropped when it
+    reaches the top (lazy deletion).
 
     Returns:
         vocab: dict id -> bytes
@@ -272,55 +377,98 @@ def train_bpe(text, vocab_size, special_tokens=()):
     if n_merges < 0:
         raise ValueError("vocab_size must be at least 256 + len(special_tokens)")
     vocab = {i: bytes([i]) for i in range(256)}
-    words = Counter()
-    for piece in _split_special(text, special_tokens):
-        if piece in special_tokens:
-            continue
-        for pre in PRETOKENIZE.findall(piece):
-            words[tuple(pre.encode("utf-8"))] += 1
+    counts = _pretoken_counts(text, special_tokens)
+    words = [tuple(pre.encode("utf-8")) for pre in counts]  # distinct pre-tokens, as token ids
+    weights = list(counts.values())  # how often each word occurs
+    pairs = Counter()  # (left id, right id) -> occurrences in the text
+    where = defaultdict(set)  # pair -> indices of the words it occurs in
+    for w, word in enumerate(words):
+        for pair in zip(word, word[1:]):
+            pairs[pair] += weights[w]
+            where[pair].add(w)
+
+    def candidate(pair):
+        return _MergeCandidate(pairs[pair], vocab[pair[0]], vocab[pair[1]], pair)
+
+    heap = [candidate(pair) for pair in pairs]
+    heapq.heapify(heap)
     merges = []
-    for _ in range(n_merges):
-        pairs = Counter()
-        for word, count in words.items():
-            for pair in zip(word, word[1:]):
-                pairs[pair] += count
-        if not pairs:
-            break
-        best = max(pairs, key=lambda p: (pairs[p], vocab[p[0]], vocab[p[1]]))
-        new_id = len(vocab)
+    while len(merges) < n_merges and heap:
+        top = heapq.heappop(heap)
+        if pairs.get(top.pair) != top.key[0]:
+            continue  # out of date: the pair's count changed (or it was merged) since the push
+        best, new_id = top.pair, len(vocab)
         vocab[new_id] = vocab[best[0]] + vocab[best[1]]
         merges.append((vocab[best[0]], vocab[best[1]]))
-        merged = Counter()
-        for word, count in words.items():
-            merged[_merge_word(word, best, new_id) if len(word) > 1 else word] += count
-        words = merged
+        change = defaultdict(int)
+        for w in list(where[best]):
+            old = words[w]
+            new = words[w] = _merge_word(old, best, new_id)
+            # The word is unchanged before its first merged token and after its last, so only
+            # the pairs from the token before the first to the token after the last change.
+            head, tail = new.index(new_id), new[::-1].index(new_id)  # unchanged tokens
+            old_span = old[max(head - 1, 0):len(old) - tail + 1]
+            new_span = new[max(head - 1, 0):len(new) - tail + 1]
+            for pair in zip(old_span, old_span[1:]):
+                change[pair] -= weights[w]
+            for pair in zip(new_span, new_span[1:]):
+                change[pair] += weights[w]
+                where[pair].add(w)
+            for pair in set(zip(old_span, old_span[1:])) - set(zip(new, new[1:])):
+                where[pair].discard(w)  # gone from the word (best among them)
+        for pair, delta in change.items():
+            if delta == 0:
+                continue
+            pairs[pair] += delta
+            if pairs[pair] == 0:
+                del pairs[pair], where[pair]
+            else:
+                heapq.heappush(heap, candidate(pair))
     for s in special_tokens:
         vocab[len(vocab)] = s.encode("utf-8")
     return vocab, merges
 
 
 class BPETokenizer:
-    """Encode text to ids and back with a learned byte-level BPE (see :func:`train_bpe`).
+    """Encode text to ids and back with a byte-level BPE: merges learned by :func:`train_bpe`, or
+    a vocabulary and merges made elsewhere (GPT-2's, say), whose ids need not follow this module's
+    layout: every token, single bytes included, is looked up in ``vocab`` by its bytes.
 
     ``encode`` applies the merges to each pre-token in the order they were learned (always the
     lowest-ranked pair present first), which reproduces the segmentation seen in training.
-    ``decode(encode(text)) == text`` for every string (every byte has an id).
+    ``decode(encode(text)) == text`` for every string when the vocabulary has all 256 single bytes
+    (encoding text that needs a missing byte raises ValueError).
     """
+
+    CACHE_SIZE = 1 << 16  # pre-tokens whose ids are remembered (the cache is emptied when full)
 
     def __init__(self, vocab, merges, special_tokens=()):
         self.vocab = dict(vocab)
         self.special_tokens = tuple(special_tokens)
         self.bytes_to_id = {b: i for i, b in self.vocab.items()}
-        self.special_ids = {s: self.bytes_to_id[s.encode("utf-8")] for s in self.special_tokens}
+        self.byte_ids = [self.bytes_to_id.get(bytes([b])) for b in range(256)]  # None: missing
+        self.special_ids = {s: self._id(s.encode("utf-8"), "special token") for s in
+                            self.special_tokens}
+        self._special = _special_pattern(self.special_tokens)
         # rank of a merge as a pair of ids -> (rank, id of the merged token)
-        self.ranks = {(self.bytes_to_id[a], self.bytes_to_id[b]): (r, self.bytes_to_id[a + b])
-                      for r, (a, b) in enumerate(merges)}
+        self.ranks = {(self._id(a, f"merge {r}"), self._id(b, f"merge {r}")):
+                      (r, self._id(a + b, f"merge {r}")) for r, (a, b) in enumerate(merges)}
         self._cache = {}
+
+    def _id(self, token, what):
+        if token not in self.bytes_to_id:
+            raise ValueError(f"{what}: the vocabulary has no token {token!r}")
+        return self.bytes_to_id[token]
 
     def _encode_pretoken(self, pre):
         if pre in self._cache:
             return self._cache[pre]
-        word = tuple(pre.encode("utf-8"))
+        word = []
+        for b in pre.encode("utf-8"):
+            if self.byte_ids[b] is None:
+                raise ValueError(f"the vocabulary has no token for the byte 0x{b:02x} "
+                                 f"(in {pre!r}), so this text cannot be encoded")
+            word.append(self.byte_ids[b])
         while len(word) > 1:
             ranked = [self.ranks[p] for p in zip(word, word[1:]) if p in self.ranks]
             if not ranked:
@@ -328,6 +476,8 @@ class BPETokenizer:
             rank, new_id = min(ranked)
             pair = next(p for p in zip(word, word[1:]) if self.ranks.get(p, (None,))[0] == rank)
             word = _merge_word(word, pair, new_id)
+        if len(self._cache) >= self.CACHE_SIZE:
+            self._cache.clear()
         self._cache[pre] = list(word)
         return self._cache[pre]
 
@@ -341,6 +491,54 @@ class BPETokenizer:
             for pre in PRETOKENIZE.findall(piece):
                 ids.extend(self._encode_pretoken(pre))
         return ids
+
+    def encode_iterable(self, chunks):
+        """Yield the ids of ``"".join(chunks)``, exactly those of ``encode``, reading the chunks
+        (strings, e.g. the lines of an open text file) one at a time.
+
+        Memory: the chunks are never joined. What is kept between chunks is the tail that later
+        text can still change: the last two pre-tokens read (see :meth:`_final_length`) and,
+        where the text read ends with the beginning of a special token, that beginning. So at
+        any time this holds one chunk, two pre-tokens and fewer characters than the longest
+        special token, plus the ids of one chunk. (A pre-token is unbounded: a file made of one
+        run of whitespace is held whole, and rescanned with every chunk.)
+        """
+        tail = ""
+        for chunk in chunks:
+            tail += chunk
+            n = self._final_length(tail)
+            if n:
+                yield from self.encode(tail[:n])
+                tail = tail[n:]
+        yield from self.encode(tail)
+
+    def _final_length(self, text):
+        """The length of a prefix of ``text`` that ``encode`` splits the same way (special
+        tokens and pre-tokens) whatever text follows, cut at a boundary between pieces.
+
+        Special tokens: a match of the special-token regex is final unless the text, from a
+        position at or before it, ends with a proper prefix of a special token (which more text
+        could complete: an earlier or a longer special token then wins). Pre-tokens: only the
+        last two of the ordinary text after the last final special token can change. The last
+        can grow ("\\w+" continues) or shrink ("\\s+(?!\\S)" gives its last space to a word that
+        follows); the one before it only when it is "'" and the last is "l", "v" or "r", which a
+        following "l" or "e" turns into a contraction. Every earlier one has looked at the
+        character after it and no further.
+        """
+        end = len(text)  # where ordinary text could still turn into a special token
+        start = 0  # where the ordinary text after the last final special token begins
+        if self._special is not None:
+            longest = max(map(len, self.special_tokens))
+            pending = [p for p in range(max(0, len(text) - longest + 1), len(text))
+                       if any(len(s) > len(text) - p and s.startswith(text[p:])
+                              for s in self.special_tokens)]
+            for match in self._special.finditer(text):
+                if any(start <= p <= match.start() for p in pending):
+                    break
+                start = match.end()
+            end = next((p for p in pending if p >= start), len(text))
+        last_two = deque((m.start() for m in PRETOKENIZE.finditer(text, start, end)), maxlen=2)
+        return last_two[0] if len(last_two) == 2 else start
 
     def decode(self, ids):
         """List of token ids -> text (invalid UTF-8 from a partial sequence becomes U+FFFD)."""

@@ -44,6 +44,11 @@ TOKENIZER_MISTAKES = (
     Mistake(key="ignores_special", title="special tokens encoded as ordinary text",
             hint="split the text on the special tokens first and give each its own id",
             patch={"self.special_tokens = tuple(special_tokens)": "self.special_tokens = ()"}),
+    Mistake(key="byte_values_as_ids", title="starts from the raw byte values as ids",
+            hint="look every single byte up in the vocabulary (bytes -> id): a vocabulary the "
+                 "tokenizer did not train may number the bytes differently",
+            patch={'[self.bytes_to_id[bytes([b])] for b in pre.encode("utf-8")]':
+                   'list(pre.encode("utf-8"))'}),
 )
 
 

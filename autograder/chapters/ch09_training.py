@@ -63,8 +63,11 @@ def bpe_cases(b: CaseBuilder) -> list[Case]:
 
 def tokenizer_cases(b: CaseBuilder) -> list[Case]:
     def rows(case):
-        def tok(name, corpus, vocab_size, texts, special=(), **kw):
+        def tok(name, corpus, vocab_size, texts, special=(), renumber=False, **kw):
             vocab, merges = train_bpe(BPE_TEXTS.get(corpus, corpus), vocab_size, special)
+            if renumber:  # the same tokens under other ids, single bytes included
+                new_id = torch.randperm(len(vocab), generator=b.gen).tolist()
+                vocab = {new_id[i]: token for i, token in vocab.items()}
             case(name, [[i, list(v)] for i, v in sorted(vocab.items())],
                  [[list(x), list(y)] for x, y in merges], list(special), texts, **kw)
         tok("English: training text and new text", "English sentences", 300,
@@ -80,6 +83,12 @@ def tokenizer_cases(b: CaseBuilder) -> list[Case]:
         tok("special tokens", "one two<|eot|>two three " * 4, 275, ["one<|eot|>two",
             "<|eot|><|eot|>three", "<|eot"], special=("<|eot|>",), tags=("special tokens",),
             public=True)
+        tok("ids in another order (a vocabulary it did not train)", "English sentences", 300,
+            ["the cat sat on the mat.", "new: Ωμέγα 🙂", ""], renumber=True,
+            tags=("foreign vocabulary",), public=True)
+        tok("another order, with a special token", "one two<|eot|>two three " * 4, 275,
+            ["one<|eot|>two", "three two one"], special=("<|eot|>",), renumber=True,
+            tags=("foreign vocabulary", "special tokens"))
     return _exact(rows, n_outputs=2)
 
 

@@ -71,9 +71,25 @@ LOAD_MISTAKES = (
     Mistake(key="tie_not_restored", title="the tie not restored after loading",
             hint="load_state_dict(assign=True) gives the alias a Parameter of its own: set "
                  "model.lm_head.weight = model.tok_emb.weight again",
-            patch={"        setattr(model.get_submodule(module), attr, model.get_parameter(name))\n":
-                   "        pass\n"}),
+            patch={"        model.lm_head.weight = model.tok_emb.weight\n": "        pass\n"}),
     Mistake(key="left_in_training_mode", title="the model returned in training mode",
             hint="return model.eval(): a loaded model is for inference",
             patch={"    return model.eval()": "    return model"}),
+)
+
+# =========================================================================== capstone
+CAPSTONE_MISTAKES = (
+    Mistake(key="lr_too_small", title="a learning rate of 1e-4",
+            hint="with a few hundred steps, a small model needs a peak learning rate around "
+                 "1e-3 to 1e-2 (Chapter 8): watch the validation loss approach the floor",
+            patch={"lr=1e-2, min_lr=1e-3": "lr=1e-4, min_lr=1e-5"}),
+    Mistake(key="steps_per_second", title="the throughput counted in steps, not tokens",
+            hint="tokens per second = steps × batch size × context / seconds",
+            patch={"tokens_per_second = steps * batch_size * context / (time.perf_counter() - t0)":
+                   "tokens_per_second = steps / (time.perf_counter() - t0)"}),
+)
+CAPSTONE_MISTAKES += (
+    Mistake(key="samples_as_list", title="the samples returned as a Python list",
+            hint="return the tensor generate gave (2-D int64); convert to a list only to print",
+            patch={'"samples": samples,': '"samples": samples.tolist(),'}),
 )

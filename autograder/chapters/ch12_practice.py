@@ -18,9 +18,12 @@ from __future__ import annotations
 import torch
 
 from autograder.chapters import ch12_catalog as catalog
+from autograder.gradelib.capstone import REPORT_PROBLEMS
 from autograder.gradelib.gpt2 import gpt2_shapes
-from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, missing_requirements
+from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Precision, missing_requirements
 from reference.blocks import GPT
+from reference.capstone import capstone
+from reference.data import entropy_rate, markov_chain, sample_markov
 from reference.checkpoints import load_safetensors, save_safetensors
 from reference.gpt2 import load_gpt2_weights
 
@@ -100,6 +103,66 @@ def format_cases(b: CaseBuilder):
     return b.grid(rows)
 
 
+# =========================================================================== capstone
+CAPSTONE_MARGIN = 0.15  # nats above the entropy floor that the held-out loss may be
+TIME_FACTOR = 2.0  # the call may take this many budgets (a busy machine slows a planned run)
+
+
+def _loss_near_floor(outputs, case):
+    loss, floor = float(outputs[0]), case.kwargs["floor"]
+    if not loss <= floor + CAPSTONE_MARGIN:
+        return (f"the held-out loss is {loss:.3f} nats, {loss - floor:.3f} above the source's "
+                f"entropy floor {floor:.3f} (at most {CAPSTONE_MARGIN} is needed): train longer "
+                "within the budget, or with a better learning rate or model size")
+    return None
+
+
+def _within_budget(outputs, case):
+    seconds, budget = float(outputs[1]), case.kwargs["budget_seconds"]
+    if not seconds <= TIME_FACTOR * budget:
+        return (f"the run took {seconds:.1f} s for a budget of {budget:g} s (at most "
+                f"{TIME_FACTOR:g}× is accepted): plan the number of steps from a measured step "
+                "time, and leave time for evaluation and sampling")
+    return None
+
+
+def _cache_agrees(outputs, case):
+    if int(outputs[2]) != 1:
+        return ("greedy decoding with the key/value cache differs from decoding without it (or "
+                "the model has no make_cache): return the course GPT")
+    return None
+
+
+def _report_check(code: int):
+    """The check that the report has no problem of this code (one check per kind of problem, so
+    that feedback can tell an incomplete history from a list of samples)."""
+    def check(outputs, case):
+        return REPORT_PROBLEMS[code] if int(outputs[3]) == code else None
+    check.__name__ = f"report_problem_{code}"
+    return check
+
+
+CAPSTONE_CHECKS = (*map(_report_check, sorted(REPORT_PROBLEMS)), _within_budget, _loss_near_floor,
+                   _cache_agrees)
+
+
+def capstone_cases(b: CaseBuilder):
+    """One measured run, small enough for a self-check: a Markov source the grader draws (8
+    symbols, order 1), 100 000 training and 10 000 validation tokens for the student, 16 385
+    held-out tokens for the grader, a budget of 8 s (the reference needs 6 to 7 s and ends
+    0.001 to 0.03 nats above the floor, also with the other core busy)."""
+    def rows(c: Cell):
+        seed = int(c.randint(0, 2**31 - 1, ()))
+        probs = markov_chain(8, 1, seed=seed)
+        gen = torch.Generator().manual_seed(seed)
+        train, val, held = (sample_markov(probs, n, generator=gen)
+                            for n in (100_000, 10_000, 16_385))
+        c("8 symbols, order 1, a budget of 8 s", train, val, held, budget_seconds=8.0,
+          floor=entropy_rate(probs), n_outputs=4, compared=(), checks=CAPSTONE_CHECKS,
+          public=True)
+    return b.default_grid(rows)
+
+
 CHAPTER = Chapter(
     id="ch12",
     title="Practical knowledge: real checkpoints, formats and a capstone",
@@ -116,5 +179,10 @@ CHAPTER = Chapter(
                  reference=load_safetensors, cases=format_cases,
                  driver="drive_load_safetensors", standins=("ch06.gpt",),
                  requires=FORMAT_NEEDS, mistakes=catalog.LOAD_MISTAKES),
+        Exercise(id="ch12.capstone", name="capstone", points=4.0, reference=capstone,
+                 cases=capstone_cases, driver="drive_capstone", measured_once=True,
+                 standins=("ch06.gpt", "ch09.TrainConfig", "ch09.train", "ch10.generate"),
+                 precision=Precision.DEFAULT_FLOAT32, timeout_floor_s=60.0,
+                 mistakes=catalog.CAPSTONE_MISTAKES),
     ],
 )

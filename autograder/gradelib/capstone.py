@@ -1,4 +1,5 @@
-"""Chapter 12's capstone: the stand-ins for what the student's ``capstone`` assembles besides the
+"""Chapter 12's capstone: its driver (which measures what the student's run returns: the loss on
+held-out tokens it never saw, the wall time, the cache, the report) and the stand-ins for what the student's ``capstone`` assembles besides the
 course GPT (``.blocks.GPT``, whose key/value cache ``generate`` uses): Chapter 9's ``TrainConfig``
 and ``train``, and Chapter 10's ``generate``.
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .generation import sample_next_token
-from .registry import standin
+from .registry import driver, standin
 from .tokens import get_batch
 
 
@@ -213,3 +214,93 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=N
         if eos_id is not None and bool(finished.all()):
             break
     return seq
+
+
+# --------------------------------------------------------------------------- the driver
+REPORT_KEYS = ("model", "history", "samples", "tokens_per_second")
+REPORT_PROBLEMS = {  # the report's status code -> what is wrong with it (0: nothing)
+    1: "capstone must return a dict with the keys 'model', 'history', 'samples', "
+       "'tokens_per_second'",
+    2: "'history' must be train's history: non-empty lists of finite numbers under "
+       "'train_loss' and 'val_loss'",
+    3: "'samples' must be a 2-D int64 tensor of token ids of the vocabulary",
+    4: "'tokens_per_second' must be a positive number",
+    5: "'tokens_per_second' is more than 3× away from the training loop's own measurement "
+       "(history['tokens_per_s']): count tokens (steps × batch size × context), not steps",
+}
+
+
+def _finite_numbers(values) -> bool:
+    return (isinstance(values, list) and len(values) > 0
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values))
+
+
+def report_status(out, vocab_size: int) -> int:
+    """0 when ``out`` is a complete capstone report, else the code of its first problem."""
+    if not isinstance(out, dict) or any(k not in out for k in REPORT_KEYS):
+        return 1
+    history = out["history"]
+    if not isinstance(history, dict) or not all(
+            _finite_numbers(history.get(k)) for k in ("train_loss", "val_loss")):
+        return 2
+    s = out["samples"]
+    if (type(s) is not torch.Tensor or s.dim() != 2 or s.dtype != torch.int64  # noqa: E721
+            or s.numel() == 0 or int(s.min()) < 0 or int(s.max()) >= vocab_size):
+        return 3
+    tps = out["tokens_per_second"]
+    if type(tps) is torch.Tensor and tps.numel() == 1:  # noqa: E721
+        tps = float(tps)
+    if not isinstance(tps, (int, float)) or not math.isfinite(tps) or tps <= 0:
+        return 4
+    measured = history.get("tokens_per_s")
+    if _finite_numbers(measured) and not 1 / 3 <= tps / (sum(measured) / len(measured)) <= 3:
+        return 5
+    return 0
+
+
+def held_out_loss(model, tokens, window: int, skip: int) -> float:
+    """Mean cross-entropy (nats) of ``model`` on ``tokens`` cut into windows of ``window`` + 1:
+    each window's first ``window`` tokens are fed, and the predictions of positions ``skip`` ..
+    ``window`` − 1 (which see at least ``skip`` + 1 tokens) are scored."""
+    n = (len(tokens) - 1) // window
+    x = tokens[: n * window].view(n, window)
+    y = tokens[1: n * window + 1].view(n, window)
+    with torch.no_grad():
+        logits = model(x).double()
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, y[..., None])[..., 0]  # (n, window)
+    return float(-logp[:, skip:].mean())
+
+
+def _cache_agrees(model, prompts, new_tokens: int) -> bool:
+    """Greedy continuations with and without the model's key/value cache are the same."""
+    try:
+        with torch.no_grad():
+            runs = [generate(model, prompts, new_tokens, temperature=0, use_cache=use_cache)
+                    for use_cache in (True, False)]
+    except (AttributeError, TypeError):  # no make_cache, or a forward without cache=
+        return False
+    return torch.equal(*runs)
+
+
+@driver
+def drive_capstone(fn, train_tokens, val_tokens, held_out, *, budget_seconds, floor, window=32,
+                   skip=4):
+    """Run ``fn(train_tokens, val_tokens, budget_seconds)`` and measure what it returns. The
+    held-out tokens (same source, never shown to ``fn``) score the model; ``floor`` (the
+    source's entropy rate) is for the chapter's checks. Returns (held-out loss in nats, wall
+    seconds of the call, whether greedy decoding with and without the cache agree (0/1), the
+    report's status: 0 or a code of ``REPORT_PROBLEMS``)."""
+    start = time.perf_counter()
+    out = fn(train_tokens, val_tokens, budget_seconds)
+    seconds = time.perf_counter() - start
+    status = report_status(out, int(max(train_tokens.max(), held_out.max())) + 1)
+    model = out.get("model") if isinstance(out, dict) else None
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError("capstone must return a dict whose 'model' is the trained nn.Module, got "
+                        f"{type(model).__name__}")
+    model.eval()
+    loss = held_out_loss(model, held_out, window, skip)
+    agrees = _cache_agrees(model, held_out[:2 * 8].view(2, 8), window - 8)
+    f64 = dict(dtype=torch.float64)
+    return (torch.tensor(loss, **f64), torch.tensor(seconds, **f64), torch.tensor(int(agrees)),
+            torch.tensor(status))

@@ -193,8 +193,15 @@ self_check("ch09.train_bpe", train_bpe)
 # ### Exercise 2: `BPETokenizer` (2 points)
 #
 # `encode(text)` cuts out the special tokens, pre-tokenizes the rest and, inside each pre-token,
-# repeatedly merges the pair that was **learned earliest** (lowest rank) until no learned pair is
-# left. This reproduces the segmentation of training; merging the leftmost pair first does not.
+# starts from its bytes and repeatedly merges the pair that was **learned earliest** (lowest rank)
+# until no learned pair is left. This reproduces the segmentation of training; merging the
+# leftmost pair first does not.
+#
+# The tokenizer must also work with a vocabulary it did not train (GPT-2's, or the same tokens
+# numbered in another order), so it assumes nothing about the ids: every token, **single bytes
+# included**, gets its id by looking its bytes up in the vocabulary (bytes → id): the byte `b"a"`
+# has id 97 only in the vocabularies `train_bpe` makes.
+#
 # `decode(ids)` joins the tokens' bytes and decodes **once** (a multi-byte character can be split
 # across tokens), with `errors="replace"`. Round trip: `decode(encode(t)) == t` for every string.
 
@@ -203,7 +210,8 @@ class BPETokenizer:
     """Encode text to ids and back with learned byte-level BPE merges.
 
     Args:
-        vocab: dict id -> bytes (as returned by train_bpe).
+        vocab: dict id -> bytes (as returned by train_bpe, or any other numbering: look every
+            token up by its bytes, single bytes included).
         merges: list of (bytes, bytes), in the order learned.
         special_tokens: strings that map to their own ids.
     """
@@ -231,7 +239,7 @@ class BPETokenizer:
                 ids.append(self.bytes_to_id[piece.encode("utf-8")])
                 continue
             for pre in PRETOKENIZE.findall(piece):
-                word = list(pre.encode("utf-8"))
+                word = [self.bytes_to_id[bytes([b])] for b in pre.encode("utf-8")]
                 while len(word) > 1:
                     found = [self.ranks[p] + (p,) for p in zip(word, word[1:]) if p in self.ranks]
                     if not found:
@@ -587,8 +595,10 @@ class TrainConfig:
 # 7. **Checkpoints.** If `checkpoint_path` is set, after step $s$ when
 #    `(s + 1) % checkpoint_interval == 0` or when the run ends, save with `torch.save` a dict with
 #    the model's and optimizer's and scaler's `state_dict()`, `"step": s + 1`, the history, the
-#    batch generator's `get_state()` and `torch.get_rng_state()`. At the start, if `resume` and
-#    the file exists, restore all of it and continue from the saved step. The run ends after
+#    batch generator's `get_state()`. At the start, if `resume` and the file exists, restore all
+#    of it and continue from the saved step. Nothing in the loop draws from PyTorch's global
+#    generator, so a checkpoint neither needs its state nor overwrites it on resuming (the
+#    program that resumes keeps its own random state). The run ends after
 #    `min(max_steps, stop_at_step)` steps (`stop_at_step` may be `None`).
 #
 # Return the `history` dict (keys `step, lr, train_loss, val_step, val_loss, tokens_per_s, mfu`).
@@ -639,7 +649,6 @@ def train(model, train_tokens, val_tokens, config):
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         batch_gen.set_state(state["batch_rng"])
-        torch.set_rng_state(state["torch_rng"])
         start, history = state["step"], state["history"]
 
     def loss_fn(logits, y):
@@ -712,8 +721,7 @@ def train(model, train_tokens, val_tokens, config):
         if path and ((step + 1) % config.checkpoint_interval == 0 or step + 1 == end):
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(), "step": step + 1, "history": history,
-                        "batch_rng": batch_gen.get_state(), "torch_rng": torch.get_rng_state()},
-                       path)
+                        "batch_rng": batch_gen.get_state()}, path)
     if config.progress:
         print(file=sys.stderr)
     return history

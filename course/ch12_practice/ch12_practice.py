@@ -28,7 +28,9 @@
 # 3. **Formats.** Weights are data, and a pickle file is a program. `safetensors` stores tensors
 #    as a JSON header and raw bytes, so opening a file cannot run code. You write the course
 #    GPT to it and read it back, tied embeddings and all.
-# 4. **What to read and use next** (sections 12.1 and 12.2): a dated list of the papers behind
+# 4. **A capstone.** Your model, training loop and sampler from Chapters 6, 9 and 10, assembled
+#    into one run under a time budget, must get within 0.15 nats of the data's entropy floor.
+# 5. **What to read and use next** (sections 12.1 and 12.2): a dated list of the papers behind
 #    each chapter and of the tools that people use in practice.
 #
 # ## How to work through it
@@ -53,6 +55,14 @@
 #   The logits of your model are compared with the reference's, with a tolerance that follows
 #   the dtype (`float64`, `float32`, `bfloat16`). While it is graded, `GPT` is a built-in
 #   stand-in with the same constructor and parameter names as the course's.
+# - `save_safetensors` and `load_safetensors` are graded on the course GPT (tied and untied
+#   heads, and GPT-2's options) in the same dtypes. A file you save is read back by the grader's
+#   own safetensors reader into a fresh model; a loader gets a file the grader wrote. Besides the
+#   logits, these are compared exactly: the number of tensors stored, the metadata, the tie after
+#   loading, eval mode, and the global random number generator's state, which loading must
+#   leave as it was. They need the package `safetensors`.
+# - The capstone is graded by what it achieves, measured by the grader: the loss of your model on
+#   held-out text, the wall time, the key/value cache, and the report (details at Exercise 4).
 #
 # ## Conventions
 #
@@ -88,7 +98,7 @@ def have(package):
 
 
 # %% [markdown]
-# ## 12.A Real checkpoints: GPT-2 in the course GPT
+# ## A. Real checkpoints: GPT-2 in the course GPT
 #
 # ### One architecture, two sets of names
 #
@@ -276,7 +286,87 @@ if have("transformers"):
 # same paragraph with its words shuffled scores in the thousands.
 
 # %% [markdown]
-# ## 12.C Formats: weights as data
+# ## B. Real tokenizers: a vocabulary is data
+#
+# Chapter 9's byte-level BPE is two tables: a **vocabulary**, id → byte string, and a ranked list
+# of **merges**, pairs of byte strings. Encoding splits the text into pre-tokens with a regular
+# expression, writes each pre-token as the ids of its single bytes, and then repeatedly merges
+# the adjacent pair of lowest rank. Nothing in this depends on who trained the tables, with one
+# trap: which id does a single byte have?
+#
+# Our own `train_bpe` gives byte $b$ the id $b$, so an encoder could simply start from the byte
+# values. A foreign vocabulary need not. GPT-2's gives the 188 printable bytes the ids 0 to
+# 187, in byte order, and the 68 others the ids 188 to 255: the space, byte 32, has id 220, and
+# "!", byte 33, has id 0. An encoder that
+# starts from raw byte values then looks up pairs that do not exist and returns the byte ids:
+# "the cat" as seven tokens instead of two. The fix is to look each byte up in the vocabulary,
+# `bytes_to_id[bytes([b])]`, as Chapter 9's statement now asks.
+#
+# ### Two definitions of "apply the merges"
+#
+# Our encoder merges the adjacent **pair** of lowest merge rank. `tiktoken` (the tokenizer of
+# OpenAI's models) stores no merges at all: it ranks **byte strings**, and merges the adjacent
+# pair whose *concatenation* has the lowest rank. The two agree when every token is produced by
+# exactly one merge, which holds for every vocabulary `train_bpe` learns (the platform's tests
+# check it on many texts and vocabulary sizes). A hand-made merge list can break it: with the
+# merges $(b, c)$, $(a, b)$, $(ab, c)$, our rule turns "abc" into $[a, bc]$, while tiktoken sees
+# that $a + bc$ spells the ranked string "abc" and returns one token.
+#
+# ### One pattern, two regex engines
+#
+# A tokenizer is also its pre-tokenization pattern, and a pattern means what its regex engine
+# says. Our `PRETOKENIZE` runs in Python's `re`; tiktoken runs patterns in a Rust engine. Their
+# `\w` differ: Rust's includes combining marks (the accent of a "é" written as "e" + U+0301),
+# zero-width joiners and a few others, while Python's includes digits such as "²" and "½". Passed
+# verbatim, the same pattern splits "café" written with a combining accent differently in the
+# two. `reference.data.PRETOKENIZE_PORTABLE` spells Python's classes out (`[\p{L}\p{N}_]` for
+# `\w`), and with it tiktoken reproduces our ids exactly.
+#
+# ### Streaming
+#
+# A tokenizer for a corpus cannot read the corpus into memory. `BPETokenizer.encode_iterable`
+# takes an iterable of strings (an open file yields its lines) and yields ids as it goes. The
+# subtle part is the boundary between chunks: the last pre-token of a chunk may continue in the
+# next one, and `\s+(?!\S)` decides where a run of spaces ends by looking at the character after
+# it. So the encoder only emits the pre-tokens that the rest of the input can no longer change,
+# and keeps the tail. The result equals `encode` of the whole text, with memory bounded by one
+# chunk plus the longest pre-token.
+
+# %%
+# Try it: our BPE, trained on a generated multilingual text, against tiktoken built from the same
+# ranks; a streamed encoding; and encoding speed.
+from reference.data import (  # noqa: E402
+    PRETOKENIZE_PORTABLE,
+    BPETokenizer,
+    multilingual_text,
+    train_bpe,
+)
+
+text = multilingual_text(200_000, seed=0)
+vocab, merges = train_bpe(text, 600)
+bpe = BPETokenizer(vocab, merges)
+sample = multilingual_text(20_000, seed=1)
+ids = bpe.encode(sample)
+print(f"{len(sample):,} characters -> {len(ids):,} tokens; first: {ids[:12]}")
+print("streamed line by line, the same ids:",
+      list(bpe.encode_iterable(io.StringIO(sample))) == ids)
+if have("tiktoken"):
+    import tiktoken
+
+    enc = tiktoken.Encoding(name="course-bpe", pat_str=PRETOKENIZE_PORTABLE,
+                            mergeable_ranks={vocab[i]: i for i in range(len(vocab))},
+                            special_tokens={})
+    print("tiktoken, same ranks and the portable pattern, the same ids:",
+          enc.encode_ordinary(sample) == ids)
+    big = multilingual_text(1_000_000, seed=2)
+    for name, encode in (("ours", BPETokenizer(vocab, merges).encode),
+                         ("tiktoken", enc.encode_ordinary)):
+        t0 = time.perf_counter()
+        encode(big)
+        print(f"{name:9s} {len(big.encode()) / (time.perf_counter() - t0) / 1e6:5.2f} MB/s")
+
+# %% [markdown]
+# ## C. Formats: weights as data
 #
 # ### A pickle is a program
 #
@@ -385,8 +475,9 @@ self_check("ch12.save_safetensors", save_safetensors)
 # Read the bytes (`file.read()` for a file object), the tensors with
 # `safetensors.torch.load(data)`, and the metadata from the header yourself: the first 8 bytes
 # are $N$ (`int.from_bytes(data[:8], "little")`) and the next $N$ are the JSON. Build the model on
-# the meta device, load with `assign=True` (give each alias its stored tensor), restore each tie,
-# and return the model in eval mode.
+# the meta device, load with `assign=True` (give each alias its stored tensor), restore the tie
+# (the course GPT has one: `lm_head.weight` is `tok_emb.weight`), and return the model in eval
+# mode.
 
 # %% llmcourse={"role": "answer", "exercise": "ch12.load_safetensors"}
 def load_safetensors(file):
@@ -417,9 +508,8 @@ def load_safetensors(file):
     for alias, name in tied.items():
         state[alias] = tensors[name]
     model.load_state_dict(state, assign=True)
-    for alias, name in tied.items():
-        module, _, attr = alias.rpartition(".")
-        setattr(model.get_submodule(module), attr, model.get_parameter(name))
+    if tied:  # the course GPT's one tie: assign gave the head a Parameter of its own
+        model.lm_head.weight = model.tok_emb.weight
     return model.eval()
     ### END SOLUTION
 
@@ -442,11 +532,347 @@ if have("safetensors"):
         print("first entries:", {k: v for k, v in list(header.items())[:3]})
         state = torch.get_rng_state()
         loaded = load_safetensors(io.BytesIO(data))
+        untouched = torch.equal(state, torch.get_rng_state())
         ids = torch.randint(0, 1000, (1, 16))
         print("same logits:", torch.equal(loaded(ids), model.eval()(ids)),
               "| head tied:", loaded.lm_head.weight is loaded.tok_emb.weight,
-              "| global RNG untouched:", torch.equal(state, torch.get_rng_state()))
+              "| global RNG untouched by loading:", untouched)
         n_params = sum(p.numel() for p in model.parameters())
         print(f"{n_params:,} distinct parameters × 4 bytes = {4 * n_params:,} bytes of tensors")
     except NotImplementedError:
         print("Implement Exercises 2 and 3 first, then re-run this cell.")
+
+# %% [markdown]
+# ## D. Capstone: one model, one loop, one sampler, one budget
+#
+# The capstone puts the course's parts together the way a real project does: a model (Chapter
+# 6's GPT), a training loop (Chapter 9's `train`), a sampler (Chapter 10's `generate`), and a
+# fixed amount of compute. The data is a Markov source of the kind used since Chapter 1, so the
+# best possible loss is known exactly: the entropy rate $H$ of the source (Chapter 2). A model
+# that has learned the source gets a held-out loss close to $H$; no model can go below it, except
+# by chance on a finite sample.
+#
+# ### Planning a run to a budget
+#
+# A cosine schedule (Chapter 8) must know its length $S$ before the first step, so a run under a
+# time budget $B$ has to predict how many steps fit. Measure it: run a few steps of a throwaway
+# copy of the model, read the time per step $\tau$ from the loop's own throughput record (the
+# first step pays one-time costs, so use the later ones), and plan
+#
+# $$S = \Bigl\lfloor \rho \, \frac{B - t_{\text{spent}}}{\tau} \Bigr\rfloor,$$
+#
+# with a share $\rho < 1$ that leaves time for the evaluations inside the loop, for sampling,
+# and for a machine that gets slower because a neighbour starts working. This is the small
+# version of how large runs are planned: their compute $C \approx 6ND$ (Chapter 11) is fixed in
+# advance, and the model size and token count are chosen to fit it (Chapter 8's scaling laws).
+#
+# ### What the report contains
+#
+# `capstone` returns a dictionary: the trained `model`; the `history` that `train` returned (the
+# training loss per step and the validation loss per evaluation); `samples`, continuations of a
+# few prompts; and `tokens_per_second`, the training throughput: tokens processed (steps ×
+# batch size × context) per second of training.
+#
+# ### Exercise 4: `capstone` (4 points)
+#
+# Use the names `GPT`, `TrainConfig`, `train` and `generate`. The cell below sets them to the
+# course's reference implementations; paste your own from Chapters 6, 9 and 10 there to run the
+# capstone on your own parts. While the capstone is graded, the grader's built-in versions stand
+# in for all four, so a bug in an earlier chapter is not charged twice.
+#
+# **How it is graded.** The grader draws a Markov source (8 symbols, order 1), gives your function
+# 100 000 training tokens, 10 000 validation tokens and a budget of 8 seconds, and then measures:
+#
+# - the loss of the returned model on 16 384 held-out tokens it never showed you, in windows of
+#   32 tokens (the model must accept 32 positions), scoring the predictions from the fifth
+#   position of each window on: it must be within **0.15 nats** of the entropy floor;
+# - the wall time of the call: at most twice the budget (so that a busy machine does not fail a
+#   well-planned run, while a run that ignores the budget does fail);
+# - greedy decoding from the returned model with and without the key/value cache: the same tokens;
+# - the report: all four keys, `history` with finite `train_loss` and `val_loss` lists,
+#   `samples` a 2-D `int64` tensor of valid ids, and `tokens_per_second` within a factor of 3 of
+#   the loop's own measurement (`history["tokens_per_s"]`).
+
+# %%
+# Your parts. By default the course's reference implementations: replace any of these lines by
+# your own class or function from Chapters 6, 9 and 10 to run the capstone on your own parts.
+from reference.blocks import GPT  # noqa: E402 - Chapter 6
+from reference.decoding import generate  # noqa: E402 - Chapter 10
+from reference.train import TrainConfig, train  # noqa: E402 - Chapter 9
+
+# %% llmcourse={"role": "answer", "exercise": "ch12.capstone"}
+def capstone(train_tokens, val_tokens, budget_seconds):
+    """Train a GPT on `train_tokens` within `budget_seconds` of wall time, and report on it.
+
+    Args:
+        train_tokens, val_tokens: (N,) int64 token streams over ids 0 .. V-1.
+        budget_seconds: the wall time the whole call should take (training, evaluation,
+            sampling).
+
+    Returns:
+        {"model": the trained GPT (eval mode, context_length >= 32),
+         "history": the dict train returned,
+         "samples": a 2-D int64 tensor of generated ids,
+         "tokens_per_second": training tokens per second (a float)}
+    """
+    ### BEGIN SOLUTION
+    import copy
+    import time
+
+    start = time.perf_counter()
+    context, batch_size = 32, 32
+    vocab_size = int(max(train_tokens.max(), val_tokens.max())) + 1
+    model = GPT(vocab_size, context, d_model=32, n_layers=2, n_heads=4, d_ff=128)
+
+    def config(steps, eval_batches=4, log_interval=10):
+        return TrainConfig(max_steps=steps, batch_size=batch_size, context_length=context,
+                           lr=1e-2, min_lr=1e-3, warmup_steps=max(1, steps // 10),
+                           eval_interval=max(1, steps // 4), eval_batches=eval_batches,
+                           device="cpu", dtype="float32", log_interval=log_interval,
+                           peak_flops=math.inf, progress=False)
+
+    # time 6 steps of a copy; the second half of them, past the first step's one-time costs
+    probe = train(copy.deepcopy(model), train_tokens, val_tokens,
+                  config(6, eval_batches=1, log_interval=3))
+    seconds_per_step = batch_size * context / probe["tokens_per_s"][-1]
+    left = budget_seconds - (time.perf_counter() - start)
+    steps = max(10, int(0.8 * left / seconds_per_step))
+
+    t0 = time.perf_counter()
+    history = train(model, train_tokens, val_tokens, config(steps))
+    tokens_per_second = steps * batch_size * context / (time.perf_counter() - t0)
+    model.eval()
+    prompts = val_tokens[:16].reshape(2, 8)
+    samples = generate(model, prompts, context - 8, temperature=1.0,
+                       generator=torch.Generator().manual_seed(0))
+    return {"model": model, "history": history, "samples": samples,
+            "tokens_per_second": tokens_per_second}
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch12.capstone"}
+self_check("ch12.capstone", capstone)
+
+# %%
+# Try it: the capstone on a harder source (16 symbols, order 2: the next token depends on the
+# two before it, so the model must use attention), with a budget of 60 seconds, and its report.
+from reference.data import synthetic_corpus  # noqa: E402
+
+corpus = synthetic_corpus(vocab_size=16, order=2, n_train=200_000, n_val=20_000, seed=0)
+try:
+    t0 = time.perf_counter()
+    report = capstone(corpus.train, corpus.val, budget_seconds=60)
+    seconds = time.perf_counter() - t0
+    model, history = report["model"], report["history"]
+    with torch.no_grad():  # the held-out loss, as the grader measures it
+        x = corpus.val[: 32 * 600].view(600, 32)
+        y = corpus.val[1: 32 * 600 + 1].view(600, 32)
+        logp = torch.log_softmax(model(x).double(), -1).gather(-1, y[..., None])[..., 0]
+        held_out = -logp[:, 4:].mean().item()
+    print(f"{seconds:.1f} s for a budget of 60 s; {len(history['train_loss'])} steps; "
+          f"{report['tokens_per_second']:,.0f} tokens/s")
+    print(f"held-out loss {held_out:.3f} nats; entropy floor {corpus.entropy_rate:.3f}; "
+          f"excess {held_out - corpus.entropy_rate:.3f}")
+    with torch.no_grad():
+        prompt = corpus.val[:8][None]
+        same = torch.equal(generate(model, prompt, 16, temperature=0, use_cache=True),
+                           generate(model, prompt, 16, temperature=0, use_cache=False))
+    print("greedy decoding with and without the cache agree:", same)
+    for row in report["samples"]:
+        print("sample:", " ".join(str(int(t)) for t in row))
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.plot(history["step"], history["train_loss"], lw=0.8, label="training loss (per step)")
+    ax.plot(history["val_step"], history["val_loss"], "o-", label="validation loss")
+    ax.axhline(corpus.entropy_rate, color="k", ls="--", label="entropy floor")
+    ax.axhline(corpus.entropy_rate + 0.15, color="gray", ls=":", label="floor + 0.15")
+    ax.set(xlabel="step", ylabel="nats per token", ylim=(corpus.entropy_rate - 0.2, 3.0),
+           title="the capstone's run")
+    ax.legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
+except NotImplementedError:
+    print("Implement Exercise 4 first, then re-run this cell.")
+
+# %% [markdown]
+# ## 12.1 Next steps for deepening understanding
+#
+# *This list is dated December 2026. The versions named in 12.2 are the ones this course was
+# tested with; newer releases usually work, but check their release notes where an API is named.*
+#
+# Each chapter of the course rests on a few papers or books. Below are one or two for each, cited
+# by first author, year and title, with a line on what to take from them now that you have
+# implemented the mathematics yourself. The originals are worth reading for what a course leaves
+# out: the experiments, the alternatives their authors tried, and the arguments they found
+# convincing at the time.
+#
+# **Chapter 1, probability and language models**
+# - Bengio et al. (2003), *A Neural Probabilistic Language Model*. The step from counting n-grams
+#   to learned word vectors and a softmax over the vocabulary, with the argument for why it
+#   generalizes to word sequences never seen in training.
+# - Kneser and Ney (1995), *Improved Backing-off for M-gram Language Modeling*. Where the
+#   continuation count comes from: a lower-order model should predict words that follow many
+#   different contexts, not words that are merely frequent.
+#
+# **Chapter 2, information theory**
+# - Shannon (1948), *A Mathematical Theory of Communication*. Entropy, the entropy rate of a
+#   Markov source and the source coding theorem in the paper that defined them; its sequence of
+#   letter and word approximations to English is an early n-gram language model.
+# - Cover and Thomas (2006), *Elements of Information Theory* (2nd edition). The proofs behind
+#   Chapter 2: Gibbs' inequality, the chain rules, entropy rates, the optimality of Huffman codes.
+#
+# **Chapter 3, embeddings**
+# - Mikolov et al. (2013), *Efficient Estimation of Word Representations in Vector Space*, and
+#   Mikolov et al. (2013), *Distributed Representations of Words and Phrases and their
+#   Compositionality*. Skip-gram and the analogy test in the first; negative sampling, the
+#   subsampling of frequent words and the unigram$^{3/4}$ noise distribution in the second.
+# - Levy and Goldberg (2014), *Neural Word Embedding as Implicit Matrix Factorization*. Why
+#   skip-gram with $k$ negative samples factorizes PMI shifted by $\log k$: the bridge between the
+#   chapter's count-based and trained embeddings.
+#
+# **Chapter 4, attention**
+# - Bahdanau et al. (2015), *Neural Machine Translation by Jointly Learning to Align and
+#   Translate*. Attention before the Transformer: a learned score, a softmax over source positions
+#   and a weighted sum, added to a recurrent translation model.
+# - Vaswani et al. (2017), *Attention Is All You Need*. Scaled dot-product and multi-head
+#   attention, the variance argument for $1/\sqrt{d_k}$, and the encoder–decoder architecture of
+#   which today's language models keep the decoder.
+#
+# **Chapter 5, positional encodings**
+# - Su et al. (2021), *RoFormer: Enhanced Transformer with Rotary Position Embedding*. The
+#   derivation of RoPE from the requirement that a score depend only on the offset, in the same
+#   complex form the chapter uses.
+# - Press et al. (2022), *Train Short, Test Long: Attention with Linear Biases Enables Input
+#   Length Extrapolation*. ALiBi's geometric head slopes, and experiments on sequences longer
+#   than any seen in training.
+#
+# **Chapter 6, Transformer blocks**
+# - Ba et al. (2016), *Layer Normalization*, and Zhang and Sennrich (2019), *Root Mean Square
+#   Layer Normalization*. The two norms of Chapter 6 that every block applies; the second argues
+#   that re-centering can be dropped at little cost.
+# - Shazeer (2020), *GLU Variants Improve Transformer*. SwiGLU and its relatives, compared at an
+#   equal parameter count by shrinking the hidden width to two thirds of the usual one.
+#
+# **Chapter 7, efficiency**
+# - Dao et al. (2022), *FlashAttention: Fast and Memory-Efficient Exact Attention with
+#   IO-Awareness*. The tiling and online softmax you implemented, with the count of memory
+#   accesses that explains why an algorithm doing the same FLOPs runs faster.
+# - Shazeer (2019), *Fast Transformer Decoding: One Write-Head is All You Need*, and Ainslie et al.
+#   (2023), *GQA: Training Generalized Multi-Query Transformer Models from Multi-Head
+#   Checkpoints*. Why incremental decoding is limited by loading keys and values, and how sharing
+#   them across heads shrinks the cache; GQA also converts a multi-head checkpoint.
+# - Wang et al. (2020), *Linformer: Self-Attention with Linear Complexity*. Projecting keys and
+#   values along the sequence axis, and the argument that the attention matrix is nearly low rank.
+#
+# **Chapter 8, loss, optimization and scaling laws**
+# - Kingma and Ba (2015), *Adam: A Method for Stochastic Optimization*, and Loshchilov and Hutter
+#   (2019), *Decoupled Weight Decay Regularization*. Adam's bias correction, and why weight decay
+#   belongs outside the adaptive step: the difference between Adam with L2 and AdamW.
+# - Kaplan et al. (2020), *Scaling Laws for Neural Language Models*, and Hoffmann et al. (2022),
+#   *Training Compute-Optimal Large Language Models*. Power laws in parameters, data and compute,
+#   and two different answers to how to split a budget between them; compare their methods.
+# - Belkin et al. (2019), *Reconciling modern machine-learning practice and the classical
+#   bias–variance trade-off*. The double-descent curve and the interpolation threshold behind it.
+#
+# **Chapter 9, training at scale**
+# - Sennrich et al. (2016), *Neural Machine Translation of Rare Words with Subword Units*. BPE as
+#   a vocabulary: merge the most frequent adjacent pair, repeat. Radford et al. (2019), *Language
+#   Models are Unsupervised Multitask Learners* (the GPT-2 report), starts the merges from bytes.
+# - Shoeybi et al. (2019), *Megatron-LM: Training Multi-Billion Parameter Language Models Using
+#   Model Parallelism*, and Rajbhandari et al. (2020), *ZeRO: Memory Optimizations Toward Training
+#   Trillion Parameter Models*. What to do when data parallelism is not enough: split each matrix
+#   product across GPUs, or shard optimizer state, gradients and parameters, not copy them.
+#
+# **Chapter 10, applications: decoding and metrics**
+# - Holtzman et al. (2020), *The Curious Case of Neural Text Degeneration*. Why the most likely
+#   continuation reads badly, and the evidence for truncating to the nucleus before sampling.
+# - Leviathan et al. (2023), *Fast Inference from Transformers via Speculative Decoding*. The
+#   accept/reject rule that makes a draft model's proposals follow the target model exactly.
+# - Papineni et al. (2002), *BLEU: a Method for Automatic Evaluation of Machine Translation*, and
+#   Lin (2004), *ROUGE: A Package for Automatic Evaluation of Summaries*. The metrics as their
+#   authors defined them, and how they checked them against human judgments.
+#
+# **Chapter 11, cost, quantization and bias**
+# - Dettmers et al. (2022), *LLM.int8(): 8-bit Matrix Multiplication for Transformers at Scale*.
+#   The outlier features that appear in large models and break plain absmax quantization, and the
+#   mixed-precision decomposition you implemented to handle them.
+# - Kwon et al. (2023), *Efficient Memory Management for Large Language Model Serving with
+#   PagedAttention*. The key/value cache as the memory that limits serving, managed in pages.
+# - Caliskan et al. (2017), *Semantics derived automatically from language corpora contain
+#   human-like biases*, and Hardt et al. (2016), *Equality of Opportunity in Supervised Learning*.
+#   WEAT and its permutation test; equalized odds, and a post-processing that achieves it.
+
+# %% [markdown]
+# ## 12.2 Tools, libraries and practical resources
+#
+# For each tool: what it is for, and when a student of this course would reach for it. Versions
+# in parentheses are those the course was tested with (December 2026).
+#
+# - **PyTorch** (2.13). The whole course. Two functions to know next:
+#   `torch.nn.functional.scaled_dot_product_attention`, the fused attention that Chapter 7 timed
+#   your kernel against, which picks a FlashAttention-style or memory-efficient kernel where the
+#   hardware allows; and `torch.compile`, which traces a model and generates fused kernels
+#   (in Triton, on GPUs). Reach for it once a model is correct and you want it faster.
+# - **Triton**. GPU kernels written in Python, at the level of blocks of a tensor rather than
+#   single threads. Chapter 7's FlashAttention exercise is written in it; reach for it when an
+#   operation you need is not fused by PyTorch. Its tutorials build up to a fused attention.
+# - **FlashAttention** (the `flash-attn` library). Production CUDA kernels for the algorithm of
+#   Chapter 7, forward and backward. Read it after your own tiled version to see what the last
+#   factor of speed takes; install it when SDPA lacks a feature you need.
+# - **Hugging Face `transformers`** (5.25). Model definitions and pretrained checkpoints for most
+#   open models. This chapter loads GPT-2's weights into the course GPT; reading
+#   `modeling_gpt2.py` next to `reference/blocks.py` shows the same block under other names (note
+#   that GPT-2's checkpoint stores projections as `(in, out)`, the transpose of `nn.Linear`).
+# - **`tokenizers`** (0.23). BPE and other subword tokenizers, trained and applied in Rust with
+#   Python bindings. Reach for it when Chapter 9's BPE is too slow for a real corpus.
+# - **`tiktoken`** (0.14). Fast BPE encoding with OpenAI's published vocabularies (`gpt2`,
+#   `cl100k_base`, ...); built for encoding, not for training. This chapter checks our tokenizer
+#   against an encoding that `tiktoken` builds from our own merges (Part B).
+# - **`safetensors`** (0.8). A weight file format: a JSON header followed by raw tensor bytes,
+#   loaded without unpickling, so opening a file cannot run code. Use it to save and share weights;
+#   a pickled checkpoint from an unknown source is a program, not data.
+# - **vLLM**. A serving engine: the paged key/value cache of Kwon et al. (2023) and continuous
+#   batching, which admits and retires requests at every decoding step. Reach for it to serve a
+#   model to many users, or to see Chapter 11's cost arithmetic on real hardware.
+# - **`torch.distributed` and FSDP**. Chapter 9's `dist.all_reduce` is the primitive;
+#   `DistributedDataParallel` overlaps it with the backward pass, and FSDP shards parameters,
+#   gradients and optimizer state across ranks, as ZeRO does. Reach for them when a model or its
+#   optimizer state no longer fits on one GPU.
+#
+# For teachers, the tools this course is graded with:
+#
+# - **JupyterHub**. A multi-user Jupyter server that gives each student their own JupyterLab; the
+#   usual way to host the assignments for a class.
+# - **nbgrader**. Release, collection, autograding, manual grading in formgrader, feedback and a
+#   gradebook; `llmcourse course init` sets up its course directory, and `llmcourse grade` writes
+#   sandboxed scores into the same gradebook.
+# - **otter-grader**. Notebooks with `grader.check(...)` cells and a Gradescope autograder, both
+#   generated by `llmcourse otter` from the same source.
+
+# %% [markdown]
+# ### How to keep going
+#
+# Pick one paper from 12.1 that the course did not implement in full, and re-implement it in the
+# course's style. Write a plain reference first, in float64 where precision matters. Test it
+# against a built-in or a library on many shapes and dtypes, with tolerances you can justify.
+# Then write down the mistakes you expect a reader to make, and check that your tests catch each
+# one. Separately, read the source of one library above, such as `modeling_gpt2.py` or the
+# attention path of vLLM, until you can point to the line that does each step of the
+# mathematics you implemented here.
+
+# %% [markdown]
+# ## Summary
+#
+# - GPT-2 is the course GPT with LayerNorm, a tanh-GELU feed-forward layer and learned position
+#   embeddings. Loading its checkpoint is renaming plus two layout changes: Conv1D weights are
+#   `(in, out)` and must be transposed, and `c_attn` holds the queries, keys and values side by
+#   side. The logits then agree with `transformers` to rounding.
+# - A tokenizer is data too: a vocabulary of byte strings and a ranked list of merges. Looking
+#   the single bytes up in the vocabulary, instead of assuming that byte $b$ has id $b$, is what
+#   lets one implementation load another's vocabulary.
+# - safetensors stores tensors as a JSON header and raw bytes, so loading runs no code and can
+#   map the file in place. Each name owns its bytes: a tied matrix is stored once and the tie
+#   recorded. Building the model on the meta device loads it without drawing a single random
+#   number.
+# - A run under a budget is planned from a measured step time, with a margin; the loss it
+#   reaches is judged against the entropy floor of the data, the one number no model can beat.

@@ -86,7 +86,7 @@ class TokMergesInOrder:
                 out.append(self.ids[part.encode("utf-8")])
                 continue
             for pre in PRETOKENIZE.findall(part):
-                w = list(pre.encode("utf-8"))
+                w = [self.ids[bytes([c])] for c in pre.encode("utf-8")]
                 for a, b, new in self.merges:
                     if len(w) < 2:
                         break
@@ -186,7 +186,7 @@ def train_written_differently(model, train_tokens, val_tokens, config):
     scaler = torch.amp.GradScaler(kind, enabled=dtype == torch.float16)
     parts, gen = {"model": model, "optimizer": opt, "scaler": scaler}, torch.Generator()
     run = {"step": 0, "batch_rng": gen.manual_seed(config.seed).get_state(),
-           "torch_rng": torch.get_rng_state(), "history": {k: [] for k in (
+           "history": {k: [] for k in (
                "step", "lr", "train_loss", "val_step", "val_loss", "tokens_per_s", "mfu")}}
     path = config.checkpoint_path
     if path and config.resume and os.path.exists(path):
@@ -194,7 +194,6 @@ def train_written_differently(model, train_tokens, val_tokens, config):
         for name, part in parts.items():
             part.load_state_dict(run[name])
     gen.set_state(run["batch_rng"])
-    torch.set_rng_state(run["torch_rng"])
     hist = run["history"]
 
     def mean_loss(logits, y):
@@ -243,8 +242,8 @@ def train_written_differently(model, train_tokens, val_tokens, config):
             hist["val_loss"].append(evaluate())
         if path and ((step + 1) % config.checkpoint_interval == 0 or step + 1 == end):
             torch.save({**{name: part.state_dict() for name, part in parts.items()},
-                        "step": step + 1, "history": hist, "batch_rng": gen.get_state(),
-                        "torch_rng": torch.get_rng_state()}, path)
+                        "step": step + 1, "history": hist, "batch_rng": gen.get_state()},
+                       path)
     return hist
 
 

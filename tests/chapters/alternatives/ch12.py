@@ -2,8 +2,8 @@
 test fixtures: the grader never runs them, and tests/chapters/test_catalogs.py proves each gets
 full marks. Each is also pasted, as source, into a notebook's answer cell by the platform's tests,
 so it may use only ``math``, ``torch``, ``nn``, ``F``, imports made inside the function, and the
-names the notebook provides (``GPT``), which resolve to the reference here and to the grader's
-stand-in in a notebook.
+names the notebook provides (``GPT``, ``TrainConfig``, ``train``, ``generate``), which resolve to
+the reference here and to the grader's stand-ins in a notebook.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 
 from reference.blocks import GPT
+from reference.decoding import generate
+from reference.train import TrainConfig, train
 
 
 # =========================================================================== GPT-2 checkpoints
@@ -197,3 +199,36 @@ def load_by_hand(file):
 
 ALTERNATIVES["ch12.save_safetensors"] = (save_by_hand, save_with_safe_open_metadata)
 ALTERNATIVES["ch12.load_safetensors"] = (load_under_fork_rng, load_by_hand)
+
+
+# =========================================================================== capstone
+def capstone_timed_by_hand(train_tokens, val_tokens, budget_seconds):
+    """A wider model, smaller batches; the step time measured by the clock around a 10-step
+    probe (evaluation included: an overestimate, on the safe side), and 70% of what is left."""
+    import math
+    import time
+
+    t_start = time.perf_counter()
+    vocab = 1 + max(int(train_tokens.max()), int(val_tokens.max()))
+    net = GPT(vocab, 48, 48, 2, 6, 96, tie_embeddings=False)
+
+    def cfg(n):
+        return TrainConfig(max_steps=n, batch_size=16, context_length=48, lr=5e-3, min_lr=5e-4,
+                           warmup_steps=n // 20 + 1, eval_interval=n, eval_batches=2,
+                           device="cpu", dtype="float32", peak_flops=math.inf, progress=False)
+
+    scratch = GPT(vocab, 48, 48, 2, 6, 96, tie_embeddings=False)
+    t0 = time.perf_counter()
+    train(scratch, train_tokens, val_tokens, cfg(10))
+    per_step = (time.perf_counter() - t0) / 10
+    n_steps = max(20, int(0.7 * (budget_seconds - (time.perf_counter() - t_start)) / per_step))
+    t0 = time.perf_counter()
+    hist = train(net, train_tokens, val_tokens, cfg(n_steps))
+    rate = n_steps * 16 * 48 / (time.perf_counter() - t0)
+    net.train(False)
+    out = generate(net, val_tokens[:24].view(3, 8), 20, temperature=0.8,
+                   generator=torch.Generator().manual_seed(1))
+    return dict(model=net, history=hist, samples=out, tokens_per_second=float(rate))
+
+
+ALTERNATIVES["ch12.capstone"] = (capstone_timed_by_hand,)
