@@ -116,6 +116,12 @@ INT8_MATMUL_MISTAKES = (
             hint="dequantized values are code · scale: multiply the accumulated product by both",
             patch={"return exact.to(a_scale.dtype) * a_scale * b_scale":
                    "return exact.to(a_scale.dtype) / a_scale / b_scale"}),
+    Mistake(key="no_overflow_guard", title="no refusal of an inner dimension above 133 144",
+            hint="beyond D = 133 144, D · 127² passes 2^31 − 1: raise ValueError as the "
+                 "docstring says, since an int32 accumulator could overflow",
+            patch={"    if a_q.shape[-1] > (2**31 - 1) // 127**2:\n"
+                   "        raise ValueError(\"inner dimension too large: an int32 accumulator "
+                   "could overflow\")\n": ""}),
 )
 
 OUTLIER_MISTAKES = (

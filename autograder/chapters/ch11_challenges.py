@@ -29,6 +29,7 @@ from reference.fairness import (
     weat_p_value,
 )
 from reference.quantization import (
+    MAX_INNER_DIM,
     decomposed_matmul_error_bound,
     dequantize,
     int8_matmul,
@@ -211,7 +212,21 @@ def int8_matmul_cases(b: CaseBuilder):
         mm("(8, 256) @ (256, 12)", 8, 256, 12)
         mm("codes 100 to 127, D = 4096: sums near 55 million, beyond float32's exact 2^24", 3,
            4096, 4, tags=("large sums",), full=True)
+        if c.dtype == F32:  # the refusal does not depend on the dtype: one cell
+            D = MAX_INNER_DIM + 1
+            c(f"D = {D:,}: an int32 accumulator could overflow", torch.ones(1, D, dtype=torch.int8),
+              torch.full((1, 1), 0.01, dtype=c.dtype), torch.ones(D, 1, dtype=torch.int8),
+              torch.full((1, 1), 0.01, dtype=c.dtype), refuse="ValueError", compared=(),
+              checks=(_refused,), tags=("D > 133 144",))
     return b.grid(rows, exclude=(F16,))
+
+
+def _refused(outputs, case):
+    if int(outputs[0]) != 1:
+        return (f"an inner dimension of {case.args[0].shape[-1]:,} must raise ValueError: "
+                f"D · 127² would pass 2^31 − 1, the largest int32 (your function returned a "
+                "result)")
+    return None
 
 
 def _within_the_bound(outputs, case):
@@ -356,7 +371,8 @@ CHAPTER = Chapter(
                  mistakes=catalog.GROUPWISE_MISTAKES,
                  precision=Precision.NO_16_BIT),
         Exercise(id="ch11.int8_matmul", name="int8_matmul", points=1.5, reference=int8_matmul,
-                 cases=int8_matmul_cases, mistakes=catalog.INT8_MATMUL_MISTAKES),
+                 cases=int8_matmul_cases, driver="drive_or_refuse",
+                 mistakes=catalog.INT8_MATMUL_MISTAKES),
         Exercise(id="ch11.outlier_decomposed_matmul", name="outlier_decomposed_matmul",
                  points=2.0, reference=outlier_decomposed_matmul, cases=outlier_cases,
                  standins=("ch11.quantize_absmax", "ch11.int8_matmul"),

@@ -38,3 +38,20 @@ def drive_count(count, like, *args, **kwargs):
         name = getattr(count, "__name__", "the count")
         raise TypeError(f"{name} must return a Python int, got {type(n).__name__}")
     return torch.tensor(n, device=like.device)
+
+
+REFUSALS = {"ValueError": ValueError, "TypeError": TypeError}
+
+
+@driver
+def drive_or_refuse(fn, *args, refuse=None, **kwargs):
+    """``fn(*args, **kwargs)`` as it is; in a case with ``refuse`` (an exception's name, e.g.
+    "ValueError"), the call must raise that exception, as its statement says: returns a 0-dim
+    int64, 1 if it did, 0 if it returned (another exception goes to the student as it is)."""
+    if refuse is None:
+        return fn(*args, **kwargs)
+    try:
+        fn(*args, **kwargs)
+    except REFUSALS[refuse]:
+        return torch.tensor(1)
+    return torch.tensor(0)

@@ -365,6 +365,45 @@ if have("tiktoken"):
         encode(big)
         print(f"{name:9s} {len(big.encode()) / (time.perf_counter() - t0) / 1e6:5.2f} MB/s")
 
+# %%
+# Try it: what a text costs in tokens. The same BPE with only its first m merges (vocabulary
+# 256 + m), on the words of each script of the sample: characters per token. With bytes alone a
+# token is a whole Latin letter but half a Greek, Cyrillic or Arabic one and a third of a CJK
+# character. Merges win some of that back, but not all: the same sentence costs more tokens,
+# hence more compute and money (Chapter 11), in some languages than in others.
+import unicodedata  # noqa: E402
+
+
+def script_of(word):
+    for ch in word:
+        name = unicodedata.name(ch, "")
+        for script in ("LATIN", "GREEK", "CYRILLIC", "ARABIC", "CJK"):
+            if name.startswith(script):
+                return script
+    return None
+
+
+words_by_script = {}
+for word in sample.split():
+    if script_of(word):
+        words_by_script.setdefault(script_of(word), []).append(word)
+merge_counts = [0, 25, 50, 100, 200, 344]  # 344: every merge of the 600-token vocabulary
+fig, ax = plt.subplots(figsize=(7, 3.4))
+for script, words in sorted(words_by_script.items()):
+    piece = " ".join(words)
+    costs = []
+    for m in merge_counts:
+        sub = {i: vocab[i] for i in range(256 + m)}
+        costs.append(len(piece) / len(BPETokenizer(sub, merges[:m]).encode(piece)))
+    name = {"LATIN": "Latin, with accents", "CJK": "CJK"}.get(script, script.title())
+    ax.plot([256 + m for m in merge_counts], costs, "o-", label=f"{name} "
+            f"({len(piece.encode()) / len(piece):.1f} bytes/char)")
+ax.set(xlabel="vocabulary size (256 bytes + merges)", ylabel="characters per token",
+       title="how much text a token carries, by script")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
 # %% [markdown]
 # ## C. Formats: weights as data
 #

@@ -38,3 +38,19 @@ def test_dtype_names_become_dtypes_and_other_values_stay():
 def test_driver_converts_positional_and_keyword_arguments():
     seen = drive_dtype_args(lambda *a, **kw: (a, kw), 10, "float16", "sgd", grad="float32")
     assert seen == ((10, torch.float16, "sgd"), {"grad": torch.float32})
+
+
+def test_drive_or_refuse_passes_through_and_reports_a_refusal():
+    from autograder.gradelib.calls import drive_or_refuse
+
+    def guarded(x, limit=3):
+        if x.numel() > limit:
+            raise ValueError("too long")
+        return x * 2
+
+    x = torch.arange(3.0)
+    assert torch.equal(drive_or_refuse(guarded, x), x * 2)
+    assert int(drive_or_refuse(guarded, torch.zeros(5), refuse="ValueError")) == 1
+    assert int(drive_or_refuse(guarded, x, refuse="ValueError")) == 0  # returned: not refused
+    with pytest.raises(TypeError):  # another exception reaches the student as it is
+        drive_or_refuse(lambda x: x + "s", x, refuse="ValueError")

@@ -90,7 +90,10 @@ GROUPWISE_ALTERNATIVES = (groupwise_unflatten,)
 
 
 def int8_matmul_int64(a_q, a_scale, b_q, b_scale):
-    """Exact integer accumulation in int64 (on the CPU, where integer matmul exists)."""
+    """Exact integer accumulation in int64 (on the CPU, where integer matmul exists); the
+    refusal tested on the worst-case sum itself."""
+    if a_q.size(1) * 127 * 127 >= 2**31:
+        raise ValueError(f"{a_q.size(1)} terms of up to 127² may overflow an int32 accumulator")
     acc = (a_q.cpu().long() @ b_q.cpu().long()).to(a_q.device)
     return acc.to(a_scale.dtype) * a_scale * b_scale
 
