@@ -101,6 +101,15 @@ def _explained(prep: Prepared, cmp) -> str:
         return ""
 
 
+def _output_label(case, i: int, n_out: int) -> str:
+    """How a message names output ``i``: by the case's ``output_names`` where it has them."""
+    if i >= n_out:
+        return "gradient"
+    if i < len(case.output_names):
+        return f"output {i} ({case.output_names[i]})"
+    return "output" if n_out == 1 else f"output {i}"
+
+
 def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     """One case: ``report`` is the worker's header for it, ``tensors`` its outputs then grads."""
     status = report.get("status")
@@ -119,7 +128,7 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
     shown = [] if any(t.is_meta for t in tensors) else outputs
     devices = report.get("devices", [])
     for i, (got, exp_dtype, truth) in enumerate(zip(tensors, prep.expected_dtypes, prep.truth)):
-        label = ("output" if n_out == 1 else f"output {i}") if i < n_out else "gradient"
+        label = _output_label(prep.case, i, n_out)
         python_number = got.dim() == 0 and {got.dtype, exp_dtype} <= {torch.int64, torch.float64}
         if got.dtype != exp_dtype and not python_number:  # 3 and 3.0 are the same count
             return CaseVerdict(prep, False, "wrong", f"{label} has dtype {got.dtype}, expected "
@@ -138,7 +147,7 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
         cmp = tolerance.compare(got, truth, allowed)
         if not cmp.ok:
             is_grad = i >= n_out
-            label = ("output" if n_out == 1 else f"output {i}") if not is_grad else "gradient"
+            label = _output_label(prep.case, i, n_out)
             return CaseVerdict(prep, False, "wrong", f"{label}: {cmp.reason}{_explained(prep, cmp)}",
                                outputs, forbidden, grads_only=is_grad)
     violation = first_violation(prep.case, outputs)

@@ -50,6 +50,9 @@ class Case:
     # ``explain(index, case) -> str``: what the input behind an output element is, named in the
     # message when that element is wrong (e.g. the pair of strings scored there). Grader side only.
     explain: Callable | None = None
+    # What each output is, named in messages ("output 2 (global RNG state unchanged): got 0,
+    # expected 1"), for outputs that are a driver's measurements rather than the function's return.
+    output_names: tuple[str, ...] = ()
 
 
 class Precision(str, enum.Enum):
@@ -396,14 +399,15 @@ class Cell:
 
     def __call__(self, name: str, *args, tags=(), public=False, grad=(), grad_params=(),
                  noncontig=(), init=None, state=None, checks=(), compared=None, n_outputs=1,
-                 dtype=None, kwargs=None, explain=None, **call_kwargs) -> Case:
+                 dtype=None, kwargs=None, explain=None, output_names=(), **call_kwargs) -> Case:
         case = Case(name=f"{dtype_name(self.dtype)}, {name}", args=list(args),
                     kwargs={**(kwargs or {}), **call_kwargs}, dtype=dtype or self.dtype,
                     tags=tuple(tags), public=bool(public) and self.is_public, device=self.device,
                     grad=tuple(grad) if self.grads else (), noncontig=tuple(noncontig),
                     init=init or {}, state=state or {},
                     grad_params=tuple(grad_params) if self.grads else (), n_outputs=n_outputs,
-                    checks=tuple(checks), compared=compared, explain=explain)
+                    checks=tuple(checks), compared=compared, explain=explain,
+                    output_names=tuple(output_names))
         self.cases.append(case)
         return case
 

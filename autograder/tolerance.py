@@ -116,6 +116,9 @@ def compare(got: torch.Tensor, truth: torch.Tensor, allowed: float) -> Compariso
     max_rel = max_abs / max(float(t[idx].abs()), torch.finfo(torch.float64).tiny)
     if max_abs <= allowed:
         return Comparison(True, max_abs=max_abs, max_rel=max_rel, allowed=allowed, where=idx)
+    if t.dim() == 0 and allowed == 0:  # one exact number (a count, a yes/no): no error to quote
+        return Comparison(False, f"got {float(g):.6g}, expected {float(t):.6g}", max_abs=max_abs,
+                          max_rel=max_rel, allowed=allowed, where=idx)
     return Comparison(False, f"max abs error {max_abs:.3g} at index {idx} (got {float(g[idx]):.6g}, "
                              f"expected {float(t[idx]):.6g}); allowed {allowed:.3g}",
                       max_abs=max_abs, max_rel=max_rel, allowed=allowed, where=idx)

@@ -68,7 +68,8 @@ def gpt2_cases(b: CaseBuilder):
             config = {**BASE, **overrides}
             idx = c.randint(0, config["vocab_size"], (B, T))
             c(f"{name}, ids {(B, T)}", *_checkpoint(c, config), config=config, idx=idx,
-              n_outputs=2, tags=tags, public=public)
+              n_outputs=2, tags=tags, public=public,
+              output_names=("logits", "the head is the embedding's Parameter"))
     return b.grid(rows)
 
 
@@ -88,7 +89,13 @@ FORMAT_CONFIGS = [
 FORMAT_NEEDS = ("safetensors",)
 
 
-def format_cases(b: CaseBuilder):
+SAVE_OUTPUTS = ("logits of the model read back from your file", "tensors stored",
+                "'llmcourse.model_config' holds the config", "'llmcourse.tied' records the tie")
+LOAD_OUTPUTS = ("logits", "the head is the embedding's Parameter",
+                "global RNG state unchanged by loading", "eval mode")
+
+
+def format_cases(b: CaseBuilder, output_names=()):
     """No cases where safetensors is missing: the exercise is then "ungraded on this machine"."""
     if missing_requirements(FORMAT_NEEDS):
         return []
@@ -99,13 +106,23 @@ def format_cases(b: CaseBuilder):
             params = list(c.module_state(GPT(**config), scale=2.0).values())
             idx = c.randint(0, config["vocab_size"], (2, config["context_length"]))
             c(name, *params, model_config=config, idx=idx, n_outputs=4, tags=tags,
-              public=public)
+              public=public, output_names=output_names)
     return b.grid(rows)
+
+
+def save_cases(b: CaseBuilder):
+    return format_cases(b, SAVE_OUTPUTS)
+
+
+def load_cases(b: CaseBuilder):
+    return format_cases(b, LOAD_OUTPUTS)
 
 
 # =========================================================================== capstone
 CAPSTONE_MARGIN = 0.15  # nats above the entropy floor that the held-out loss may be
-TIME_FACTOR = 2.0  # the call may take this many budgets (a busy machine slows a planned run)
+# the call may take this many budgets: a planned run slows when a neighbour starts working (in
+# CI's test run, notebooks and graders run beside it); a run that ignores its budget takes far more
+TIME_FACTOR = 3.0
 
 
 def _loss_near_floor(outputs, case):
@@ -142,7 +159,8 @@ def _report_check(code: int):
     return check
 
 
-CAPSTONE_CHECKS = (*map(_report_check, sorted(REPORT_PROBLEMS)), _within_budget, _loss_near_floor,
+# the loss before the time: a run that learns too little is named for that, however busy the machine
+CAPSTONE_CHECKS = (*map(_report_check, sorted(REPORT_PROBLEMS)), _loss_near_floor, _within_budget,
                    _cache_agrees)
 
 
@@ -159,7 +177,8 @@ def capstone_cases(b: CaseBuilder):
                             for n in (100_000, 10_000, 16_385))
         c("8 symbols, order 1, a budget of 8 s", train, val, held, budget_seconds=8.0,
           floor=entropy_rate(probs), n_outputs=4, compared=(), checks=CAPSTONE_CHECKS,
-          public=True)
+          public=True, output_names=("held-out loss", "seconds", "cache agrees",
+                                     "report status"))
     return b.default_grid(rows)
 
 
@@ -172,11 +191,11 @@ CHAPTER = Chapter(
                  reference=load_gpt2_weights, cases=gpt2_cases, driver="drive_gpt2",
                  standins=("ch06.gpt",), mistakes=catalog.GPT2_MISTAKES),
         Exercise(id="ch12.save_safetensors", name="save_safetensors", points=1.5,
-                 reference=save_safetensors, cases=format_cases,
+                 reference=save_safetensors, cases=save_cases,
                  driver="drive_save_safetensors", requires=FORMAT_NEEDS,
                  mistakes=catalog.SAVE_MISTAKES),
         Exercise(id="ch12.load_safetensors", name="load_safetensors", points=1.5,
-                 reference=load_safetensors, cases=format_cases,
+                 reference=load_safetensors, cases=load_cases,
                  driver="drive_load_safetensors", standins=("ch06.gpt",),
                  requires=FORMAT_NEEDS, mistakes=catalog.LOAD_MISTAKES),
         Exercise(id="ch12.capstone", name="capstone", points=4.0, reference=capstone,

@@ -55,3 +55,9 @@ def test_nan_matches_nan_for_recognising_mistakes():
     t = torch.tensor([float("nan"), 1.0], dtype=torch.float64)
     assert tolerance.compare(torch.tensor([float("nan"), 1.0]), t, 1e-6).ok
     assert not tolerance.compare(torch.tensor([0.5, 1.0]), t, 1e-6).ok
+
+
+def test_an_exact_number_is_reported_as_got_and_expected():
+    """A 0-dim output compared exactly (a count, a yes/no flag): no error or index to quote."""
+    cmp = tolerance.compare(torch.tensor(0), torch.tensor(1), 0.0)
+    assert not cmp.ok and cmp.reason == "got 0, expected 1"
