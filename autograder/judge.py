@@ -253,7 +253,8 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
     if not verdicts:
         messages.append("not graded: no case ran")
     elif not failing:
-        messages.append(f"all {len(verdicts)} cases passed")
+        messages.append("its one case passed" if len(verdicts) == 1
+                        else f"all {len(verdicts)} cases passed")
     else:
         messages.extend(_explain(ex, failing, passing, len(verdicts)))
     standins = list(ex.standin_names)
