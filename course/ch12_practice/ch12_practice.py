@@ -282,8 +282,9 @@ if have("transformers"):
 # ```
 #
 # Two checks worth doing there: `model(prompt)` equals `hf(prompt).logits` to about $10^{-5}$
-# in `float32`, and the perplexity of a paragraph of ordinary English is in the tens, while the
-# same paragraph with its words shuffled scores in the thousands.
+# in `float32`, and the perplexity of a paragraph of ordinary English is far lower than that of
+# the same paragraph with its words shuffled: the model has learned word order, not only which
+# words are frequent.
 
 # %% [markdown]
 # ## B. Real tokenizers: a vocabulary is data
