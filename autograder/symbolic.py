@@ -225,3 +225,60 @@ def random_points(got: sympy.Expr, expected: sympy.Expr, symbols: dict[str, symp
         raise ValueError("no random point of the domain has a finite expected value: "
                          "the exercise's domains are wrong")
     return Agreement(True, checked=checked)
+
+
+# --------------------------------------------------------------------------- a derivation's data
+@dataclass(frozen=True)
+class Mistake:
+    """A catalogued wrong formula: named when the student's formula equals it."""
+
+    title: str
+    hint: str
+    formula: str  # over the derivation's symbols, read like an answer
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What a symbolic-answer exercise declares: the answer's name in the cell, its symbols and
+    where they live, the reference formula (text, read by the same reader as the answers), and
+    the catalogued wrong formulas."""
+
+    name: str
+    symbols: tuple[str, ...]
+    reference: str
+    domains: dict = None  # symbol -> Domain (default REAL)
+    mistakes: tuple[Mistake, ...] = ()
+
+    def symbol_table(self) -> dict[str, sympy.Symbol]:
+        return {s: sympy.Symbol(s, real=True) for s in self.symbols}
+
+    def formula(self, text: str) -> sympy.Expr:
+        return parse_formula(text, self.symbol_table())
+
+
+@dataclass(frozen=True)
+class DerivationVerdict:
+    passed: bool
+    messages: tuple[str, ...]
+
+
+def judge_derivation(d: Derivation, cell_source: str, seed: int = 0) -> DerivationVerdict:
+    """Read ``d.name`` from an answer cell's text and compare it with the reference; on a
+    difference, say where, show both formulas (LaTeX), and name the catalogued mistake it equals."""
+    symbols, domains = d.symbol_table(), d.domains or {}
+    try:
+        got = answer_expression(cell_source, d.name, symbols)
+    except AnswerError as e:
+        return DerivationVerdict(False, (f"could not read your formula: {e}",))
+    expected = d.formula(d.reference)
+    verdict = random_points(got, expected, symbols, domains, seed=seed)
+    if verdict.ok:
+        return DerivationVerdict(True, (f"equal to the reference at {verdict.checked} random "
+                                        "points of the domain",))
+    messages = [f"differs from the reference {verdict.describe()}",
+                f"your formula: ${sympy.latex(got)}$"]
+    for m in d.mistakes:
+        if random_points(got, d.formula(m.formula), symbols, domains, seed=seed).ok:
+            messages.append(f"likely mistake: {m.title}. {m.hint}")
+            break
+    return DerivationVerdict(False, tuple(messages))

@@ -107,3 +107,37 @@ def test_points_where_the_reference_is_undefined_are_skipped():
     assert not verdict.ok  # only x > 0 is compared, and x != log x there
     with pytest.raises(ValueError, match="domains are wrong"):
         random_points(x, sympy.log(x), symbols, {"x": Domain(-3, -1)})
+
+
+KL_DERIVATION = symbolic.Derivation(
+    name="kl", symbols=("mu1", "s1", "mu2", "s2"),
+    reference="log(s2/s1) + (s1**2 + (mu1 - mu2)**2) / (2*s2**2) - 1/2",
+    domains={"s1": symbolic.POSITIVE, "s2": symbolic.POSITIVE},
+    mistakes=(symbolic.Mistake("the −1/2 left out", "KL(p||p) must be 0: check s1 = s2, mu1 = mu2",
+                               "log(s2/s1) + (s1**2 + (mu1 - mu2)**2) / (2*s2**2)"),
+              symbolic.Mistake("the log ratio upside down", "E_p[log p − log q] has log(s2/s1)",
+                               "log(s1/s2) + (s1**2 + (mu1 - mu2)**2) / (2*s2**2) - 1/2")))
+
+
+def test_a_derivation_passes_in_another_form():
+    cell = "def kl(mu1, s1, mu2, s2):\n    r = s1 / s2\n    return (r**2 - 1 - 2*log(r) + ((mu1 - mu2) / s2)**2) / 2\n"
+    verdict = symbolic.judge_derivation(KL_DERIVATION, cell)
+    assert verdict.passed and verdict.messages[0].startswith("equal to the reference at 40")
+
+
+def test_a_catalogued_slip_is_named_with_the_point_and_the_formula():
+    cell = "kl = log(s1/s2) + (s1**2 + (mu1 - mu2)**2) / (2*s2**2) - 1/2"
+    verdict = symbolic.judge_derivation(KL_DERIVATION, cell)
+    assert not verdict.passed
+    assert verdict.messages[0].startswith("differs from the reference at mu1 = ")
+    assert verdict.messages[1].startswith("your formula: $") and "\\log" in verdict.messages[1]
+    assert verdict.messages[2] == ("likely mistake: the log ratio upside down. E_p[log p − log q] "
+                                   "has log(s2/s1)")
+
+
+def test_an_unknown_slip_and_an_unreadable_answer():
+    verdict = symbolic.judge_derivation(KL_DERIVATION, "kl = s1 / s2")
+    assert not verdict.passed and not any(m.startswith("likely") for m in verdict.messages)
+    verdict = symbolic.judge_derivation(KL_DERIVATION, "kl = numpy.log(s2)")
+    assert len(verdict.messages) == 1 and verdict.messages[0].startswith(
+        "could not read your formula: numpy.log(...) is not one of the functions")
