@@ -49,7 +49,7 @@ from autograder.build import (
 )
 from autograder.chapters import get_chapter
 from autograder.examples import fill_answers
-from autograder.spec import Chapter, package_requirements
+from autograder.spec import HARDWARE, Chapter, package_requirements
 
 BUILD = ROOT / "build" / "otter"
 # Where Gradescope unpacks the zip; otter copies ``autograder_files`` to <this>/files/.
@@ -164,7 +164,7 @@ def _raw(text: str) -> nbformat.NotebookNode:
 
 
 def _needs_hardware(ex) -> bool:
-    return len(package_requirements(ex.requires)) < len(ex.requires)
+    return any(need in HARDWARE for need in ex.requires)
 
 
 def _packages(chapter: Chapter) -> list[str]:

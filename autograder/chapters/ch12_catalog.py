@@ -87,8 +87,6 @@ CAPSTONE_MISTAKES = (
             hint="tokens per second = steps × batch size × context / seconds",
             patch={"tokens_per_second = steps * batch_size * context / (time.perf_counter() - t0)":
                    "tokens_per_second = steps / (time.perf_counter() - t0)"}),
-)
-CAPSTONE_MISTAKES += (
     Mistake(key="samples_as_list", title="the samples returned as a Python list",
             hint="return the tensor generate gave (2-D int64); convert to a list only to print",
             patch={'"samples": samples,': '"samples": samples.tolist(),'}),

@@ -103,16 +103,17 @@ def drive_save_safetensors(fn, *params, model_config, idx):
     ``idx``. Returns (logits, the number of tensors stored, whether the metadata's model_config
     is ``model_config``, whether its tie record names the model's ties)."""
     model = _model(model_config, params)
+    tied = _tied(model)
     buffer = io.BytesIO()
     fn(model, buffer, model_config)
     tensors, metadata = read_safetensors(buffer.getvalue())
     try:
         config_ok = json.loads(metadata.get(CONFIG_KEY, "null")) == model_config
-        tied_ok = json.loads(metadata.get(TIED_KEY, "null")) == _tied(model)
+        tied_ok = json.loads(metadata.get(TIED_KEY, "null")) == tied
     except ValueError:
         config_ok = tied_ok = False
-    rebuilt = _model(model_config, params)  # every tensor is then replaced from the file
-    wanted = [name for name in rebuilt.state_dict() if name not in _tied(rebuilt)]
+    rebuilt = _model(model_config, params)  # the same ties; every tensor replaced from the file
+    wanted = [name for name in rebuilt.state_dict() if name not in tied]
     missing = [name for name in wanted if name not in tensors]
     if missing:
         raise ValueError(f"the file holds no tensor {missing[0]!r} (it holds "
