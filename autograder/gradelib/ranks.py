@@ -79,9 +79,14 @@ def _fork(rank_main, rank: int, world_size: int, folder: str, deadline_s: float)
         os._exit(code)
 
 
+FAIL_GRACE_S = 3.0
+
+
 def _wait(pids: list[int], deadline_s: float) -> list[int]:
     """Reap the ranks as they exit, until all have or the deadline passes (once one has failed,
-    the others get one more second to fail too); kill and reap the rest. Returns their ranks."""
+    the others get FAIL_GRACE_S more to fail too: one second was too short for a rank descheduled
+    on a busy machine, which was then killed as hung and its own error lost); kill and reap the
+    rest. Returns their ranks."""
     end, codes = time.monotonic() + deadline_s, {}
     while len(codes) < len(pids) and time.monotonic() < end:
         for pid in pids:
@@ -90,7 +95,7 @@ def _wait(pids: list[int], deadline_s: float) -> list[int]:
                 if done:
                     codes[pid] = status
         if any(status != 0 for status in codes.values()):
-            end = min(end, time.monotonic() + 1.0)
+            end = min(end, time.monotonic() + FAIL_GRACE_S)
         time.sleep(0.005)
     hung = [rank for rank, pid in enumerate(pids) if pid not in codes]
     for rank in hung:
