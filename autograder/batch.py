@@ -267,6 +267,13 @@ def write_reports(course_dir: Path, assignment: str, chapter, records: dict) -> 
     return csv_path, json_path
 
 
+def with_math(escaped: str, formulas: dict[str, str]) -> str:
+    """An escaped message with each formula it shows as $LaTeX$ replaced by its MathML."""
+    for latex, mathml in formulas.items():
+        escaped = escaped.replace(html.escape(latex), f"<math display='inline'>{mathml}</math>")
+    return escaped
+
+
 def feedback_html(rec: dict, chapter) -> str:
     """One student's feedback: every exercise, and for each lost point the reasons."""
     e = html.escape
@@ -276,7 +283,7 @@ def feedback_html(rec: dict, chapter) -> str:
              "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}"
              ".pass{color:#176c2c}.fail{color:#a51d1d}.held{color:#8a5a00}li{margin:.2rem 0}"
              "</style>",
-             f"<h1>Chapter {e(chapter.id[2:])}: {e(chapter.title)}</h1>",
+             f"<h1>{e(chapter.label)}: {e(chapter.title)}</h1>",
              f"<p>Student: <b>{e(rec['student'])}</b></p>"]
     if rec["failure"]:
         parts.append(f"<p class='fail'>Not graded: {e(rec['failure'])}</p>")
@@ -290,7 +297,8 @@ def feedback_html(rec: dict, chapter) -> str:
     parts.append("<table><tr><th>exercise</th><th>points</th><th>why</th></tr>")
     for x in exercise_rows(rec):
         cls = "held" if x.get("review") else "pass" if x["passed"] else "fail"
-        why = "".join(f"<li>{e(m)}</li>" for m in x["messages"])
+        why = "".join(f"<li>{with_math(e(m), x.get('formulas', {}))}</li>"
+                      for m in x["messages"])
         held = ("<br>held for review by your instructor" if x.get("review") else "")
         parts.append(f"<tr><td><code>{e(x['name'])}</code></td><td class='{cls}'>"
                      f"{x['points']:g}/{x['max_points']:g}{held}</td><td><ul>{why}</ul></td></tr>")

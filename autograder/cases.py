@@ -136,6 +136,8 @@ def exercise_job(ex: Exercise) -> dict:
 
 
 def build_cases(ex: Exercise, seed: int = 0, devices: tuple[str, ...] = ("cpu",)) -> list[Case]:
+    if ex.cases is None:  # a symbolic answer: judged from its text, no case runs
+        return []
     return ex.cases(CaseBuilder(ex.id, seed, devices))
 
 

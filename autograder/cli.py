@@ -30,6 +30,7 @@ from autograder.examples import write_sample
 from autograder.grade import grade_notebook
 from autograder.plancache import cached_plan
 from autograder.sandbox import detect
+from autograder.spec import Kind
 from autograder.submission import SubmissionError
 from reference import decoding
 from reference.train import load_for_generation, main_job
@@ -156,14 +157,16 @@ def cmd_chapters(args) -> int:
         print(json.dumps([{
             "id": ch.id, "title": ch.title, "points": ch.max_points,
             "exercises": [{"id": ex.id, "name": ex.name, "points": ex.points,
-                           "mistakes": len(ex.mistakes)} for ex in ch.exercises],
+                           "kind": ex.kind.value, "mistakes": len(ex.mistakes)}
+                          for ex in ch.exercises],
             "mistakes": sum(len(ex.mistakes) for ex in ch.exercises),
         } for ch in all_chapters().values()], ensure_ascii=False, indent=1))
         return 0
     for ch in all_chapters().values():
         print(f"{ch.id}  {ch.title}  ({ch.max_points:g} points)  course/{ch.notebook}")
         for ex in ch.exercises:
-            print(f"    {ex.id:<40} {ex.points:g} pts")
+            kind = "  (derivation: a formula)" if ex.kind is Kind.SYMBOLIC else ""
+            print(f"    {ex.id:<40} {ex.points:g} pts{kind}")
     return 0
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from autograder import baked
 from autograder import cases as case_mod
 from autograder.chapters import all_chapters, get_chapter
+from autograder.derivation import answer_text, grade_answer
 from autograder.judge import CaseVerdict, ExerciseResult, clean_text, judge_case, summarize
 from autograder.review import review_submission
-from autograder.runner import default_budget, run_in_worker
+from autograder.runner import RunReport, default_budget, run_in_worker
 from autograder.sandbox import Sandbox, detect
-from autograder.spec import Chapter, Exercise
+from autograder.spec import Chapter, Exercise, Kind
 from autograder.submission import (Submission, defined_names, detect_chapter, extract,
                                    read_notebook)
 
@@ -85,18 +86,17 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
     sandbox = sandbox or detect("auto")
     plan = plan or plan_for(sub.chapter, seed=seed, devices=devices)
     devices = tuple(sorted({p.case.device for _, prepared in plan for p in prepared}))
-    given = [{"id": f"given_{i}", "source": src} for i, src in enumerate(baked.load(sub.chapter.id).given)]
-    # each exercise's process loads the given cells and that exercise's own answer cells only
-    cells_for = {ex.id: [*range(len(given)), *(len(given) + i for i in sub.exercise_cells[ex.id])]
-                 for ex, _ in plan}
-    report = run_in_worker(sub.chapter, given + sub.cells, plan, cells_for=cells_for,
-                           sandbox=sandbox, slot=slot, budget_s=budget_s or default_budget(plan))
-    report.shift_cells(len(given))  # cell indices back to the submission's answer cells
+    # symbolic answers are read from their cells' text here; the rest runs in the worker
+    run = [(ex, prepared) for ex, prepared in plan if ex.kind is not Kind.SYMBOLIC]
+    report = _run_code(sub, run, sandbox, slot, budget_s) if run else RunReport()
     notes = [] if any(d.startswith("cuda") for d in devices) else [UNGRADED_CUDA]
     if sandbox.note:
         notes.append(sandbox.note)
     results = []
     for ex, prepared in plan:
+        if ex.kind is Kind.SYMBOLIC:
+            results.append(_symbolic_result(sub, ex, seed))
+            continue
         verdicts: list[CaseVerdict] = []
         failure = report.failures.get(ex.id)
         for p in prepared:
@@ -121,6 +121,26 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
         result.messages.extend(_other_cell_notes(sub, ex, result.messages))
         results.append(result)
     return apply_review(sub, results)
+
+
+def _run_code(sub: Submission, plan, sandbox: Sandbox, slot: int, budget_s: float | None):
+    """The worker's report on the exercises of ``plan``: each exercise's process loads the given
+    cells and that exercise's own answer cells only."""
+    given = [{"id": f"given_{i}", "source": src}
+             for i, src in enumerate(baked.load(sub.chapter.id).given)]
+    cells_for = {ex.id: [*range(len(given)), *(len(given) + i for i in sub.exercise_cells[ex.id])]
+                 for ex, _ in plan}
+    report = run_in_worker(sub.chapter, given + sub.cells, plan, cells_for=cells_for,
+                           sandbox=sandbox, slot=slot, budget_s=budget_s or default_budget(plan))
+    report.shift_cells(len(given))  # cell indices back to the submission's answer cells
+    return report
+
+
+def _symbolic_result(sub: Submission, ex: Exercise, seed: int) -> ExerciseResult:
+    """A symbolic answer, judged from the text of its answer cells (nothing of it runs)."""
+    sources = [sub.cells[i]["source"] for i in sub.exercise_cells.get(ex.id, [])]
+    notes = [] if sources else ["no answer cell for this exercise was found in the notebook"]
+    return grade_answer(ex, answer_text(sources), seed=seed, notes=notes)
 
 
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")

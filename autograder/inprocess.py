@@ -9,9 +9,10 @@ resists tampering (see README, "Which path to trust").
 from __future__ import annotations
 
 from autograder.cases import Prepared, exercise_job, to_wire
+from autograder.derivation import grade_answer
 from autograder.judge import CaseVerdict, ExerciseResult, judge_case, summarize
 from autograder.protocol import add_forbidden_ops
-from autograder.spec import Exercise
+from autograder.spec import Exercise, Kind
 from autograder.worker import exercise_monitor, run_case, with_standins
 
 
@@ -36,4 +37,8 @@ def verdicts_for(target, ex: Exercise, prepared: list[Prepared]) -> list[CaseVer
 
 
 def grade_object(target, ex: Exercise, prepared: list[Prepared], notes=()) -> ExerciseResult:
+    """``target``: the student's function or class; for a symbolic answer, its formula (an
+    ``Answer``'s text, an expression, or a function of the symbols) and ``prepared`` is empty."""
+    if ex.kind is Kind.SYMBOLIC:
+        return grade_answer(ex, target, notes=notes)
     return summarize(ex, verdicts_for(target, ex, prepared), list(notes))

@@ -59,6 +59,9 @@ class ExerciseResult:
     # the static review's findings on its answer cells (autograder.review), described; graded
     # as usual, but the points count only once an instructor has read them
     review: list[str] = field(default_factory=list)
+    # a symbolic answer's formulas shown in ``messages`` as $LaTeX$ -> the same as MathML, which
+    # the feedback HTML shows rendered (browsers draw MathML natively: no script, no network)
+    formulas: dict[str, str] = field(default_factory=dict)
 
     @property
     def held(self) -> bool:
@@ -68,13 +71,15 @@ class ExerciseResult:
     def as_json(self) -> dict:
         return {"id": self.id, "name": self.name, "points": self.points,
                 "max_points": self.max_points, "passed": self.passed, "messages": self.messages,
-                "ungraded": self.ungraded, "held_for_review": self.held, "review": self.review}
+                "ungraded": self.ungraded, "held_for_review": self.held, "review": self.review,
+                **({"formulas": self.formulas} if self.formulas else {})}
 
     @classmethod
     def from_json(cls, data: dict) -> "ExerciseResult":
         """The inverse of :meth:`as_json` (derived keys such as held_for_review are recomputed;
         results stored before a field existed get its default)."""
-        fields = ("id", "name", "points", "max_points", "passed", "messages", "ungraded", "review")
+        fields = ("id", "name", "points", "max_points", "passed", "messages", "ungraded", "review",
+                  "formulas")
         return cls(**{k: data[k] for k in fields if k in data})
 
 

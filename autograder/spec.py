@@ -16,6 +16,7 @@ import torch
 
 from autograder import baked, gradelib
 from autograder.forbidden import NOTHING, Forbidden
+from autograder.symbolic import Answer, Derivation
 from autograder.worker import standins_for
 
 FLOAT_DTYPES_CPU = (torch.float64, torch.float32, torch.bfloat16)
@@ -71,10 +72,13 @@ class Precision(str, enum.Enum):
 
 
 class Kind(str, enum.Enum):
-    """What the student defines: a function called per case, or an nn.Module class built per case."""
+    """What the student defines: a function called per case, an nn.Module class built per case,
+    or a formula (a symbolic answer: read from the answer cell's text and judged in the grader,
+    never run; ``autograder.derivation``)."""
 
     FUNCTION = "function"
     CLASS = "class"
+    SYMBOLIC = "symbolic"
 
 
 @dataclass(kw_only=True)
@@ -116,6 +120,8 @@ class Mistake:
 
     @property
     def impl(self) -> Callable:
+        if self._impl is None and self._exercise.kind is Kind.SYMBOLIC:
+            self._impl = Answer(self.key, self.source)  # a formula is graded as text
         if self._impl is None:
             ns = self._chapter.answer_namespace()
             source = self.source
@@ -141,9 +147,13 @@ class Exercise:
     id: str  # "ch04.softmax": stable, external tools bind to it
     name: str  # the notebook name the student defines
     points: float
-    reference: Callable  # function or nn.Module class with the student's signature
-    cases: Callable[["CaseBuilder"], list[Case]]
+    # function or nn.Module class with the student's signature; for a symbolic answer, a
+    # function of SymPy symbols (the derivation's, in order) that returns the formula
+    reference: Callable
+    cases: Callable[["CaseBuilder"], list[Case]] | None = None  # None: a symbolic answer
     kind: Kind = Kind.FUNCTION
+    # A symbolic answer's symbols and their domains (``Kind.SYMBOLIC`` only)
+    derivation: Derivation | None = None
     # PyTorch calls that would do the exercise for the student (named sets: autograder.forbidden)
     forbidden: Forbidden = NOTHING
     forbidden_hint: str = ""  # what to use instead
@@ -173,6 +183,15 @@ class Exercise:
     def __post_init__(self):
         self.kind = Kind(self.kind)
         self.precision = Precision(self.precision or Precision.ALL)
+        if (self.kind is Kind.SYMBOLIC) != (self.derivation is not None):
+            raise ValueError(f"{self.id}: a symbolic answer declares derivation= (and only it)")
+        if (self.kind is Kind.SYMBOLIC) == (self.cases is not None):
+            raise ValueError(f"{self.id}: cases= for code exercises; a symbolic answer has none")
+        if self.kind is Kind.SYMBOLIC and (self.driver or self.standins or self.requires
+                                           or self.spawns or self.mistakes and any(
+                                               m.fn for m in self.mistakes)):
+            raise ValueError(f"{self.id}: a symbolic answer is read, not run: no driver, "
+                             "stand-ins, requirements, or function mistakes (patch the formula)")
         if not isinstance(self.forbidden, Forbidden):
             raise TypeError(f"{self.id}: forbidden= takes a set from autograder.forbidden")
         for key in self.standins:
@@ -245,6 +264,13 @@ class Chapter:
                 exec(compile(src, f"<given {i}>", "exec", dont_inherit=True), ns)  # noqa: S102 - course's own code
             self._namespace = ns
         return dict(self._namespace)
+
+    @property
+    def label(self) -> str:
+        """"Chapter 4", or "Appendix A" for an appendix (id "appA")."""
+        if self.id.startswith("app"):
+            return f"Appendix {self.id[3:]}"
+        return f"Chapter {int(self.id[2:])}"
 
     @property
     def assignment(self) -> str:

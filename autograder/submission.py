@@ -62,12 +62,14 @@ def _grade_id(cell) -> str | None:
 
 
 def defined_names(source: str) -> set[str]:
-    """Functions and classes a cell defines at its top level."""
+    """Functions, classes and plainly assigned names (``x = ...``) a cell defines at its top level."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return set()
-    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return names | {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
 
 
 def detect_chapter(nb: dict, chapters: dict[str, Chapter], path: str = "") -> Chapter:

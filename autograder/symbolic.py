@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -34,6 +34,14 @@ FUNCTIONS = {
     "Rational": sympy.Rational,
 }
 CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "e": sympy.E}
+# Module prefixes a formula may carry on a function or constant: sympy.log(d), math.pi, torch.exp
+# (the same function whatever the module: the answer is read, never run).
+MODULES = ("sympy", "sp", "math", "np", "numpy", "torch")
+# Calls that would compute the answer instead of the student: named as such when used.
+SHORTCUTS = ("diff", "Derivative", "integrate", "Integral", "limit", "Limit", "simplify",
+             "solve", "summation", "Sum", "series", "grad", "jacobian", "variance", "expectation",
+             "E", "kl_div", "kl_divergence", "entropy", "cross_entropy", "lambdify", "sympify",
+             "parse_expr", "eval", "exec")
 MAX_NODES = 2000  # a formula longer than this is not an answer (and bounds the work)
 MAX_EXPONENT = 1000  # numbers to a larger constant power are refused, not computed
 MAX_DIGITS = 60  # integer literals longer than this are refused
@@ -43,6 +51,22 @@ AGREEMENT = sympy.Float("1e-30", DIGITS)
 
 class AnswerError(ValueError):
     """The answer cannot be read as a formula; the message says why, for the student."""
+
+
+class NotAnswered(AnswerError):
+    """The answer cell still raises NotImplementedError."""
+
+
+class Answer:
+    """An answer cell's text, as graded: read, never run. ``label`` names it in tests (a catalog
+    mistake's key, an alternative's name); ``examples.answer_source`` pastes ``source``."""
+
+    def __init__(self, label: str, source: str):
+        self.__name__, self.source = label, source
+        self.__llmcourse_source__ = source
+
+    def __repr__(self) -> str:
+        return f"Answer({self.__name__!r})"
 
 
 def _binary(op, a, b):
@@ -55,11 +79,19 @@ def _binary(op, a, b):
     if isinstance(op, ast.Div):
         return a / b
     if isinstance(op, ast.Pow):
-        if a.is_number and b.is_number and abs(sympy.N(b, 15)) > MAX_EXPONENT:
-            raise AnswerError(f"the exponent {sympy.N(b, 6)} is too large for a formula here")
+        if a.is_number and b.is_number:
+            size = abs(sympy.N(b, 15)) * max(1.0, abs(float(sympy.N(sympy.log(abs(a) + 2, 10), 15))))
+            if abs(sympy.N(b, 15)) > MAX_EXPONENT or size > 10 * MAX_EXPONENT:
+                raise AnswerError(f"the power {ast_safe(a)}**{ast_safe(b)} is too large for a "
+                                  "formula here")
         return a ** b
     raise AnswerError(f"the operator {type(op).__name__} is not part of a formula here "
                       "(use + - * / **)")
+
+
+def ast_safe(x) -> str:
+    """A number shown in a message (6 significant digits)."""
+    return str(sympy.N(x, 6))
 
 
 def _number(value):
@@ -89,16 +121,39 @@ def build(node: ast.AST, names: dict) -> sympy.Expr:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = build(node.operand, names)
         return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Attribute) and _module_name(node) and node.attr in CONSTANTS:
+        return CONSTANTS[node.attr]  # math.pi, sympy.E
     if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            shown = ast.unparse(node.func)
-            raise AnswerError(f"{shown}(...) is not one of the functions a formula may call "
-                              f"({', '.join(sorted(FUNCTIONS))})")
+        func = _function_name(node.func)
+        if func in SHORTCUTS:
+            raise AnswerError(f"{ast.unparse(node.func)}(...) computes the answer for you: write "
+                              "the formula you derived, with + - * / ** and functions such as "
+                              "exp, log, sqrt")
+        if func not in FUNCTIONS:
+            raise AnswerError(f"{ast.unparse(node.func)}(...) is not one of the functions a "
+                              f"formula may call ({', '.join(sorted(FUNCTIONS))})")
         if node.keywords:
-            raise AnswerError(f"{node.func.id}(...) takes no keyword arguments here")
-        return FUNCTIONS[node.func.id](*(build(a, names) for a in node.args))
+            raise AnswerError(f"{func}(...) takes no keyword arguments here")
+        args = [build(a, names) for a in node.args]
+        if func == "gamma" and args and args[0].is_number and abs(sympy.N(args[0], 15)) > 1000:
+            raise AnswerError("gamma of a number above 1000 is too large for a formula here")
+        return FUNCTIONS[func](*args)
     raise AnswerError(f"`{ast.unparse(node)}` is not part of a formula (numbers, symbols, "
                       "+ - * / **, and calls such as exp(x))")
+
+
+def _module_name(node: ast.Attribute) -> bool:
+    return isinstance(node.value, ast.Name) and node.value.id in MODULES
+
+
+def _function_name(func: ast.AST) -> str | None:
+    """``log`` for log, sympy.log, math.log ...; the attribute name for other dotted calls (so a
+    shortcut such as sympy.stats.variance is named); None for anything else."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
 
 
 def parse_formula(text: str, symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
@@ -133,11 +188,40 @@ def answer_expression(source: str, name: str, symbols: dict[str, sympy.Symbol]) 
         elif isinstance(stmt, ast.FunctionDef) and stmt.name == name:
             found = ("function", stmt)
     if found is None:
+        if _raises_not_implemented(tree):
+            raise NotAnswered(f"the answer cell still raises NotImplementedError")
         raise AnswerError(f"the answer cell defines no {name!r} (write `{name} = <formula>`)")
     kind, stmt = found
     if kind == "value":
         return build(stmt.value, dict(symbols))
     return _function_formula(stmt, symbols)
+
+
+def _raises_not_implemented(tree: ast.AST) -> bool:
+    return any(isinstance(n, ast.Raise) and n.exc is not None
+               and "NotImplementedError" in ast.unparse(n.exc) for n in ast.walk(tree))
+
+
+def _assigned(stmt: ast.stmt, names: dict) -> dict:
+    """The local names a statement of a formula's function sets: ``a = f``, ``a, b = f, g``,
+    ``a: float = f``, ``a += f`` (and the other arithmetic updates)."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, ast.Name):
+            return {target.id: build(value, names)}
+        if (isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+                and len(target.elts) == len(value.elts)
+                and all(isinstance(t, ast.Name) for t in target.elts)):
+            return {t.id: build(v, names) for t, v in zip(target.elts, value.elts)}
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
+        return {stmt.target.id: build(stmt.value, names)}
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+        if stmt.target.id not in names:
+            raise AnswerError(f"line {stmt.lineno}: {stmt.target.id} is updated before it is set")
+        return {stmt.target.id: _binary(stmt.op, names[stmt.target.id],
+                                        build(stmt.value, names))}
+    raise AnswerError(f"line {stmt.lineno}: a formula's function may only assign local names "
+                      "(a = ..., a, b = ..., ..., a += ...) and return a formula")
 
 
 def _function_formula(fn: ast.FunctionDef, symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
@@ -146,15 +230,13 @@ def _function_formula(fn: ast.FunctionDef, symbols: dict[str, sympy.Symbol]) -> 
     if unknown or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or fn.args.defaults:
         raise AnswerError(f"{fn.name}'s parameters must be the symbols "
                           f"{', '.join(symbols)} (got {', '.join(params) or 'none'})")
+    if _raises_not_implemented(fn):
+        raise NotAnswered(f"{fn.name} still raises NotImplementedError")
     names = {p: symbols[p] for p in params}
     body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
                                        and isinstance(s.value.value, str))]  # the docstring
     for stmt in body[:-1]:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)):
-            raise AnswerError(f"line {stmt.lineno}: a formula's function may only assign local "
-                              "names and return a formula")
-        names[stmt.targets[0].id] = build(stmt.value, names)
+        names.update(_assigned(stmt, names))
     if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
         raise AnswerError(f"{fn.name} must end with `return <formula>`")
     return build(body[-1].value, names)
@@ -191,13 +273,14 @@ class Agreement:
     def describe(self) -> str:
         if self.ok:
             return f"equal at {self.checked} random points"
-        where = ", ".join(f"{k} = {sympy.N(v, 6)}" for k, v in self.point.items())
+        where = ", ".join(f"{k} = {v if v.is_Integer else sympy.N(v, 6)}"
+                          for k, v in self.point.items())
         return f"at {where}: got {sympy.N(self.got, 8)}, expected {sympy.N(self.expected, 8)}"
 
 
 def _value(expr, point):
-    try:
-        v = sympy.N(expr.subs(point), DIGITS)
+    try:  # evalf(subs=) evaluates numerically: n**n**n at n = 64 is not expanded exactly
+        v = sympy.sympify(expr).evalf(DIGITS, subs=point)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
     return v if v.is_number and v.is_finite and v.is_real else None
@@ -229,56 +312,27 @@ def random_points(got: sympy.Expr, expected: sympy.Expr, symbols: dict[str, symp
 
 # --------------------------------------------------------------------------- a derivation's data
 @dataclass(frozen=True)
-class Mistake:
-    """A catalogued wrong formula: named when the student's formula equals it."""
-
-    title: str
-    hint: str
-    formula: str  # over the derivation's symbols, read like an answer
-
-
-@dataclass(frozen=True)
 class Derivation:
-    """What a symbolic-answer exercise declares: the answer's name in the cell, its symbols and
-    where they live, the reference formula (text, read by the same reader as the answers), and
-    the catalogued wrong formulas."""
+    """What a symbolic-answer exercise declares besides its name and reference: the symbols the
+    formula is written in (its function's parameters, in order) and where each lives."""
 
-    name: str
     symbols: tuple[str, ...]
-    reference: str
-    domains: dict = None  # symbol -> Domain (default REAL)
-    mistakes: tuple[Mistake, ...] = ()
+    domains: dict = field(default_factory=dict)  # symbol -> Domain (default REAL)
 
     def symbol_table(self) -> dict[str, sympy.Symbol]:
-        return {s: sympy.Symbol(s, real=True) for s in self.symbols}
+        """Each symbol with the assumptions its domain implies (positive, integer), so that the
+        reference may rely on them (e.g. sqrt(d**2) = d for d > 0)."""
+        table = {}
+        for s in self.symbols:
+            dom = self.domains.get(s, REAL)
+            table[s] = sympy.Symbol(s, real=True, positive=True if dom.low > 0 else None,
+                                    integer=True if dom.integer else None)
+        return table
 
-    def formula(self, text: str) -> sympy.Expr:
-        return parse_formula(text, self.symbol_table())
-
-
-@dataclass(frozen=True)
-class DerivationVerdict:
-    passed: bool
-    messages: tuple[str, ...]
-
-
-def judge_derivation(d: Derivation, cell_source: str, seed: int = 0) -> DerivationVerdict:
-    """Read ``d.name`` from an answer cell's text and compare it with the reference; on a
-    difference, say where, show both formulas (LaTeX), and name the catalogued mistake it equals."""
-    symbols, domains = d.symbol_table(), d.domains or {}
-    try:
-        got = answer_expression(cell_source, d.name, symbols)
-    except AnswerError as e:
-        return DerivationVerdict(False, (f"could not read your formula: {e}",))
-    expected = d.formula(d.reference)
-    verdict = random_points(got, expected, symbols, domains, seed=seed)
-    if verdict.ok:
-        return DerivationVerdict(True, (f"equal to the reference at {verdict.checked} random "
-                                        "points of the domain",))
-    messages = [f"differs from the reference {verdict.describe()}",
-                f"your formula: ${sympy.latex(got)}$"]
-    for m in d.mistakes:
-        if random_points(got, d.formula(m.formula), symbols, domains, seed=seed).ok:
-            messages.append(f"likely mistake: {m.title}. {m.hint}")
-            break
-    return DerivationVerdict(False, tuple(messages))
+    def describe_domains(self) -> str:
+        parts = []
+        for s in self.symbols:
+            dom = self.domains.get(s, REAL)
+            kind = "integer" if dom.integer else "real"
+            parts.append(f"{s} {kind} in [{dom.low:g}, {dom.high:g}]")
+        return ", ".join(parts)

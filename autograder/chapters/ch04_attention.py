@@ -12,6 +12,8 @@ import torch
 from autograder import forbidden
 from autograder.chapters import ch04_catalog as catalog
 from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Kind
+from autograder.symbolic import POSITIVE, Derivation, Domain
+from reference import formulas
 from reference.attention import (
     MultiHeadAttention,
     kernel_smoother,
@@ -194,6 +196,19 @@ CHAPTER = Chapter(
             reference=softmax_jacobian, cases=jacobian_cases, forbidden=forbidden.JACOBIAN,
             forbidden_hint="write diag(p) − p pᵀ directly",
             mistakes=catalog.JACOBIAN_MISTAKES),
+        Exercise(
+            id="ch04.dot_product_variance", name="dot_product_variance", points=0.5,
+            reference=formulas.dot_product_variance, kind=Kind.SYMBOLIC,
+            derivation=Derivation(symbols=("E", "s_q", "s_k"),
+                                  domains={"E": Domain(1, 4096, integer=True), "s_q": POSITIVE,
+                                           "s_k": POSITIVE}),
+            mistakes=catalog.DOT_VARIANCE_MISTAKES),
+        Exercise(
+            id="ch04.self_score_variance", name="self_score_variance", points=0.5,
+            reference=formulas.self_score_variance, kind=Kind.SYMBOLIC,
+            derivation=Derivation(symbols=("E", "s"),
+                                  domains={"E": Domain(1, 4096, integer=True), "s": POSITIVE}),
+            mistakes=catalog.SELF_SCORE_MISTAKES),
         Exercise(
             id="ch04.scaled_dot_product_attention", name="scaled_dot_product_attention",
             points=3.0, reference=scaled_dot_product_attention, cases=sdpa_cases,

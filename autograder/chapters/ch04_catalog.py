@@ -190,3 +190,31 @@ SMOOTHER_MISTAKES = (
 )
 
 
+
+
+# =========================================================================== derivations
+DOT_VARIANCE_MISTAKES = (
+    Mistake(key="standard_deviations", title="the standard deviations multiplied, not the variances",
+            hint="Var(q_m k_m) = E[q_m²] E[k_m²] = s_q² s_k²: square each standard deviation",
+            patch={"return E * s_q**2 * s_k**2": "return E * s_q * s_k"}),
+    Mistake(key="sqrt_width", title="√E instead of E",
+            hint="variances of uncorrelated terms add: E terms give E times one term's variance "
+                 "(√E is the standard deviation)",
+            patch={"return E * s_q**2 * s_k**2": "return E**0.5 * s_q**2 * s_k**2"}),
+    Mistake(key="variances_added", title="the two variances added instead of multiplied",
+            hint="for independent zero-mean factors, Var(xy) = Var(x) Var(y)",
+            patch={"return E * s_q**2 * s_k**2": "return E * (s_q**2 + s_k**2)"}),
+)
+
+SELF_SCORE_MISTAKES = (
+    Mistake(key="product_rule", title="Var(q_m q_m) taken as Var(q_m)² = s⁴",
+            hint="q_m · q_m is not a product of independent factors: Var(q_m²) = E[q_m⁴] − "
+                 "E[q_m²]² with E[q_m⁴] = 3s⁴",
+            patch={"return 2 * E * s**4": "return E * s**4"}),
+    Mistake(key="no_mean_subtracted", title="E[q_m⁴] used as the variance of q_m²",
+            hint="Var(x) = E[x²] − E[x]²: subtract (E[q_m²])² = s⁴ from E[q_m⁴] = 3s⁴",
+            patch={"return 2 * E * s**4": "return 3 * E * s**4"}),
+    Mistake(key="variance_not_squared", title="s² where s⁴ belongs",
+            hint="q_m² has units of s², so its variance has units of s⁴",
+            patch={"return 2 * E * s**4": "return 2 * E * s**2"}),
+)

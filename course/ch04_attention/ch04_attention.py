@@ -30,6 +30,10 @@
 #   from them.
 # - Cells titled **Try it** call your functions on small examples. Until you have implemented the
 #   function, they print a reminder instead of failing.
+# - A few answers are **formulas** you derive on paper (the cells titled *Derivation*): a function
+#   of the named symbols that returns your formula, written with `+ - * / **` and `exp`, `log`,
+#   `sqrt` (local names for parts of it are fine). The grader reads the formula, does not run it,
+#   and compares it with the reference formula at many random points, so any correct form passes.
 #
 # ## How grading works
 #
@@ -457,6 +461,49 @@ for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ### Derivation 1 — the variance of a score (symbolic answer, 0.5 points)
+#
+# The argument above assumed unit-variance entries. Redo it for queries whose entries have standard
+# deviation $s_q$ and keys whose entries have standard deviation $s_k$ (still independent, mean 0,
+# all $E$ coordinates independent of each other). What is $\operatorname{Var}(q \cdot k)$ as a
+# function of $E$, $s_q$ and $s_k$? Which single factor should divide the scores to bring their
+# variance back to 1?
+
+# %% llmcourse={"role": "answer", "exercise": "ch04.dot_product_variance"}
+def dot_product_variance(E, s_q, s_k):
+    """Var(q · k) for independent q, k in R^E with independent, zero-mean entries of standard
+    deviations s_q (query) and s_k (key). A formula, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    return E * s_q**2 * s_k**2
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch04.dot_product_variance"}
+self_check("ch04.dot_product_variance", dot_product_variance)
+
+# %% [markdown]
+# ### Derivation 2 — a query against itself (symbolic answer, 0.5 points)
+#
+# In self-attention a token's query and key are often close, and the extreme case is $k = q$. Take
+# $q \in \mathbb{R}^E$ with independent $\mathcal{N}(0, s^2)$ entries. The score $q \cdot q =
+# \lVert q \rVert^2$ is now a sum of squares. Its mean is $E s^2$; what is its **variance**, as a
+# function of $E$ and $s$? You need one fact about the Gaussian: $\mathbb{E}[x^4] = 3 s^4$ for
+# $x \sim \mathcal{N}(0, s^2)$. The terms of the sum are independent, but they are no longer
+# products of independent factors.
+
+# %% llmcourse={"role": "answer", "exercise": "ch04.self_score_variance"}
+def self_score_variance(E, s):
+    """Var(q · q) for q in R^E with independent N(0, s^2) entries. A formula, read by the grader
+    (not run)."""
+    ### BEGIN SOLUTION
+    return 2 * E * s**4
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch04.self_score_variance"}
+self_check("ch04.self_score_variance", self_score_variance)
 
 # %% [markdown]
 # ## Scaled dot-product attention with masks

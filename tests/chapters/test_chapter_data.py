@@ -14,6 +14,8 @@ from alternatives import ALTERNATIVES
 
 from autograder import baked, gradelib
 from autograder.chapters import all_chapters
+from autograder.derivation import reference_formula
+from autograder.symbolic import answer_expression, random_points
 from autograder.spec import Case, Chapter, Exercise, Kind, Mistake, apply_patch
 
 CHAPTERS = all_chapters()
@@ -45,7 +47,13 @@ def test_patch_applies_exactly_once_and_defines_the_exercise(ex, mistake):
     assert source != solution
     for old, new in mistake.patch.items():
         assert solution.count(old) == 1, f"{old!r} occurs {solution.count(old)} times"
-    assert callable(mistake.impl) and mistake.impl.__name__ == ex.name
+    if ex.kind is Kind.SYMBOLIC:  # a formula: read back, and not the reference's
+        symbols = ex.derivation.symbol_table()
+        formula = answer_expression(mistake.impl.source, ex.name, symbols)
+        assert not random_points(formula, reference_formula(ex), symbols,
+                                 ex.derivation.domains).ok
+    else:
+        assert callable(mistake.impl) and mistake.impl.__name__ == ex.name
 
 
 def test_a_patch_that_does_not_apply_says_so():

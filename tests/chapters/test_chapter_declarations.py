@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from autograder import build
 from autograder.cases import build_cases
 from autograder.chapters import all_chapters
-from autograder.spec import Precision, missing_requirements
+from autograder.derivation import reference_formula
+from autograder.spec import Kind, Precision, missing_requirements
+from autograder.symbolic import answer_expression, random_points
 
 CHAPTERS = list(all_chapters().values())
 EXERCISES = [(ch, ex) for ch in CHAPTERS for ex in ch.exercises]
+CODED = [(ch, ex) for ch, ex in EXERCISES if ex.kind is not Kind.SYMBOLIC]
+SYMBOLIC = [(ch, ex) for ch, ex in EXERCISES if ex.kind is Kind.SYMBOLIC]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
@@ -21,7 +27,7 @@ def test_ids_are_unique_and_prefixed(chapter):
     assert all(i.startswith(chapter.id + ".") for i in ids)
 
 
-@pytest.mark.parametrize("chapter,ex", EXERCISES, ids=[e.id for _, e in EXERCISES])
+@pytest.mark.parametrize("chapter,ex", CODED, ids=[e.id for _, e in CODED])
 def test_cases_are_varied_and_named(chapter, ex):
     missing = missing_requirements(ex.requires)
     if missing:  # skipped, never passed: the exercise has no case on this machine
@@ -55,6 +61,19 @@ def test_cases_are_deterministic(chapter, ex):
         again = [*cb.args, *cb.kwargs.values(), *cb.state.values()]
         for x, y in zip(values, again, strict=True):
             assert x.equal(y) if hasattr(x, "shape") else x == y
+
+
+@pytest.mark.parametrize("chapter,ex", SYMBOLIC, ids=[e.id for _, e in SYMBOLIC])
+def test_a_symbolic_answer_is_declared_over_its_references_parameters(chapter, ex):
+    """The symbols are the reference's parameters and the solution's, in order; the reference
+    is finite on the stated domains; the solution's formula is read back equal to it."""
+    assert tuple(inspect.signature(ex.reference).parameters) == ex.derivation.symbols
+    assert set(ex.derivation.domains) <= set(ex.derivation.symbols)
+    symbols = ex.derivation.symbol_table()
+    solution = answer_expression(chapter.solution(ex.id), ex.name, symbols)
+    verdict = random_points(solution, reference_formula(ex), symbols, ex.derivation.domains)
+    assert verdict.ok and verdict.checked == 40, verdict.describe()
+    assert not build_cases(ex) and ex.points > 0
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)

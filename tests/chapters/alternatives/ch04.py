@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn as nn
 
+from autograder.symbolic import Answer
 from reference.attention import softmax
 
 
@@ -162,9 +163,26 @@ def smoother_as_attention(queries, keys, values, bandwidth):
 SMOOTHER_ALTERNATIVES = (smoother_logsumexp, smoother_as_attention)
 
 
+# =========================================================================== derivations
+# Formulas are graded as text (read, never run): the alternatives are answer-cell texts.
+DOT_VARIANCE_ALTERNATIVES = (
+    Answer("variance_per_term", "def dot_product_variance(E, s_q, s_k):\n"
+                                "    per_term = (s_q * s_k) ** 2  # Var(q_m k_m)\n"
+                                "    return per_term * E\n"),
+    Answer("std_squared", "def dot_product_variance(E, s_q, s_k):\n"
+                          "    std = sqrt(E) * s_q * s_k\n    return std**2\n"),
+)
+SELF_SCORE_ALTERNATIVES = (
+    Answer("fourth_moment_minus_square",
+           "def self_score_variance(E, s):\n    fourth, second = 3 * s**4, s**2\n"
+           "    return E * (fourth - second**2)\n"),
+)
+
 ALTERNATIVES = {
     "ch04.softmax": SOFTMAX_ALTERNATIVES,
     "ch04.softmax_jacobian": JACOBIAN_ALTERNATIVES,
+    "ch04.dot_product_variance": DOT_VARIANCE_ALTERNATIVES,
+    "ch04.self_score_variance": SELF_SCORE_ALTERNATIVES,
     "ch04.scaled_dot_product_attention": SDPA_ALTERNATIVES,
     "ch04.multi_head_attention": MHA_ALTERNATIVES,
     "ch04.layer_norm": LAYER_NORM_ALTERNATIVES,

@@ -1,0 +1,79 @@
+"""Closed forms the course asks students to derive (symbolic answers), as SymPy formulas.
+
+Each function takes SymPy symbols (or numbers) and returns the formula; the grader compares a
+student's formula with it at random points (``autograder.derivation``). Each is tested against the
+PyTorch computation it describes (``tests/reference/test_formulas.py``): a Monte Carlo estimate, an
+autograd gradient, an optimizer run, a FLOP count. Only ``+ - * / **`` and SymPy functions are used,
+so that a formula can be evaluated at any point in any precision.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+
+# ----------------------------------------------------------------------------- Chapter 4
+def dot_product_variance(E, s_q, s_k):
+    """Var(q · k) for independent q, k ∈ R^E whose entries are independent, zero-mean, of standard
+    deviations s_q and s_k: each of the E products q_m k_m has mean 0 and variance s_q² s_k², and
+    the products are uncorrelated, so the variances add."""
+    return E * s_q**2 * s_k**2
+
+
+def self_score_variance(E, s):
+    """Var(q · q) = Var(‖q‖²) for q ∈ R^E with i.i.d. N(0, s²) entries: the E terms q_m² are
+    independent with variance E[q⁴] − E[q²]² = 3s⁴ − s⁴ = 2s⁴."""
+    return 2 * E * s**4
+
+
+# ----------------------------------------------------------------------------- Chapter 5
+def rope_score(q1, q2, k1, k2, delta):
+    """⟨R(mθ) q, R(nθ) k⟩ for 2-D q, k and the rotation R(a) = [[cos a, −sin a], [sin a, cos a]],
+    written in delta = (n − m) θ: Rᵀ(mθ) R(nθ) = R((n − m) θ), so the score depends on the
+    positions only through their difference."""
+    return (q1 * k1 + q2 * k2) * sympy.cos(delta) + (q2 * k1 - q1 * k2) * sympy.sin(delta)
+
+
+# ----------------------------------------------------------------------------- Chapter 6
+def silu_derivative(x):
+    """d/dx SiLU(x) = d/dx x σ(x) = σ(x) + x σ(x)(1 − σ(x)) = σ(x) (1 + x (1 − σ(x))), with
+    σ(x) = 1 / (1 + e^{−x})."""
+    sigma = 1 / (1 + sympy.exp(-x))
+    return sigma * (1 + x * (1 - sigma))
+
+
+# ----------------------------------------------------------------------------- Chapter 7
+def online_softmax_denominator(l_old, m_old, x):
+    """The running softmax denominator after one more score x (FlashAttention's rescaling):
+    with m_new = max(m_old, x), the old sum Σ exp(s − m_old) is rescaled by exp(m_old − m_new)
+    and exp(x − m_new) is added."""
+    m_new = sympy.Max(m_old, x)
+    return l_old * sympy.exp(m_old - m_new) + sympy.exp(x - m_new)
+
+
+def causal_fraction(T):
+    """The fraction of the T × T score entries a causal mask keeps: query i sees keys 0..i,
+    1 + 2 + ... + T = T (T + 1) / 2 of T² entries."""
+    return (T + 1) / (2 * T)
+
+
+# ----------------------------------------------------------------------------- Chapter 8
+def adam_first_moment(beta1, t, g):
+    """Adam's first moment m_t (before bias correction) after t steps of a constant gradient g
+    from m_0 = 0: m_t = (1 − β1) Σ_{i<t} β1^i g = (1 − β1^t) g, which is why dividing by
+    1 − β1^t corrects the bias."""
+    return (1 - beta1**t) * g
+
+
+def optimal_parameters_exponent(alpha, beta):
+    """a in N_opt ∝ C^a for the loss E + A / N^α + B / D^β at fixed compute C = 6 N D: setting
+    the derivative along the constraint to zero gives α A / N^α = β B / D^β, so N^(α+β) ∝ C^β."""
+    return beta / (alpha + beta)
+
+
+# ----------------------------------------------------------------------------- Chapter 9
+def linear_training_flops(m, n):
+    """FLOPs per token to train a linear layer y = W x, W of shape (m, n): the forward matmul
+    (2mn), the gradient with respect to the input (Wᵀ ∂y: 2mn) and with respect to the weights
+    (∂y xᵀ: 2mn). Summed over a model's N weights this is the 6N of the compute estimate."""
+    return 6 * m * n
