@@ -24,7 +24,9 @@ import ast
 import random
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy
+from sympy.printing.pycode import MpmathPrinter
 
 FUNCTIONS = {
     "exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "sin": sympy.sin, "cos": sympy.cos,
@@ -278,32 +280,64 @@ class Agreement:
         return f"at {where}: got {sympy.N(self.got, 8)}, expected {sympy.N(self.expected, 8)}"
 
 
-def _value(expr, point):
-    try:  # evalf(subs=) evaluates numerically: n**n**n at n = 64 is not expanded exactly
-        v = sympy.sympify(expr).evalf(DIGITS, subs=point)
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+# 50-digit arithmetic in a context of our own (mpmath's global context is shared by threads)
+_MP = mpmath.MPContext()
+_MP.dps = DIGITS
+_NUMERIC = {name: getattr(_MP, name) for name in dir(mpmath)
+            if not name.startswith("_") and hasattr(_MP, name)}
+
+
+def _numeric(expr, symbols: list[sympy.Symbol]):
+    """``expr`` as a function of the symbols' values in 50-digit floats (None when ``expr`` has
+    other free symbols). The code is printed by SymPy from the expression tree, whose names are
+    the declared symbols and allowed functions only: nothing of the answer's text."""
+    expr = sympy.sympify(expr)
+    if not expr.free_symbols <= set(symbols):
         return None
-    return v if v.is_number and v.is_finite and v.is_real else None
+    printer = MpmathPrinter({"fully_qualified_modules": False, "inline": True,
+                             "allow_unknown_functions": True})  # rationals as mpf(1)/mpf(3)
+    return sympy.lambdify(symbols, expr, modules=[_NUMERIC], printer=printer)
+
+
+def _value(fn, args):
+    """fn(*args) as a finite real 50-digit number, or None (undefined, complex, infinite)."""
+    if fn is None:
+        return None
+    try:
+        v = fn(*args)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError):
+        return None
+    if isinstance(v, _MP.mpc):
+        if abs(v.imag) > AGREEMENT * max(1, abs(v.real)):
+            return None  # not real there (log of a negative number)
+        v = v.real
+    v = _MP.mpf(v) if isinstance(v, (int, float, _MP.mpf)) else None
+    return v if v is not None and _MP.isfinite(v) else None
 
 
 def random_points(got: sympy.Expr, expected: sympy.Expr, symbols: dict[str, sympy.Symbol],
                   domains: dict[str, Domain], n_points: int = 40, seed: int = 0) -> Agreement:
     """Compare the two formulas at ``n_points`` random points of the domains (default: REAL);
-    points where the expected formula is undefined or not real are skipped."""
+    points where the expected formula is undefined or not real are skipped. Evaluated
+    numerically in 50 digits (``n**n**n`` at n = 64 is never computed exactly)."""
+    order = list(symbols.values())
+    have_fn, want_fn = _numeric(got, order), _numeric(expected, order)
     rng = random.Random(seed)
     checked = 0
     for _ in range(4 * n_points):
         if checked == n_points:
             break
-        point = {symbols[k]: domains.get(k, REAL).draw(rng) for k in symbols}
-        want = _value(expected, point)
+        point = {k: domains.get(k, REAL).draw(rng) for k in symbols}
+        args = [_MP.mpf(int(v)) if v.is_Integer else _MP.mpf(sympy.Float(v, DIGITS)._mpf_)
+                for v in point.values()]
+        want = _value(want_fn, args)
         if want is None:
             continue
         checked += 1
-        have = _value(got, point)
+        have = _value(have_fn, args)
         if have is None or abs(have - want) > AGREEMENT * max(1, abs(want)):
-            return Agreement(False, {str(k): v for k, v in point.items()}, have if have is not None
-                             else sympy.nan, want, checked)
+            return Agreement(False, point, sympy.Float(have, DIGITS) if have is not None
+                             else sympy.nan, sympy.Float(want, DIGITS), checked)
     if checked == 0:
         raise ValueError("no random point of the domain has a finite expected value: "
                          "the exercise's domains are wrong")

@@ -77,3 +77,30 @@ def linear_training_flops(m, n):
     (2mn), the gradient with respect to the input (Wᵀ ∂y: 2mn) and with respect to the weights
     (∂y xᵀ: 2mn). Summed over a model's N weights this is the 6N of the compute estimate."""
     return 6 * m * n
+
+
+# ----------------------------------------------------------------------------- Appendix A
+def kl_bernoulli(p, q):
+    """KL(Ber(p) ‖ Ber(q)) in nats, as cross-entropy minus entropy: H(p, q) − H(p) with
+    H(p, q) = −p log q − (1 − p) log(1 − q) and H(p) = H(p, p)."""
+    cross_entropy = -p * sympy.log(q) - (1 - p) * sympy.log(1 - q)
+    entropy = -p * sympy.log(p) - (1 - p) * sympy.log(1 - p)
+    return cross_entropy - entropy
+
+
+def categorical_mle(c1, c2, c3):
+    """θ₁ maximising c₁ log θ₁ + c₂ log θ₂ + c₃ log θ₃ subject to θ₁ + θ₂ + θ₃ = 1: the
+    Lagrange condition c_k / θ_k = λ for every k, and the constraint gives λ = c₁ + c₂ + c₃."""
+    return c1 / (c1 + c2 + c3)
+
+
+def cross_entropy_grad_first(z1, z2, z3):
+    """∂/∂z₁ of −log softmax(z)₁ (the loss when the target is class 1): p₁ − 1, the first entry of
+    p − y with y the one-hot target."""
+    return sympy.exp(z1) / (sympy.exp(z1) + sympy.exp(z2) + sympy.exp(z3)) - 1
+
+
+def training_compute(N, D):
+    """FLOPs to train a dense model of N weights on D tokens: 2N per token forward and 4N
+    backward (the gradients with respect to the activations and to the weights)."""
+    return 6 * N * D

@@ -99,3 +99,46 @@ def test_linear_training_flops_is_pytorchs_count(m, n):
     with FlopCounterMode(display=False) as counter:
         layer(x).sum().backward()
     assert counter.get_total_flops() / tokens == formulas.linear_training_flops(m, n)
+
+
+def test_kl_bernoulli_is_torchs_kl():
+    from torch.distributions import Bernoulli, kl_divergence
+
+    for p, q in ((0.3, 0.6), (0.9, 0.05), (0.5, 0.5)):
+        want = kl_divergence(Bernoulli(torch.tensor(p, dtype=torch.float64)),
+                             Bernoulli(torch.tensor(q, dtype=torch.float64))).item()
+        assert float(formulas.kl_bernoulli(p, q)) == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_categorical_mle_maximises_the_likelihood():
+    counts = torch.tensor([7.0, 2.0, 11.0], dtype=torch.float64)
+    logits = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([logits], max_iter=200, tolerance_grad=1e-14, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = -(counts * torch.log_softmax(logits, 0)).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    theta = torch.softmax(logits, 0)[0].item()
+    # to LBFGS's own convergence (about 1e-7 here), far below the nearest wrong formulas
+    assert theta == pytest.approx(float(formulas.categorical_mle(*counts.tolist())), rel=1e-6)
+
+
+def test_cross_entropy_grad_first_is_autograd():
+    z = torch.tensor([[0.3, -1.2, 2.0]], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(z, torch.tensor([0])).backward()
+    assert z.grad[0, 0].item() == pytest.approx(
+        float(formulas.cross_entropy_grad_first(*z[0].tolist())), rel=1e-12)
+
+
+def test_training_compute_is_pytorchs_count_for_a_dense_model():
+    widths, tokens = (8, 16, 4), 5
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16, bias=False), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 4, bias=False))
+    x = torch.randn(tokens, widths[0], requires_grad=True)  # every layer's input gradient counted
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    N = sum(p.numel() for p in model.parameters())
+    assert counter.get_total_flops() == formulas.training_compute(N, tokens)
