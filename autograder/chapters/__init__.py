@@ -19,6 +19,7 @@ _MODULES = {  # in the book's order
     "ch10": "autograder.chapters.ch10_applications",
     "ch11": "autograder.chapters.ch11_challenges",
     "ch12": "autograder.chapters.ch12_practice",
+    "appA": "autograder.chapters.appA_math",
 }
 
 

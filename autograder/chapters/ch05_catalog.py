@@ -247,3 +247,21 @@ DOMINANT_MISTAKES = (
 )
 
 
+# =========================================================================== derivations
+_ROPE_SCORE = "return aligned * cos(delta) + crossed * sin(delta)"
+
+ROPE_SCORE_MISTAKES = (
+    Mistake(key="sin_sign_flipped", title="the sin term with the opposite sign",
+            hint="R(mθ)ᵀ R(nθ) = R((n − m)θ), and R(δ)k = (k₁ cos δ − k₂ sin δ, "
+                 "k₁ sin δ + k₂ cos δ): the sin term is (q₂k₁ − q₁k₂) sin δ for δ = (n − m)θ (the sign flips if δ is "
+                 "taken as (m − n)θ)",
+            patch={"crossed = q2 * k1 - q1 * k2": "crossed = q1 * k2 - q2 * k1"}),
+    Mistake(key="cos_only", title="only (q · k) cos δ",
+            hint="rotating k by δ also mixes its two coordinates: the term (q₂k₁ − q₁k₂) sin δ "
+                 "remains, and vanishes only when q and k are parallel",
+            patch={_ROPE_SCORE: "return aligned * cos(delta)"}),
+    Mistake(key="sin_cos_swapped", title="sin and cos swapped",
+            hint="at δ = 0 nothing is rotated and the score must be the plain q · k: q · k goes "
+                 "with cos δ",
+            patch={_ROPE_SCORE: "return aligned * sin(delta) + crossed * cos(delta)"}),
+)

@@ -22,7 +22,9 @@ import torch
 
 from autograder import forbidden
 from autograder.chapters import ch05_catalog as catalog
-from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise, Kind
+from autograder.symbolic import Derivation
+from reference import formulas
 from reference import positional as ref
 
 F32, F64, BF16, F16 = torch.float32, torch.float64, torch.bfloat16, torch.float16
@@ -416,6 +418,11 @@ CHAPTER = Chapter(
             id="ch05.alibi_bias", name="alibi_bias", points=1.0, reference=ref.alibi_bias,
             cases=bias_cases, driver="drive_table", standins=("ch05.alibi_slopes",),
             mistakes=catalog.BIAS_MISTAKES),
+        Exercise(
+            id="ch05.rope_score", name="rope_score", points=0.5,
+            reference=formulas.rope_score, kind=Kind.SYMBOLIC,
+            derivation=Derivation(symbols=("q1", "q2", "k1", "k2", "delta")),  # all real
+            mistakes=catalog.ROPE_SCORE_MISTAKES),
         Exercise(
             id="ch05.rope_cache", name="rope_cache", points=1.0, reference=ref.rope_cache,
             cases=rope_cache_cases, driver="drive_table",

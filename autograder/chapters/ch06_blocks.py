@@ -14,6 +14,8 @@ import torch
 from autograder import forbidden
 from autograder.chapters import ch06_catalog as catalog
 from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Kind
+from autograder.symbolic import Derivation, Domain
+from reference import formulas
 from reference.blocks import (GPT, FeedForward, SwiGLU, TransformerBlock, count_parameters, gelu,
                               previous_token_head, relu_network_for_piecewise_linear, silu)
 
@@ -255,6 +257,11 @@ CHAPTER = Chapter(
             id="ch06.silu", name="silu", points=0.5, reference=silu, cases=silu_cases,
             forbidden=forbidden.ACTIVATIONS, forbidden_hint="multiply x by torch.sigmoid(x)",
             mistakes=catalog.SILU_MISTAKES),
+        Exercise(
+            id="ch06.silu_derivative", name="silu_derivative", points=0.5,
+            reference=formulas.silu_derivative, kind=Kind.SYMBOLIC,
+            derivation=Derivation(symbols=("x",), domains={"x": Domain(-8.0, 8.0)}),
+            mistakes=catalog.SILU_DERIVATIVE_MISTAKES),
         Exercise(
             id="ch06.feed_forward", name="FeedForward", points=1.5, reference=FeedForward,
             cases=feed_forward_cases, kind=Kind.CLASS, forbidden=forbidden.ACTIVATIONS,

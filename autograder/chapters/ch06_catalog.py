@@ -198,3 +198,23 @@ HEAD_MISTAKES = (
 )
 
 
+# =========================================================================== derivations
+_SILU_SLOPE = "return sigma + x * sigma * (1 - sigma)"
+
+SILU_DERIVATIVE_MISTAKES = (
+    Mistake(key="product_rule_second_term", title="σ(x) alone: the product rule's second term is "
+                                                  "missing",
+            hint="(x σ(x))' = 1 · σ(x) + x σ'(x): the factor σ(x) depends on x too",
+            patch={_SILU_SLOPE: "return sigma"}),
+    Mistake(key="sigmoid_derivative", title="σ'(x) = σ(x)(1 − σ(x)), the sigmoid's derivative",
+            hint="that is the slope of σ, not of x σ(x): apply the product rule to x · σ(x)",
+            patch={_SILU_SLOPE: "return sigma * (1 - sigma)"}),
+    Mistake(key="product_rule_first_term", title="x σ'(x) alone: the product rule's first term is "
+                                                 "missing",
+            hint="(x σ(x))' = 1 · σ(x) + x σ'(x): add σ(x), the derivative of x times σ(x)",
+            patch={_SILU_SLOPE: "return x * sigma * (1 - sigma)"}),
+    Mistake(key="inner_derivative_sign", title="σ'(x) with the wrong sign",
+            hint="d/dx (1 + e^{−x})^{−1} = e^{−x} / (1 + e^{−x})² > 0 (the chain rule's inner "
+                 "derivative of e^{−x} is −e^{−x}): σ is increasing, σ' = σ(1 − σ)",
+            patch={_SILU_SLOPE: "return sigma - x * sigma * (1 - sigma)"}),
+)

@@ -254,3 +254,46 @@ PERF_ATTN_MISTAKES = (
 )
 
 
+# =========================================================================== derivations
+_RESCALED = "return l_old * exp(m_old - m_new) + exp(x - m_new)"
+
+ONLINE_SOFTMAX_MISTAKES = (
+    Mistake(key="no_rescaling", title="the old sum not rescaled to the new maximum",
+            hint="ℓ_old holds terms e^{s − m_old}; measured against m_new each is e^{s − m_new} = "
+                 "e^{s − m_old} e^{m_old − m_new}: multiply ℓ_old by that factor (it is 1 only "
+                 "while the maximum does not change)",
+            patch={_RESCALED: "return l_old + exp(x - m_new)"}),
+    Mistake(key="inverted_factor", title="the rescaling factor inverted, e^{m_new − m_old}",
+            hint="the factor is e^{m_old − m_new} ≤ 1: a larger maximum makes every old term "
+                 "smaller, never larger",
+            patch={_RESCALED: "return l_old * exp(m_new - m_old) + exp(x - m_new)"}),
+    Mistake(key="new_term_unshifted", title="the new term e^{x} not shifted by the maximum",
+            hint="every term of ℓ_new is measured against m_new, the new score's too: "
+                 "e^{x − m_new}",
+            patch={_RESCALED: "return l_old * exp(m_old - m_new) + exp(x)"}),
+    Mistake(key="old_maximum_kept", title="everything measured against the old maximum",
+            hint="ℓ_old + e^{x − m_old} is the sum relative to m_old, which is no longer the "
+                 "maximum when x > m_old (its exponent is then positive): ℓ_new is relative to "
+                 "m_new = max(m_old, x)",
+            patch={_RESCALED: "return l_old + exp(x - m_old)"}),
+)
+
+_KEPT = "kept = T * (T + 1) / 2  # 1 + 2 + ... + T"
+
+CAUSAL_FRACTION_MISTAKES = (
+    Mistake(key="exactly_half", title="exactly one half",
+            hint="the triangle includes the diagonal (each query sees its own key): "
+                 "1 + 2 + ... + T = T(T + 1)/2 entries of T², a little more than half",
+            patch={"return kept / T**2": "return 1 / 2"}),
+    Mistake(key="diagonal_excluded", title="the diagonal left out, T(T − 1)/2 entries",
+            hint="query i may attend to key j for j ≤ i: key i itself is kept, so query i sees "
+                 "i + 1 keys",
+            patch={_KEPT: "kept = T * (T - 1) / 2"}),
+    Mistake(key="count_not_fraction", title="the number of kept entries, not their fraction",
+            hint="divide the count T(T + 1)/2 by all T² entries of the score matrix",
+            patch={"return kept / T**2": "return kept"}),
+    Mistake(key="per_query_average", title="divided by T instead of T²",
+            hint="T(T + 1)/2 divided by T is the average number of keys a query sees; the "
+                 "fraction divides by all T² entries",
+            patch={"return kept / T**2": "return kept / T"}),
+)

@@ -18,7 +18,9 @@ import torch
 from autograder import forbidden, tolerance
 from autograder.chapters import ch07_catalog as catalog
 from autograder.chapters import ch07_triton_catalog as triton_catalog
-from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise, missing_requirements
+from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise, Kind, missing_requirements
+from autograder.symbolic import POSITIVE, Derivation, Domain
+from reference import formulas
 from reference.attention import scaled_dot_product_attention
 from reference.efficiency import (KVCache, attention_flops, gated_attention_output, glu,
                                   grouped_query_attention, kv_cache_bytes, linformer_attention,
@@ -454,6 +456,16 @@ CHAPTER = Chapter(
         Exercise(id="ch07.kv_cache_bytes", name="kv_cache_bytes", points=0.5,
                  reference=kv_cache_bytes, cases=kv_cache_bytes_cases, driver="drive_dtype_args",
                  mistakes=catalog.KV_BYTES_MISTAKES),
+        Exercise(id="ch07.online_softmax_denominator", name="online_softmax_denominator",
+                 points=0.5, reference=formulas.online_softmax_denominator, kind=Kind.SYMBOLIC,
+                 derivation=Derivation(symbols=("l_old", "m_old", "x"),
+                                       domains={"l_old": POSITIVE}),  # m_old, x: real
+                 mistakes=catalog.ONLINE_SOFTMAX_MISTAKES),
+        Exercise(id="ch07.causal_fraction", name="causal_fraction", points=0.5,
+                 reference=formulas.causal_fraction, kind=Kind.SYMBOLIC,
+                 derivation=Derivation(symbols=("T",),
+                                       domains={"T": Domain(1, 256, integer=True)}),
+                 mistakes=catalog.CAUSAL_FRACTION_MISTAKES),
         Exercise(id="ch07.flash_attention_forward", name="flash_attention_forward", points=4.0,
                  reference=flash_attention_forward, cases=flash_cases,
                  driver="drive_flash_forward", forbidden=forbidden.ATTENTION,

@@ -298,3 +298,46 @@ ALLOCATION_MISTAKES = (
 )
 
 
+# =========================================================================== derivations
+_ADAM_SUM = "geometric_sum = (1 - beta1**t) / (1 - beta1)  # 1 + beta1 + ... + beta1^(t-1)"
+_ADAM_MOMENT = "return (1 - beta1) * geometric_sum * g"
+
+ADAM_MOMENT_MISTAKES = (
+    Mistake(key="start_weight", title="β1^t g: the weight left on the zero start, not m_t",
+            hint="unrolled, m_t = (1 − β1)(g_t + β1 g_{t−1} + ... + β1^{t−1} g_1) + β1^t m_0: the "
+                 "gradients carry the weights (1 − β1)β1^k, and β1^t is the part of the weight "
+                 "that is missing",
+            patch={_ADAM_MOMENT: "return beta1**t * g"}),
+    Mistake(key="compounded_one_minus_beta", title="(1 − β1)^t g: the factor (1 − β1) compounded",
+            hint="each step multiplies the *old* average by β1 and adds (1 − β1) g: unroll the "
+                 "recursion into a geometric sum",
+            patch={_ADAM_MOMENT: "return (1 - beta1)**t * g"}),
+    Mistake(key="off_by_one", title="one term too many: (1 − β1^{t+1}) g",
+            hint="after t steps the sum has t terms, β1^0 ... β1^{t−1} (check t = 1: "
+                 "m_1 = (1 − β1) g)",
+            patch={_ADAM_SUM: "geometric_sum = (1 - beta1**(t + 1)) / (1 - beta1)"}),
+    Mistake(key="already_corrected", title="g: the bias-corrected m̂_t, not m_t",
+            hint="before the correction m_t is smaller than g in the first steps (m_1 = (1 − β1) "
+                 "g); the question is by how much",
+            patch={_ADAM_MOMENT: "return g"}),
+    Mistake(key="no_one_minus_beta", title="the geometric sum without the factor (1 − β1)",
+            hint="every gradient enters with the factor (1 − β1): m_1 = (1 − β1) g",
+            patch={_ADAM_MOMENT: "return geometric_sum * g"}),
+)
+
+_EXPONENT = "return beta / (alpha + beta)"
+
+OPTIMAL_EXPONENT_MISTAKES = (
+    Mistake(key="data_exponent", title="α/(α + β): the exponent of D_opt, not of N_opt",
+            hint="at the optimum α A / N^α = β B / D^β; with D ∝ C/N this gives N^{α+β} ∝ C^β. "
+                 "The larger β (the faster the data penalty falls), the more of the budget goes "
+                 "to N",
+            patch={_EXPONENT: "return alpha / (alpha + beta)"}),
+    Mistake(key="one_half", title="1/2, the Chinchilla rule of thumb",
+            hint="1/2 holds only when α = β; keep α and β apart: N^{α+β} ∝ C^β",
+            patch={_EXPONENT: "return 1 / 2"}),
+    Mistake(key="ratio_of_exponents", title="β/α",
+            hint="α A / N^α = β B / D^β with D = C/(6N) gives N^α · N^β ∝ C^β: divide by α + β, "
+                 "not by α",
+            patch={_EXPONENT: "return beta / alpha"}),
+)

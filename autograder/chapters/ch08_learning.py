@@ -16,7 +16,9 @@ import torch
 
 from autograder import forbidden
 from autograder.chapters import ch08_catalog as catalog
-from autograder.spec import CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import CaseBuilder, Cell, Chapter, Exercise, Kind
+from autograder.symbolic import REAL, Derivation, Domain
+from reference import formulas
 from reference.generalization import gd_least_squares, random_features_regression
 from reference.losses import cross_entropy, cross_entropy_grad, log_softmax, logsumexp
 from reference.optim import AdamW, SGDMomentum, clip_grad_norm, cosine_schedule
@@ -413,6 +415,12 @@ CHAPTER = Chapter(
                  forbidden_hint="update each parameter with tensor operations (mul_, add_, "
                                 "sqrt, ...)",
                  mistakes=catalog.ADAMW_MISTAKES),
+        Exercise(id="ch08.adam_first_moment", name="adam_first_moment", points=0.5,
+                 reference=formulas.adam_first_moment, kind=Kind.SYMBOLIC,
+                 derivation=Derivation(symbols=("beta1", "t", "g"),
+                                       domains={"beta1": Domain(0.5, 0.999),
+                                                "t": Domain(1, 50, integer=True), "g": REAL}),
+                 mistakes=catalog.ADAM_MOMENT_MISTAKES),
         Exercise(id="ch08.cosine_schedule", name="cosine_schedule", points=1.0,
                  reference=cosine_schedule, cases=schedule_cases, driver="drive_schedule",
                  mistakes=catalog.SCHEDULE_MISTAKES),
@@ -436,6 +444,12 @@ CHAPTER = Chapter(
         Exercise(id="ch08.fit_chinchilla", name="fit_chinchilla", points=1.5,
                  reference=fit_chinchilla, cases=chinchilla_cases, driver="drive_fit_chinchilla",
                  timeout_floor_s=40.0, mistakes=catalog.CHINCHILLA_MISTAKES),
+        Exercise(id="ch08.optimal_parameters_exponent", name="optimal_parameters_exponent",
+                 points=0.5, reference=formulas.optimal_parameters_exponent, kind=Kind.SYMBOLIC,
+                 derivation=Derivation(symbols=("alpha", "beta"),
+                                       domains={"alpha": Domain(0.05, 1.0),
+                                                "beta": Domain(0.05, 1.0)}),
+                 mistakes=catalog.OPTIMAL_EXPONENT_MISTAKES),
         Exercise(id="ch08.compute_optimal_allocation", name="compute_optimal_allocation",
                  points=1.0, reference=compute_optimal_allocation, cases=allocation_cases,
                  mistakes=catalog.ALLOCATION_MISTAKES),

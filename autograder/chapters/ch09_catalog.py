@@ -193,3 +193,22 @@ DDP_MISTAKES = (
 )
 
 
+# =========================================================================== derivations
+_ALL_THREE = "return forward + grad_input + grad_weight"
+
+LINEAR_FLOPS_MISTAKES = (
+    Mistake(key="forward_only", title="the forward product only, 2mn",
+            hint="training also runs the backward pass: the gradients with respect to the input "
+                 "(Wᵀ ∂L/∂y) and to the weights (∂L/∂y xᵀ) are one matrix product each",
+            patch={_ALL_THREE: "return forward"}),
+    Mistake(key="one_backward_product", title="one backward product, 4mn",
+            hint="the backward pass needs two products of the size of the forward one: ∂L/∂x = Wᵀ "
+                 "∂L/∂y for the layers below, and ∂L/∂W = ∂L/∂y xᵀ for the optimizer",
+            patch={_ALL_THREE: "return forward + grad_weight"}),
+    Mistake(key="multiply_add_as_one", title="a multiply-add counted as one FLOP, 3mn",
+            hint="each of the three products has mn multiply-adds, and a multiply-add is 2 FLOPs "
+                 "(a multiply and an add)",
+            patch={"forward = 2 * m * n  # y = W x": "forward = m * n",
+                   "grad_input = 2 * m * n  # W^T dL/dy": "grad_input = m * n",
+                   "grad_weight = 2 * m * n  # dL/dy x^T": "grad_weight = m * n"}),
+)

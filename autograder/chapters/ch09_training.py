@@ -13,7 +13,9 @@ import math
 import torch
 
 from autograder.chapters import ch09_catalog as catalog
-from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise
+from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise, Kind
+from autograder.symbolic import Derivation, Domain
+from reference import formulas
 from reference.data import (BPETokenizer, entropy_rate, get_batch, markov_chain, pack_documents,
                             sample_markov, train_bpe)
 from reference.distributed import all_reduce_gradients, ddp_train_step
@@ -320,6 +322,12 @@ CHAPTER = Chapter(
         Exercise(id="ch09.accumulate_gradients", name="accumulate_gradients", points=1.5,
                  reference=accumulate_gradients, cases=accumulate_cases, driver="drive_accumulate",
                  mistakes=catalog.ACCUMULATE_MISTAKES),
+        Exercise(id="ch09.linear_training_flops", name="linear_training_flops", points=0.5,
+                 reference=formulas.linear_training_flops, kind=Kind.SYMBOLIC,
+                 derivation=Derivation(symbols=("m", "n"),
+                                       domains={"m": Domain(1, 8192, integer=True),
+                                                "n": Domain(1, 8192, integer=True)}),
+                 mistakes=catalog.LINEAR_FLOPS_MISTAKES),
         Exercise(id="ch09.estimate_mfu", name="estimate_mfu", points=0.5, reference=estimate_mfu,
                  cases=mfu_cases, mistakes=catalog.MFU_MISTAKES),
         Exercise(id="ch09.train", name="train", points=3.0, reference=train, cases=train_cases,

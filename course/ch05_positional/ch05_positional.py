@@ -30,6 +30,11 @@
 #   or delete check cells: they are restored at grading time and the hidden tests run from them.
 # - Cells titled **Try it** call your functions, often to draw a figure. Until you have
 #   implemented the function they print a reminder instead of failing.
+# - One answer is a **formula** you derive on paper (the cell titled *Derivation*): a function of
+#   the named symbols that returns your formula, written with `+ - * / **` and `cos`, `sin`, `exp`,
+#   `log`, `sqrt` (local names for parts of it are fine). The grader reads the formula, does not
+#   run it, and compares it with the reference formula at many random points, so any correct form
+#   passes.
 #
 # ## How grading works
 #
@@ -563,7 +568,33 @@ except NotImplementedError:
 # offset interacts with the content: each pair contributes $|q_i||k_i|\cos((m-n)\theta_i + \phi_i)$,
 # so the model can choose, through $q$ and $k$, which frequencies and offsets matter. Values are not
 # rotated; RoPE only shapes *where* a head looks.
+
+# %% [markdown]
+# ### Derivation 1 — one RoPE score, written out (symbolic answer, 0.5 points)
 #
+# Take the smallest case, $D_h = 2$: a single pair and a single frequency $\theta$. The query
+# $q = (q_1, q_2)$ is at position $m$ and is rotated by $R(m\theta)$; the key $k = (k_1, k_2)$ is at
+# position $n$ and is rotated by $R(n\theta)$, with $R(\alpha)$ the counter-clockwise rotation
+# defined above. Write the score $\langle R(m\theta)\, q,\; R(n\theta)\, k \rangle$ as a formula
+# in $q_1, q_2, k_1, k_2$ and the one angle $\delta = (n - m)\,\theta$ (key position minus query
+# position, times $\theta$). By the argument above, nothing else of $m$ and $n$ may remain. Use
+# `cos` and `sin`; mind the signs in $R(\alpha)$.
+
+# %% llmcourse={"role": "answer", "exercise": "ch05.rope_score"}
+def rope_score(q1, q2, k1, k2, delta):
+    """<R(m theta) q, R(n theta) k> for q = (q1, q2), k = (k1, k2), delta = (n - m) theta and
+    R(a) = [[cos a, -sin a], [sin a, cos a]]. A formula, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    aligned = q1 * k1 + q2 * k2  # q . k
+    crossed = q2 * k1 - q1 * k2
+    return aligned * cos(delta) + crossed * sin(delta)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch05.rope_score"}
+self_check("ch05.rope_score", rope_score)
+
+# %% [markdown]
 # ### Long-range decay
 #
 # Take $q = k$ with all pairs equal to $(1, 0)$. The score is $\sum_i \cos((m-n)\theta_i)$: equal to

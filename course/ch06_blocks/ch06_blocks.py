@@ -21,7 +21,8 @@
 #
 # You will implement:
 #
-# 1. `gelu` (exact and tanh forms) and `silu`;
+# 1. `gelu` (exact and tanh forms) and `silu`, and the derivative of SiLU in closed form (a
+#    derivation);
 # 2. `FeedForward` and `SwiGLU`, the plain and the gated FFN;
 # 3. `TransformerBlock`, a pre-norm causal block with RoPE attention;
 # 4. `GPT` and `count_parameters`, a whole decoder-only model and its size in closed form;
@@ -39,6 +40,10 @@
 #   print a reminder instead of failing.
 # - Cells marked **given** hold code from earlier chapters (RoPE, attention, norms). They are part
 #   of the assignment as they are: use them, do not edit them. The grader runs its own copy.
+# - One answer is a **formula** you derive on paper (the cell titled *Derivation*): a function of
+#   the named symbols that returns your formula, written with `+ - * / **` and `exp`, `log`,
+#   `sqrt` (local names for parts of it are fine). The grader reads the formula, does not run it,
+#   and compares it with the reference formula at many random points, so any correct form passes.
 #
 # ## How grading works
 #
@@ -150,9 +155,10 @@ print("row 0 of FFN(X) depends on row 1 of X?",
 # **SiLU** (also called swish) gates the input by a sigmoid instead of the normal CDF:
 #
 # $$
-# \operatorname{SiLU}(x) = x\,\sigma(x) = \frac{x}{1 + e^{-x}}, \qquad
-# \operatorname{SiLU}'(x) = \sigma(x)\big(1 + x(1 - \sigma(x))\big).
+# \operatorname{SiLU}(x) = x\,\sigma(x) = \frac{x}{1 + e^{-x}}.
 # $$
+#
+# Its derivative is the subject of Derivation 1 below.
 #
 # Since $\Phi(x) \approx \sigma(1.702\,x)$, GELU and SiLU are close relatives: both are smooth,
 # non-monotonic near zero, and linear for large inputs.
@@ -231,6 +237,31 @@ def silu(x):
 
 # %% llmcourse={"role": "check", "exercise": "ch06.silu"}
 self_check("ch06.silu", silu)
+
+# %% [markdown]
+# ### Derivation 1 — the slope of SiLU (symbolic answer, 0.5 points)
+#
+# The backward pass through an FFN multiplies the incoming gradient by $\phi'(x)$ at every hidden
+# unit, so the derivative of the activation is worth knowing in closed form. For GELU it is quoted
+# above. Derive it for SiLU: differentiate $\operatorname{SiLU}(x) = x\,\sigma(x)$, with
+# $\sigma(x) = 1/(1 + e^{-x})$, and write $\operatorname{SiLU}'(x)$ as a formula in $x$. You may
+# express $\sigma'$ through $\sigma$ itself or leave everything in exponentials: both are graded the
+# same. A formula has no `sigmoid` function to call: write $\sigma$ with `exp`, in a local name if
+# you like. The right panel of the figure above, drawn by autograd, shows the curve your formula
+# must reproduce.
+
+# %% llmcourse={"role": "answer", "exercise": "ch06.silu_derivative"}
+def silu_derivative(x):
+    """d/dx SiLU(x), where SiLU(x) = x * sigma(x) and sigma(x) = 1 / (1 + exp(-x)). A formula
+    in x, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    sigma = 1 / (1 + exp(-x))
+    return sigma + x * sigma * (1 - sigma)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch06.silu_derivative"}
+self_check("ch06.silu_derivative", silu_derivative)
 
 # %% [markdown]
 # ## 6.3 The feed-forward network

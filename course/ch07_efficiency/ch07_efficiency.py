@@ -19,7 +19,8 @@
 #
 # 1. `attention_flops` and `transformer_flops_per_token`: the cost of a forward pass;
 # 2. `parameter_bytes`, `training_memory_bytes` and `kv_cache_bytes`: where the memory goes;
-# 3. `flash_attention_forward`, `flash_attention_backward` and `FlashAttentionFunction`: exact
+# 3. two derivations (the online softmax's update, the share of a causal mask), then
+#    `flash_attention_forward`, `flash_attention_backward` and `FlashAttentionFunction`: exact
 #    attention, tile by tile, **without ever holding the $L \times S$ score matrix** — graded on its
 #    memory and on the work it skips, not only on its values — and `triton_flash_attention_forward`,
 #    the same forward pass as one GPU kernel (graded where a CUDA GPU is present);
@@ -40,6 +41,10 @@
 #   print a reminder instead of failing.
 # - The cell marked **given** holds attention from Chapter 4. Use it, do not edit it: the grader runs
 #   its own copy.
+# - Two answers are **formulas** you derive on paper (the cells titled *Derivation*): a function of
+#   the named symbols that returns your formula, written with `+ - * / **` and `exp`, `log`, `sqrt`,
+#   `Max` (local names for parts of it are fine). The grader reads the formula, does not run it,
+#   and compares it with the reference formula at many random points, so any correct form passes.
 #
 # ## How grading works
 #
@@ -329,9 +334,40 @@ except NotImplementedError:
 # $o = \sum_j e^{s_j - m} v_j / \sum_j e^{s_j - m}$ for *any* constant $m$; we choose
 # $m = \max_j s_j$ so that no exponent is positive. The trick is that both sums can be built from
 # left to right, one block of keys at a time, *without knowing the final maximum in advance*.
-# Keep three running quantities: the maximum $m$ seen so far, the normaliser
-# $\ell = \sum e^{s_j - m}$ and the unnormalised output $a = \sum e^{s_j - m} v_j$. A new block with
-# scores $s_{\text{blk}}$ updates them as
+# Keep three running quantities over the scores seen so far: their maximum $m$, the normaliser
+# $\ell = \sum e^{s_j - m}$ and the unnormalised output $a = \sum e^{s_j - m} v_j$. When a new score
+# exceeds $m$, what has been accumulated is measured against a maximum that is no longer the
+# maximum, and has to be re-expressed; the individual old scores are gone by then.
+#
+# ### Derivation 1 — one more score (symbolic answer, 0.5 points)
+#
+# The scores seen so far have maximum $m_{\text{old}}$ and normaliser
+# $\ell_{\text{old}} = \sum_{\text{seen}} e^{s_j - m_{\text{old}}} > 0$. One more score $x$ arrives;
+# the running maximum becomes $m_{\text{new}} = \max(m_{\text{old}}, x)$. Write the new normaliser
+# $\ell_{\text{new}} = \sum_{\text{seen and } x} e^{s_j - m_{\text{new}}}$ as a formula in
+# $\ell_{\text{old}}$, $m_{\text{old}}$ and $x$ only: that is all the algorithm has kept. Write the
+# maximum as `Max(m_old, x)` (or `max`), in a local name if you like. The formula must be right both
+# when $x$ is below $m_{\text{old}}$ and when it is above.
+
+# %% llmcourse={"role": "answer", "exercise": "ch07.online_softmax_denominator"}
+def online_softmax_denominator(l_old, m_old, x):
+    """The running softmax normaliser after one more score x: l_old is the sum of exp(s - m_old)
+    over the scores seen so far, m_old their maximum; returns the sum of exp(s - m_new) over those
+    scores and x, with m_new = max(m_old, x). A formula, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    m_new = Max(m_old, x)
+    return l_old * exp(m_old - m_new) + exp(x - m_new)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch07.online_softmax_denominator"}
+self_check("ch07.online_softmax_denominator", online_softmax_denominator)
+
+# %% [markdown]
+# ### A block of scores at a time
+#
+# The same update takes a whole block of new scores $s_{\text{blk}}$ at once, and it applies to the
+# output's numerator $a$ exactly as to $\ell$:
 #
 # $$
 # m' = \max(m, \max s_\text{blk}),\qquad
@@ -363,6 +399,29 @@ except NotImplementedError:
 # masked: skip it, do not compute it and then mask it. About half of the tiles go; tiles on the
 # diagonal are computed and masked entry by entry.
 #
+# ### Derivation 2 — the share of a causal score matrix (symbolic answer, 0.5 points)
+#
+# "About half" is the rough count; make it exact. In causal self-attention over $T$ tokens the score
+# matrix is $T \times T$, and with the top-left aligned mask of the conventions query $i$ may attend
+# to key $j$ iff $j \le i$ (both counted from 0). What **fraction** of the $T^2$ entries is kept
+# (not masked), as a function of the integer $T \ge 1$? It is the share of the score work that
+# skipping every masked entry would leave; skipping whole tiles leaves a little more, since the
+# diagonal tiles are computed in full.
+
+# %% llmcourse={"role": "answer", "exercise": "ch07.causal_fraction"}
+def causal_fraction(T):
+    """The fraction of the T x T entries of a causal (top-left aligned) mask that are kept: query
+    i may attend to keys 0..i. A formula in T, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    kept = T * (T + 1) / 2  # 1 + 2 + ... + T
+    return kept / T**2
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch07.causal_fraction"}
+self_check("ch07.causal_fraction", causal_fraction)
+
+# %% [markdown]
 # ### Exercise 6 — `flash_attention_forward`
 #
 # Implement the tiled forward pass in pure PyTorch: for each block of queries, loop over blocks of

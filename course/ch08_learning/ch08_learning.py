@@ -28,6 +28,10 @@
 # - Below each answer cell a **check cell** runs `self_check(...)` on a few quick cases and says
 #   what went wrong, if anything. Do not edit or delete check cells.
 # - Cells titled **Try it** call your functions; until you implement them they print a reminder.
+# - Two answers are **formulas** you derive on paper (the cells titled *Derivation*): a function
+#   of the named symbols that returns your formula, written with `+ - * / **` and `exp`, `log`,
+#   `sqrt` (local names for parts of it are fine). The grader reads the formula, does not run it,
+#   and compares it with the reference formula at many random points, so any correct form passes.
 #
 # ## How grading works
 #
@@ -310,11 +314,11 @@ except NotImplementedError:
 # $$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,$$
 # $$\hat m_t = \frac{m_t}{1-\beta_1^t}, \quad \hat v_t = \frac{v_t}{1-\beta_2^t}, \qquad
 #   \theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}.$$
-# **Bias correction**: $m_0 = v_0 = 0$, so $m_t = (1-\beta_1)\sum_{k\le t} \beta_1^{t-k} g_k$ has
-# expectation $(1-\beta_1^t)\,\mathbb{E}[g]$ for a stationary gradient; dividing by $1-\beta_1^t$
-# removes the pull towards 0 of the first steps (with $\beta_2 = 0.999$ it matters for about a
-# thousand steps). $t$ counts the steps *this parameter* has taken, starting at 1. $\epsilon$ is
-# added *outside* the square root.
+# **Bias correction**: $m_0 = v_0 = 0$, so in the first steps the averages still carry the weight
+# of their zero start and are pulled towards 0 (Derivation 1 below measures by how much); the
+# divisions by $1-\beta_1^t$ and $1-\beta_2^t$ undo that pull (with $\beta_2 = 0.999$ it matters for
+# about a thousand steps). $t$ counts the steps *this parameter* has taken, starting at 1.
+# $\epsilon$ is added *outside* the square root.
 #
 # **AdamW** (Loshchilov & Hutter, 2019). Adding $\lambda\theta$ to the gradient (L2) inside Adam
 # lets the adaptive denominator rescale the decay: coordinates with large gradients are barely
@@ -465,6 +469,28 @@ except NotImplementedError:
 ax.plot([1], [1], "k*", ms=12)
 ax.set_title("300 steps on the Rosenbrock function (minimum at ★)")
 plt.show()
+
+# %% [markdown]
+# ### Derivation 1: the pull of Adam's zero start (symbolic answer, 0.5 points)
+#
+# Run Adam's first-moment recursion $m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t$ from $m_0 = 0$ on a
+# gradient that never changes, $g_t = g$ at every step. What is $m_t$ after $t$ steps
+# ($t = 1, 2, \dots$), **before** bias correction, as a closed formula in $\beta_1$, $t$ and $g$
+# (no sum, no loop)? An average without the zero start would be $g$ itself: compare your $m_t$
+# with it, and with the correction in the update rule.
+
+# %% llmcourse={"role": "answer", "exercise": "ch08.adam_first_moment"}
+def adam_first_moment(beta1, t, g):
+    """Adam's first moment m_t (no bias correction) after t = 1, 2, ... steps that all see the
+    same gradient g, from m_0 = 0. A formula, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    geometric_sum = (1 - beta1**t) / (1 - beta1)  # 1 + beta1 + ... + beta1^(t-1)
+    return (1 - beta1) * geometric_sum * g
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch08.adam_first_moment"}
+self_check("ch08.adam_first_moment", adam_first_moment)
 
 # %% [markdown]
 # ## 8.3 Learning-rate schedules and gradient clipping
@@ -807,7 +833,30 @@ self_check("ch08.fit_chinchilla", fit_chinchilla)
 # %% [markdown]
 # **Compute-optimal allocation.** Training a transformer costs about $C \approx 6ND$ FLOPs (2 for
 # the forward multiply-add per parameter and token, 4 for the backward). For a fixed budget, which
-# $N$ and $D = C/(6N)$ minimise $L$? Substituting and setting $dL/dN = 0$ gives
+# $N$ and $D = C/(6N)$ minimise $L$? A larger model leaves fewer tokens: the two finite-size
+# penalties pull in opposite directions.
+#
+# ### Derivation 2: how the optimal model grows with compute (symbolic answer, 0.5 points)
+#
+# Substitute $D = C/(6N)$ into $L(N, D) = E + A/N^{\alpha} + B/D^{\beta}$ (with $A, B, \alpha,
+# \beta > 0$) and minimise over $N$ at a fixed budget $C$. The minimiser is a power of the budget,
+# $N_{\text{opt}} \propto C^{a}$, with a constant factor that depends on $A, B, \alpha, \beta$ but
+# not on $C$. Find the exponent $a$ as a function of $\alpha$ and $\beta$.
+
+# %% llmcourse={"role": "answer", "exercise": "ch08.optimal_parameters_exponent"}
+def optimal_parameters_exponent(alpha, beta):
+    """The exponent a in N_opt ~ C^a, for the loss E + A / N^alpha + B / D^beta minimised over N
+    at a fixed budget C = 6 N D. A formula in alpha and beta, read by the grader (not run)."""
+    ### BEGIN SOLUTION
+    return beta / (alpha + beta)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch08.optimal_parameters_exponent"}
+self_check("ch08.optimal_parameters_exponent", optimal_parameters_exponent)
+
+# %% [markdown]
+# **The closed form.** Substituting $D = C/(6N)$ and setting $dL/dN = 0$ gives
 # $\alpha A N^{-\alpha} = \beta B D^{-\beta}$: at the optimum the two finite-size penalties are in a
 # fixed ratio. Solving,
 # $$N_{\text{opt}} = G \Big(\frac{C}{6}\Big)^{\frac{\beta}{\alpha+\beta}},\qquad

@@ -30,6 +30,10 @@
 # - Cells marked **given** hold code from earlier chapters (the cross-entropy, AdamW, the cosine
 #   schedule, gradient clipping) and the pre-tokenizer. Use them, do not edit them: the grader
 #   runs its own copy.
+# - One answer is a **formula** you derive on paper (the cell titled *Derivation*): a function of
+#   the named symbols that returns your formula, written with `+ - * / **` (local names for parts
+#   of it are fine). The grader reads the formula, does not run it, and compares it with the
+#   reference formula at many random points, so any correct form passes.
 #
 # ## How grading works
 #
@@ -448,10 +452,39 @@ self_check("ch09.accumulate_gradients", accumulate_gradients)
 # `torch.autocast` runs matrix products in the low precision and keeps reductions such as the
 # softmax in float32.
 #
-# **Throughput.** A forward pass costs about $2N$ FLOPs per token for a model with $N$
-# parameters (one multiply and one add per weight), the backward pass twice that, so training
-# costs $\approx 6N$ FLOPs per token (plus $12 L T D$ for attention scores). The **model FLOPs
-# utilisation** is the fraction of the hardware's peak that this useful arithmetic achieves:
+# **Throughput.** How well a run uses the hardware is judged by counting its useful arithmetic.
+# Almost all of it is in matrix products, and the product of an $a \times b$ matrix with a
+# $b \times c$ one costs $2abc$ FLOPs: $abc$ multiply-adds, each a multiply and an add.
+#
+# ### Derivation 1: the training FLOPs of a linear layer (symbolic answer, 0.5 points)
+#
+# A linear layer $y = W x$ without bias has weights $W$ of shape $(m, n)$: $n$ inputs, $m$ outputs.
+# Training it on one token $x \in \mathbb{R}^n$ takes the forward product and, in the backward pass,
+# given $\partial \mathcal{L}/\partial y \in \mathbb{R}^m$, the gradient with respect to the input
+# (passed on to the layers below) and the gradient with respect to the weights (for the optimizer).
+# How many FLOPs is that per token, as a function of $m$ and $n$? Count as above (a multiply-add is
+# 2 FLOPs) and only the matrix products.
+
+# %% llmcourse={"role": "answer", "exercise": "ch09.linear_training_flops"}
+def linear_training_flops(m, n):
+    """FLOPs per token to train y = W x, W of shape (m, n), no bias: the forward and the two
+    backward matrix products (a multiply-add is 2 FLOPs). A formula, read by the grader, not run."""
+    ### BEGIN SOLUTION
+    forward = 2 * m * n  # y = W x
+    grad_input = 2 * m * n  # W^T dL/dy
+    grad_weight = 2 * m * n  # dL/dy x^T
+    return forward + grad_input + grad_weight
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch09.linear_training_flops"}
+self_check("ch09.linear_training_flops", linear_training_flops)
+
+# %% [markdown]
+# Summed over the weights of a model with $N$ parameters, this gives the standard estimate:
+# training costs $\approx 6N$ FLOPs per token (plus $12 L T D$ for attention scores), a third of
+# it in the forward pass. The **model FLOPs utilisation** is the fraction of the hardware's peak
+# that this useful arithmetic achieves:
 #
 # $$\text{MFU} = \frac{\text{FLOPs per token} \times \text{tokens per second}}{\text{peak FLOP/s}}.$$
 #

@@ -8,8 +8,8 @@ proves each gets full marks, and other tests paste them into notebooks as a stud
 
 from __future__ import annotations
 
-from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12
+from . import appA, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12
 
 ALTERNATIVES: dict[str, tuple] = {}
-for _chapter in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12):
+for _chapter in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12, appA):
     ALTERNATIVES.update(_chapter.ALTERNATIVES)

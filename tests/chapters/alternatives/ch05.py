@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import torch
 
+from autograder.symbolic import Answer
 from reference.positional import alibi_slopes, encoding_spectrum, rope_cache
 
 
@@ -269,12 +270,28 @@ def dominant_max_loop(pe):
 DOMINANT_ALTERNATIVES = (dominant_topk, dominant_max_loop)
 
 
+# =========================================================================== derivations
+# Formulas are graded as text (read, never run): the alternatives are answer-cell texts.
+ROPE_SCORE_ALTERNATIVES = (
+    Answer("key_rotated_by_delta", "def rope_score(q1, q2, k1, k2, delta):\n"
+                                   "    r1 = k1 * cos(delta) - k2 * sin(delta)  # R(delta) k\n"
+                                   "    r2 = k1 * sin(delta) + k2 * cos(delta)\n"
+                                   "    return q1 * r1 + q2 * r2\n"),
+    Answer("query_rotated_back", "def rope_score(q1, q2, k1, k2, delta):\n"
+                                 "    # R(-delta) q, dotted with k\n"
+                                 "    return (q1 * math.cos(delta) + q2 * math.sin(delta)) * k1 + "
+                                 "(q2 * math.cos(delta) - q1 * math.sin(delta)) * k2\n"),
+    Answer("expanded", "rope_score = q1*k1*cos(delta) - q1*k2*sin(delta) + q2*k1*sin(delta) "
+                       "+ q2*k2*cos(delta)\n"),
+)
+
 ALTERNATIVES = {
     "ch05.sinusoidal_positional_encoding": SINUSOIDAL_ALTERNATIVES,
     "ch05.sinusoidal_shift_matrix": SHIFT_ALTERNATIVES,
     "ch05.t5_relative_position_bucket": T5_ALTERNATIVES,
     "ch05.alibi_slopes": SLOPES_ALTERNATIVES,
     "ch05.alibi_bias": BIAS_ALTERNATIVES,
+    "ch05.rope_score": ROPE_SCORE_ALTERNATIVES,
     "ch05.rope_cache": ROPE_CACHE_ALTERNATIVES,
     "ch05.apply_rope": ROPE_ALTERNATIVES,
     "ch05.rope_complex": COMPLEX_ALTERNATIVES,

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn as nn
 
+from autograder.symbolic import Answer
 from reference.attention import merge_heads, softmax, split_heads
 from reference.blocks import (FeedForward, LayerNorm, RMSNorm, SwiGLU,  # noqa: F401
                               TransformerBlock, gelu, silu)
@@ -285,9 +286,23 @@ def head_roll(seq_len, d_model):
 HEAD_ALTERNATIVES = (head_rectangular, head_roll)
 
 
+# =========================================================================== derivations
+# Formulas are graded as text (read, never run): the alternatives are answer-cell texts.
+SILU_DERIVATIVE_ALTERNATIVES = (
+    Answer("exponentials", "def silu_derivative(x):\n"
+                           "    return (1 + exp(-x) + x * exp(-x)) / (1 + exp(-x))**2\n"),
+    Answer("factored", "def silu_derivative(x):\n    s = 1 / (1 + math.exp(-x))\n"
+                       "    return s * (1 + x * (1 - s))\n"),
+    Answer("tanh_form", "def silu_derivative(x):\n"
+                        "    sig = (1 + tanh(x / 2)) / 2  # the sigmoid through tanh\n"
+                        "    slope = sig * (1 - sig)\n"
+                        "    return sig + x * slope\n"),
+)
+
 ALTERNATIVES = {
     "ch06.gelu": GELU_ALTERNATIVES,
     "ch06.silu": SILU_ALTERNATIVES,
+    "ch06.silu_derivative": SILU_DERIVATIVE_ALTERNATIVES,
     "ch06.feed_forward": FFN_ALTERNATIVES,
     "ch06.swiglu": SWIGLU_ALTERNATIVES,
     "ch06.transformer_block": BLOCK_ALTERNATIVES,

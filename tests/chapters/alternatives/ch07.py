@@ -12,6 +12,7 @@ import math
 import torch
 
 from autograder.chapters import ch07_triton_catalog as triton_catalog
+from autograder.symbolic import Answer
 from reference.attention import scaled_dot_product_attention, softmax
 from reference.efficiency import performer_features
 from reference.flash import flash_attention_backward, flash_attention_forward
@@ -359,12 +360,29 @@ def pattn_einsum(q, k, v, n_features, generator):
 PERF_ATTN_ALTERNATIVES = (pattn_ones_column, pattn_einsum)
 
 
+# =========================================================================== derivations
+# Formulas are graded as text (read, never run): the alternatives are answer-cell texts.
+ONLINE_SOFTMAX_ALTERNATIVES = (
+    Answer("max_without_Max", "def online_softmax_denominator(l_old, m_old, x):\n"
+                              "    m_new = (m_old + x + abs(m_old - x)) / 2  # max(m_old, x)\n"
+                              "    return l_old * exp(m_old - m_new) + exp(x - m_new)\n"),
+    Answer("unshifted_then_shifted", "def online_softmax_denominator(l_old, m_old, x):\n"
+                                     "    total = l_old * exp(m_old) + exp(x)  # sum of e^s\n"
+                                     "    return total / exp(max(m_old, x))\n"),
+)
+CAUSAL_FRACTION_ALTERNATIVES = (
+    Answer("half_plus", "def causal_fraction(T):\n    return 1 / 2 + 1 / (2 * T)\n"),
+    Answer("one_line", "causal_fraction = (T + 1) / (2 * T)\n"),
+)
+
 ALTERNATIVES = {
     "ch07.attention_flops": ATTN_FLOPS_ALTERNATIVES,
     "ch07.transformer_flops_per_token": TF_FLOPS_ALTERNATIVES,
     "ch07.parameter_bytes": PARAM_BYTES_ALTERNATIVES,
     "ch07.training_memory_bytes": TRAIN_MEM_ALTERNATIVES,
     "ch07.kv_cache_bytes": KV_BYTES_ALTERNATIVES,
+    "ch07.online_softmax_denominator": ONLINE_SOFTMAX_ALTERNATIVES,
+    "ch07.causal_fraction": CAUSAL_FRACTION_ALTERNATIVES,
     "ch07.flash_attention_forward": FLASH_ALTERNATIVES,
     "ch07.flash_attention_backward": FLASH_BWD_ALTERNATIVES,
     "ch07.flash_attention_function": FLASH_FN_ALTERNATIVES,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import torch
 
+from autograder.symbolic import Answer
 from reference.losses import log_softmax, logsumexp
 
 
@@ -288,6 +289,20 @@ def alloc_log_space(compute, E, A, B, alpha, beta):
 ALLOCATION_ALTERNATIVES = (alloc_log_space,)
 
 
+# =========================================================================== derivations
+# Formulas are graded as text (read, never run): the alternatives are answer-cell texts.
+ADAM_MOMENT_ALTERNATIVES = (
+    Answer("closed_form", "def adam_first_moment(beta1, t, g):\n    return g - g * beta1**t\n"),
+    Answer("through_exp_log", "def adam_first_moment(beta1, t, g):\n"
+                              "    decay = exp(t * log(beta1))  # beta1 ** t\n"
+                              "    return g * (1 - decay)\n"),
+)
+OPTIMAL_EXPONENT_ALTERNATIVES = (
+    Answer("complement", "def optimal_parameters_exponent(alpha, beta):\n"
+                         "    return 1 - alpha / (alpha + beta)\n"),
+    Answer("ratio_form", "optimal_parameters_exponent = 1 / (1 + alpha / beta)\n"),
+)
+
 ALTERNATIVES = {
     "ch08.logsumexp": LSE_ALTERNATIVES,
     "ch08.log_softmax": LOG_SOFTMAX_ALTERNATIVES,
@@ -295,11 +310,13 @@ ALTERNATIVES = {
     "ch08.cross_entropy_grad": CE_GRAD_ALTERNATIVES,
     "ch08.sgd_momentum": SGD_ALTERNATIVES,
     "ch08.adamw": ADAMW_ALTERNATIVES,
+    "ch08.adam_first_moment": ADAM_MOMENT_ALTERNATIVES,
     "ch08.cosine_schedule": SCHEDULE_ALTERNATIVES,
     "ch08.clip_grad_norm": CLIP_ALTERNATIVES,
     "ch08.gd_least_squares": GD_ALTERNATIVES,
     "ch08.random_features_regression": RF_ALTERNATIVES,
     "ch08.fit_power_law": POWER_LAW_ALTERNATIVES,
     "ch08.fit_chinchilla": CHINCHILLA_ALTERNATIVES,
+    "ch08.optimal_parameters_exponent": OPTIMAL_EXPONENT_ALTERNATIVES,
     "ch08.compute_optimal_allocation": ALLOCATION_ALTERNATIVES,
 }

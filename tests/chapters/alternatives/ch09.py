@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from autograder.symbolic import Answer
 from reference.data import PRETOKENIZE, get_batch
 from reference.distributed import all_reduce_gradients
 from reference.losses import cross_entropy
@@ -295,12 +296,22 @@ def ddp_with_helper(model, optimizer, x, y, loss_fn):
 DDP_ALTERNATIVES = (ddp_with_helper,)
 
 
+# =========================================================================== derivations
+# Formulas are graded as text (read, never run): the alternatives are answer-cell texts.
+LINEAR_FLOPS_ALTERNATIVES = (
+    Answer("six_mn", "def linear_training_flops(m, n):\n    return 6 * m * n\n"),
+    Answer("per_pass", "def linear_training_flops(m, n):\n    macs = m * n  # one product\n"
+                       "    flops = 2 * macs\n    flops += 2 * (2 * macs)  # backward: twice\n"
+                       "    return flops\n"),
+)
+
 ALTERNATIVES = {
     "ch09.train_bpe": BPE_ALTERNATIVES,
     "ch09.BPETokenizer": TOKENIZER_ALTERNATIVES,
     "ch09.pack_documents": PACK_ALTERNATIVES,
     "ch09.get_batch": BATCH_ALTERNATIVES,
     "ch09.accumulate_gradients": ACCUMULATE_ALTERNATIVES,
+    "ch09.linear_training_flops": LINEAR_FLOPS_ALTERNATIVES,
     "ch09.estimate_mfu": MFU_ALTERNATIVES,
     "ch09.train": TRAIN_ALTERNATIVES,
     "ch09.all_reduce_gradients": ALL_REDUCE_ALTERNATIVES,
