@@ -34,6 +34,8 @@ FUNCTIONS = {
     "Abs": sympy.Abs, "Max": sympy.Max, "Min": sympy.Min, "max": sympy.Max, "min": sympy.Min,
     "floor": sympy.floor, "ceiling": sympy.ceiling, "gamma": sympy.gamma,
     "Rational": sympy.Rational,
+    # the logistic function, read as its definition (SymPy has no built-in of that name)
+    "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
 }
 CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "e": sympy.E}
 # Module prefixes a formula may carry on a function or constant: sympy.log(d), math.pi, torch.exp

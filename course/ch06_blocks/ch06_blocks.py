@@ -246,8 +246,7 @@ self_check("ch06.silu", silu)
 # above. Derive it for SiLU: differentiate $\operatorname{SiLU}(x) = x\,\sigma(x)$, with
 # $\sigma(x) = 1/(1 + e^{-x})$, and write $\operatorname{SiLU}'(x)$ as a formula in $x$. You may
 # express $\sigma'$ through $\sigma$ itself or leave everything in exponentials: both are graded the
-# same. A formula has no `sigmoid` function to call: write $\sigma$ with `exp`, in a local name if
-# you like. The right panel of the figure above, drawn by autograd, shows the curve your formula
+# same, and `sigmoid(x)` (or `torch.sigmoid(x)`) is read as $1/(1 + e^{-x})$. The right panel of the figure above, drawn by autograd, shows the curve your formula
 # must reproduce.
 
 # %% llmcourse={"role": "answer", "exercise": "ch06.silu_derivative"}

@@ -152,3 +152,9 @@ def test_integer_points_are_evaluated_numerically_not_exactly():
     n = sympy.Symbol("n", integer=True, positive=True)
     verdict = random_points(n**n**n, n**n**n + 1, {"n": n}, {"n": Domain(50, 64, integer=True)})
     assert verdict.ok  # 64**(64**64) in 50 digits, in microseconds; +1 is far below 1e-30
+
+
+def test_sigmoid_is_read_as_its_definition():
+    got = parse_formula("torch.sigmoid(x) * (1 + x * (1 - sigmoid(x)))", {"x": x})
+    sigma = 1 / (1 + sympy.exp(-x))
+    assert random_points(got, sigma * (1 + x * (1 - sigma)), {"x": x}, {}).ok
