@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_TEST_SECONDS = 50.0  # 25 s of wall time on 2 cores, per chapter
 LINE = re.compile(r"([\d.]+)s (setup|call|teardown)\s+(\S+)")
-CHAPTER = re.compile(r"\bch(\d\d)\b|ch(\d\d)[._\-\]]")
+CHAPTER = re.compile(r"\b(ch\d\d|app[A-Z])\b|(ch\d\d|app[A-Z])[._\-\]]")  # ch07, appA
 FILE_OWNERS = {"tests/chapters/test_triton.py": "ch07",  # Chapter 7's Triton kernels
                "tests/chapters/test_mistakes_end_to_end.py": "ch04"}  # ch04's mistakes, out of process
 
@@ -38,7 +38,7 @@ def parse(report: str) -> dict[str, collections.Counter]:
         path = nodeid.split("::")[0]
         found = CHAPTER.search(nodeid)
         owner = FILE_OWNERS.get(path) or (
-            f"ch{found.group(1) or found.group(2)}" if found else "shared")
+            found.group(1) or found.group(2) if found else "shared")
         out[owner][path] += seconds
     return out
 
@@ -58,6 +58,7 @@ def table(by: dict[str, collections.Counter]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--report", help="a saved pytest --durations=0 report")
+    parser.add_argument("--save", help="write the report of the run to this file")
     args = parser.parse_args()
     if args.report:
         report = Path(args.report).read_text()
@@ -66,7 +67,11 @@ def main() -> None:
                                "-p", "no:cacheprovider", "--durations=0"], cwd=ROOT,
                               capture_output=True, text=True)
         report = proc.stdout
-        print(report.strip().splitlines()[-1])
+        if args.save:
+            Path(args.save).write_text(report)
+        lines = report.strip().splitlines()
+        print("\n".join(line for line in lines if line.startswith(("FAILED", "ERROR"))))
+        print(lines[-1])
     print(table(parse(report)))
 
 

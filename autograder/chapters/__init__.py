@@ -20,6 +20,7 @@ _MODULES = {  # in the book's order
     "ch11": "autograder.chapters.ch11_challenges",
     "ch12": "autograder.chapters.ch12_practice",
     "appA": "autograder.chapters.appA_math",
+    "appB": "autograder.chapters.appB_statistics",
 }
 
 

@@ -15,8 +15,9 @@ from autograder.chapters import get_chapter
 from autograder.grade import grade_notebook
 
 CH04 = get_chapter("ch04")
-GROUPS = [("ch04.softmax", "ch04.softmax_jacobian", "ch04.rms_norm"),
-          ("ch04.scaled_dot_product_attention", "ch04.layer_norm", "ch04.kernel_smoother"),
+GROUPS = [("ch04.softmax", "ch04.softmax_jacobian", "ch04.rms_norm", "ch04.dot_product_variance"),
+          ("ch04.scaled_dot_product_attention", "ch04.layer_norm", "ch04.kernel_smoother",
+           "ch04.self_score_variance"),
           ("ch04.multi_head_attention",)]
 
 

@@ -8,8 +8,9 @@ proves each gets full marks, and other tests paste them into notebooks as a stud
 
 from __future__ import annotations
 
-from . import appA, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12
+from . import appA, appB, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12
 
 ALTERNATIVES: dict[str, tuple] = {}
-for _chapter in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12, appA):
+for _chapter in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11, ch12, appA,
+                 appB):
     ALTERNATIVES.update(_chapter.ALTERNATIVES)
