@@ -1,6 +1,8 @@
 # The two commands of the README's quick start, and what they build on.
-#   make demo         set up .venv and grade the bundled sample submission (prints the score table)
-#   make test         set up .venv and run the whole test suite (what CI runs, .ci/run)
+#   make demo         set up .venv for a student (the course and JupyterLab) and grade the bundled
+#                     sample submission (prints the score table)
+#   make test         set up .venv with everything (instructor tools, test tools, Chapter 12's
+#                     libraries) and run the whole test suite (what CI runs, .ci/run)
 # Smaller runs of the same suite (tests/: reference/, harness/, chapters/, instructor/):
 #   make test-fast    every test but those marked `slow` (the ones that build, execute or grade whole
 #                     notebooks out of process: sandbox attacks, CLI, batch, nbgrader, otter, release
@@ -15,25 +17,37 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-TORCH_INDEX ?=
+# On Linux without an NVIDIA GPU: PyTorch's CPU wheels (a few hundred MB, not several GB of CUDA
+# wheels), from PyTorch's CPU index where it answers, else from the default index.
+CPU_ONLY := $(shell [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
+TORCH_INDEX ?= $(if $(CPU_ONLY),https://download.pytorch.org/whl/cpu,)
 PYTEST_ARGS ?= -n 2 --dist worksteal
 QUICK_CHAPTER ?= ch04
 
 BIN := $(VENV)/bin
+STUDENT := $(VENV)/.installed-student
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast test-quick build sync-check clean
+.PHONY: setup setup-student demo test test-fast test-quick build sync-check clean
 
-$(STAMP): pyproject.toml
+# the student's install: the course, the grader and JupyterLab (extra `lab`)
+$(STUDENT): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(if $(TORCH_INDEX),$(BIN)/pip install --quiet --timeout 15 --retries 1 --index-url $(TORCH_INDEX) "$(TORCH)" || )$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[lab]'
+	touch $(STUDENT)
+
+# everything: the instructor tools (nbgrader, otter), the test tools, Chapter 12's libraries
+$(STAMP): $(STUDENT)
 	$(BIN)/pip install --quiet -e '.[instructor,lab,test,practice]'
 	touch $(STAMP)
 
+setup-student: $(STUDENT)
+
 setup: $(STAMP)
 
-demo: setup
+demo: setup-student
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/llmcourse check
 
 test: setup

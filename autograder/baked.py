@@ -9,7 +9,10 @@ source without reading (or importing the tools that read) the source itself.
 - ``solutions``: exercise id -> the solution's answer-cell text (markers removed), on which
   catalogued mistakes are written as patches (``spec.Mistake.patch``);
 - ``source_sha256``: the digest of the source it was baked from (``llmcourse sync-check`` fails
-  when it is stale).
+  when it is stale);
+- ``summary``: the chapter's declaration in brief (title, notebook, exercises with their points,
+  kinds and catalog sizes), so that commands that only list or locate (``llmcourse chapters``,
+  ``start``) answer without importing PyTorch; the sync check compares it with the declaration.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ class Baked:
     source_sha256: str
     given: tuple[str, ...]
     solutions: dict[str, str]
+    summary: dict
 
     def as_json(self) -> dict:
         return {"source_sha256": self.source_sha256, "given": list(self.given),
-                "solutions": self.solutions}
+                "solutions": self.solutions, "summary": self.summary}
 
 
 def path(chapter_id: str) -> Path:
@@ -48,7 +52,8 @@ def load(chapter_id: str) -> Baked:
     except FileNotFoundError:
         raise BakedDataMissing(f"{path(chapter_id).name} is missing: run `llmcourse build "
                                f"{chapter_id}`") from None
-    return Baked(data["source_sha256"], tuple(data["given"]), dict(data["solutions"]))
+    return Baked(data["source_sha256"], tuple(data["given"]), dict(data["solutions"]),
+                 data.get("summary", {}))
 
 
 def write(chapter_id: str, baked: Baked) -> Path:

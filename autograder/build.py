@@ -97,7 +97,16 @@ def bake(chapter: Chapter) -> baked.Baked:
     nb = solution_notebook(read_source(chapter), chapter)
     return baked.Baked(source_digest(chapter), tuple(given_sources(chapter)),
                        {role(c)["exercise"]: c.source for c in nb.cells
-                        if role(c).get("role") == "answer"})
+                        if role(c).get("role") == "answer"}, summary(chapter))
+
+
+def summary(chapter: Chapter) -> dict:
+    """The declaration in brief, for the commands that only list or locate (``baked``)."""
+    return {"title": chapter.title, "label": chapter.label, "points": chapter.max_points,
+            "notebook": f"{chapter.assignment}/{chapter.notebook_stem}.ipynb",
+            "exercises": [{"id": ex.id, "name": ex.name, "points": ex.points,
+                           "kind": ex.kind.value, "mistakes": len(ex.mistakes)}
+                          for ex in chapter.exercises]}
 
 
 # --------------------------------------------------------------------------- 2. validate
@@ -126,6 +135,9 @@ def validate_source(nb, chapter: Chapter) -> None:
 
 
 # --------------------------------------------------------------------------- 3. instructor notebook
+RUN_ALL_CONTINUES = "raises-exception"
+
+
 def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
             "solution": solution}
@@ -153,6 +165,9 @@ def instructor_notebook(nb, chapter: Chapter) -> nbformat.NotebookNode:
             c.source = c.source.rstrip() + "\n\n" + HIDDEN_TESTS.format(id=ex.id)
             c.metadata["nbgrader"] = _nbgrader(ex.check_cell_id, grade=True, locked=True,
                                                points=ex.points)
+            # Run All goes on past a failing check (JupyterLab and nbclient honour this tag);
+            # nbgrader still scores the cell by its error
+            c.metadata["tags"] = sorted({*c.metadata.get("tags", []), RUN_ALL_CONTINUES})
     return out
 
 

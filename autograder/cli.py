@@ -1,6 +1,8 @@
-"""The ``llmcourse`` command.
+"""llmcourse: auto-graded assignments for "Understanding LLMs - A Mathematical Approach".
 
-    llmcourse check [NOTEBOOK] [--json]    grade one notebook out of process (default: the bundled sample)
+    llmcourse start CHAPTER                your own copy of a chapter's notebook, in work/
+    llmcourse check [NOTEBOOK|CHAPTER]     grade a notebook out of process (a chapter id: your
+                                           copy in work/; nothing: the bundled sample)
     llmcourse build [CHAPTER ...]          course/ → assignments/ + solutions/, behind the release gate
     llmcourse sync-check                   fail when assignments/ or solutions/ are out of date
     llmcourse course init DIR [CHAPTER ...] create a ready nbgrader course directory
@@ -22,20 +24,13 @@ import textwrap
 from functools import partial
 from pathlib import Path
 
-import torch
+from autograder import baked
+from autograder.chapters import chapter_ids
 
-from autograder.build import BuildError, build, out_of_date_all
-from autograder.chapters import all_chapters, chapter_ids, get_chapter
-from autograder.examples import write_sample
-from autograder.grade import grade_notebook
-from autograder.plancache import cached_plan
-from autograder.sandbox import detect
-from autograder.spec import Kind
-from autograder.submission import SubmissionError
-from reference import decoding
-from reference.train import load_for_generation, main_job
-
+# Commands that only list or locate (--help, chapters, start) answer at once: PyTorch, the grader
+# and the build are imported by the commands that use them, inside their functions.
 ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = ROOT / "assignments"
 SAMPLE = ROOT / "examples" / "ch04_sample_submission.ipynb"  # written by examples.write_sample
 
 
@@ -47,8 +42,11 @@ def _table(result) -> str:
     rows.append(head)
     rows.append("-" * min(width, max(len(head), 80)))
     msg_w = max(30, width - name_w - 24)
-    shared = [m for m in result.exercises[0].messages
-              if all(m in e.messages for e in result.exercises)] if result.exercises else []
+    # notes on the whole run (CUDA ungraded here, the sandbox's mode) carried by every exercise
+    # that ran code (a formula is read, not run), said once below the table
+    kinds = {e["id"]: e["kind"] for e in baked.load(result.chapter).summary["exercises"]}
+    ran = [e for e in result.exercises if kinds.get(e.id) != "symbolic"] or result.exercises
+    shared = [m for m in ran[0].messages if all(m in e.messages for e in ran)] if ran else []
     for e in result.exercises:
         verdict = "pass" if e.passed else "ungraded" if e.ungraded else "FAIL"
         pts = f"{e.points:g}/{e.max_points:g}"
@@ -76,8 +74,90 @@ def _table(result) -> str:
     return "\n".join(rows)
 
 
+WORK = ROOT / "work"  # students' own copies of the assignments (git-ignored)
+
+
+def summaries() -> dict[str, dict]:
+    """Chapter id -> its baked summary (``baked``: no chapter module is imported)."""
+    return {cid: baked.load(cid).summary for cid in chapter_ids()}
+
+
+def find_summary(key: str) -> tuple[str, dict]:
+    """(chapter id, summary) by id ("ch04") or assignment name ("ch04_attention")."""
+    for cid, summary in summaries().items():
+        if key in (cid, summary["notebook"].split("/")[0]):
+            return cid, summary
+    raise KeyError(f"unknown chapter {key!r}; known: {', '.join(chapter_ids())}")
+
+
+def work_copy(summary: dict) -> Path:
+    """Where ``llmcourse start`` puts a chapter's student notebook."""
+    return WORK / summary["notebook"]
+
+
+def cmd_start(args) -> int:
+    """Copy a chapter's student notebook to work/, outside version control, and say what next."""
+    try:
+        cid, summary = find_summary(args.chapter)
+    except KeyError as e:
+        print(f"llmcourse start: {e.args[0]}", file=sys.stderr)
+        return 2
+    target = work_copy(summary)
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    if target.exists():
+        print(f"{shown} already exists (your work): open it, or delete it to start over")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ASSIGNMENTS / summary["notebook"], target)
+    print(f"wrote {shown}: your copy, outside version control (git pull never touches it)\n"
+          f"  open it:  jupyter lab {shown}\n"
+          f"  check it: llmcourse check {cid}")
+    return 0
+
+
+class NotANotebook(Exception):
+    """The argument of ``check`` names no notebook; the message says what to pass instead."""
+
+
+def _notebook_path(arg: str | None) -> str:
+    """The notebook ``check`` grades: a path; a chapter id or assignment name, meaning that
+    chapter's copy in work/ (see ``llmcourse start``); nothing, meaning the bundled sample.
+    Checked before anything heavy is imported, so that a wrong argument answers at once."""
+    if arg is None:
+        return str(SAMPLE)
+    path = Path(arg)
+    if not path.exists() and "/" not in arg and path.suffix == "":
+        try:
+            cid, summary = find_summary(arg)
+        except KeyError:
+            raise NotANotebook(f"{arg}: no such notebook file, and no chapter of that name "
+                               f"({', '.join(chapter_ids())})") from None
+        target = work_copy(summary)
+        if not target.exists():
+            raise NotANotebook(f"no work copy of {cid} yet: run `llmcourse start {cid}` first "
+                               "(or give a notebook's path)")
+        return str(target)
+    if path.is_dir():
+        raise NotANotebook(f"{arg} is a folder: pass the notebook (.ipynb) inside it")
+    if not path.exists():
+        raise NotANotebook(f"{arg}: no such notebook file")
+    if path.suffix == ".py":
+        raise NotANotebook(f"{arg} is Python source: pass the .ipynb notebook (a percent-format "
+                           "source converts with `jupytext --to ipynb`)")
+    return arg
+
+
 def cmd_check(args) -> int:
-    path = args.notebook or str(SAMPLE)
+    try:
+        path = _notebook_path(args.notebook)
+    except NotANotebook as e:
+        print(f"llmcourse check: {e}", file=sys.stderr)
+        return 2
+    from autograder.grade import grade_notebook
+    from autograder.plancache import cached_plan
+    from autograder.sandbox import detect
+    from autograder.submission import SubmissionError
+
     try:
         make_plan = None if args.no_cache else partial(cached_plan, seed=args.seed)
         result = grade_notebook(path, args.chapter, seed=args.seed, sandbox=detect(args.sandbox),
@@ -100,6 +180,9 @@ def cmd_check(args) -> int:
 
 
 def cmd_build(args) -> int:
+    from autograder.build import BuildError, build
+    from autograder.examples import write_sample
+
     try:
         build(args.chapters or chapter_ids(), execute_solutions=not args.no_execute)
         if not args.chapters:
@@ -111,6 +194,9 @@ def cmd_build(args) -> int:
 
 
 def cmd_sync_check(args) -> int:
+    from autograder.build import out_of_date_all
+    from autograder.chapters import get_chapter
+
     found = out_of_date_all([get_chapter(cid) for cid in chapter_ids()])
     reasons = [r for chapter_reasons in found.values() for r in chapter_reasons]
     for r in reasons:
@@ -124,6 +210,7 @@ def cmd_sync_check(args) -> int:
 
 def cmd_grade(args) -> int:
     from autograder.gradebook import grade_course  # needs the instructor extra (nbgrader)
+    from autograder.sandbox import detect
 
     try:
         sandbox = detect(args.sandbox)
@@ -142,6 +229,7 @@ def cmd_course(args) -> int:
 
 
 def cmd_otter(args) -> int:
+    from autograder.build import BuildError
     from autograder.otter import generate  # needs the instructor extra (otter-grader)
 
     try:
@@ -153,20 +241,22 @@ def cmd_otter(args) -> int:
 
 
 def cmd_chapters(args) -> int:
+    """The chapters in the book's order, from their baked summaries (no PyTorch import)."""
+    found = summaries()
     if args.json:
         print(json.dumps([{
-            "id": ch.id, "title": ch.title, "points": ch.max_points,
-            "exercises": [{"id": ex.id, "name": ex.name, "points": ex.points,
-                           "kind": ex.kind.value, "mistakes": len(ex.mistakes)}
-                          for ex in ch.exercises],
-            "mistakes": sum(len(ex.mistakes) for ex in ch.exercises),
-        } for ch in all_chapters().values()], ensure_ascii=False, indent=1))
+            "id": cid, "title": s["title"], "points": s["points"], "notebook": s["notebook"],
+            "exercises": s["exercises"],
+            "mistakes": sum(e["mistakes"] for e in s["exercises"]),
+        } for cid, s in found.items()], ensure_ascii=False, indent=1))
         return 0
-    for ch in all_chapters().values():
-        print(f"{ch.id}  {ch.title}  ({ch.max_points:g} points)  course/{ch.notebook}")
-        for ex in ch.exercises:
-            kind = "  (derivation: a formula)" if ex.kind is Kind.SYMBOLIC else ""
-            print(f"    {ex.id:<40} {ex.points:g} pts{kind}")
+    for cid, s in found.items():
+        print(f"{s['label']}: {s['title']}  ({s['points']:g} points)  "
+              f"assignments/{s['notebook']}")
+        for e in s["exercises"]:
+            kind = "  (derivation: a formula)" if e["kind"] == "symbolic" else ""
+            print(f"    {e['id']:<40} {e['points']:g} point{'' if e['points'] == 1 else 's'}"
+                  f"{kind}")
     return 0
 
 
@@ -175,10 +265,14 @@ def _set_threads(args) -> None:
     are small, so one thread per process is about as fast as two on a quiet 2-core machine, and
     stays fast when a neighbour is busy, where two spinning threads were measured 90 times slower
     (408 against 36 378 tokens/s for ``llmcourse train``)."""
+    import torch
+
     torch.set_num_threads(max(1, args.threads))
 
 
 def cmd_train(args) -> int:
+    from reference.train import main_job
+
     _set_threads(args)
     try:
         main_job(max_steps=args.steps, device=args.device, dtype=args.dtype, seed=args.seed,
@@ -204,6 +298,11 @@ def _sampling_error(args) -> str | None:
 
 
 def cmd_generate(args) -> int:
+    import torch
+
+    from reference import decoding
+    from reference.train import load_for_generation
+
     def fail(message) -> int:
         print(f"llmcourse generate: {message}", file=sys.stderr)
         return 2
@@ -241,8 +340,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("start", help="copy a chapter's student notebook to work/ (yours to edit)")
+    p.add_argument("chapter", help="chapter id, e.g. ch04 (or appA)")
+    p.set_defaults(func=cmd_start)
+
     p = sub.add_parser("check", help="grade one notebook (out of process) and print the scores")
-    p.add_argument("notebook", nargs="?", help=f"default: {SAMPLE.relative_to(ROOT)}")
+    p.add_argument("notebook", nargs="?",
+                   help="a notebook's path, or a chapter id for its copy in work/ (llmcourse "
+                        f"start); default: {SAMPLE.relative_to(ROOT)}")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument("--chapter", help="e.g. ch04 (default: detected from the notebook)")
     p.add_argument("--seed", type=int, default=0, help="input-generation seed (default 0)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import textwrap
 
 import sympy
 
@@ -114,6 +115,6 @@ def function_source(obj) -> str | None:
     """The text of a function defined in a notebook cell (IPython keeps cells in linecache);
     None when it is not available."""
     try:
-        return inspect.getsource(obj) if inspect.isfunction(obj) else None
+        return textwrap.dedent(inspect.getsource(obj)) if inspect.isfunction(obj) else None
     except (OSError, TypeError):
         return None

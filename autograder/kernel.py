@@ -25,6 +25,16 @@ from autograder.spec import Kind, dtype_name
 _PLANS: dict = {}
 
 
+class CheckFailed(AssertionError):
+    """A check that failed: nbgrader scores its cell 0 (an AssertionError like any other), but
+    IPython shows the teaching message alone, not a traceback into the grader (it calls
+    ``_render_traceback_`` instead of formatting the stack)."""
+
+    def _render_traceback_(self) -> list[str]:
+        head, *rest = str(self).splitlines() or [""]
+        return [f"\x1b[1;31m✗ {head}\x1b[0m", *rest]
+
+
 def _prepared(exercise_id: str, public_only: bool):
     key = (exercise_id, public_only)
     if key not in _PLANS:
@@ -98,7 +108,7 @@ def self_check(exercise_id: str, obj) -> None:
         print(f"✓ {ex.name}: {len(public)} {checks}. {_hidden_summary(ex, public)}")
         return
     lines = "\n".join(f"  - {m}" for m in result.messages)
-    raise AssertionError(f"{ex.name}: public check failed\n{lines}")
+    raise CheckFailed(f"{ex.name}: public check failed\n{lines}")
 
 
 def hidden_check(exercise_id: str, namespace: dict) -> None:
@@ -107,5 +117,5 @@ def hidden_check(exercise_id: str, namespace: dict) -> None:
     ex_, result = _run(exercise_id, namespace.get(ex.name), public_only=False)
     if not result.passed:
         lines = "\n".join(f"  - {m}" for m in result.messages)
-        raise AssertionError(f"{ex.name}: hidden tests failed\n{lines}")
+        raise CheckFailed(f"{ex.name}: hidden tests failed\n{lines}")
     print(f"✓ {ex.name}: all hidden tests passed")

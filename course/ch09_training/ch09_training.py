@@ -378,7 +378,7 @@ self_check("ch09.get_batch", get_batch)
 # memory at a time.
 
 # %%
-torch.manual_seed(0)
+_ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
 bigram = nn.Sequential(nn.Embedding(8, 16), nn.Linear(16, 8))
 x_all, y_all = stream[:-1], stream[1:]
 

@@ -84,7 +84,7 @@ from reference.blocks import GPT
 from reference.data import get_batch, synthetic_corpus
 from reference.fairness import planted_bias_embeddings
 
-torch.manual_seed(0)
+_ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
 
 # %% [markdown]
 # ## 11.1 Model size and computational cost
@@ -569,7 +569,7 @@ self_check("ch11.quantize_groupwise", quantize_groupwise)
 
 # %%
 corpus = synthetic_corpus(vocab_size=16, order=1, n_train=50_000, n_val=10_000, seed=0)
-torch.manual_seed(0)
+_ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
 small_gpt = GPT(vocab_size=16, context_length=32, d_model=64, n_layers=2, n_heads=4, d_ff=256)
 with torch.no_grad():  # small embeddings: the tied head starts near uniform predictions
     small_gpt.tok_emb.weight.normal_(0.0, 0.02)

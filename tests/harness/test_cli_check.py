@@ -81,7 +81,7 @@ def test_flagged_answer_cell_is_held_for_review(ch04, make_submission, ch04_solu
             graded[notebook] = grade_notebook(notebook, *args, **kwargs)
         return graded[notebook]
 
-    monkeypatch.setattr(cli, "grade_notebook", grade_once)
+    monkeypatch.setattr("autograder.grade.grade_notebook", grade_once)  # what check imports
     as_json, table = llmcourse("check", str(path), "--json"), llmcourse("check", str(path))
     assert len(graded) == 1
     assert as_json.returncode == table.returncode == 0, as_json.stderr
@@ -109,3 +109,46 @@ def test_not_a_notebook_is_a_one_line_error(tmp_path, content, llmcourse):
     assert proc.returncode != 0
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_start_gives_a_work_copy_that_check_finds_by_chapter(ch04, llmcourse, tmp_path,
+                                                             monkeypatch):
+    """A student's own copy, outside the tracked assignments/: started once, never overwritten,
+    and `check ch04` grades it."""
+    monkeypatch.setattr(cli, "WORK", tmp_path / "work")
+    missing = llmcourse("check", "ch04")
+    assert missing.returncode == 2 and "llmcourse start ch04" in missing.stderr
+    started = llmcourse("start", "ch04")
+    copy = tmp_path / "work" / "ch04_attention" / "ch04_attention.ipynb"
+    assert started.returncode == 0 and copy.read_bytes() == output_paths(ch04)[0].read_bytes()
+    copy.write_text(copy.read_text().replace("raise NotImplementedError()", "raise NotImplementedError()  # mine"))
+    again = llmcourse("start", "ch04")
+    assert again.returncode == 0 and "already exists" in again.stdout and "# mine" in copy.read_text()
+    checked = llmcourse("check", "ch04", "--json")
+    assert checked.returncode == 0 and json.loads(checked.stdout)["notebook"] == str(copy)
+    assert llmcourse("start", "ch99").returncode == 2
+
+
+@pytest.mark.parametrize("argv", [["chapters"], ["chapters", "--json"], ["--help"],
+                                  ["check", "ch99"]])
+def test_commands_that_list_or_locate_do_not_import_torch(argv):
+    """They answer at once: no PyTorch, no chapter module, no grader (a new process, so that
+    nothing this test process imported counts)."""
+    code = ("import sys\nfrom autograder import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('torch', 'autograder.spec', 'autograder.grade') "
+            "if m in sys.modules)\nassert not heavy, heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_folder_or_a_python_source_is_told_what_to_pass(tmp_path, llmcourse):
+    source = tmp_path / "ch04_attention.py"
+    source.write_text("# %%\nx = 1\n")
+    for arg, said in ((tmp_path, "is a folder: pass the notebook (.ipynb) inside it"),
+                      (source, "is Python source: pass the .ipynb notebook"),
+                      ("ch99", "no such notebook file, and no chapter of that name")):
+        proc = llmcourse("check", str(arg))
+        assert proc.returncode == 2 and said in proc.stderr and proc.stdout == ""

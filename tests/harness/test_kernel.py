@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import sympy
 
 from autograder.chapters import find_exercise
-from autograder.kernel import hidden_check, self_check
+from autograder.kernel import CheckFailed, hidden_check, self_check
 from reference import layer_norm
 
 layer_norm_unbiased = find_exercise("ch04.layer_norm")[1].mistake("unbiased_variance").impl
@@ -34,3 +35,29 @@ def test_unimplemented_function_is_reported_as_such():
 
     with pytest.raises(AssertionError, match="not implemented"):
         self_check("ch04.softmax", softmax)
+
+
+def test_a_failed_check_shows_its_message_not_a_traceback_into_the_grader():
+    """IPython renders an exception with ``_render_traceback_`` by calling it: the student sees
+    the verdict and the teaching lines, nbgrader still sees an AssertionError."""
+    with pytest.raises(CheckFailed) as caught:
+        self_check("ch04.layer_norm", layer_norm_unbiased)
+    assert isinstance(caught.value, AssertionError)
+    lines = caught.value._render_traceback_()
+    assert lines[0] == "\x1b[1;31m✗ layer_norm: public check failed\x1b[0m"
+    assert any("likely mistake: " in line for line in lines[1:])
+    assert not any("kernel.py" in line or "Traceback" in line for line in lines)
+
+
+def test_a_symbolic_answer_is_checked_from_its_source_in_the_kernel(capsys):
+    def dot_product_variance(E, s_q, s_k):
+        return E * s_q**2 * s_k**2
+
+    self_check("ch04.dot_product_variance", dot_product_variance)  # inspect.getsource: the text
+    assert "public checks passed" in capsys.readouterr().out
+
+    def self_score_variance(E, s):
+        return sympy.diff(E * s**2, s)  # would run in the kernel; read as text, it is refused
+
+    with pytest.raises(CheckFailed, match="computes the answer for you"):
+        self_check("ch04.self_score_variance", self_score_variance)

@@ -52,6 +52,44 @@ def test_release_has_no_solutions_or_hidden_tests(chapter):
 
 
 @each_chapter
+def test_run_all_goes_on_past_a_failing_check(chapter):
+    """Every check cell of the release carries the tag with which JupyterLab's Run All and
+    nbclient go on after an error in that cell (nbgrader still scores it by the error); no
+    setup cell prints a value."""
+    release = nbformat.read(build.output_paths(chapter)[0], as_version=4)
+    checks = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(checks) == len(chapter.exercises)
+    assert all(build.RUN_ALL_CONTINUES in c.metadata.get("tags", []) for c in checks)
+    solution = nbformat.read(build.output_paths(chapter)[1], as_version=4)
+    setup = [c for c in solution.cells if c.metadata.get("llmcourse", {}).get("role") == "setup"]
+    assert setup and not any(o.get("output_type") == "execute_result"
+                             for c in setup for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_run_all_on_an_untouched_release_runs_every_cell(ch04, tmp_path):
+    """What a student's first Run All does (the kernel JupyterLab would start): every code cell
+    runs and every figure draws; each check cell fails with its message, not a traceback."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(build.output_paths(ch04)[0], as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code)
+    solution = nbformat.read(build.output_paths(ch04)[1], as_version=4)
+    solved = [c for c in solution.cells if c.cell_type == "code"]
+    for mine, done in zip(code, solved, strict=True):  # every figure that needs no answer draws
+        drew = any("image/png" in o.get("data", {}) for o in mine.outputs)
+        waits = any("Implement" in o.get("text", "") for o in mine.outputs)  # a "Try it" cell
+        assert drew or waits or not any("image/png" in o.get("data", {}) for o in done.outputs)
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert len(errors) == len(ch04.exercises)
+    assert all(e.traceback[0].startswith("\x1b[1;31m✗ ") and "not implemented" in e.traceback[1]
+               for e in errors)
+
+
+@each_chapter
 def test_solution_is_executed_with_figures(chapter):
     nb = nbformat.read(build.output_paths(chapter)[1], as_version=4)
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
