@@ -34,7 +34,12 @@ STAMP := $(VENV)/.installed
 $(STUDENT): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(if $(TORCH_INDEX),$(BIN)/pip install --quiet --timeout 15 --retries 1 --index-url $(TORCH_INDEX) "$(TORCH)" || )$(BIN)/pip install --quiet "$(TORCH)"
+	@if [ -n "$(TORCH_INDEX)" ] && $(BIN)/python -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX)/', timeout=5)" 2>/dev/null; then \
+	  echo "PyTorch from $(TORCH_INDEX)"; \
+	  $(BIN)/pip install --quiet --index-url $(TORCH_INDEX) "$(TORCH)" || $(BIN)/pip install --quiet "$(TORCH)"; \
+	else \
+	  $(BIN)/pip install --quiet "$(TORCH)"; \
+	fi
 	$(BIN)/pip install --quiet -e '.[lab]'
 	touch $(STUDENT)
 

@@ -74,7 +74,12 @@ def sdpa_cases(b: CaseBuilder):
             k, v = c.randn(*batch, S, E), c.randn(*batch, S, Ev or E)
             masks = {"bool": lambda: b.bool_mask(L, S),
                      "bool_batched": lambda: b.bool_mask(*batch[:-1], 1, L, S),
-                     "float": lambda: c.float_mask(L, S)}
+                     "float": lambda: c.float_mask(L, S),
+                     # query 1 may attend to no key: its output row must be zeros, not NaN
+                     "bool_empty_row": lambda: b.bool_mask(L, S).index_fill(0, torch.tensor([1]),
+                                                                            False),
+                     "float_empty_row": lambda: c.float_mask(L, S).index_fill(
+                         0, torch.tensor([1]), float("-inf"))}
             if mask:
                 kw["attn_mask"] = masks[mask]()
             shape_tags = ("L ≠ S",) * (L != S) + ("batch dims",) * bool(batch)
@@ -104,6 +109,12 @@ def sdpa_cases(b: CaseBuilder):
                   grad=(0, 1, 2), is_causal=True)
         attention("gradients, bool mask, L ≠ S", 3, 6, 4, batch=(2,), tags=("bool mask",),
                   grad=(0, 1, 2), mask="bool")
+        attention("bool mask, query 1 may attend to no key", 4, 5, 6, batch=(2,),
+                  tags=("a query with no key",), mask="bool_empty_row")
+        attention("float mask, query 1's row all -inf", 4, 5, 6, batch=(2,),
+                  tags=("a query with no key",), mask="float_empty_row")
+        attention("gradients, query 1 may attend to no key", 3, 4, 4, batch=(2,),
+                  tags=("a query with no key",), grad=(0, 1, 2), mask="bool_empty_row")
     return b.grid(rows)
 
 

@@ -83,6 +83,12 @@ SDPA_MISTAKES = (
     Mistake(key="scale_from_value_dim", title="scale computed from v's feature size",
             hint="the scale is 1/√E with E the size of q and k, not of v",
             patch={"math.sqrt(q.size(-1))": "math.sqrt(v.size(-1))"}),
+    Mistake(key="nan_for_a_query_with_no_key", title="NaN for a query that may attend to no key",
+            hint="a row of scores that is all −inf gives 0/0 in the softmax: give such a row "
+                 "harmless scores, then zero its weights (its output row is 0)",
+            patch={"    weights = softmax(scores.masked_fill(~visible, 0.0), dim=-1)  # (..., L, S)\n"
+                   "    weights = weights.masked_fill(~visible, 0.0)\n":
+                   "    weights = softmax(scores, dim=-1)  # (..., L, S)\n"}),
 )
 
 

@@ -65,7 +65,9 @@ def sdpa_einsum_finfo(q, k, v, attn_mask=None, is_causal=False, scale=None):
         scores = scores.masked_fill(attn_mask.logical_not(), neg)
     elif attn_mask is not None:
         scores = scores + attn_mask
-    weights = softmax(scores, dim=-1)
+    # a query with no key: its row is all finfo.min (uniform weights) or all -inf (0/0); zero it
+    seen = (scores > neg).any(dim=-1, keepdim=True)
+    weights = softmax(torch.where(seen, scores, 0.0), dim=-1) * seen
     return torch.einsum("...ls,...sv->...lv", weights, v)
 
 
@@ -82,9 +84,10 @@ def sdpa_float64_then_cast(q, k, v, attn_mask=None, is_causal=False, scale=None)
             bias = bias + attn_mask.double()
     factor = scale if scale is not None else q.shape[-1] ** -0.5
     logits = q64 @ k64.mT * factor + bias
-    logits = logits - logits.amax(-1, keepdim=True)
-    p = logits.exp()
-    p = p / p.sum(-1, keepdim=True)
+    top = logits.amax(-1, keepdim=True)
+    p = (logits - torch.where(torch.isinf(top), 0.0, top)).exp()  # an all -inf row: all zeros
+    total = p.sum(-1, keepdim=True)
+    p = p / torch.where(total > 0, total, 1.0)
     return (p @ v64).to(out_dtype)
 
 
