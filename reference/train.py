@@ -231,12 +231,18 @@ def evaluate(model, tokens, config, device, autocast):
     return sum(losses) / len(losses)
 
 
-def _progress(step, total, loss, tok_s, mfu, width=24):
+def _progress(step, total, loss, tok_s, mfu, eta_s, width=24):
     done = int(width * step / total)
     bar = "#" * done + "." * (width - done)
     sys.stderr.write(f"\r[{bar}] {step}/{total} loss {loss:.4f} | {tok_s:,.0f} tok/s | "
-                     f"MFU {100 * mfu:.2f}%")
+                     f"MFU {100 * mfu:.2f}% | {_duration(eta_s)} left ")
     sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    """"42 s", "3 min 05 s"."""
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
@@ -282,6 +288,7 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
         return scaler.scale(cross_entropy(logits, y))  # scaled up for float16 only
 
     busy, steps_since = 0.0, 0  # seconds spent in training steps only (not eval or saving)
+    began = time.perf_counter()  # for the time left: steps, evaluations and saving alike
     for step in range(start, end):
         _sync(device)
         t0 = time.perf_counter()
@@ -311,7 +318,9 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
             history["tokens_per_s"].append(tok_s)
             history["mfu"].append(mfu)
             if config.progress:
-                _progress(step + 1, config.max_steps, loss, tok_s, mfu)
+                per_step = (time.perf_counter() - began) / (step + 1 - start)
+                _progress(step + 1, config.max_steps, loss, tok_s, mfu,
+                          per_step * (end - step - 1))
             busy, steps_since = 0.0, 0
         if (step + 1) % config.eval_interval == 0 or last:
             history["val_step"].append(step)
@@ -408,7 +417,7 @@ def load_for_generation(path, device="auto"):
 
 
 # --------------------------------------------------------------------------- the main job
-def main_job(max_steps=2000, vocab_size=16, order=2, d_model=64, n_layers=2, n_heads=4,
+def main_job(max_steps=1000, vocab_size=16, order=2, d_model=64, n_layers=2, n_heads=4,
              context_length=32, batch_size=16, device="auto", dtype="auto", seed=0,
              checkpoint_path=None, progress=True, text_path=None, text_vocab_size=256):
     """Train the reference GPT on the bundled synthetic corpus and report the loss against the
