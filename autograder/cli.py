@@ -147,6 +147,22 @@ def _notebook_path(arg: str | None) -> str:
     return arg
 
 
+def _warn_if_another_chapter(path: str, chapter: str) -> None:
+    """``--chapter`` overrides detection; say so when the notebook's own cells name another."""
+    from autograder.chapters import all_chapters, get_chapter
+    from autograder.submission import SubmissionError, detect_chapter, read_notebook
+
+    try:
+        found = detect_chapter(read_notebook(path), all_chapters(), path)
+        asked = get_chapter(chapter)
+    except (SubmissionError, KeyError, ValueError):
+        return  # the grading that follows reports these
+    if found.id != asked.id:
+        print(f"llmcourse check: warning: {path} looks like {found.label}'s notebook "
+              f"({found.id}); graded as {asked.label}'s ({asked.id}), as --chapter asks",
+              file=sys.stderr)
+
+
 def cmd_check(args) -> int:
     try:
         path = _notebook_path(args.notebook)
@@ -158,6 +174,8 @@ def cmd_check(args) -> int:
     from autograder.sandbox import detect
     from autograder.submission import SubmissionError
 
+    if args.chapter:
+        _warn_if_another_chapter(path, args.chapter)
     try:
         make_plan = None if args.no_cache else partial(cached_plan, seed=args.seed)
         result = grade_notebook(path, args.chapter, seed=args.seed, sandbox=detect(args.sandbox),

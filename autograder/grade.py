@@ -118,6 +118,8 @@ def grade_submission(sub: Submission, *, seed: int = 0, devices=None, sandbox: S
         if not sub.exercise_cells.get(ex.id):
             cell_notes.append("no answer cell for this exercise was found in the notebook")
         result = summarize(ex, verdicts, cell_notes + notes)
+        if cell_notes and not result.passed:  # the cause first (a SyntaxError), then its effect
+            result.messages = cell_notes + [m for m in result.messages if m not in cell_notes]
         result.messages.extend(_other_cell_notes(sub, ex, result.messages))
         results.append(result)
     return apply_review(sub, results)

@@ -265,8 +265,8 @@ def summarize(ex: Exercise, verdicts: list[CaseVerdict], notes: list[str] = ()) 
     standins = list(ex.standin_names)
     if standins and any(v.status not in ("not_implemented", "missing") for v in failing):
         names = ", ".join(standins)
-        messages.append(f"(graded with PyTorch built-ins standing in for your {names}, so a bug "
-                        "there is charged to that exercise only)")
+        messages.append(f"note, not a failure: PyTorch's own {names} stood in for yours while "
+                        f"this was graded, so a bug in your {names} costs only its own exercise")
     messages.extend(notes)
     passed = bool(verdicts) and not failing
     return ExerciseResult(ex.id, ex.name, ex.points if passed else 0.0, ex.points, passed, messages)

@@ -270,6 +270,8 @@ def test_cell_level_attacks(make_submission, strict, canaries, ch04_solutions):
     }, strict)
     assert "'softmax' is not defined" in msgs[S] and "crash at import" in msgs[S]
     assert "'softmax_jacobian' is not defined" in msgs[J] and "SyntaxError" in msgs[J]
+    # the cause leads: the cell's SyntaxError, then the name it left undefined
+    assert msgs[J].index("SyntaxError") < msgs[J].index("'softmax_jacobian' is not defined")
     assert "'scaled_dot_product_attention' is not defined" in msgs[A]
     assert "'MultiHeadAttention' is not defined" in msgs[M]
     assert msgs[L].startswith("wrong on")

@@ -152,3 +152,12 @@ def test_a_folder_or_a_python_source_is_told_what_to_pass(tmp_path, llmcourse):
                       ("ch99", "no such notebook file, and no chapter of that name")):
         proc = llmcourse("check", str(arg))
         assert proc.returncode == 2 and said in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_chapter_forced_on_another_chapters_notebook_is_warned_about(llmcourse):
+    appA = ROOT / "solutions" / "appA_math" / "appA_math.ipynb"
+    proc = llmcourse("check", str(appA), "--chapter", "appB", "--json")
+    assert proc.returncode == 0
+    assert "looks like Appendix A's notebook (appA); graded as Appendix B's (appB)" in proc.stderr
+    assert "warning" not in llmcourse("check", str(appA), "--chapter", "appA", "--json").stderr

@@ -169,8 +169,9 @@ def test_broken_cells_cost_only_their_exercise(make_submission, ch04, short_dead
     _assert_others_full(result, ch04, {"ch04.softmax", "ch04.softmax_jacobian",
                                        "ch04.scaled_dot_product_attention",
                                        "ch04.multi_head_attention", "ch04.layer_norm"})
-    assert "'softmax' is not defined" in by["ch04.softmax"].messages[0]
-    assert any("SyntaxError" in m for m in by["ch04.softmax"].messages)
+    # the cause first, then its effect
+    assert "SyntaxError" in by["ch04.softmax"].messages[0]
+    assert "'softmax' is not defined" in by["ch04.softmax"].messages[1]
     assert any("did not finish within" in m for m in by["ch04.softmax_jacobian"].messages)
     assert any("ended the process" in m for m in by["ch04.scaled_dot_product_attention"].messages)
     assert "'MultiHeadAttention' is not defined" in by["ch04.multi_head_attention"].messages[0]
