@@ -74,7 +74,8 @@ def _table(result) -> str:
     return "\n".join(rows)
 
 
-WORK = ROOT / "work"  # students' own copies of the assignments (git-ignored)
+# students' own copies of the assignments (git-ignored; $LLMCOURSE_WORK puts them elsewhere)
+WORK = Path(os.environ.get("LLMCOURSE_WORK") or ROOT / "work")
 
 
 def summaries() -> dict[str, dict]:

@@ -111,6 +111,39 @@ def self_check(exercise_id: str, obj) -> None:
     raise CheckFailed(f"{ex.name}: public check failed\n{lines}")
 
 
+def _undefined_answer_hint(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython's handler of a NameError: in a check cell (``self_check(...)`` is its one line),
+    the name is the exercise's, undefined because its answer cell has not run or failed (a
+    SyntaxError there defines nothing). Say that, instead of a traceback into the cell; any other
+    NameError gets IPython's usual traceback. Either way it is shown as the cell's error output
+    (IPython does not show what a custom handler returns), so that nbgrader still scores the
+    cell as failed."""
+    cell = (getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or [""])[-1]
+    name = getattr(value, "name", None)
+    if cell.lstrip().startswith("self_check(") and name:
+        stb = [f"\x1b[1;31m✗ {name} is not defined yet\x1b[0m",
+               f"Run the answer cell that defines {name} (just above), then this check. If that "
+               "cell shows an error when it runs (a SyntaxError, say), fix it first: it defines "
+               "nothing until it runs without one."]
+    else:
+        stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def _install_hints() -> None:
+    try:
+        from IPython import get_ipython  # optional: absent outside a kernel
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and not getattr(shell, "custom_exceptions", ()):
+        shell.set_custom_exc((NameError,), _undefined_answer_hint)
+
+
+_install_hints()
+
+
 def hidden_check(exercise_id: str, namespace: dict) -> None:
     """nbgrader's hidden test: all cases, against the name as defined in the notebook."""
     chapter, ex = find_exercise(exercise_id)

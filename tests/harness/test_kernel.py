@@ -61,3 +61,30 @@ def test_a_symbolic_answer_is_checked_from_its_source_in_the_kernel(capsys):
 
     with pytest.raises(CheckFailed, match="computes the answer for you"):
         self_check("ch04.self_score_variance", self_score_variance)
+
+
+def test_a_check_cell_whose_answer_cell_failed_says_so_not_name_error(capfd):
+    """In the kernel, an answer cell with a SyntaxError defines nothing, and its check cell then
+    fails on the name: the student reads which cell to fix, not a NameError traceback; any other
+    NameError keeps IPython's usual traceback."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from autograder import kernel
+
+    shell = InteractiveShell.instance()
+    try:
+        kernel._install_hints()
+        shell.run_cell("from autograder.kernel import self_check", store_history=True)
+        broken = shell.run_cell("def softmax(x, dim=-1:\n    return x\n", store_history=True)
+        assert isinstance(broken.error_in_exec or broken.error_before_exec, SyntaxError)
+        capfd.readouterr()
+        check = shell.run_cell('self_check("ch04.softmax", softmax)', store_history=True)
+        shown = capfd.readouterr().out
+        assert isinstance(check.error_in_exec, NameError)  # still a failure for nbgrader
+        assert "softmax is not defined yet" in shown and "SyntaxError" in shown
+        assert "Traceback" not in shown and "NameError" not in shown
+        other = shell.run_cell("undefined_thing + 1", store_history=True)
+        assert isinstance(other.error_in_exec, NameError)
+        assert "NameError" in capfd.readouterr().out
+    finally:
+        InteractiveShell.clear_instance()
