@@ -2,7 +2,7 @@
 #   make demo         set up .venv for a student (the course and JupyterLab) and grade the bundled
 #                     sample submission (prints the score table)
 #   make test         set up .venv with everything (instructor tools, test tools, Chapter 12's
-#                     libraries) and run the whole test suite (what CI runs, .ci/run)
+#                     libraries, Dask) and run the whole test suite (what CI runs, .ci/run)
 # Smaller runs of the same suite (tests/: reference/, harness/, chapters/, instructor/):
 #   make test-fast    every test but those marked `slow` (the ones that build, execute or grade whole
 #                     notebooks out of process: sandbox attacks, CLI, batch, nbgrader, otter, release
@@ -45,7 +45,7 @@ $(STUDENT): pyproject.toml
 
 # everything: the instructor tools (nbgrader, otter), the test tools, Chapter 12's libraries
 $(STAMP): $(STUDENT)
-	$(BIN)/pip install --quiet -e '.[instructor,lab,test,practice]'
+	$(BIN)/pip install --quiet -e '.[instructor,lab,test,practice,cluster]'
 	touch $(STAMP)
 
 setup-student: $(STUDENT)

@@ -236,9 +236,21 @@ def cmd_grade(args) -> int:
     except RuntimeError as e:
         print(f"llmcourse grade: {e} (use --sandbox plain to grade without it)", file=sys.stderr)
         return 2
-    return grade_course(Path(args.course_dir), args.assignment, students=args.student,
-                        jobs=args.jobs, regrade=args.regrade, budget_s=args.budget,
-                        sandbox=sandbox, seed=args.seed, log=print)
+    # a SIGTERM (a scheduler's stop, `kill`) unwinds like Ctrl-C: the job folders holding
+    # students' code are removed on the way out, and the results stored so far are kept
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    try:
+        return grade_course(Path(args.course_dir), args.assignment, students=args.student,
+                            jobs=args.jobs, regrade=args.regrade, budget_s=args.budget,
+                            sandbox=sandbox, seed=args.seed, cluster=args.cluster, log=print)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_course(args) -> int:
@@ -402,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="input-generation seed, for reproducing a result; the default is the "
                         "course's secret seed (COURSE_DIR/llmcourse/secret_seed, drawn on first "
                         "use)")
+    p.add_argument("--cluster", metavar="WHERE", default=None,
+                   help="grade on Dask workers: local (a local cluster of --jobs processes), "
+                        "slurm, kubernetes, or a scheduler address tcp://host:8786 (extra "
+                        "`cluster`; docs/SCALING.md)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("course", help="set up an nbgrader course directory for instructors")

@@ -45,7 +45,8 @@ from nbgrader.preprocessors.base import NbGraderPreprocessor
 from nbgrader import utils as nbg_utils
 from traitlets import Unicode
 
-from autograder import batch, build, secret
+from autograder import batch, build, run_tool, secret
+from autograder import cluster as cluster_mod
 from autograder.chapters import chapter_ids as all_ids, get_chapter
 from autograder.grade import NotebookResult
 
@@ -243,6 +244,8 @@ class StudentGrade:
     recorded: bool = False  # failed after nbgrader was asked to record it (step 3 or 4)
     restored: bool = False  # ... and its earlier autograded notebook was put back
     seconds: float = 0.0
+    log: str = ""  # nbgrader's or the grader's own words: for the instructor's console only
+    warnings: list = field(default_factory=list)  # addressed to the student (e.g. extra files)
 
     @property
     def total(self) -> float:
@@ -254,7 +257,8 @@ class StudentGrade:
 
 
 def _student_grade(rec: dict, chapter) -> StudentGrade:
-    g = StudentGrade(rec["student"], failure=rec["failure"], seconds=rec.get("seconds", 0.0))
+    g = StudentGrade(rec["student"], failure=rec["failure"], seconds=rec.get("seconds", 0.0),
+                     log=rec.get("log", ""), warnings=list(rec.get("warnings", ())))
     if not rec["failure"]:
         g.notebooks = {nb: NotebookResult.from_json(data, chapter.id)
                        for nb, data in rec["notebooks"].items()}
@@ -280,21 +284,20 @@ def _verdicts(grades: list[StudentGrade], chapter, run: str) -> dict:
 
 
 def record(course_dir: Path, assignment: str, graded: list[StudentGrade], chapter,
-           everyone, run: str) -> subprocess.CompletedProcess:
-    """Step 3: nbgrader autograde with our verdicts in place of kernel execution. ``run`` tags
-    the autograded notebooks this call writes."""
-    names = {g.student for g in graded}
+           run: str) -> subprocess.CompletedProcess:
+    """Step 3: nbgrader autograde with our verdicts in place of kernel execution, for the
+    students of ``graded`` only (named in a file: any id works). ``run`` tags the autograded
+    notebooks this call writes."""
     with tempfile.TemporaryDirectory(prefix="llmcourse-grade-") as tmp:
         verdicts = Path(tmp) / "verdicts.json"
         verdicts.write_text(json.dumps(_verdicts(graded, chapter, run)), encoding="utf-8")
+        only = Path(tmp) / "students.json"
+        only.write_text(json.dumps(sorted(g.student for g in graded)), encoding="utf-8")
         args = [sys.executable, "-m", "autograder.run_tool", "nbgrader", "autograde", assignment,
                 "--force", f"--Autograde.autograde_preprocessors={RECORD_PREPROCESSORS!r}",
                 f"--InjectVerdicts.verdicts_file={verdicts}"]
-        others = sorted(set(everyone) - names)
-        if others:
-            args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
-        return subprocess.run(args, cwd=course_dir, env=_subprocess_env(), capture_output=True,
-                              text=True)
+        env = _subprocess_env() | {run_tool.ONLY_STUDENTS: str(only)}
+        return subprocess.run(args, cwd=course_dir, env=env, capture_output=True, text=True)
 
 
 def verify(coursedir, assignment: str, g: StudentGrade, chapter, run: str) -> str | None:
@@ -343,7 +346,8 @@ def _previous(db_url: str, assignment: str, student: str) -> str:
 
 def grade_course(course_dir: Path, assignment: str, *, students: list[str] | None = None,
                  jobs: int = 1, regrade: bool = False, budget_s: float | None = None,
-                 sandbox=None, seed: int | None = None, log=print) -> int:
+                 sandbox=None, seed: int | None = None, cluster: str | None = None,
+                 log=print) -> int:
     """``llmcourse grade``: 0 when every submission was graded and recorded, 1 when any was not
     (each reported with a NOT GRADED line), 2 when the course directory cannot be used.
     ``seed`` (hidden inputs) defaults to the course's secret seed (autograder/secret.py)."""
@@ -383,51 +387,81 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
         inputs = f"hidden inputs from the course's secret seed ({secret.SEED_FILE})"
     else:
         inputs = "hidden inputs from --seed (reproducing a result)"
+    client = None
+    if cluster is not None:
+        try:
+            client = cluster_mod.connect(cluster, jobs)
+        except cluster_mod.ClusterError as e:
+            log(f"llmcourse grade: {e}")
+            return EXIT_USAGE
+        where = f"on the Dask cluster {cluster} ({client.scheduler.address})"
+    else:
+        where = f"with {jobs} parallel worker(s)"
     log(f"grading {len(folders)} submission(s) of {assignment} out of process "
-        f"({', '.join(notebooks)}) with {jobs} parallel worker(s); {inputs}")
-    records = batch.grade_all(course_dir, assignment, chapter, folders, notebooks, jobs=jobs,
-                              regrade=regrade, seed=seed, budget_s=budget_s, sandbox=sandbox,
-                              log=log)
+        f"({', '.join(notebooks)}) {where}; {inputs}")
+    try:
+        records = batch.grade_all(course_dir, assignment, chapter, folders, notebooks,
+                                  jobs=jobs, regrade=regrade, seed=seed, budget_s=budget_s,
+                                  sandbox=sandbox, log=log,
+                                  remote=cluster_mod.remote_grader(client) if client else None)
+    finally:
+        if client is not None:
+            cluster_obj = getattr(client, "cluster", None)
+            client.close()
+            if cluster_obj is not None:
+                cluster_obj.close()
     grades = [_student_grade(records[s], chapter) for s in folders]
 
     graded = [g for g in grades if g.failure is None]
-    if graded:
+    # unchanged since a run that recorded them (same result, and the gradebook and autograded
+    # notebook still hold it): nbgrader is not asked again
+    current = [g for g in graded if records[g.student].get("reused")
+               and records[g.student].get("recorded_run")
+               and verify(coursedir, assignment, g, chapter,
+                          records[g.student]["recorded_run"]) is None]
+    if current:
+        log(f"{len(current)} student(s) already recorded in the gradebook with these results")
+    to_record = [g for g in graded if g not in current]
+    if to_record:
         run = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="llmcourse-keep-") as keep:
-            for g in graded:  # nbgrader --force deletes these before it writes new ones
+            for g in to_record:  # nbgrader --force deletes these before it writes new ones
                 src = _autograded(coursedir, g.student, assignment)
                 if src.is_dir():
                     shutil.copytree(src, Path(keep) / g.student)
             t0 = time.perf_counter()
-            proc = record(course_dir, assignment, graded, chapter,
-                          list(find_submissions(course_dir, assignment, None)), run)
-            log(f"recorded in the gradebook by nbgrader autograde (no kernel) in "
-                f"{time.perf_counter() - t0:.1f} s")
-            for g in graded:
+            proc = record(course_dir, assignment, to_record, chapter, run)
+            log(f"recorded {len(to_record)} student(s) in the gradebook by nbgrader autograde "
+                f"(no kernel) in {time.perf_counter() - t0:.1f} s")
+            for g in to_record:
                 problem = verify(coursedir, assignment, g, chapter, run)
                 if problem is None:
+                    records[g.student] = records[g.student] | {"recorded_run": run}
                     continue
-                tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-                g.failure, g.recorded = f"not recorded: {problem}\n{tail}", True
+                g.failure, g.recorded = f"not recorded in the gradebook: {problem}", True
+                g.log = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
                 dest, kept = _autograded(coursedir, g.student, assignment), Path(keep) / g.student
                 if kept.is_dir():
                     shutil.rmtree(dest, ignore_errors=True)
                     shutil.copytree(kept, dest)
                     g.restored = True
+    attention = [g for g in grades if g.failure and not g.recorded
+                 and mark_for_attention(db_url, assignment, g.student)]
 
     log("")
     width = max(len(g.student) for g in grades)
     for g in grades:
         if g.failure:
-            first, *rest = g.failure.splitlines()
             now = _previous(db_url, assignment, g.student)
-            if not g.recorded:
+            if g in attention:
+                where = f"gradebook: {now}, added so that it is not missed"
+            elif not g.recorded:
                 where = f"gradebook unchanged: {now}"
             else:
                 where = f"gradebook now: {now}" + (
                     "; earlier autograded notebook put back" if g.restored else "")
-            log(f"{g.student:<{width}}  {assignment}  NOT GRADED: {first} ({where})")
-            for line in rest:
+            log(f"{g.student:<{width}}  {assignment}  NOT GRADED: {g.failure} ({where})")
+            for line in g.log.splitlines():
                 log(f"{'':<{width}}    {line}")
         else:
             passed = sum(e.passed for r in g.notebooks.values() for e in r.exercises)
@@ -436,14 +470,24 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
             log(f"{g.student:<{width}}  {assignment}  {g.total:g}/{g.max_total:g}  "
                 f"({passed}/{n} exercises passed)"
                 + (f"  HELD FOR REVIEW: {', '.join(held)}" if held else ""))
+        for w in g.warnings:
+            log(f"{'':<{width}}    warning: {w}")
+    store = batch.results_dir(course_dir, assignment)
     for g in grades:  # a failure found while recording is stored too, so a rerun retries it
         if g.recorded and g.failure:
-            records[g.student] = records[g.student] | {"failure": g.failure}
+            records[g.student] = records[g.student] | {"failure": g.failure, "log": g.log}
+        if not records[g.student].get("reused") or g.recorded or \
+                "recorded_run" in records[g.student]:
+            rec = {k: v for k, v in records[g.student].items() if k != "reused"}
+            batch.write_atomic(store / f"{batch.safe_name(g.student)}.json",
+                               json.dumps(rec, ensure_ascii=False, indent=1))
+    everyone = batch.class_records(course_dir, assignment, records)
     log("")
-    log(batch.summary(records, chapter))
-    csv_path, json_path = batch.write_reports(course_dir, assignment, chapter, records)
+    log(batch.summary(everyone, chapter))
+    csv_path, json_path = batch.write_reports(course_dir, assignment, chapter, everyone)
     feedback = batch.write_feedback(course_dir, assignment, chapter, records)
-    log(f"reports: {csv_path.relative_to(course_dir)}, {json_path.relative_to(course_dir)}; "
+    log(f"reports (the whole class, {len(everyone)} student(s)): "
+        f"{csv_path.relative_to(course_dir)}, {json_path.relative_to(course_dir)}; "
         f"feedback per student: {feedback.relative_to(course_dir)}/<student>.html")
     failed = [g.student for g in grades if g.failure]
     if failed:
@@ -451,3 +495,26 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
             "(their rows in `nbgrader export` are not scores from this run)")
         return EXIT_FAILURES
     return EXIT_OK
+
+
+def mark_for_attention(db_url: str, assignment: str, student: str) -> bool:
+    """A student who could not be graded and has no submission in the gradebook gets one, every
+    check cell flagged for a manual grade, so that formgrader and ``nbgrader export`` show them
+    (otherwise they are absent, as if they had submitted nothing). An existing entry is left as
+    it is. True when one was added."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(db_url) as gb:
+        try:
+            gb.find_submission(assignment, student)
+            return False
+        except MissingEntry:
+            pass
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+        gb.db.commit()
+    return True

@@ -136,8 +136,10 @@ def judge_case(prep: Prepared, report: dict, tensors: list) -> CaseVerdict:
         label = _output_label(prep.case, i, n_out)
         python_number = got.dim() == 0 and {got.dtype, exp_dtype} <= {torch.int64, torch.float64}
         if got.dtype != exp_dtype and not python_number:  # 3 and 3.0 are the same count
+            source = ("the dtype of the inputs" if exp_dtype == prep.case.dtype
+                      else "the reference's dtype for these inputs")
             return CaseVerdict(prep, False, "wrong", f"{label} has dtype {got.dtype}, expected "
-                               f"{exp_dtype} (the dtype of the inputs)", shown, forbidden)
+                               f"{exp_dtype} ({source})", shown, forbidden)
         if i < len(devices) and devices[i].split(":")[0] != prep.case.device.split(":")[0]:
             return CaseVerdict(prep, False, "wrong", f"{label} is on {devices[i]}, expected "
                                f"{prep.case.device} (the device of the inputs)", shown, forbidden)

@@ -29,9 +29,36 @@ def nbgrader_in_process_alembic() -> None:
     nbgrader.api.get_alembic_version = alembic_head
 
 
+ONLY_STUDENTS = "LLMCOURSE_NBGRADER_STUDENTS"  # a JSON file: the student ids nbgrader processes
+
+
+def nbgrader_only_students(path: str) -> None:
+    """Make nbgrader's converters (autograde) process exactly the student ids listed in the JSON
+    file at ``path``. nbgrader's own ``--CourseDirectory.student_id_exclude`` is one
+    comma-separated string, so an id containing a comma cannot be excluded (it was processed and
+    recorded as 0); ``--student`` is a glob. A list in a file has neither problem, whatever the
+    ids hold (commas, spaces, accents, leading dashes, glob characters)."""
+    import json
+
+    from nbgrader.converters.base import BaseConverter
+
+    with open(path, encoding="utf-8") as f:
+        only = set(json.load(f))
+    original = BaseConverter.init_destination
+
+    def init_destination(self, assignment_id: str, student_id: str) -> bool:
+        return student_id in only and original(self, assignment_id, student_id)
+
+    BaseConverter.init_destination = init_destination
+
+
 def main(argv: list[str]) -> None:
+    import os
+
     if argv[0] == "nbgrader" or argv[0].startswith("nbgrader."):
         nbgrader_in_process_alembic()
+        if os.environ.get(ONLY_STUDENTS):
+            nbgrader_only_students(os.environ[ONLY_STUDENTS])
     sys.argv = list(argv)
     runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
 

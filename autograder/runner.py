@@ -312,6 +312,33 @@ class _Job:
         return self.end is not None and time.monotonic() >= self.end
 
 
+JOB_PREFIX = "llmcourse-job-"  # + the grading process's pid: its job folders in the temp dir
+
+
+def remove_stale_job_dirs() -> int:
+    """Delete the job folders (students' code, hidden inputs) that graders killed before their
+    cleanup left in the temporary directory: those whose process no longer runs. Returns how many
+    were removed."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{JOB_PREFIX}*"):
+        pid = path.name[len(JOB_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not path.exists()
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise, list[Prepared]]],
                   *, cells_for: dict[str, list[int]] | None = None, sandbox: Sandbox | None = None,
                   slot: int = 0, budget_s: float | None = None) -> RunReport:
@@ -326,7 +353,7 @@ def run_in_worker(chapter: Chapter, cells: list[dict], plan: list[tuple[Exercise
     budget = STARTUP_S + sum(CELL_TIMEOUT_S + exercise_deadline(ex, prep) for ex, prep in plan)
     limits = Limits(address_space=ADDRESS_SPACE_LIMIT, cpu_seconds=int(2 * budget),
                     file_size=FILE_SIZE_LIMIT)
-    job_dir = Path(tempfile.mkdtemp(prefix="llmcourse-job-"))
+    job_dir = Path(tempfile.mkdtemp(prefix=f"{JOB_PREFIX}{os.getpid()}-"))
     job_in = job_dir / "in"
     job_in.mkdir(mode=0o755)
     job_in.chmod(0o755)  # readable by the sandbox's unprivileged uid; job_dir itself stays private

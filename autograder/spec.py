@@ -158,7 +158,7 @@ class Exercise:
     forbidden: Forbidden = NOTHING
     forbidden_hint: str = ""  # what to use instead
     mistakes: tuple[Mistake, ...] = ()
-    # Earlier exercises this one may call (their ids), replaced while it is graded by their
+    # Other exercises this one may call (their ids), replaced while it is graded by their
     # built-in stand-ins (``gradelib.STANDINS``), so that one bug is charged to one exercise only.
     standins: tuple[str, ...] = ()
     timeout_floor_s: float = 20.0  # minimum wall time for this exercise's cases
@@ -242,6 +242,12 @@ class Chapter:
     # of once per exercise (names of ``worker.WARM_UPS``, e.g. "dynamo": the first optimizer step
     # or torch.func call imports torch._dynamo, about 1-1.7 s).
     warm_ups: tuple[str, ...] = ()
+    # The book's sections this notebook follows, in order: "4.3 Softmax" is a "## 4.3 ..." heading
+    # whose title contains "Softmax" (a word of the book's title; the number alone where the
+    # title is not pinned). Material beyond the book is a marked "###" subsection of the nearest
+    # section. Empty: not yet matched to the book's table of contents (its numbered headings must
+    # still start with the chapter's number and increase).
+    book_sections: tuple[str, ...] = ()
 
     def __post_init__(self):
         for ex in self.exercises:

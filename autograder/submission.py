@@ -89,6 +89,19 @@ def detect_chapter(nb: dict, chapters: dict[str, Chapter], path: str = "") -> Ch
                           "(no answer cells found); pass --chapter")
 
 
+def owning_chapter(nb: dict, chapter: Chapter, chapters: dict[str, Chapter]) -> Chapter | None:
+    """Another of ``chapters`` whose notebook this is, when it has answer cells of that chapter
+    and none of ``chapter``'s (a ch06 notebook handed in as ch04 would otherwise be graded on the
+    names its cells happen to define); None when it is ``chapter``'s or cannot be told."""
+    ids = {_grade_id(c) for c in nb["cells"]}
+    if any(ex.answer_cell_id in ids for ex in chapter.exercises):
+        return None
+    owners = [ch for ch in chapters.values()
+              if ch.id != chapter.id and any(ex.answer_cell_id in ids for ex in ch.exercises)]
+    return max(owners, key=lambda ch: sum(ex.answer_cell_id in ids for ex in ch.exercises),
+               default=None)
+
+
 def extract(nb: dict, chapter: Chapter, path: str = "") -> Submission:
     code_cells = [c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") == "code"]
     wanted = {ex.answer_cell_id: ex.id for ex in chapter.exercises}

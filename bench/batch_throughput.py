@@ -11,8 +11,14 @@ submissions (every chapter's solution) graded one after the other in the strict 
 checkout and by a ``git worktree`` of REV, alternately, ``--rounds`` times; it prints the seconds
 of each and the ratio of the medians.
 
+With ``--cluster local`` it measures class grading on Dask instead (autograder/cluster.py): the
+same class graded in local threads and on a LocalCluster with the same number of worker
+processes, alternately, and the throughput per worker core, with what 1,000 submissions of the
+chapter cost in CPU-hours.
+
 Run: python bench/batch_throughput.py [--copies N]
      python bench/batch_throughput.py --baseline c949d20 [--rounds 3]
+     python bench/batch_throughput.py --cluster local [--workers 2] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -108,14 +114,55 @@ def compare_designs(baseline: str, rounds: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def compare_cluster(spec: str, workers: int, copies: int, rounds: int) -> None:
+    """Local threads against Dask workers on one class, alternately (same sandbox, same jobs)."""
+    from autograder import cluster
+
+    chapter = get_chapter("ch04")
+    root = Path(tempfile.mkdtemp(prefix="llmcourse-bench-"))
+    client = cluster.connect(spec, workers)
+    try:
+        folders = make_course(root, copies)
+        n = len(folders)
+        seconds: dict = {"local threads": [], f"dask {spec}": []}
+        for _ in range(rounds):
+            for name in seconds:
+                t = time.perf_counter()
+                remote = cluster.remote_grader(client) if name.startswith("dask") else None
+                records = batch.grade_all(root, ASSIGNMENT, chapter, folders, [ASSIGNMENT],
+                                          jobs=workers, regrade=True, log=lambda *a: None,
+                                          remote=remote)
+                seconds[name].append(time.perf_counter() - t)
+                assert all(r["failure"] is None for r in records.values()), records
+        print(f"{n} submissions ({copies} × correct, wrong, hostile), chapter ch04, "
+              f"{workers} workers, {rounds} rounds, {os.cpu_count()} cores")
+        for name, ts in seconds.items():
+            med = statistics.median(ts)
+            per_core = n / med * 60 / workers
+            cpu_h = 1000 * med * workers / n / 3600
+            print(f"{name:<16} median {med:6.1f} s  {n / med * 60:6.1f} subs/min  "
+                  f"{per_core:5.1f} subs/min per worker core  "
+                  f"{cpu_h:4.2f} CPU-hours per 1,000 submissions")
+    finally:
+        client.close()
+        if getattr(client, "cluster", None) is not None:
+            client.cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--baseline", help="a git revision of the grader to compare with")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cluster", help="local, or a Dask scheduler address")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.baseline:
         compare_designs(args.baseline, args.rounds)
+        return
+    if args.cluster:
+        compare_cluster(args.cluster, args.workers, args.copies, args.rounds)
         return
     chapter = get_chapter("ch04")
     modes = {"plain": detect("plain")}

@@ -4,28 +4,9 @@ Every function computes on the device and in the floating dtype of its inputs, w
 a bfloat16 input is computed naively in bfloat16, because the grader measures the reference's own
 low-precision error to set its tolerances.
 
-Dimension glossary (the only one in the repository; every ``Shape:`` section and ``# (B, H, L, E)``
-comment uses these letters):
-
-    ...  any number of leading batch dimensions, broadcast against each other
-    B    batch size
-    T    sequence length in self-attention, where L = S = T
-    H    number of attention heads
-    L    query length (number of queries)
-    S    key/value length (number of keys, and of values)
-    E    query/key feature size (per head in multi-head attention)
-    Ev   value feature size (per head in multi-head attention)
-    D    model width, d_model
-    Dh   head size, D // H
-    M    number of query points of the kernel smoother
-    P    number of positions of a positional-encoding table
-    C    number of classes (the vocabulary size for next-token prediction)
-    F    number of random features (the double-descent experiment, Performer attention)
-    K    number of runs of a scaling-law fit
-    V    vocabulary size (embedding rows, logits)
-    Dff  hidden width of a feed-forward layer (d_ff)
-    N    size of the one dimension an operation acts along: softmax's ``dim``, the normalised
-         feature dimension of a norm, the N data points (keys/values) of the kernel smoother
+Notation: ``reference/notation.py`` holds the course's one glossary (dimension letters of every
+``Shape:`` section and ``# (B, H, L, E)`` comment, and the symbols of the formulas), rendered to
+``docs/NOTATION.md``; a test keeps every shape in course/ and reference/ to its letters.
 
 Conventions, stated once:
 
@@ -41,11 +22,11 @@ Conventions, stated once:
   all-zero output, which is what torch 2.13's ``scaled_dot_product_attention`` returns on CPU
   (``torch.softmax`` itself would give NaN for such a row).
 * RoPE pairing (``reference/positional.py``): ``interleaved=False`` rotates the two halves of the
-  head dimension (pairs (i, i + Dh/2), GPT-NeoX/Llama layout), ``interleaved=True`` adjacent pairs
+  head dimension (pairs (i, i + E/2), GPT-NeoX/Llama layout), ``interleaved=True`` adjacent pairs
   (2i, 2i + 1) (RoFormer layout); a pair (x1, x2) at position m becomes
   (x1 cos mθ − x2 sin mθ, x1 sin mθ + x2 cos mθ), i.e. multiplication by e^{+imθ}.
-* Multi-head attention splits heads as ``.view(B, T, H, Dh).transpose(1, 2)``: head h owns feature
-  columns ``h * Dh : (h + 1) * Dh`` of each projection (the layout of ``nn.MultiheadAttention``).
+* Multi-head attention splits heads as ``.view(B, T, H, E).transpose(1, 2)``: head h owns feature
+  columns ``h * E : (h + 1) * E`` of each projection (the layout of ``nn.MultiheadAttention``).
 """
 
 from reference.attention import (

@@ -1,7 +1,7 @@
-"""Chapter 4, Attention: softmax, scaled dot-product attention, multi-head attention, and attention
-as a kernel smoother (section 4.4).
+"""Chapter 4, Attention: scaled dot-product attention (section 4.1), multi-head attention (4.2),
+the softmax and its Jacobian (4.3), and attention as a kernel smoother (4.4).
 
-Dimension letters and mask conventions are defined once, in ``reference/__init__.py``.
+Dimension letters: ``reference/notation.py``; mask conventions: ``reference/__init__.py``.
 """
 
 import math
@@ -13,9 +13,9 @@ from torch import nn
 def softmax(x, dim=-1, temperature=1.0):
     """Numerically stable softmax of ``x / temperature`` along ``dim``.
 
-    softmax(x)_i = exp(x_i / T) / sum_j exp(x_j / T). Subtracting the row maximum first leaves the
-    result unchanged (softmax is shift-invariant) but keeps every exponent <= 0, so nothing
-    overflows, even for logits around 1e4.
+    softmax(x)_i = exp(x_i / tau) / sum_j exp(x_j / tau), with tau the temperature. Subtracting
+    the row maximum first leaves the result unchanged (softmax is shift-invariant) but keeps every
+    exponent <= 0, so nothing overflows, even for logits around 1e4.
 
     Entries equal to -inf get weight 0. A row that is entirely -inf (a query that may attend to
     nothing) returns all zeros, not NaN: this is what torch's ``scaled_dot_product_attention`` does
@@ -25,10 +25,11 @@ def softmax(x, dim=-1, temperature=1.0):
     Args:
         x: logits, any floating dtype; the result has the same dtype.
         dim: dimension to normalise over.
-        temperature: T > 0. T -> 0 tends to the one-hot argmax, T -> infinity to uniform weights.
+        temperature: tau > 0. tau -> 0 tends to the one-hot argmax, tau -> infinity to uniform
+            weights.
 
     Shape:
-        x: (..., N, ...) with N at position ``dim``
+        x: any shape; the normalised dimension is ``dim``
         output: same shape as x; sums to 1 along ``dim`` (or to 0 on fully -inf rows)
     """
     if not temperature > 0:
@@ -51,10 +52,10 @@ def softmax_jacobian(p):
     logits by the same amount does not change the output.
 
     Shape:
-        p: (..., N), probabilities along the last dimension
-        output: (..., N, N)
+        p: (..., n), probabilities over n items along the last dimension
+        output: (..., n, n)
     """
-    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (..., N, N)
+    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (..., n, n)
 
 
 def _causal_mask(L, S, device):
@@ -121,25 +122,25 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
 
 
 def split_heads(x, n_heads):
-    """Split the feature dimension into heads: head h owns columns h * Dh : (h + 1) * Dh.
+    """Split the feature dimension into heads: head h owns columns h * E : (h + 1) * E.
 
     Shape:
         x: (B, T, D)
-        output: (B, H, T, Dh), a view, with Dh = D // H
+        output: (B, H, T, E), a view, with the head size E = D // H
     """
     B, T, D = x.shape
-    return x.view(B, T, n_heads, D // n_heads).transpose(1, 2)  # (B, H, T, Dh)
+    return x.view(B, T, n_heads, D // n_heads).transpose(1, 2)  # (B, H, T, E)
 
 
 def merge_heads(x):
     """Inverse of ``split_heads``: concatenate the heads along the feature dimension.
 
     Shape:
-        x: (B, H, T, Dh)
-        output: (B, T, D), with D = H * Dh
+        x: (B, H, T, E)
+        output: (B, T, D), with D = H * E
     """
-    B, H, T, Dh = x.shape
-    return x.transpose(1, 2).contiguous().view(B, T, H * Dh)  # (B, T, H, Dh) -> (B, T, D)
+    B, H, T, E = x.shape
+    return x.transpose(1, 2).contiguous().view(B, T, H * E)  # (B, T, H, E) -> (B, T, D)
 
 
 class MultiHeadAttention(nn.Module):
@@ -148,12 +149,14 @@ class MultiHeadAttention(nn.Module):
 
     Loads the weights of ``nn.MultiheadAttention(D, H, batch_first=True)`` via
     ``in_proj_weight = cat([q_proj.weight, k_proj.weight, v_proj.weight])`` (same for the biases);
-    note that its boolean masks use the opposite polarity (True = masked out).
+    note that its boolean masks use the opposite polarity (True = masked out). ``attn_mask`` is
+    boolean, True = may attend, or float, added to the scores. ``d_model`` not divisible by
+    ``n_heads`` raises ValueError.
 
     Shape:
         x: (B, T, D)
-        attn_mask: bool (True = may attend) or float, broadcastable to (B, H, T, T); e.g. a
-            (T, T) mask, or a key padding mask of shape (B, T) passed as ``mask[:, None, None, :]``
+        attn_mask: broadcastable to (B, H, T, T); e.g. a (T, T) mask, or a key padding mask of
+            shape (B, T) passed as ``mask[:, None, None, :]``
         output: (B, T, D)
     """
 
@@ -168,18 +171,19 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def forward(self, x, attn_mask=None, is_causal=False):
-        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, Dh)
-        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, Dh)
-        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, Dh)
+        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, E)
+        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, E)
+        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, E)
         y = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
-        return self.out_proj(merge_heads(y))  # (B, H, T, Dh) -> (B, T, D)
+        return self.out_proj(merge_heads(y))  # (B, H, T, E) -> (B, T, D)
 
 
 def kernel_smoother(queries, keys, values, bandwidth):
     """Nadaraya-Watson regression with a Gaussian kernel: attention as a kernel method (sec. 4.4).
 
     output_i = sum_j w_ij values_j with w_ij = exp(-|q_i - k_j|^2 / (2 h^2)) / sum_j' exp(...),
-    i.e. softmax attention with scores -|q_i - k_j|^2 and temperature 2 h^2. Working with the
+    i.e. softmax attention of the L queries over the S keys (the data points) with scores
+    -|q_i - k_j|^2 and temperature 2 h^2. Working with the
     log-weights (a stable softmax) keeps far-away queries from giving 0 / 0.
 
     The squared distances are formed from the differences, not as |q|^2 + |k|^2 - 2 q.k: that
@@ -190,13 +194,13 @@ def kernel_smoother(queries, keys, values, bandwidth):
             h -> 0 the value of the nearest key.
 
     Shape:
-        queries: (..., M, E)
-        keys: (..., N, E)
-        values: (..., N, Ev)
-        output: (..., M, Ev)
+        queries: (..., L, E)
+        keys: (..., S, E)
+        values: (..., S, Ev)
+        output: (..., L, Ev)
     """
     if not bandwidth > 0:
         raise ValueError(f"bandwidth must be > 0, got {bandwidth}")
-    sq_dist = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)  # (..., M, N)
-    weights = softmax(-sq_dist, dim=-1, temperature=2 * bandwidth**2)  # (..., M, N)
-    return weights @ values  # (..., M, Ev)
+    sq_dist = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)  # (..., L, S)
+    weights = softmax(-sq_dist, dim=-1, temperature=2 * bandwidth**2)  # (..., L, S)
+    return weights @ values  # (..., L, Ev)

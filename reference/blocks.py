@@ -3,13 +3,15 @@ feed-forward network (plain and SwiGLU), the pre-norm causal transformer block, 
 parameter count, and two constructions that show what the pieces can express (a ReLU network that
 reproduces any piecewise-linear interpolant, and an attention head that copies the previous token).
 
-Dimension letters are defined once, in ``reference/__init__.py``; here also V (vocabulary size),
-F (hidden width of the feed-forward network, ``d_ff``) and Hd (hidden units of a ReLU network).
+Dimension letters and symbols are those of the course's glossary, ``reference/notation.py`` (here
+D model width, E = D / H head size, F hidden width of the feed-forward network ``d_ff``, V
+vocabulary size); n knots and u hidden units of the ReLU-network construction are local counts.
 
 Conventions, stated once:
 
-* RoPE uses the half-split (GPT-NeoX / Llama) pairing: feature i of a head is rotated together with
-  feature i + Dh/2, by the angle t * base^(-2i/Dh) at position t (t counts from 0). The rotation is
+* RoPE uses the half-split (GPT-NeoX / Llama) pairing: feature k of a head is rotated together with
+  feature k + E/2, by the angle t * theta_k at position t (t counts from 0), with frequencies
+  theta_k = Theta^(-2k/E) and base Theta = ``rope_base`` (10 000 by default). The rotation is
   (a, b) -> (a cos - b sin, b cos + a sin), i.e. multiplication by exp(+i angle): Chapter 5's
   ``reference.positional.apply_rope`` (its default layout), computed in x's dtype.
 * Norm eps: 1e-5 for LayerNorm, 1e-6 for RMSNorm (as in ``reference.norms``).
@@ -84,7 +86,7 @@ class FeedForward(nn.Module):
 
     Shape:
         x: (..., D)
-        output: (..., D); the hidden activations are (..., Dff)
+        output: (..., D); the hidden activations are (..., F)
     """
 
     def __init__(self, d_model, d_ff, activation="gelu", bias=True):
@@ -96,7 +98,7 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
 
     def forward(self, x):
-        return self.fc2(ACTIVATIONS[self.activation](self.fc1(x)))  # (..., Dff) -> (..., D)
+        return self.fc2(ACTIVATIONS[self.activation](self.fc1(x)))  # (..., F) -> (..., D)
 
 
 class SwiGLU(nn.Module):
@@ -107,7 +109,7 @@ class SwiGLU(nn.Module):
 
     Shape:
         x: (..., D)
-        output: (..., D); gate and up activations are (..., Dff)
+        output: (..., D); gate and up activations are (..., F)
     """
 
     def __init__(self, d_model, d_ff):
@@ -117,7 +119,7 @@ class SwiGLU(nn.Module):
         self.w2 = nn.Linear(d_ff, d_model, bias=False)
 
     def forward(self, x):
-        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., Dff) -> (..., D)
+        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., F) -> (..., D)
 
 
 # --------------------------------------------------------------------------- norms as modules
@@ -177,19 +179,19 @@ class CausalSelfAttention(MultiHeadAttention):
         ``cache.pos``, its keys and values are appended, and each query attends to every cached
         key up to its own position."""
         start = 0 if cache is None else cache.pos
-        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, Dh)
-        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, Dh)
-        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, Dh)
+        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, E)
+        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, E)
+        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, E)
         positions = torch.arange(start, start + x.shape[-2], device=x.device)  # (T,)
         if self.rope:
             q = apply_rope(q, positions, base=self.rope_base)
             k = apply_rope(k, positions, base=self.rope_base)
         if cache is None:
-            y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
+            y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, E)
         else:
-            k, v = cache.update(k, v)  # (B, H, S, Dh), S = start + T
+            k, v = cache.update(k, v)  # (B, H, S, E), S = start + T
             visible = torch.arange(k.shape[-2], device=x.device) <= positions[:, None]  # (T, S)
-            y = scaled_dot_product_attention(q, k, v, attn_mask=visible)  # (B, H, T, Dh)
+            y = scaled_dot_product_attention(q, k, v, attn_mask=visible)  # (B, H, T, E)
         return self.out_proj(merge_heads(y))  # (B, T, D)
 
 
@@ -315,17 +317,18 @@ def relu_network_for_piecewise_linear(xs, ys):
     With slopes s_k = (ys[k+1] - ys[k]) / (xs[k+1] - xs[k]), the interpolant is
         f(x) = ys[0] + s_0 relu(x - xs[0]) + sum_{k>=1} (s_k - s_{k-1}) relu(x - xs[k]):
     each hidden unit switches on at a knot and changes the slope by the jump there.
-    Uses Hd = N - 1 hidden units; the layout is that of nn.Linear(1, Hd) then nn.Linear(Hd, 1).
+    With n points it uses u = n - 1 hidden units, in the layout of nn.Linear(1, u) then
+    nn.Linear(u, 1), in xs's dtype and on its device.
 
     Shape:
-        xs: (N,), strictly increasing, N >= 2
-        ys: (N,)
-        output: W1 (Hd, 1), b1 (Hd,), W2 (1, Hd), b2 (1,)
+        xs: (n,), strictly increasing, n >= 2
+        ys: (n,)
+        output: W1 (u, 1), b1 (u,), W2 (1, u), b2 (1,)
     """
-    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])  # (N-1,)
-    jumps = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (N-1,)
-    W1 = torch.ones(len(jumps), 1, dtype=xs.dtype, device=xs.device)  # (Hd, 1)
-    b1 = -xs[:-1]  # (Hd,): unit k switches on at xs[k]
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])  # (n-1,)
+    jumps = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (n-1,)
+    W1 = torch.ones(len(jumps), 1, dtype=xs.dtype, device=xs.device)  # (u, 1)
+    b1 = -xs[:-1]  # (u,): unit k switches on at xs[k]
     return W1, b1.clone(), jumps[None, :], ys[:1].clone()
 
 
@@ -337,17 +340,17 @@ def previous_token_head(seq_len, d_model):
 
     Input row t is x_t = [e_t, c_t]: the one-hot position e_t (seq_len columns) followed by the
     content c_t (d_model - seq_len columns). The head computes
-        softmax(causal((X W_q)(X W_k)^T / sqrt(d_k))) (X W_v)
+        softmax(causal((X W_q)(X W_k)^T / sqrt(E))) (X W_v)
     and its output row t is [0, c_{t-1}] for t >= 1 (row 0, which can only see itself, is
     [0, c_0]). W_k reads the position, W_q maps position t to position t - 1 with a large gain,
     so the only large score of query t is key t - 1; W_v keeps the content and drops the position.
 
     Shape:
-        output: W_q (D, D), W_k (D, D), W_v (D, D), float32 (D = d_model)
+        output: W_q (D, E), W_k (D, E), W_v (D, D), float32, with D = d_model and here E = D
     """
     if d_model <= seq_len:
         raise ValueError(f"d_model={d_model} must exceed seq_len={seq_len} (room for content)")
-    gain = PREVIOUS_TOKEN_SCORE * math.sqrt(d_model)  # undo the 1/sqrt(d_k) of the scores
+    gain = PREVIOUS_TOKEN_SCORE * math.sqrt(d_model)  # undo the 1/sqrt(E) of the scores
     W_q = torch.zeros(d_model, d_model)
     W_q[1:seq_len, : seq_len - 1] = gain * torch.eye(seq_len - 1)  # e_t -> gain * e_{t-1}
     W_k = torch.zeros(d_model, d_model)

@@ -51,7 +51,7 @@ def capstone(train_tokens, val_tokens, budget_seconds):
     "steps" (the planned step count) and "seconds" (the wall time of the whole run).
 
     Shape:
-        train_tokens, val_tokens: (N,) int64 token streams over ids 0 .. V-1
+        train_tokens, val_tokens: (n,) int64 token streams of any lengths, over ids 0 .. V-1
     """
     start = time.perf_counter()
     vocab_size = int(max(train_tokens.max(), val_tokens.max())) + 1

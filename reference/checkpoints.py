@@ -7,7 +7,7 @@ Why safetensors rather than ``torch.save``'s pickle:
   file can call any importable function with any arguments; ``torch.load(weights_only=True)``
   restricts the unpickler to an allow-list, but the format remains a program. A safetensors file
   is only data: a header and the tensors' bytes.
-* **The header is JSON.** The file starts with N, a little-endian unsigned 64-bit integer, then N
+* **The header is JSON.** The file starts with n, a little-endian unsigned 64-bit integer, then n
   bytes of UTF-8 JSON: for every tensor its dtype ("F32", "BF16", ...), shape and the byte range
   of its data, plus a "__metadata__" dict of string -> string. Then come the tensors' bytes,
   row-major (C order), each in one contiguous range. :func:`read_header` reads it in four lines.

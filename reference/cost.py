@@ -8,14 +8,15 @@ Conventions, stated once:
   only matrix products count. A weight matrix with n entries, applied to one token's activation
   vector, costs 2 n FLOPs; so a forward pass costs 2 N FLOPs per token for N parameters.
 * Per token, a forward pass over a context of T positions costs
-      2 N + 4 L T D
-  FLOPs (L layers, model width D): 2 N for the weights, plus 2 L T D for the scores q kᵀ and
-  2 L T D for the weighted sum of the values (per layer the heads together have D query features
-  and D value features). This is the per-token estimate of Kaplan et al. (2020, "Scaling laws
+      2 N + 4 n_layer T D
+  FLOPs (n_layer blocks, model width D): 2 N for the weights, plus 2 n_layer T D for the scores
+  q kᵀ and 2 n_layer T D for the weighted sum of the values (per layer the heads together have
+  D query features and D value features). This is the per-token estimate of Kaplan et al. (2020, "Scaling laws
   for neural language models", table 1, C_forward = 2 N + 2 n_layer n_ctx d_attn), with the
   attention term doubled because we count the product with the values too, as
   ``reference.efficiency.transformer_flops_per_token`` and ``reference.train.flops_per_token``
-  do (and as PaLM's 6 N + 12 L H Q T training count does, whose forward third is this formula).
+  do (and as PaLM's training count 6 N + 12 n_layer H E T does, in this course's letters, whose
+  forward third is this formula).
 * N counts the parameters that multiply an activation. An embedding table that is only looked up
   costs no FLOPs (with tied embeddings the head's matmul uses it, so it counts); norm gains and
   biases cost O(D) per token and are counted at 2 FLOPs each by "2 N", a negligible excess.
@@ -25,7 +26,7 @@ Conventions, stated once:
 
 # --------------------------------------------------------------------------- FLOPs and money
 def inference_flops_per_token(n_params, n_layers, d_model, context):
-    """Forward FLOPs for one token attending to ``context`` positions: 2 N + 4 L T D (see the
+    """Forward FLOPs for one token attending to ``context`` positions: 2 N + 4 n_layer T D (see the
     module docstring). ``context`` is taken as fixed: for autoregressive decoding, where the
     context grows from the prompt to the last token, pass the average number of positions
     attended to."""
@@ -36,7 +37,7 @@ def inference_cost(n_params, n_layers, d_model, context, n_tokens, peak_flops, m
                    price_per_hour):
     """FLOPs, wall-clock seconds and money to process (or generate) ``n_tokens`` tokens.
 
-        flops   = n_tokens * (2 N + 4 L T D)
+        flops   = n_tokens * (2 N + 4 n_layer T D)
         seconds = flops / (peak_flops * mfu)
         cost    = seconds / 3600 * price_per_hour
 
@@ -56,13 +57,15 @@ def inference_cost(n_params, n_layers, d_model, context, n_tokens, peak_flops, m
 
 
 def training_flops(n_params, n_tokens):
-    """C = 6 N D (D the number of training tokens here, Chinchilla's letter, not the width):
+    """C = 6 N D_tok (D_tok the number of training tokens; Chinchilla writes D, which is the
+    model width in this course):
     training costs 6 FLOPs per parameter per token, 2 for the forward pass (one multiply-add
     with the weight) and 4 for the backward pass (one multiply-add for the gradient with respect
     to the input, one for the gradient with respect to the weight).
 
-    The attention term (12 L T D per token, three times the forward's 4 L T D) is left out, as in
-    Kaplan et al. (2020) and Hoffmann et al. (2022). With N ≈ 12 L D² (a standard block) it adds
+    The attention term (12 n_layer T D per token, three times the forward's 4 n_layer T D) is
+    left out, as in Kaplan et al. (2020) and Hoffmann et al. (2022). With N ≈ 12 n_layer D² (a
+    standard block) it adds
     a fraction T / (6 D) to 6 N: 22% for GPT-2 small (T = 1024, D = 768), less for wider models.
     ``reference.train.flops_per_token`` keeps it, for measuring MFU.
     """

@@ -25,8 +25,8 @@ Conventions, stated once:
   (bytes of left token, bytes of right token) is lexicographically GREATEST.
 * A merge is applied left to right without overlap: with the merge (a, a), "aaa" becomes (aa, a).
 
-Dimension letters are defined once, in ``reference/__init__.py``; here also V (vocabulary size)
-and N (number of tokens in a stream).
+Dimension letters are those of ``reference/notation.py`` (V the vocabulary size, B the batch size,
+T the context length); the number of tokens in a stream is written n (it is none of them).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def sample_markov(probs, n_tokens, generator=None):
     is stationary from its first token and its per-token entropy is the entropy rate).
 
     Shape:
-        output: (N,) int64
+        output: (n_tokens,) int64
     """
     V, k = probs.shape[-1], probs.dim() - 1
     flat = probs.reshape(-1, V)  # (S, V)
@@ -140,8 +140,8 @@ def sample_markov(probs, n_tokens, generator=None):
 class SyntheticCorpus:
     """A train/validation split of one Markov language and its loss floor."""
 
-    train: torch.Tensor  # (N_train,) int64 token stream
-    val: torch.Tensor  # (N_val,) int64, drawn independently
+    train: torch.Tensor  # (n_train,) int64 token stream
+    val: torch.Tensor  # (n_val,) int64, drawn independently
     vocab_size: int
     entropy_rate: float  # nats per token: the best achievable loss
 
@@ -217,8 +217,8 @@ def read_text(path):
 class TextCorpus:
     """A user's text as token streams: the first 90% for training, the rest for validation."""
 
-    train: torch.Tensor  # (N_train,) int64 token ids
-    val: torch.Tensor  # (N_val,)
+    train: torch.Tensor  # (n_train,) int64 token ids
+    val: torch.Tensor  # (n_val,)
     vocab_size: int
     bytes_per_token: float  # UTF-8 bytes per token over the whole text (compression)
     merges: list | None = None  # the byte-level BPE's merges (None: raw bytes)
@@ -561,7 +561,7 @@ def pack_documents(docs, seq_len, eos_id):
     for d in docs:
         parts.append(torch.as_tensor(d, dtype=torch.long).reshape(-1))
         parts.append(torch.tensor([eos_id], dtype=torch.long))
-    stream = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)  # (N,)
+    stream = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)  # (n,)
     n_rows = stream.numel() // seq_len
     return stream[: n_rows * seq_len].reshape(n_rows, seq_len)  # (n_rows, T)
 
@@ -569,12 +569,15 @@ def pack_documents(docs, seq_len, eos_id):
 def get_batch(tokens, batch_size, context_length, device="cpu", generator=None):
     """A random batch of next-token-prediction examples from a 1-D token stream.
 
-    Starting offsets are drawn uniformly from {0, ..., N - T - 1} (every window whose target fits)
-    by exactly ``torch.randint(0, N - T, (B,), generator=generator)`` on the CPU; row b is
+    Starting offsets are drawn uniformly from {0, ..., n - T - 1} (every window whose target fits)
+    by exactly ``torch.randint(0, n - T, (B,), generator=generator)`` on the CPU; row b is
     x = tokens[o_b : o_b + T] and y = tokens[o_b + 1 : o_b + T + 1] (y is x shifted by one).
+    The mean loss of such a batch is an unbiased estimate of the mean loss over the n - T windows,
+    not of a mean over the stream's targets: tokens 1..T-1 and n-T+1..n-1 lie in fewer than T
+    windows (tokens 1 and n - 1 in one), every other target in exactly T.
 
     Shape:
-        tokens: (N,) integer, N > T
+        tokens: (n,) integer, n > T
         output: x (B, T) int64 and y (B, T) int64, on ``device``
     """
     n = tokens.shape[0]

@@ -13,7 +13,7 @@ Conventions, stated once:
   ≥ p: sort the probabilities softmax(logits) in descending order, find the first position j
   whose cumulative sum reaches p, keep every token whose logit is ≥ the logit at j (ties with
   the crossing token are kept). At least one token is always kept; p ≥ 1 keeps everything.
-* ``sample_next_token`` applies, in this order: the temperature (logits / T), top-k, top-p, the
+* ``sample_next_token`` applies, in this order: the temperature (logits / τ), top-k, top-p, the
   softmax, one draw per distribution with ``torch.multinomial``. ``temperature=0`` is greedy:
   the argmax, the first index among equal maxima (``torch.argmax``). 16-bit logits are computed
   in float32.
@@ -29,13 +29,14 @@ Conventions, stated once:
   extension that ends in ``eos_id`` leaves the beam for the finished list, so the beam can shrink;
   it is not extended again. After ``max_len`` generated tokens the unfinished hypotheses are
   finished as they are. The answer is the finished hypothesis of highest score
-  log p(y) / lp(|y|), with the GNMT length penalty lp(L) = ((5 + L) / 6)^α (Wu et al., 2016),
-  α = ``length_penalty``, L = generated tokens (eos included, bos not).
+  log p(y) / lp(|y|), with the GNMT length penalty lp(|y|) = ((5 + |y|) / 6)^α (Wu et al.,
+  2016), α = ``length_penalty``, |y| = generated tokens (eos included, bos not).
 * Speculative decoding (Leviathan et al., 2023; Chen et al., 2023): draft token x_i, drawn from
   the draft distribution q_i, is accepted with probability min(1, p_i(x_i) / q_i(x_i)), in order;
   at the first rejection the next token is drawn from the residual max(0, p_i − q_i),
-  renormalised, and the rest is discarded; if all K are accepted, one more token is drawn from
-  p_K. Every emitted token is then distributed exactly as the target model would draw it.
+  renormalised, and the rest is discarded; if all k draft tokens are accepted, one more token
+  is drawn from p_k. Every emitted token is then distributed exactly as the target model would
+  draw it.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = next_token_probs(logits, temperature, top_k, top_p)  # (..., V)
-    flat = probs.reshape(-1, probs.shape[-1])  # (R, V)
-    draws = torch.multinomial(flat, 1, generator=generator)  # (R, 1)
+    flat = probs.reshape(-1, probs.shape[-1])  # (n, V): n rows
+    draws = torch.multinomial(flat, 1, generator=generator)  # (n, 1)
     return draws.reshape(logits.shape[:-1])
 
 
@@ -145,26 +146,26 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=N
 
 # --------------------------------------------------------------------------- search
 def length_penalty_factor(length, alpha):
-    """GNMT's lp(L) = ((5 + L) / 6)^α; a hypothesis scores log p / lp(L)."""
+    """GNMT's lp(|y|) = ((5 + |y|) / 6)^α; a hypothesis y scores log p(y) / lp(|y|)."""
     return ((5.0 + length) / 6.0) ** alpha
 
 
 def beam_search(step_log_probs, bos_id, eos_id, beam_width, max_len, length_penalty=1.0):
     """Approximate argmax_y log p(y) / lp(|y|) over sequences that start with ``bos_id``.
 
-    ``step_log_probs(prefixes)``: prefixes (N, t) int64, each starting with bos_id -> (N, V)
+    ``step_log_probs(prefixes)``: nh prefixes (nh, t) int64, each starting with bos_id -> (nh, V)
     log-probabilities of the next token. ``max_len``: the most tokens generated after bos.
-    Returns (sequence: int64 (1 + L,), bos first; score: float, the normalised log-probability).
+    Returns (sequence: int64 (1 + |y|,), bos first; score: float, the normalised log-probability).
     """
     if beam_width < 1 or max_len < 1:
         raise ValueError(f"beam_width and max_len must be ≥ 1, got {beam_width} and {max_len}")
     alive = [[bos_id]]  # unfinished hypotheses
-    alive_scores = torch.zeros(1, dtype=torch.float64)  # (N,) their total log-probabilities
+    alive_scores = torch.zeros(1, dtype=torch.float64)  # (nh,) their total log-probabilities
     finished: list[tuple[list[int], float]] = []
     for _ in range(max_len):
-        logp = step_log_probs(torch.tensor(alive, dtype=torch.long)).double()  # (N, V)
+        logp = step_log_probs(torch.tensor(alive, dtype=torch.long)).double()  # (nh, V)
         V = logp.shape[-1]
-        total = (alive_scores[:, None] + logp).reshape(-1)  # (N * V,)
+        total = (alive_scores[:, None] + logp).reshape(-1)  # (nh * V,)
         best = torch.topk(total, min(beam_width, total.numel()))
         next_alive, next_scores = [], []
         for score, flat in zip(best.values.tolist(), best.indices.tolist()):
@@ -212,22 +213,22 @@ def exhaustive_search(step_log_probs, bos_id, eos_id, vocab_size, max_len, lengt
 
 # --------------------------------------------------------------------------- speculative decoding
 def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
-    """Accept a prefix of the K draft tokens and draw the token that follows it.
+    """Accept a prefix of the k draft tokens and draw the token that follows it.
 
-    For i = 0 .. K−1: u ~ U[0, 1) (``torch.rand`` with ``generator``, float64); accept x_i if
+    For i = 0 .. k−1: u ~ U[0, 1) (``torch.rand`` with ``generator``, float64); accept x_i if
     u < p_i(x_i) / q_i(x_i); else draw the next token from max(0, p_i − q_i), renormalised, and
-    stop. If all are accepted, draw the next token from p_K. Draws use ``torch.multinomial``.
+    stop. If all are accepted, draw the next token from p_k. Draws use ``torch.multinomial``.
 
     Shape:
-        target_probs: (K + 1, V), the target model's distributions at the K draft positions and
+        target_probs: (k + 1, V), the target model's distributions at the k draft positions and
             the one after them
-        draft_probs: (K, V), the draft model's distributions the draft tokens were drawn from
-        draft_tokens: (K,) int64
+        draft_probs: (k, V), the draft model's distributions the draft tokens were drawn from
+        draft_tokens: (k,) int64
         output: (accepted (n,) int64, the first n draft tokens; next token () int64)
     """
-    K = draft_tokens.shape[0]
+    k = draft_tokens.shape[0]
     p, q = target_probs.double(), draft_probs.double()
-    for i in range(K):
+    for i in range(k):
         x = int(draft_tokens[i])
         u = torch.rand((), generator=generator, dtype=torch.float64, device=p.device)
         if u * q[i, x] < p[i, x]:  # u < p/q without dividing by q
@@ -237,29 +238,29 @@ def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
             residual = p[i]
         token = torch.multinomial(residual / residual.sum(), 1, generator=generator)[0]
         return draft_tokens[:i].clone(), token
-    return draft_tokens.clone(), torch.multinomial(p[K], 1, generator=generator)[0]
+    return draft_tokens.clone(), torch.multinomial(p[k], 1, generator=generator)[0]
 
 
 def acceptance_rates(target_probs, draft_probs):
     """β_i = Σ_x min(p_i(x), q_i(x)): the probability that draft token i is accepted when it is
     drawn from q_i. The number of accepted tokens n has P(n = i) = β_0 ⋯ β_{i−1} (1 − β_i) for
-    i < K and P(n = K) = β_0 ⋯ β_{K−1}.
+    i < k and P(n = k) = β_0 ⋯ β_{k−1}, k the number of draft tokens.
 
     Shape:
-        target_probs: (K + 1, V) or (K, V); draft_probs: (K, V)
-        output: (K,)
+        target_probs: (k + 1, V) or (k, V); draft_probs: (k, V)
+        output: (k,)
     """
-    K = draft_probs.shape[0]
-    return torch.minimum(target_probs[:K], draft_probs).sum(dim=-1)
+    k = draft_probs.shape[0]
+    return torch.minimum(target_probs[:k], draft_probs).sum(dim=-1)
 
 
 def accepted_length_distribution(target_probs, draft_probs):
-    """P(n = i), i = 0 .. K, from :func:`acceptance_rates`.
+    """P(n = i), i = 0 .. k, from :func:`acceptance_rates`.
 
     Shape:
-        output: (K + 1,)
+        output: (k + 1,)
     """
-    beta = acceptance_rates(target_probs, draft_probs).double()  # (K,)
-    reach = torch.cat([beta.new_ones(1), beta.cumprod(0)])  # (K + 1,): P(n ≥ i)
-    stop = torch.cat([1 - beta, beta.new_ones(1)])  # (K + 1,)
+    beta = acceptance_rates(target_probs, draft_probs).double()  # (k,)
+    reach = torch.cat([beta.new_ones(1), beta.cumprod(0)])  # (k + 1,): P(n ≥ i)
+    stop = torch.cat([1 - beta, beta.new_ones(1)])  # (k + 1,)
     return reach * stop

@@ -49,8 +49,8 @@ def ddp_train_step(model, optimizer, x, y, loss_fn):
 
 def _entry(rank, world_size, init_file, backend, fn, args):
     # A forked child must not use the thread pool it inherited (OpenMP's threads are not copied
-    # by fork, and waiting for them hangs): one thread per worker, which is also what W workers
-    # sharing a CPU want. gloo finds its peers on the loopback interface, without DNS.
+    # by fork, and waiting for them hangs): one thread per worker, which is also what several
+    # workers sharing a CPU want. gloo finds its peers on the loopback interface, without DNS.
     torch.set_num_threads(1)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank,

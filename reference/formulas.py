@@ -66,16 +66,17 @@ def adam_first_moment(beta1, t, g):
 
 
 def optimal_parameters_exponent(alpha, beta):
-    """a in N_opt ∝ C^a for the loss E + A / N^α + B / D^β at fixed compute C = 6 N D: setting
-    the derivative along the constraint to zero gives α A / N^α = β B / D^β, so N^(α+β) ∝ C^β."""
+    """γ in N_opt ∝ C^γ for the loss L_∞ + a_N / N^α + a_D / D_tok^β at fixed compute
+    C = 6 N D_tok: setting the derivative along the constraint to zero gives
+    α a_N / N^α = β a_D / D_tok^β, so N^(α+β) ∝ C^β."""
     return beta / (alpha + beta)
 
 
 # ----------------------------------------------------------------------------- Chapter 9
 def linear_training_flops(m, n):
-    """FLOPs per token to train a linear layer y = W x, W of shape (m, n): the forward matmul
-    (2mn), the gradient with respect to the input (Wᵀ ∂y: 2mn) and with respect to the weights
-    (∂y xᵀ: 2mn). Summed over a model's N weights this is the 6N of the compute estimate."""
+    """FLOPs per token to train a linear layer y = x W (a row x), W of shape (n, m): the forward
+    matmul (2mn), the gradient with respect to the input (∂y Wᵀ: 2mn) and with respect to the
+    weights (xᵀ ∂y: 2mn). Summed over a model's N weights this is the 6N of the compute estimate."""
     return 6 * m * n
 
 
@@ -101,6 +102,7 @@ def cross_entropy_grad_first(z1, z2, z3):
 
 
 def training_compute(N, D):
-    """FLOPs to train a dense model of N weights on D tokens: 2N per token forward and 4N
-    backward (the gradients with respect to the activations and to the weights)."""
+    """FLOPs to train a dense model of N weights on D = D_tok training tokens (the argument keeps
+    the papers' letter; D_tok in the course's notation): 2N per token forward and 4N backward
+    (the gradients with respect to the activations and to the weights)."""
     return 6 * N * D

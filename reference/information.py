@@ -27,7 +27,7 @@ def entropy(p, dim=-1):
     """H(p) = −Σ_i p_i log p_i, in nats.
 
     Shape:
-        p: (..., N, ...) a distribution along ``dim``
+        p: (..., V, ...) a distribution over V outcomes along ``dim``
         output: p's shape without ``dim``
     """
     return -torch.xlogy(p, p).sum(dim)
@@ -38,7 +38,7 @@ def cross_entropy_dist(p, q, dim=-1):
     from p under a code built for q. +inf where some q_i = 0 < p_i.
 
     Shape:
-        p, q: (..., N, ...) distributions along ``dim``, broadcast against each other
+        p, q: (..., V, ...) distributions along ``dim``, broadcast against each other
         output: the broadcast shape without ``dim``
     """
     return -torch.xlogy(p, q).sum(dim)
@@ -50,7 +50,7 @@ def kl_divergence(p, q, dim=-1):
     Computed as Σ_i [p_i log p_i − p_i log q_i], so that p_i = 0 gives 0 even where q_i = 0.
 
     Shape:
-        p, q: (..., N, ...) distributions along ``dim``, broadcast against each other
+        p, q: (..., V, ...) distributions along ``dim``, broadcast against each other
         output: the broadcast shape without ``dim``
     """
     return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim)
@@ -60,11 +60,12 @@ def mutual_information(joint):
     """I(X; Y) = KL(p(x, y) ‖ p(x) p(y)) = Σ_{x,y} p(x, y) log[p(x, y) / (p(x) p(y))], in nats.
 
     Shape:
-        joint: (..., X, Y) a joint distribution over the last two axes (entries ≥ 0, sum 1)
+        joint: (..., nx, ny) a joint distribution over the last two axes (entries ≥ 0, sum 1):
+            nx values of X (rows), ny values of Y (columns)
         output: (...)
     """
-    px = joint.sum(-1, keepdim=True)  # (..., X, 1)
-    py = joint.sum(-2, keepdim=True)  # (..., 1, Y)
+    px = joint.sum(-1, keepdim=True)  # (..., nx, 1)
+    py = joint.sum(-2, keepdim=True)  # (..., 1, ny)
     return (torch.xlogy(joint, joint) - torch.xlogy(joint, px * py)).sum((-2, -1))
 
 
@@ -75,13 +76,13 @@ def stationary_distribution(P):
     of which one is redundant, with the last replaced by the normalisation Σ_i π_i = 1.
 
     Shape:
-        P: (..., N, N) row-stochastic
-        output: (..., N)
+        P: (..., V, V) row-stochastic, over V states
+        output: (..., V)
     """
     n = P.shape[-1]
-    A = P.transpose(-2, -1) - torch.eye(n, dtype=P.dtype, device=P.device)  # (..., N, N)
+    A = P.transpose(-2, -1) - torch.eye(n, dtype=P.dtype, device=P.device)  # (..., V, V)
     A = torch.cat([A[..., :-1, :], torch.ones_like(A[..., -1:, :])], dim=-2)
-    rhs = torch.zeros(P.shape[:-1], dtype=P.dtype, device=P.device)  # (..., N)
+    rhs = torch.zeros(P.shape[:-1], dtype=P.dtype, device=P.device)  # (..., V)
     rhs[..., -1] = 1.0
     if P.dtype in (torch.float16, torch.bfloat16):  # LAPACK has no 16-bit solver
         return torch.linalg.solve(A.float(), rhs.float()).to(P.dtype)
@@ -93,7 +94,7 @@ def markov_entropy_rate(P):
     per step: the lowest expected next-state log-loss any predictor can reach.
 
     Shape:
-        P: (..., N, N) row-stochastic, irreducible and aperiodic
+        P: (..., V, V) row-stochastic, irreducible and aperiodic
         output: (...)
     """
     return (stationary_distribution(P) * entropy(P, dim=-1)).sum(-1)
@@ -106,8 +107,8 @@ def huffman_code_lengths(probs):
     broken in any order: all give the same, optimal, expected length Σ_i p_i l_i.
 
     Shape:
-        probs: (N,) positive, N ≥ 2 (they need not sum to 1: only their order matters)
-        output: (N,) int64, on probs' device
+        probs: (V,) positive, V ≥ 2 symbols (they need not sum to 1: only their order matters)
+        output: (V,) int64, on probs' device
     """
     values = probs.detach().double().cpu().tolist()
     lengths = [0] * len(values)

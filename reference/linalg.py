@@ -5,7 +5,7 @@ best rank-k approximation (Eckart–Young).
 Conventions, stated once:
 
 * Vectors lie along the **last** axis; leading axes are batch axes that broadcast.
-* ``gram_schmidt`` takes vectors as the **rows** of an (M, D) matrix and returns orthonormal rows,
+* ``gram_schmidt`` takes n vectors as the **rows** of an (n, D) matrix and returns orthonormal rows,
   in the input order, as the Gram–Schmidt process produces them: row j of the output is the
   normalised part of the j-th kept input row that is orthogonal to all earlier rows. In exact
   arithmetic this fixes every sign (each output row has a positive dot product with its input
@@ -48,8 +48,8 @@ def gram_schmidt(vectors, tol=None):
     ``default_tol`` of the dtype).
 
     Shape:
-        vectors: (M, D)
-        output: (R, D), R ≤ min(M, D) the number of rows kept
+        vectors: (n, D)
+        output: (r, D), r ≤ min(n, D) the number of rows kept
     """
     tol = default_tol(vectors.dtype) if tol is None else tol
     basis: list[torch.Tensor] = []
@@ -67,12 +67,12 @@ def gram_schmidt(vectors, tol=None):
 
 def low_rank_error(A, k):
     """‖A − A_k‖_F for the best rank-k approximation A_k of each matrix, by Eckart–Young:
-    sqrt(Σ_{i>k} σ_i²) over the singular values σ_1 ≥ σ_2 ≥ … (0 when k ≥ min(M, N)).
+    sqrt(Σ_{i>k} σ_i²) over the singular values σ_1 ≥ σ_2 ≥ … (0 when k ≥ min(n1, n2)).
 
     Shape:
-        A: (..., M, N); k: an int ≥ 0
+        A: (..., n1, n2), n1 × n2 matrices; k: an int ≥ 0
         output: (...)
     """
     work = A if A.dtype in (torch.float32, torch.float64) else A.float()
-    sigma = torch.linalg.svdvals(work)  # (..., min(M, N)), largest first
+    sigma = torch.linalg.svdvals(work)  # (..., min(n1, n2)), largest first
     return torch.linalg.vector_norm(sigma[..., k:], dim=-1).to(A.dtype)

@@ -1,7 +1,8 @@
 """Chapter 8, How models learn: log-sum-exp, log-softmax, cross-entropy and its gradient.
 
-Dimension letters are defined once, in ``reference/__init__.py``; here C is the number of classes
-(the vocabulary size for next-token prediction) and N the number of predictions being scored.
+Dimension letters are those of ``reference/notation.py``: V is the number of classes (the
+vocabulary size for next-token prediction), B and T batch and sequence length; ``n`` (lower case)
+counts the predictions of a flat batch.
 """
 
 import torch
@@ -15,7 +16,7 @@ def logsumexp(x, dim=-1):
     A row that is entirely -inf gives -inf (the log of an empty sum), as ``torch.logsumexp``.
 
     Shape:
-        x: (..., C, ...) with C at position ``dim``
+        x: (..., V, ...) with V at position ``dim``
         output: x's shape without ``dim``
     """
     m = x.detach().amax(dim=dim, keepdim=True)  # a constant for the gradient (shift invariance)
@@ -28,7 +29,7 @@ def log_softmax(x, dim=-1):
     probability itself underflows to 0 (log(softmax(x)) would give -inf there).
 
     Shape:
-        x: (..., C, ...) with C at position ``dim``
+        x: (..., V, ...) with V at position ``dim``
         output: same shape as x
     """
     return x - logsumexp(x, dim=dim).unsqueeze(dim)
@@ -38,17 +39,17 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
     """Cross-entropy between softmax(logits) and class-index targets, with the semantics of
     ``torch.nn.functional.cross_entropy``.
 
-    Per prediction: loss = -(1 - s) * log p_y - (s / C) * sum_c log p_c, the cross-entropy with the
+    Per prediction: loss = -(1 - s) * log p_y - (s / V) * sum_c log p_c, the cross-entropy with the
     mixture target (1 - s) * onehot(y) + s * uniform (label smoothing s). Predictions whose target
     equals ``ignore_index`` get loss 0 and do not count in the mean: reduction="mean" divides by
     the number of predictions that are not ignored (NaN when all are ignored, as torch).
 
     Shape:
-        logits: (N, C) or (B, T, C); class scores along the last dimension
-        targets: (N,) or (B, T); integer class indices in [0, C), or ``ignore_index``
-        output: scalar for reduction="mean"/"sum"; (N,) or (B, T) for "none"
+        logits: (n, V) or (B, T, V); class scores along the last dimension
+        targets: (n,) or (B, T); integer class indices in [0, V), or ``ignore_index``
+        output: scalar for reduction="mean"/"sum"; (n,) or (B, T) for "none"
     """
-    logp = log_softmax(logits, dim=-1)  # (..., C)
+    logp = log_softmax(logits, dim=-1)  # (..., V)
     keep = targets != ignore_index  # (...,)
     safe = torch.where(keep, targets, torch.zeros_like(targets))  # any valid index: masked below
     nll = -logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (...,)
@@ -68,15 +69,15 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
 def cross_entropy_grad(logits, targets):
     """Gradient of the mean cross-entropy with respect to the logits, in closed form.
 
-    d/dz_c [-log softmax(z)_y] = softmax(z)_c - [c = y]; the mean over the N predictions divides
-    by N. (No label smoothing, no ignored targets.)
+    d/dz_c [-log softmax(z)_y] = softmax(z)_c - [c = y]; the mean over the n predictions divides
+    by n = targets.numel(). (No label smoothing, no ignored targets.)
 
     Shape:
-        logits: (..., C)
+        logits: (..., V)
         targets: (...,) integer class indices
         output: same shape as logits
     """
-    p = torch.exp(log_softmax(logits, dim=-1))  # (..., C)
-    onehot = torch.zeros_like(p).scatter_(-1, targets.unsqueeze(-1), 1.0)  # (..., C)
+    p = torch.exp(log_softmax(logits, dim=-1))  # (..., V)
+    onehot = torch.zeros_like(p).scatter_(-1, targets.unsqueeze(-1), 1.0)  # (..., V)
     n = targets.numel()
     return (p - onehot) / n

@@ -10,7 +10,7 @@ Conventions, stated once:
   normalised string split on whitespace. ROUGE and BLEU take text already tokenised, lists of
   string tokens, and compare tokens exactly: no lowercasing, no stemming, no tokeniser of their own.
 * n-grams. A window of n consecutive tokens, kept as a tuple and counted with multiplicity; a
-  sequence of N tokens has max(N − n + 1, 0) of them.
+  sequence of T tokens has max(T − n + 1, 0) of them.
 * Clipped overlap. Σ_g min(count_candidate(g), count_reference(g)): a candidate n-gram earns
   credit at most as often as the reference has it, so "the the the the" against "the cat" has one
   unigram match, not four. Token F1 uses the same overlap on the normalised tokens.

@@ -1,6 +1,6 @@
 """Normalisation layers and the two ways of wrapping a sublayer in a residual connection.
 
-Dimension letters are defined once, in ``reference/__init__.py``.
+Dimension letters: ``reference/notation.py`` (``D`` is the normalised feature dimension here).
 """
 
 import torch
@@ -10,13 +10,13 @@ from torch import nn
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Layer normalisation over the last dimension: (x - mean) / sqrt(var + eps) * weight + bias.
 
-    The variance is the biased one (divide by N), and eps sits inside the square root, as in
+    The variance is the biased one (divide by D), and eps sits inside the square root, as in
     ``F.layer_norm``. ``weight`` and ``bias`` may be None (no scaling, no shift).
 
     Shape:
-        x: (..., N)
-        weight, bias: (N,) or None
-        output: (..., N)
+        x: (..., D)
+        weight, bias: (D,) or None
+        output: (..., D)
     """
     mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
     var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # (..., 1), biased
@@ -35,9 +35,9 @@ def rms_norm(x, weight=None, eps=1e-6):
     whereas ``F.rms_norm`` defaults to ``torch.finfo(x.dtype).eps``.
 
     Shape:
-        x: (..., N)
-        weight: (N,) or None
-        output: (..., N)
+        x: (..., D)
+        weight: (D,) or None
+        output: (..., D)
     """
     y = x / torch.sqrt((x**2).mean(dim=-1, keepdim=True) + eps)
     return y if weight is None else y * weight

@@ -4,8 +4,8 @@ model trained to the count estimate.
 
 Conventions, stated once:
 
-* A token stream is a 1-D int64 tensor of ids in [0, V). An n-gram is a window of n consecutive
-  tokens; a stream of N tokens has N − n + 1 of them (none when N < n).
+* A token stream is a 1-D int64 tensor of T ids in [0, V). An n-gram is a window of n
+  consecutive tokens; a stream of T tokens has T − n + 1 of them (none when T < n).
 * An n-gram table is indexed by the n tokens in order: ``counts[a, b, c]`` counts the trigram
   (a, b, c). A model has the same shape, and ``model[a, b, :]`` is the distribution of the next
   token after the context (a, b): probabilities along the last axis.
@@ -28,12 +28,12 @@ def ngram_counts(tokens, n, vocab_size):
     """How often each n-gram occurs in the stream.
 
     Shape:
-        tokens: (N,) int64 ids in [0, V)
-        output: (V,) * n int64, summing to max(N − n + 1, 0)
+        tokens: (T,) int64 ids in [0, V)
+        output: (V,) * n int64, summing to max(T − n + 1, 0)
     """
     flat = torch.zeros(vocab_size ** n, dtype=torch.int64, device=tokens.device)
     if tokens.numel() >= n:
-        windows = tokens.unfold(0, n, 1)  # (N − n + 1, n)
+        windows = tokens.unfold(0, n, 1)  # (T − n + 1, n)
         place = vocab_size ** torch.arange(n - 1, -1, -1, device=tokens.device)  # base V digits
         flat += torch.bincount((windows * place).sum(-1), minlength=vocab_size ** n)
     return flat.reshape((vocab_size,) * n)
@@ -63,20 +63,20 @@ def sequence_log_prob(model, tokens):
 
     Shape:
         model: (V,) * n
-        tokens: (N,) int64, N ≥ n
+        tokens: (T,) int64, T ≥ n
         output: () in model's dtype
     """
-    windows = tokens.unfold(0, model.dim(), 1)  # (N − n + 1, n)
+    windows = tokens.unfold(0, model.dim(), 1)  # (T − n + 1, n)
     return torch.log(model[tuple(windows.T)]).sum()
 
 
 def perplexity(model, tokens):
-    """exp(−(1/M) log P), the inverse geometric mean of the M = N − n + 1 predicted tokens'
+    """exp(−log P / (T − n + 1)), the inverse geometric mean of the T − n + 1 predicted tokens'
     probabilities: the number of equally likely choices the model is as unsure as.
 
     Shape:
         model: (V,) * n
-        tokens: (N,) int64, N ≥ n
+        tokens: (T,) int64, T ≥ n
         output: () in model's dtype
     """
     predicted = tokens.numel() - model.dim() + 1
@@ -94,7 +94,7 @@ def kneser_ney_bigram(tokens, vocab_size, discount=0.75):
     context never seen (c(v) = 0) gets P_cont.
 
     Shape:
-        tokens: (N,) int64, N ≥ 2
+        tokens: (T,) int64, T ≥ 2
         output: (V, V) in the default floating dtype
     """
     dtype = torch.get_default_dtype()
@@ -142,7 +142,7 @@ def train_neural_bigram(tokens, vocab_size, steps, lr, generator=None):
     estimate on every context that occurs in the stream; rows of unseen contexts stay near uniform.
 
     Shape:
-        tokens: (N,) int64, N ≥ 2
+        tokens: (T,) int64, T ≥ 2
         output: (V, V) logits in the default floating dtype
     """
     dtype = torch.get_default_dtype()

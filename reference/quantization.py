@@ -122,13 +122,13 @@ def dequantize(q, scale, zero_point=None):
 
 # --------------------------------------------------------------------------- groups
 def _split_groups(x, group_size):
-    """View the last axis as (N // group_size, group_size) groups."""
+    """View the last axis as (n // group_size, group_size) groups."""
     if not (isinstance(group_size, int) and group_size > 0):
         raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
     n = x.size(-1)
     if n % group_size != 0:
         raise ValueError(f"the last axis ({n}) is not divisible by group_size={group_size}")
-    return x.reshape(*x.shape[:-1], n // group_size, group_size)  # (..., N / group_size, size)
+    return x.reshape(*x.shape[:-1], n // group_size, group_size)  # (..., n / group_size, size)
 
 
 def quantize_groupwise(x, bits=4, group_size=64):
@@ -137,13 +137,13 @@ def quantize_groupwise(x, bits=4, group_size=64):
     an outlier inflates the scale of its own group only.
 
     Shape:
-        x: (..., N), N divisible by ``group_size``
-        q: (..., N), torch.int8
-        scales: (..., N // group_size), x's dtype
+        x: (..., n), n divisible by ``group_size``
+        q: (..., n), torch.int8
+        scales: (..., n // group_size), x's dtype
     """
     _check_bits(bits)
-    groups = _split_groups(x, group_size)  # (..., N // group_size, group_size)
-    q, scales = quantize_absmax(groups, bits=bits, dim=-1)  # scales (..., N // group_size, 1)
+    groups = _split_groups(x, group_size)  # (..., n // group_size, group_size)
+    q, scales = quantize_absmax(groups, bits=bits, dim=-1)  # scales (..., n // group_size, 1)
     return q.reshape(x.shape), scales.squeeze(-1)
 
 
@@ -151,10 +151,10 @@ def dequantize_groupwise(q, scales, group_size):
     """Inverse of ``quantize_groupwise``: each entry times its group's scale.
 
     Shape:
-        q: (..., N); scales: (..., N // group_size)
-        output: (..., N), scales' dtype
+        q: (..., n); scales: (..., n // group_size)
+        output: (..., n), scales' dtype
     """
-    groups = _split_groups(q, group_size)  # (..., N // group_size, group_size)
+    groups = _split_groups(q, group_size)  # (..., n // group_size, group_size)
     return dequantize(groups, scales.unsqueeze(-1)).reshape(q.shape)
 
 
@@ -189,9 +189,9 @@ def int8_matmul(a_q, a_scale, b_q, b_scale):
     converted to a_scale's dtype and scaled there.
 
     Shape:
-        a_q: (N, D), torch.int8; a_scale: (N, 1)
-        b_q: (D, Dff), torch.int8; b_scale: (1, Dff)
-        output: (N, Dff), a_scale's dtype
+        a_q: (n, D), torch.int8; a_scale: (n, 1)
+        b_q: (D, F), torch.int8; b_scale: (1, F)
+        output: (n, F), a_scale's dtype
     """
     if a_q.dtype != torch.int8 or b_q.dtype != torch.int8:
         raise TypeError(f"a_q and b_q must be torch.int8, got {a_q.dtype} and {b_q.dtype}")
@@ -199,7 +199,7 @@ def int8_matmul(a_q, a_scale, b_q, b_scale):
     if inner > MAX_INNER_DIM:
         raise ValueError(f"inner dimension {inner} > {MAX_INNER_DIM}: D * 127^2 would overflow "
                          "an int32 accumulator")
-    acc = a_q.double() @ b_q.double()  # (N, Dff), exact integers
+    acc = a_q.double() @ b_q.double()  # (n, F), exact integers
     return acc.to(a_scale.dtype) * a_scale * b_scale
 
 
@@ -222,15 +222,15 @@ def outlier_decomposed_matmul(x, w, threshold=6.0):
     Floating point adds the rounding of the products, sums and scalings to this.
 
     Shape:
-        x: (N, D); w: (D, Dff), both in one floating dtype
-        output: (N, Dff), x's dtype
+        x: (n, D); w: (D, F), both in one floating dtype
+        output: (n, F), x's dtype
     """
     outliers = (x.abs() >= threshold).any(dim=0)  # (D,)
-    out = x[:, outliers] @ w[outliers, :]  # (N, Dff); zeros when there are no outliers
+    out = x[:, outliers] @ w[outliers, :]  # (n, F); zeros when there are no outliers
     rest = ~outliers
     if rest.any():
-        x_q, x_scale = quantize_absmax(x[:, rest], bits=8, dim=-1)  # (N, R), (N, 1)
-        w_q, w_scale = quantize_absmax(w[rest, :], bits=8, dim=0)  # (R, Dff), (1, Dff)
+        x_q, x_scale = quantize_absmax(x[:, rest], bits=8, dim=-1)  # (n, r), (n, 1)
+        w_q, w_scale = quantize_absmax(w[rest, :], bits=8, dim=0)  # (r, F), (1, F)
         out = out + int8_matmul(x_q, x_scale, w_q, w_scale)
     return out
 
@@ -240,15 +240,15 @@ def decomposed_matmul_error_bound(x, w, threshold=6.0):
     computed in float64 (to set against the error, not to be graded in x's dtype).
 
     Shape:
-        x: (N, D); w: (D, Dff)
-        output: (N, Dff), torch.float64
+        x: (n, D); w: (D, F)
+        output: (n, F), torch.float64
     """
     rest = ~(x.abs() >= threshold).any(dim=0)  # (D,)
     if not rest.any():
         return torch.zeros(x.size(0), w.size(1), dtype=torch.float64, device=x.device)
-    xr, wr = x[:, rest], w[rest, :]  # (N, R), (R, Dff)
-    s = quantize_absmax(xr, bits=8, dim=-1)[1].double()  # (N, 1), the scales the product uses
-    t = quantize_absmax(wr, bits=8, dim=0)[1].double()  # (1, Dff)
+    xr, wr = x[:, rest], w[rest, :]  # (n, r), (r, F): r non-outlier features
+    s = quantize_absmax(xr, bits=8, dim=-1)[1].double()  # (n, 1), the scales the product uses
+    t = quantize_absmax(wr, bits=8, dim=0)[1].double()  # (1, F)
     xr, wr = xr.double(), wr.double()
     return (s / 2 * wr.abs().sum(0, keepdim=True) + xr.abs().sum(-1, keepdim=True) * t / 2
-            + xr.size(-1) * s * t / 4)  # (N, Dff)
+            + xr.size(-1) * s * t / 4)  # (n, F)

@@ -1,8 +1,12 @@
 """Chapter 8, How models learn: fitting scaling laws and the compute-optimal allocation.
 
 Kaplan et al. (2020) fit power laws L = a * x^(-alpha) in one variable at a time; Hoffmann et al.
-(2022, "Chinchilla", approach 3) fit L(N, D) = E + A / N^alpha + B / D^beta to all runs at once, with
-N parameters and D training tokens, and allocate a compute budget C = 6 N D optimally.
+(2022, "Chinchilla", approach 3) fit L(N, D_tok) = L_inf + a_N / N^alpha + a_D / D_tok^beta to all
+runs at once, with N parameters and D_tok training tokens, and allocate a compute budget
+C = 6 N D_tok optimally. The symbols are those of ``reference/notation.py``; the paper calls the
+constants (L_inf, a_N, a_D) E, A and B, and the functions here keep its names and its order,
+(E, A, B, alpha, beta), in their arguments and return values. L_inf is a constant of the fit (where
+the fitted curve levels off), not a measured entropy. The fits take k runs (k, lower case).
 """
 
 import math
@@ -24,9 +28,9 @@ def fit_power_law(x, y):
     gives the slope -alpha and the intercept log a in closed form. Computes in the inputs' dtype.
 
     Shape:
-        x, y: (K,), positive
+        x, y: (k,), positive
     """
-    lx, ly = torch.log(x), torch.log(y)  # (K,)
+    lx, ly = torch.log(x), torch.log(y)  # (k,)
     mx, my = lx.mean(), ly.mean()
     slope = ((lx - mx) * (ly - my)).sum() / ((lx - mx) ** 2).sum()
     intercept = my - slope * mx
@@ -41,21 +45,23 @@ def huber(r, delta=HUBER_DELTA):
 
 def chinchilla_objective(theta, log_n, log_d, log_loss, delta=HUBER_DELTA):
     """sum_i Huber(LSE(a - alpha log N_i, b - beta log D_i, e) - log L_i), theta = (a, b, e, alpha,
-    beta). The log-sum-exp is log(A / N^alpha + B / D^beta + E), computed stably."""
+    beta) with a = log a_N (log A), b = log a_D (log B), e = log L_inf (log E), D_i the tokens of
+    run i. The log-sum-exp is log(a_N / N^alpha + a_D / D_tok^beta + L_inf), computed stably."""
     a, b, e, alpha, beta = theta.unbind(-1)
     terms = torch.stack([a - alpha * log_n, b - beta * log_d, e.expand_as(log_n)], dim=-1)
     return huber(torch.logsumexp(terms, dim=-1) - log_loss, delta).sum()
 
 
 def fit_chinchilla(n, d, loss):
-    """Fit L(N, D) = E + A / N^alpha + B / D^beta; returns (E, A, B, alpha, beta) as Python floats.
+    """Fit L(N, D_tok) = L_inf + a_N / N^alpha + a_D / D_tok^beta to k runs (N = n, D_tok = d);
+    returns (E, A, B, alpha, beta) = (L_inf, a_N, a_D, alpha, beta) as Python floats.
 
     Minimises ``chinchilla_objective`` with L-BFGS (strong Wolfe line search) from each start of
     ``CHINCHILLA_GRID`` and keeps the best. The fit runs in float64 whatever the data's dtype:
     five parameters cost nothing, and L-BFGS needs the precision to converge.
 
     Shape:
-        n, d, loss: (K,), one entry per training run
+        n, d, loss: (k,), one entry per training run
     """
     log_n, log_d, log_loss = (t.detach().to(torch.float64).log() for t in (n, d, loss))
     best, best_value = None, math.inf
@@ -81,15 +87,19 @@ def fit_chinchilla(n, d, loss):
 
 
 def compute_optimal_allocation(compute, E, A, B, alpha, beta):
-    """The N and D minimising L(N, D) = E + A / N^alpha + B / D^beta subject to 6 N D = C.
+    """The N and D_tok minimising L_inf + a_N / N^alpha + a_D / D_tok^beta subject to
+    6 N D_tok = C, for the law (E, A, B, alpha, beta) = (L_inf, a_N, a_D, alpha, beta) as
+    ``fit_chinchilla`` returns it (L_inf does not move the optimum).
 
-    Substituting D = C / (6N) and setting dL/dN = 0 gives alpha A N^(-alpha) = beta B D^(-beta), so
+    Substituting D_tok = C / (6N) and setting dL/dN = 0 gives
+    alpha a_N N^(-alpha) = beta a_D D_tok^(-beta), so
         N_opt = G * (C / 6)^(beta / (alpha + beta)),   D_opt = (C / 6)^(alpha / (alpha + beta)) / G,
-        G = (alpha A / (beta B))^(1 / (alpha + beta)).
-    ``compute`` may be a Python number or a tensor of budgets (computed in its dtype).
+        G = (alpha a_N / (beta a_D))^(1 / (alpha + beta)).
+    ``compute`` may be a Python number (then the outputs are Python floats) or a tensor of budgets
+    (computed in its dtype).
 
     Shape:
-        compute: scalar or (K,)
+        compute: scalar or (k,)
         output: (N_opt, D_opt), each like ``compute``
     """
     g = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))

@@ -13,9 +13,9 @@ Conventions, stated once:
 * Standard errors use the sample standard deviation (Bessel's n − 1, torch's default ``std``).
 * Logarithms are natural (nats).
 
-Letters: K the number of hypotheses or categories, T the number of observations, N the number of
-predictions (or of values), C the number of classes, B the number of bins, R the number of
-resamples or permutations.
+Letters (``reference/notation.py``): V the number of categories (classes, outcomes), T the number
+of observations of a sequence; in lower case, nh the number of hypotheses, n the number of values
+(predictions, examples), n_boot the bootstrap resamples, n_perm the permutations, k the bins.
 """
 
 from __future__ import annotations
@@ -55,31 +55,31 @@ def beta_binomial_posterior(alpha, beta, successes, failures, level=0.95):
 def dirichlet_posterior_mean(counts, alpha):
     """The posterior mean of category probabilities under a Dirichlet(α) prior after observing
     ``counts``: (c_k + α_k) / (Σ_j c_j + Σ_j α_j), along the last axis. For a symmetric prior
-    (α a number) the denominator is n + α K: Chapter 1's add-α smoothing.
+    (α a number) the denominator is n + α V: Chapter 1's add-α smoothing.
 
     Shape:
-        counts: (..., K), integer or floating (integers give the default floating dtype)
-        alpha: a non-negative number, or (K,) (one concentration per category)
-        output: (..., K), each last-axis row sums to 1
+        counts: (..., V), integer or floating (integers give the default floating dtype)
+        alpha: a non-negative number, or (V,) (one concentration per category)
+        output: (..., V), each last-axis row sums to 1
     """
     c = counts.to(_float_dtype(counts))
-    a = torch.as_tensor(alpha, dtype=c.dtype, device=c.device).expand(c.shape[-1])  # (K,)
+    a = torch.as_tensor(alpha, dtype=c.dtype, device=c.device).expand(c.shape[-1])  # (V,)
     return (c + a) / (c.sum(-1, keepdim=True) + a.sum())
 
 
 def sequential_bayes_update(prior, likelihoods):
-    """Posteriors over K hypotheses after each of T observations, by Bayes' rule,
+    """Posteriors over nh hypotheses after each of T observations, by Bayes' rule,
     p(h_k | x_1..t) ∝ p(h_k) Π_{s ≤ t} p(x_s | h_k), computed in log space (a running sum of
     log-likelihoods) so that long sequences do not underflow. A hypothesis of prior 0, or that
     gives some observation probability 0, has posterior 0 from then on; at least one hypothesis
     must keep a positive probability.
 
     Shape:
-        prior: (K,), non-negative, summing to 1
-        likelihoods: (T, K), likelihoods[t, k] = p(x_t | h_k, x_<t)
-        output: (T, K), row t the posterior after observation t (each row sums to 1)
+        prior: (nh,), non-negative, summing to 1
+        likelihoods: (T, nh), likelihoods[t, k] = p(x_t | h_k, x_<t)
+        output: (T, nh), row t the posterior after observation t (each row sums to 1)
     """
-    log_post = torch.log(prior) + torch.cumsum(torch.log(likelihoods), dim=0)  # (T, K)
+    log_post = torch.log(prior) + torch.cumsum(torch.log(likelihoods), dim=0)  # (T, nh)
     return torch.softmax(log_post, dim=-1)
 
 
@@ -100,11 +100,11 @@ def bootstrap_ci(values, statistic, n_resamples, alpha=0.05, generator=None):
         a tuple of two Python floats (lower, upper).
 
     Shape:
-        values: (N,), on the CPU (where the generator draws)
+        values: (n,), on the CPU (where the generator draws)
     """
     n = values.shape[0]
-    idx = torch.randint(0, n, (n_resamples, n), generator=generator)  # (R, N)
-    stats = torch.stack([statistic(values[row]) for row in idx])  # (R,)
+    idx = torch.randint(0, n, (n_resamples, n), generator=generator)  # (n_boot, n)
+    stats = torch.stack([statistic(values[row]) for row in idx])  # (n_boot,)
     q = torch.tensor([alpha / 2, 1 - alpha / 2], dtype=stats.dtype)
     lower, upper = torch.quantile(stats, q, interpolation="linear")
     return float(lower), float(upper)
@@ -112,11 +112,11 @@ def bootstrap_ci(values, statistic, n_resamples, alpha=0.05, generator=None):
 
 def paired_permutation_test(losses_a, losses_b, n_permutations, generator=None):
     """Two-sided p-value of a paired sign-flip permutation test of "models A and B have the
-    same expected loss", from their losses on the same N examples, by this exact recipe:
+    same expected loss", from their losses on the same n examples, by this exact recipe:
 
-        d = losses_a - losses_b                                              # (N,)
-        signs = torch.randint(0, 2, (n_permutations, N), generator=generator) * 2 - 1
-        rows = torch.cat([torch.ones(1, N), signs])      # row 0: the observed assignment
+        d = losses_a - losses_b                                              # (n,)
+        signs = torch.randint(0, 2, (n_permutations, n), generator=generator) * 2 - 1
+        rows = torch.cat([torch.ones(1, n), signs])      # row 0: the observed assignment
         stats = (rows.to(d.dtype) * d).mean(dim=1).abs()  # |mean| of each signed difference
         p = (1 + #{r ≥ 1: stats[r] ≥ stats[0]}) / (n_permutations + 1)
 
@@ -130,13 +130,13 @@ def paired_permutation_test(losses_a, losses_b, n_permutations, generator=None):
         a Python float in (0, 1].
 
     Shape:
-        losses_a, losses_b: (N,), on the CPU
+        losses_a, losses_b: (n,), on the CPU
     """
-    d = losses_a - losses_b  # (N,)
+    d = losses_a - losses_b  # (n,)
     n = d.shape[0]
-    signs = torch.randint(0, 2, (n_permutations, n), generator=generator) * 2 - 1  # (R, N)
-    rows = torch.cat([torch.ones(1, n, dtype=signs.dtype), signs])  # (1 + R, N)
-    stats = (rows.to(d.dtype) * d).mean(dim=1).abs()  # (1 + R,)
+    signs = torch.randint(0, 2, (n_permutations, n), generator=generator) * 2 - 1  # (n_perm, n)
+    rows = torch.cat([torch.ones(1, n, dtype=signs.dtype), signs])  # (1 + n_perm, n)
+    stats = (rows.to(d.dtype) * d).mean(dim=1).abs()  # (1 + n_perm,)
     exceed = int((stats[1:] >= stats[0]).sum())
     return (1 + exceed) / (n_permutations + 1)
 
@@ -159,7 +159,7 @@ def perplexity_with_ci(token_nlls, alpha=0.05):
         a tuple of three Python floats (perplexity, lower, upper).
 
     Shape:
-        token_nlls: (N,), N ≥ 2
+        token_nlls: (n,), n ≥ 2
     """
     n = token_nlls.shape[0]
     m = token_nlls.mean()
@@ -171,26 +171,27 @@ def perplexity_with_ci(token_nlls, alpha=0.05):
 def expected_calibration_error(probs, labels, n_bins=15):
     """Expected calibration error with equal-width bins on the confidence:
 
-        ECE = Σ_b (|B_b| / N) · |acc(B_b) − conf(B_b)|,
+        ECE = Σ_b (|B_b| / n) · |acc(B_b) − conf(B_b)|,   over n predictions,
 
     where the confidence of a prediction is its largest probability, the prediction its argmax
     (the first index among equal maxima, as ``torch.argmax``), acc(B_b) the fraction of correct
-    predictions in bin b and conf(B_b) their mean confidence. Bin b = 0..B−1 holds the
-    confidences in (b/B, (b+1)/B]: bin index ceil(conf·B) − 1 (a confidence is at least 1/C > 0).
+    predictions in bin b and conf(B_b) their mean confidence. Bin b = 0..k−1 (k = ``n_bins``)
+    holds the confidences in (b/k, (b+1)/k]: bin index ceil(conf·k) − 1 (a confidence is at least
+    1/V > 0).
     Empty bins have weight 0.
 
     Returns:
         a Python float in [0, 1].
 
     Shape:
-        probs: (N, C), rows summing to 1
-        labels: (N,) int64 in [0, C)
+        probs: (n, V), rows summing to 1 over V classes
+        labels: (n,) int64 in [0, V)
     """
-    conf, pred = probs.max(dim=-1)  # (N,), (N,)
+    conf, pred = probs.max(dim=-1)  # (n,), (n,)
     correct = (pred == labels).to(probs.dtype)
-    bins = (torch.ceil(conf * n_bins).long() - 1).clamp(0, n_bins - 1)  # (N,) bin of each
-    size = torch.bincount(bins, minlength=n_bins).to(probs.dtype)  # (B,)
-    # Σ_b (|B_b|/N)·|acc_b − conf_b| = (1/N) Σ_b |Σ_{i∈B_b} (correct_i − conf_i)|
+    bins = (torch.ceil(conf * n_bins).long() - 1).clamp(0, n_bins - 1)  # (n,) bin of each
+    size = torch.bincount(bins, minlength=n_bins).to(probs.dtype)  # (k,)
+    # Σ_b (|B_b|/n)·|acc_b − conf_b| = (1/n) Σ_b |Σ_{i∈B_b} (correct_i − conf_i)|
     gap = torch.zeros(n_bins, dtype=probs.dtype, device=probs.device).index_add_(
-        0, bins, correct - conf)  # (B,)
+        0, bins, correct - conf)  # (k,)
     return float(gap.abs().sum() / size.sum())

@@ -19,6 +19,24 @@ Conventions, stated once:
   time, so evaluating never changes the training trajectory and every evaluation sees the same
   batches.
 * Weight decay applies to matrices (dim >= 2) only, not to norms' gains or biases.
+* Mixed precision: only the model's forward passes run under ``torch.autocast``; the loss and the
+  backward pass run outside it, as PyTorch advises (backward ops run in the dtype autocast chose
+  for their forward ops anyway). ``accumulate_gradients`` does both the forward and the backward,
+  so it is given the model wrapped in :class:`AutocastForward`.
+* Throughput: tokens/s over the steps since the previous log, each step timed from its start to
+  the end of its update (after a CUDA synchronisation; evaluation and saving not counted); MFU
+  uses :func:`flops_per_token` and the peak ``config.peak_flops`` or :func:`measure_peak_flops`.
+
+* Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) ``train`` is data-parallel: it joins
+  the process group (NCCL on CUDA, gloo on CPU; each rank on ``cuda:LOCAL_RANK``), wraps the model
+  in ``DistributedDataParallel``, and every rank draws the same global batches from the same
+  generator and trains on its own contiguous ``batch_size / world`` rows of each. The gradients
+  DDP averages are then those of the global batch, so a run on R ranks follows the single-process
+  run with the same ``batch_size`` (within float32 rounding). The logged loss is averaged over the
+  ranks; only rank 0 prints and writes checkpoints, and every rank resumes from them.
+
+Notation (``reference/notation.py``): N parameters, n_layer layers, D the model width, T the
+context length, n the tokens of a stream.
 """
 
 from __future__ import annotations
@@ -45,9 +63,10 @@ def accumulate_gradients(model, micro_batches, loss_fn):
     time (so only one micro-batch's activations are in memory).
 
     ``loss_fn(logits, y)`` is a mean over the targets of one micro-batch. Micro-batch i holds
-    n_i = y_i.numel() targets, so the mean over all N = sum n_i targets is
-    sum_i (n_i / N) * loss_i: each micro-batch's loss is weighted by n_i / N before ``backward``,
-    and the gradients add up in ``.grad``. Gradients present before the call are discarded.
+    n_i = y_i.numel() targets, so the mean over all n_total = sum n_i targets is
+    sum_i (n_i / n_total) * loss_i: each micro-batch's loss is weighted by n_i / n_total before
+    ``backward``, and the gradients add up in ``.grad``. Gradients present before the call are
+    discarded.
 
     Shape:
         micro_batches: a list of (x, y), x and y (B_i, T)
@@ -72,9 +91,11 @@ def estimate_mfu(flops_per_token, tokens_per_second, peak_flops):
 
 def flops_per_token(model, context_length):
     """Training FLOPs per token of a GPT: 6 N for the matrix products of the forward (2 N) and
-    backward (4 N) passes, plus the attention scores and values, 12 L T D (Kaplan et al. 2020,
-    table 1, times 3 for the backward). N counts the parameters outside the embedding lookup
-    (the tied head does its matmul, so with tied embeddings every parameter counts)."""
+    backward (4 N) passes, plus the attention scores and values, 12 n_layer T D (Kaplan et al.
+    2020, table 1, times 3 for the backward), T = ``context_length``. N counts every parameter
+    (the tied head does its matmul, so with tied embeddings every parameter counts); n_layer is
+    ``len(model.blocks)`` and D ``model.tok_emb.embedding_dim``, each 0 for a model without them
+    (a bigram has no attention)."""
     n_params = sum(p.numel() for p in model.parameters())
     blocks = getattr(model, "blocks", [])
     d_model = getattr(getattr(model, "tok_emb", None), "embedding_dim", 0)
@@ -82,10 +103,16 @@ def flops_per_token(model, context_length):
 
 
 def measure_peak_flops(device="cpu", dtype=torch.float32, n=1024, repeats=20):
-    """The machine's matmul FLOP/s measured now (best of ``repeats`` n x n products): the peak that
-    MFU is relative to when no datasheet figure is given."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+    """The machine's matmul FLOP/s measured now, in the training ``dtype`` (float32 for float16 on
+    a CPU, which has no float16 matrix units): one warm-up product, then the fastest of
+    ``repeats`` n x n products, each timed between synchronisations. The peak that MFU is
+    relative to when no datasheet figure is given. The matrices come from a generator of their
+    own: measuring draws nothing from PyTorch's global one."""
+    if dtype == torch.float16 and not str(device).startswith("cuda"):
+        dtype = torch.float32
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
     best = float("inf")
     for _ in range(repeats + 1):  # the first product warms up
         _sync(device)
@@ -166,12 +193,11 @@ def save_checkpoint(file, model, optimizer, scaler, step, history, batch_gen, co
     """Everything needed to continue exactly: weights, optimizer moments, loss scale, the step,
     the history so far, and the state of ``batch_gen``, the one generator the loop draws from.
 
-    The global RNG (``torch.get_rng_state()``, and CUDA's) is not saved: the training steps
-    draw nothing from it (the batches come from ``batch_gen``, evaluation from a generator of its
-    own, and the model has no dropout), so a resumed run does not depend on it, and loading a
-    checkpoint need not overwrite the caller's. (Only :func:`measure_peak_flops`, run before the
-    first step when no peak is given, draws from it: matrices whose values do not matter.) A
-    model that drew from it in training (dropout) would need a generator of its own, saved here.
+    The global RNG (``torch.get_rng_state()``, and CUDA's) is not saved: training draws nothing
+    from it (the batches come from ``batch_gen``, evaluation and :func:`measure_peak_flops` from
+    generators of their own, and the model has no dropout), so a resumed run does not depend on
+    it, and loading a checkpoint need not overwrite the caller's. A model that drew from it in
+    training (dropout) would need a generator of its own, saved here.
 
     ``file``: a path (replaced atomically, see :func:`open_for_writing`) or a writable binary file
     object. ``meta``: further entries stored as they are, for readers other than
@@ -214,9 +240,28 @@ def make_optimizer(model, config):
     return AdamW([g for g in groups if g["params"]], lr=config.lr, betas=config.betas)
 
 
+class AutocastForward(torch.nn.Module):
+    """``model`` whose forward pass, and nothing else, runs under ``autocast()`` (a function that
+    returns a context manager): what :func:`accumulate_gradients` is given, so that the loss and
+    the backward pass it runs on the output stay outside autocast. It holds ``model`` itself, so
+    its parameters are the model's."""
+
+    def __init__(self, model, autocast):
+        super().__init__()
+        self.model = model
+        self.autocast = autocast
+
+    def forward(self, x):
+        with self.autocast():
+            return self.model(x)
+
+
 @torch.no_grad()
 def evaluate(model, tokens, config, device, autocast):
-    """Mean loss over ``eval_batches`` batches, the same batches at every evaluation."""
+    """Mean loss over ``eval_batches`` batches of ``get_batch(tokens, batch_size, context_length,
+    device, gen)``, gen a generator seeded with ``seed + 1`` afresh (the same batches at every
+    evaluation); the forward under ``autocast()``, the loss (on float32 logits) outside it; in
+    eval mode without gradients, the model's mode restored after."""
     gen = torch.Generator().manual_seed(config.seed + 1)
     was_training = model.training
     model.eval()
@@ -225,8 +270,8 @@ def evaluate(model, tokens, config, device, autocast):
         x, y = get_batch(tokens, config.batch_size, config.context_length, device, gen)
         with autocast():
             logits = model(x)
-            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-            losses.append(float(cross_entropy(logits, y)))
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        losses.append(float(cross_entropy(logits, y)))
     model.train(was_training)
     return sum(losses) / len(losses)
 
@@ -245,6 +290,39 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+def launched_ranks() -> tuple[int, int]:
+    """(rank, world size) of a ``torchrun`` launch (its environment variables); (0, 1) when the
+    process was not launched as one of several ranks."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
+
+
+def join_process_group(device) -> str:
+    """Initialise the default process group of a torchrun launch (idempotent), and return the
+    device this rank trains on: ``cuda:LOCAL_RANK`` on CUDA (NCCL), the CPU otherwise (gloo)."""
+    import torch.distributed as dist
+
+    on_cuda = str(device).startswith("cuda")
+    if on_cuda:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if on_cuda else "gloo")
+    return device
+
+
+def rank_rows(batch, rank: int, world: int):
+    """This rank's contiguous share of a global batch (x, y): rows rank·b .. (rank+1)·b − 1 with
+    b = B / world.
+
+    Shape:
+        batch: (x, y), each (B, T); output: (x, y), each (B / world, T)
+    """
+    x, y = batch
+    b = x.shape[0] // world
+    return x[rank * b:(rank + 1) * b], y[rank * b:(rank + 1) * b]
+
+
 def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
     """Train ``model`` (logits = model(x)) on next-token prediction over ``train_tokens``.
 
@@ -253,13 +331,20 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
     ``meta`` goes into every checkpoint as it is (see :func:`save_checkpoint`).
 
     Shape:
-        train_tokens, val_tokens: (N,) integer token streams
+        train_tokens, val_tokens: (n,) integer token streams
     """
     device = resolve_device(config.device)
+    rank, world = launched_ranks()
+    if world > 1:
+        if config.batch_size % world:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
+                             f"{world} ranks of this launch")
+        device = join_process_group(device)
     dtype = resolve_dtype(config.dtype, device)
     device_type = "cuda" if str(device).startswith("cuda") else "cpu"
     model.to(device)
     model.train()
+    lead = rank == 0  # prints and saves
 
     def autocast():  # float32 needs no autocast at all
         if dtype == torch.float32:
@@ -277,8 +362,15 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
         start, history = load_checkpoint(config.checkpoint_path, model, optimizer, scaler, batch_gen)
 
     fpt = flops_per_token(model, config.context_length)
-    peak = config.peak_flops or measure_peak_flops(device, dtype if dtype != torch.float16 or
-                                                   device_type == "cuda" else torch.float32)
+    # the peak of all the ranks' devices: tokens/s below counts the global batch
+    peak = (config.peak_flops or measure_peak_flops(device, dtype)) * world
+    replica = model
+    if world > 1:  # gradients averaged over the ranks in backward (the same weights everywhere)
+        from torch.nn.parallel import DistributedDataParallel
+
+        replica = DistributedDataParallel(model, device_ids=[device] if device_type == "cuda"
+                                          else None)
+    forward = AutocastForward(replica, autocast)  # the forward under autocast, backward outside
     tokens_per_step = config.batch_size * config.context_length * config.grad_accum_steps
     end = config.max_steps if config.stop_at_step is None else min(config.max_steps,
                                                                    config.stop_at_step)
@@ -297,8 +389,14 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
             group["lr"] = lr
         micro = [get_batch(train_tokens, config.batch_size, config.context_length, device,
                            batch_gen) for _ in range(config.grad_accum_steps)]
-        with autocast():
-            loss = accumulate_gradients(model, micro, loss_fn)
+        if world > 1:
+            micro = [rank_rows(b, rank, world) for b in micro]
+        loss = accumulate_gradients(forward, micro, loss_fn)
+        if world > 1:  # the mean over the global batch: every rank holds as many targets
+            import torch.distributed as dist
+
+            dist.all_reduce(loss, op=dist.ReduceOp.SUM)
+            loss = loss / world
         loss = float(loss) / scaler.get_scale() if scaler.is_enabled() else float(loss)
         scaler.unscale_(optimizer)  # clipping must see the true gradients
         if config.grad_clip > 0:
@@ -317,7 +415,7 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
             mfu = estimate_mfu(fpt, tok_s, peak)
             history["tokens_per_s"].append(tok_s)
             history["mfu"].append(mfu)
-            if config.progress:
+            if config.progress and lead:
                 per_step = (time.perf_counter() - began) / (step + 1 - start)
                 _progress(step + 1, config.max_steps, loss, tok_s, mfu,
                           per_step * (end - step - 1))
@@ -327,9 +425,14 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
             history["val_loss"].append(evaluate(model, val_tokens, config, device, autocast))
         if config.checkpoint_path and ((step + 1) % config.checkpoint_interval == 0
                                        or step + 1 == end):
-            save_checkpoint(config.checkpoint_path, model, optimizer, scaler, step + 1, history,
-                            batch_gen, config, meta)
-    if config.progress:
+            if lead:
+                save_checkpoint(config.checkpoint_path, model, optimizer, scaler, step + 1,
+                                history, batch_gen, config, meta)
+            if world > 1:  # no rank runs ahead of a checkpoint it may have to resume from
+                import torch.distributed as dist
+
+                dist.barrier()
+    if config.progress and lead:
         sys.stderr.write("\n")
     return history
 
@@ -457,22 +560,23 @@ def main_job(max_steps=1000, vocab_size=16, order=2, d_model=64, n_layers=2, n_h
                          dtype=dtype, seed=seed, checkpoint_path=checkpoint_path,
                          log_interval=max(1, max_steps // 50), progress=progress)
     dev = resolve_device(device)
-    print(f"model: GPT, {sum(p.numel() for p in model.parameters()):,} parameters, on {dev} "
+    say = print if launched_ranks()[0] == 0 else (lambda *args, **kwargs: None)  # rank 0 only
+    say(f"model: GPT, {sum(p.numel() for p in model.parameters()):,} parameters, on {dev} "
           f"({resolve_dtype(dtype, dev)}); corpus: {source}", flush=True)
     history = train(model, corpus.train, corpus.val, config, meta)
     if floor is None:
         bits = 1 / (math.log(2) * corpus.bytes_per_token)  # nats per token -> bits per byte
-        print(f"{'step':>6} {'val loss':>9} {'bits/byte':>10}")
+        say(f"{'step':>6} {'val loss':>9} {'bits/byte':>10}")
         for step, loss in zip(history["val_step"], history["val_loss"]):
-            print(f"{step + 1:>6} {loss:>9.4f} {loss * bits:>10.4f}")
-        print(f"no known floor for your own text (uniform guess {math.log(vocab_size):.4f} "
+            say(f"{step + 1:>6} {loss:>9.4f} {loss * bits:>10.4f}")
+        say(f"no known floor for your own text (uniform guess {math.log(vocab_size):.4f} "
               "nats/token, 8 bits/byte for raw bytes)")
     else:
-        print(f"{'step':>6} {'val loss':>9} {'above floor':>12}")
+        say(f"{'step':>6} {'val loss':>9} {'above floor':>12}")
         for step, loss in zip(history["val_step"], history["val_loss"]):
-            print(f"{step + 1:>6} {loss:>9.4f} {loss - floor:>12.4f}")
-        print(f"entropy floor {floor:.4f} nats/token (uniform guess {math.log(vocab_size):.4f})")
+            say(f"{step + 1:>6} {loss:>9.4f} {loss - floor:>12.4f}")
+        say(f"entropy floor {floor:.4f} nats/token (uniform guess {math.log(vocab_size):.4f})")
     tps = sorted(history["tokens_per_s"])[len(history["tokens_per_s"]) // 2]
     mfu = sorted(history["mfu"])[len(history["mfu"]) // 2]
-    print(f"throughput {tps:,.0f} tokens/s, MFU {100 * mfu:.2f}% (medians over the run)")
+    say(f"throughput {tps:,.0f} tokens/s, MFU {100 * mfu:.2f}% (medians over the run)")
     return history, floor

@@ -10,7 +10,7 @@ agree with a naive run in that dtype on which rows are dependent. Hence:
 
 * rows meant to be dependent are dependent **exactly** in every dtype: quarter-integers (a few
   significant bits) combined with small integer coefficients, exact in bfloat16 too, or any row
-  beyond the D-th when M > D. Their residual is 0 in exact arithmetic, about 1e-16 in the truth
+  beyond the D-th when n > D rows. Their residual is 0 in exact arithmetic, about 1e-16 in the truth
   and a few eps of the case's dtype in the naive run: below both tolerances;
 * rows meant to be kept are either well conditioned (every residual at least 0.35 of its row's
   norm, drawn by rejection) or **nearly dependent by construction**: combinations of the rows of
@@ -135,7 +135,7 @@ def gram_schmidt_cases(b: CaseBuilder):
              torch.stack([torch.zeros(5, dtype=F64), a[0], a[1], a[0]]),
              tags=("zero row", "dependent rows"), public=True)
         a = _independent(b, 4, 4)
-        case("7 rows in R^4 (M > D): rank 4", torch.cat([a, b.randn(3, 4)]), tags=("M > D",),
+        case("7 rows in R^4 (n > D): rank 4", torch.cat([a, b.randn(3, 4)]), tags=("n > D",),
              public=True)
         near, (drop_tol, drop_delta), (keep_tol, keep_delta) = _TOLERANCE_ROWS[c.dtype]
         case(f"nearly dependent: a residual of {near:g} on a row of norm √5, kept",
@@ -165,9 +165,9 @@ def low_rank_cases(b: CaseBuilder):
         c("A (6, 4), k=2", c.randn(6, 4), 2, public=True)
         c("batched A (3, 5, 7), k=1", c.randn(3, 5, 7), 1, tags=("batched",), public=True)
         c("k=0: the whole ‖A‖_F", c.randn(4, 4), 0, tags=("k = 0",), public=True)
-        c("k=3 = min(M, N): error 0", c.randn(3, 6), 3, tags=("k ≥ min(M, N)",))
-        c("k=6 > min(M, N)", c.randn(2, 5, 4), 6, tags=("k ≥ min(M, N)",))
-        c("k = min(M, N) − 1: one value dropped", c.randn(7, 5), 4)
+        c("k=3 = min(n1, n2): error 0", c.randn(3, 6), 3, tags=("k ≥ min(n1, n2)",))
+        c("k=6 > min(n1, n2)", c.randn(2, 5, 4), 6, tags=("k ≥ min(n1, n2)",))
+        c("k = min(n1, n2) − 1: one value dropped", c.randn(7, 5), 4)
         exact = (b.randint(-3, 4, (2, 6, 2)) @ b.randint(-3, 4, (2, 2, 5))).to(F64)
         c("integer matrices of rank ≤ 2, k=2: error 0", exact.to(c.dtype), 2,
           tags=("low rank",))

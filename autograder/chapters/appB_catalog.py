@@ -40,7 +40,7 @@ BETA_MISTAKES = (
 # =========================================================================== Dirichlet
 DIRICHLET_MISTAKES = (
     Mistake(key="alpha_once", title="α added to the denominator once, not once per category",
-            hint="the row must sum to 1: Σ_k (c_k + α_k) = n + Σ_k α_k (n + α·K when symmetric)",
+            hint="the row must sum to 1: Σ_k (c_k + α_k) = n + Σ_k α_k (n + α·V when symmetric)",
             patch={"+ a.sum())": "+ a.mean())"}),
     Mistake(key="wrong_axis", title="normalised over the first axis instead of the last",
             hint="the categories lie along the last axis: sum the counts over dim=-1",
@@ -57,13 +57,13 @@ DIRICHLET_MISTAKES = (
 
 # =========================================================================== sequential Bayes
 _LOG_SPACE = ("log_posterior = torch.log(prior) + torch.cumsum(torch.log(likelihoods), dim=0)"
-              "  # (T, K)\n    return torch.softmax(log_posterior, dim=-1)")
+              "  # (T, nh)\n    return torch.softmax(log_posterior, dim=-1)")
 
 BAYES_MISTAKES = (
     Mistake(key="underflow", title="a product of probabilities, which underflows to 0/0 = NaN",
             hint="a product of thousands of probabilities is below the smallest float: add "
                  "log-likelihoods (torch.cumsum of torch.log) and normalise with softmax",
-            patch={_LOG_SPACE: "posterior = prior * torch.cumprod(likelihoods, dim=0)  # (T, K)\n"
+            patch={_LOG_SPACE: "posterior = prior * torch.cumprod(likelihoods, dim=0)  # (T, nh)\n"
                                "    return posterior / posterior.sum(dim=-1, keepdim=True)"}),
     Mistake(key="not_normalised", title="the posterior not normalised",
             hint="divide by the evidence p(x_1..t) = Σ_k p(h_k) Π p(x_s | h_k): each row sums to 1",
@@ -95,7 +95,7 @@ BOOTSTRAP_MISTAKES = (
             hint="a central interval at level 1 − α leaves α/2 in each tail",
             patch={"[alpha / 2, 1 - alpha / 2]": "[alpha, 1 - alpha]"}),
     Mistake(key="data_quantiles", title="quantiles of the data instead of the resampled statistics",
-            hint="the interval is between quantiles of the R bootstrap statistics, which "
+            hint="the interval is between quantiles of the n_boot bootstrap statistics, which "
                  "estimate the statistic's sampling distribution",
             patch={"torch.quantile(stats, q,": "torch.quantile(values, q,"}),
 )
@@ -103,12 +103,12 @@ BOOTSTRAP_MISTAKES = (
 
 # =========================================================================== permutation test
 def unpaired_permutation_test(losses_a, losses_b, n_permutations, generator=None):
-    """A two-sample test: the 2N losses pooled and re-split at random, ignoring which losses
+    """A two-sample test: the 2n losses pooled and re-split at random, ignoring which losses
     belong to the same example."""
     n = losses_a.shape[0]
-    pooled = torch.cat([losses_a, losses_b])  # (2N,)
+    pooled = torch.cat([losses_a, losses_b])  # (2n,)
     splits = torch.argsort(torch.rand(n_permutations, 2 * n, generator=generator), dim=1)
-    shuffled = pooled[splits]  # (R, 2N): each row a random re-split
+    shuffled = pooled[splits]  # (n_perm, 2n): each row a random re-split
     permuted = (shuffled[:, :n].mean(dim=1) - shuffled[:, n:].mean(dim=1)).abs()
     observed = (losses_a.mean() - losses_b.mean()).abs()
     return (1 + int((permuted >= observed).sum())) / (n_permutations + 1)
@@ -170,16 +170,16 @@ ECE_MISTAKES = (
                    "prediction = probs.argmax(dim=-1)\n"
                    "    confidence = probs[torch.arange(labels.numel()), labels]"}),
     Mistake(key="unweighted", title="an unweighted mean over the non-empty bins",
-            hint="each bin counts in proportion to its size, |B_b| / N",
+            hint="each bin counts in proportion to its size, |B_b| / n",
             patch={"ece += in_bin.sum().item() / labels.numel() * abs(gap.item())":
                    "ece += abs(gap.item())",
                    "return ece": "return ece / len(set(bins.tolist()))"}),
     Mistake(key="signed_gap", title="signed gaps acc − conf, which cancel",
             hint="ECE averages |acc(B_b) − conf(B_b)|: over- and underconfidence must not cancel",
             patch={"abs(gap.item())": "gap.item()"}),
-    Mistake(key="left_closed_bins", title="bins [b/B, (b+1)/B) instead of (b/B, (b+1)/B]",
-            hint="a confidence exactly on an edge b/B belongs to the bin below it: bin index "
-                 "ceil(conf·B) − 1",
+    Mistake(key="left_closed_bins", title="bins [b/k, (b+1)/k) instead of (b/k, (b+1)/k]",
+            hint="a confidence exactly on an edge b/k belongs to the bin below it: bin index "
+                 "ceil(conf·k) − 1, k = n_bins",
             patch={"(torch.ceil(confidence * n_bins).long() - 1)":
                    "torch.floor(confidence * n_bins).long()"}),
 )

@@ -17,10 +17,10 @@ by construction (exact binomial tails, Bonferroni over what one case tests):
   of at most 0.05, and none of 20 equal bins of (0, 1] over- or under-filled.
 
 Exact permutation p-values count permuted statistics ≥ the observed one; a permutation that ties
-the observed statistic up to the order of summation needs all N = 30 or more signs equal (or all
-flipped): probability 2^(1 − N) ≤ 1.9e-9 per draw, so no correct order of operations can count
+the observed statistic up to the order of summation needs all n = 30 or more signs equal (or all
+flipped): probability 2^(1 − n) ≤ 1.9e-9 per draw, so no correct order of operations can count
 differently on these cases. Where a case puts ECE confidences on bin edges, the edges are exact
-binary fractions (1/2 and 3/4 of 8 bins), on which ceil(conf · B) and a comparison with b / B
+binary fractions (1/2 and 3/4 of k = 8 bins), on which ceil(conf · k) and a comparison with b / k
 agree; elsewhere confidences are continuous and never within rounding of an edge.
 """
 
@@ -140,10 +140,10 @@ BOOTSTRAP_COVERAGE_SLACK = 0.003
 
 
 def _coverage_check(true_mean: float):
-    """The check of a coverage case: how many of the M intervals contain ``true_mean``, within
+    """The check of a coverage case: how many of the m intervals contain ``true_mean``, within
     the binomial band of a correct percentile bootstrap (FALSE_FAIL/2 on each side)."""
     def covers_the_true_mean(outputs, case):
-        intervals = outputs[0]  # (M, 2) float64, from the driver
+        intervals = outputs[0]  # (m, 2) float64, from the driver
         m = intervals.shape[0]
         lower, upper = intervals[:, 0], intervals[:, 1]
         if not bool((lower <= upper).all()):
@@ -182,7 +182,7 @@ def bootstrap_cases(b: CaseBuilder):
         values[4] = 25.0  # one outlier: the resampled means are bimodal-ish
         row("exact: mean of 15 values with an outlier", values, "mean", 400, seed=4,
             tags=("outlier",))
-        row("exact: 3 values, 100 resamples", c.randn(3), "mean", 100, seed=5, tags=("N = 3",))
+        row("exact: 3 values, 100 resamples", c.randn(3), "mean", 100, seed=5, tags=("n = 3",))
         d = BOOTSTRAP_DESIGN
         true_mean = 1.5
         samples = c.randn(d["data_sets"], d["n"], scale=2.0, shift=true_mean)
@@ -224,7 +224,7 @@ def _p_values_are_positive(outputs, case):
 
 def _type_one_error(outputs, case):
     """Under the null hypothesis P(p ≤ 0.05) ≤ 0.05 (exactly 0.05 here: 5 of the 100 possible
-    values); the rejection count is at most Binomial(M, 0.05)'s upper FALSE_FAIL/4 quantile."""
+    values); the rejection count is at most Binomial(m, 0.05)'s upper FALSE_FAIL/4 quantile."""
     p = _null_p_values(outputs, case)
     m, level = p.shape[0], NULL_DESIGN["level"]
     rejected = int((p <= level + 1e-12).sum())
@@ -239,9 +239,9 @@ def _type_one_error(outputs, case):
 
 
 def _p_values_uniform(outputs, case):
-    """Under the null hypothesis the rank of the observed statistic among the 1 + R is uniform,
+    """Under the null hypothesis the rank of the observed statistic among the 1 + n_perm is uniform,
     so p = k / 100 with k uniform on 1..100 and each of 20 bins (j/20, (j+1)/20] holds 5 values:
-    probability 1/20. Each bin's count is within Binomial(M, 1/20)'s two-sided quantiles at
+    probability 1/20. Each bin's count is within Binomial(m, 1/20)'s two-sided quantiles at
     FALSE_FAIL / (4 · 20) per side (Bonferroni over the bins and both sides: FALSE_FAIL/2)."""
     p = _null_p_values(outputs, case)
     m, bins = p.shape[0], NULL_DESIGN["bins"]
@@ -366,15 +366,15 @@ def ece_cases(b: CaseBuilder):
 
 # =========================================================================== sequential Bayes
 def _sources_and_text(b: CaseBuilder, n_sources, vocab, n_tokens, sharp=1.5):
-    """K random Markov sources over V tokens, a text of T + 1 tokens from source 0, and the
-    likelihood of each next token under each source: (T, K) float64."""
-    P = torch.softmax(b.randn(n_sources, vocab, vocab) * sharp, dim=-1)  # (K, V, V)
+    """n_sources random Markov sources over V tokens, a text of T + 1 tokens from source 0, and
+    the likelihood of each next token under each source: (T, n_sources) float64."""
+    P = torch.softmax(b.randn(n_sources, vocab, vocab) * sharp, dim=-1)  # (n_sources, V, V)
     text = [int(b.randint(0, vocab, ()))]
     for _ in range(n_tokens):
         nxt = torch.multinomial(P[0, text[-1]], 1, generator=b.gen)
         text.append(int(nxt))
     x = torch.tensor(text)
-    return P[:, x[:-1], x[1:]].T.contiguous()  # (T, K): p(x_t | x_{t-1}, source k)
+    return P[:, x[:-1], x[1:]].T.contiguous()  # (T, n_sources): p(x_t | x_{t-1}, source k)
 
 
 def _prior(b: CaseBuilder, k):

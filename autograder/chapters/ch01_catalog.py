@@ -11,7 +11,7 @@ from autograder.spec import Mistake
 # =========================================================================== counting
 COUNTS_MISTAKES = (
     Mistake(key="misses_last", title="the last n-gram is not counted",
-            hint="a stream of N tokens has N − n + 1 n-grams: range(N − n + 1)",
+            hint="a stream of T tokens has T − n + 1 n-grams: range(T − n + 1)",
             patch={"range(tokens.numel() - n + 1)": "range(tokens.numel() - n)"}),
     Mistake(key="reversed_order", title="the n-gram's tokens indexed in reverse order",
             hint="counts[a, b] counts a followed by b: the context first, the next token last",
@@ -43,7 +43,7 @@ MODEL_MISTAKES = (
 LOG_PROB_MISTAKES = (
     Mistake(key="skips_first", title="the first predicted token left out",
             hint="the first n − 1 tokens are context; every token from position n − 1 on is "
-                 "predicted (N − n + 1 terms)",
+                 "predicted (T − n + 1 terms)",
             patch={"windows = tokens.unfold(0, n, 1)": "windows = tokens[1:].unfold(0, n, 1)"}),
     Mistake(key="reversed_index", title="the table indexed with the n-gram reversed",
             hint="model[context..., next]: the token being predicted is the LAST index",
@@ -57,12 +57,17 @@ LOG_PROB_MISTAKES = (
 )
 
 PERPLEXITY_MISTAKES = (
-    Mistake(key="divides_by_n_tokens", title="divided by all N tokens",
-            hint="only N − n + 1 tokens are predicted: average over those",
+    Mistake(key="divides_by_n_tokens", title="divided by all T tokens",
+            hint="only T − n + 1 tokens are predicted: average over those",
             patch={"tokens.numel() - model.dim() + 1": "tokens.numel()"}),
     Mistake(key="no_minus", title="the minus sign left out",
             hint="perplexity = exp(−mean log-probability) ≥ 1",
             patch={"torch.exp(-sequence_log_prob": "torch.exp(sequence_log_prob"}),
+    Mistake(key="clamped_zeros", title="zero probabilities clamped to a tiny number",
+            hint="a text with an n-gram of probability 0 has perplexity inf: do not clamp the "
+                 "model's zeros",
+            patch={"sequence_log_prob(model, tokens)":
+                   "sequence_log_prob(model.clamp_min(1e-12), tokens)"}),
     Mistake(key="base2", title="2^(…) with a natural-log likelihood",
             hint="the log-probability is in nats: exponentiate with e, or convert both to bits",
             patch={"torch.exp(-": "torch.exp2(-"}),

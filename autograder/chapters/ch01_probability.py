@@ -45,8 +45,8 @@ def counts_cases(b: CaseBuilder):
         c("bigrams, V=5, 200 tokens", _stream(b, 200, 5), 2, 5, public=True)
         c("trigrams, V=4, 120 tokens", _stream(b, 120, 4), 3, 4, tags=("n = 3",), public=True)
         c("4-grams, V=3, 80 tokens", _stream(b, 80, 3), 4, 3, tags=("n = 4",))
-        c("exactly one n-gram: 3 tokens, n=3", _stream(b, 3, 5), 3, 5, tags=("N = n",))
-        c("stream shorter than n (no n-grams)", _stream(b, 2, 4), 3, 4, tags=("N < n",))
+        c("exactly one n-gram: 3 tokens, n=3", _stream(b, 3, 5), 3, 5, tags=("T = n",))
+        c("stream shorter than n (no n-grams)", _stream(b, 2, 4), 3, 4, tags=("T < n",))
         c("one token repeated", torch.full((30,), 2, dtype=torch.int64), 2, 4,
           tags=("repeats",))
     return b.exact_grid(rows)
@@ -85,7 +85,7 @@ def log_prob_cases(b: CaseBuilder):
         c("unigram model: every token predicted", _model(b, c, 1, 6), _stream(b, 25, 6),
           tags=("n = 1",))
         c("exactly n tokens: one prediction", _model(b, c, 2, 5), _stream(b, 2, 5),
-          tags=("N = n",))
+          tags=("T = n",))
         model = ngram_model(ngram_counts(_stream(b, 60, 4), 2, 4).double()).to(c.dtype)
         tokens = _stream(b, 20, 4)
         model[tokens[3], tokens[4]] = 0.0  # an unseen bigram of the scored text
@@ -103,6 +103,10 @@ def perplexity_cases(b: CaseBuilder):
           torch.full((7, 7), 1 / 7, dtype=F64).to(c.dtype), _stream(b, 30, 7),
           tags=("uniform",))
         c("unigram model", _model(b, c, 1, 5), _stream(b, 35, 5), tags=("n = 1",))
+        model = ngram_model(ngram_counts(_stream(b, 60, 4), 2, 4).double()).to(c.dtype)
+        tokens = _stream(b, 20, 4)
+        model[tokens[5], tokens[6]] = 0.0  # an unseen bigram of the scored text
+        c("a bigram of probability 0: perplexity inf", model, tokens, tags=("zero probability",))
     return b.grid(rows)
 
 

@@ -59,7 +59,7 @@ def entropy_cases(b: CaseBuilder):
         one_hot[torch.arange(3), b.randint(0, 4, (3,))] = 1.0
         c("one-hot rows (entropy 0)", one_hot.to(c.dtype), tags=(ZEROS,))
         c("uniform over 1000 outcomes", torch.full((1000,), 1e-3, dtype=F64).to(c.dtype),
-          tags=("large N",))
+          tags=("large V",))
         c("non-contiguous p (6, 5), dim=0", _dist(b, 6, 5, dim=0).to(c.dtype),
           tags=("dim ≠ -1",), noncontig=(0,), dim=0)
         c("gradient, p (3, 6), all positive", _dist(b, 3, 6).to(c.dtype), grad=(0,))
@@ -137,7 +137,7 @@ def _chain_rows(b: CaseBuilder, c: Cell):
 
     chain("P (5, 5)", _chain(b, 5, 5), public=True)
     a, s = 0.1 + 0.3 * float(b.rand(1)), 0.05 + 0.2 * float(b.rand(1))
-    chain("two states", torch.tensor([[1 - a, a], [s, 1 - s]], dtype=F64), tags=("N = 2",),
+    chain("two states", torch.tensor([[1 - a, a], [s, 1 - s]], dtype=F64), tags=("V = 2",),
           public=True)
     chain("batch of chains (3, 4, 4)", _chain(b, 3, 4, 4), tags=("batch dims",), public=True)
     sticky = 0.9 * torch.eye(6, dtype=F64) + 0.1 * _chain(b, 6, 6)
@@ -150,7 +150,7 @@ def _chain_rows(b: CaseBuilder, c: Cell):
     chain("sparse ring (7 states, zeros in P)", ring, tags=(ZEROS,))
     chain("i.i.d. rows: every row the same", _chain(b, 1, 6).expand(6, 6).contiguous(),
           tags=("i.i.d.",))
-    chain("P (12, 12)", _chain(b, 12, 12, sharp=2.5), tags=("large N",))
+    chain("P (12, 12)", _chain(b, 12, 12, sharp=2.5), tags=("large V",))
 
 
 def stationary_cases(b: CaseBuilder):
@@ -238,7 +238,7 @@ def huffman_cases(b: CaseBuilder):
 
         code("textbook (0.4, 0.2, 0.2, 0.1, 0.1)",
              torch.tensor([0.4, 0.2, 0.2, 0.1, 0.1], dtype=F64), tags=("ties",), public=True)
-        code("two symbols", _dist(b, 2), tags=("N = 2",), public=True)
+        code("two symbols", _dist(b, 2), tags=("V = 2",), public=True)
         code("dyadic: powers of 1/2, shuffled",
              torch.tensor([1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 32], dtype=F64)[
                  torch.randperm(6, generator=b.gen)], tags=("dyadic",), public=True)
@@ -247,7 +247,7 @@ def huffman_cases(b: CaseBuilder):
              tags=("ties",))
         zipf = 1 / torch.arange(1, 101, dtype=F64)
         code("Zipf over 100 symbols, shuffled", zipf[torch.randperm(100, generator=b.gen)],
-             tags=("large N",))
+             tags=("large V",))
         code("unnormalised weights (counts)", b.randint(1, 50, (12,)).to(F64),
              tags=("unnormalised",))
         code("very skewed: 0.9 and 15 tiny", torch.cat([torch.tensor([0.9], dtype=F64),

@@ -135,7 +135,7 @@ def pca_cases(b: CaseBuilder):
           n_outputs=3, tags=("not centred",), public=True)
         c("more features than points: x (6, 10), k=3",
           data(6, 10, [6.0, 4.0, 2.5, 1.5, 1.0, 0.8, 0.6, 0.4, 0.3, 0.2]).to(c.dtype), 3,
-          n_outputs=3, tags=("N < D",))
+          n_outputs=3, tags=("n < D",))
     return b.grid(rows, exclude=NO_HALF)
 
 
@@ -173,13 +173,13 @@ def ppmi_cases(b: CaseBuilder):
 # =========================================================================== SGNS
 def sgns_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def loss(name, V, D, B, K, scale=0.5, tags=(), public=False, grad=False):
-            c(name, b.randint(0, V, (B,)), b.randint(0, V, (B,)), b.randint(0, V, (B, K)),
+        def loss(name, V, D, B, k, scale=0.5, tags=(), public=False, grad=False):
+            c(name, b.randint(0, V, (B,)), b.randint(0, V, (B,)), b.randint(0, V, (B, k)),
               c.randn(V, D, scale=scale), c.randn(V, D, scale=scale), tags=tags, public=public,
               grad=(3, 4) if grad else ())
 
-        loss("B=8, K=3, V=10, D=4", 10, 4, 8, 3, public=True)
-        loss("B=1, K=1", 6, 3, 1, 1, tags=("B = 1",), public=True)
+        loss("B=8, k=3 negatives, V=10, D=4", 10, 4, 8, 3, public=True)
+        loss("B=1, k=1 negative", 6, 3, 1, 1, tags=("B = 1",), public=True)
         loss("large scores (vectors × 6)", 8, 5, 6, 4, scale=3.0, tags=("large scores",),
              public=True)
         loss("gradients w.r.t. both tables", 9, 4, 5, 2, grad=True)
@@ -213,7 +213,7 @@ def _has_learned(outputs, case):
 
 
 def _word2vec_checks(words):
-    """The checks of one planted corpus, whose words (G, M, 2) they score."""
+    """The checks of one planted corpus, whose words (n_topics, n_members, 2) they score."""
     def recovers_clusters(outputs, case):
         purity = cluster_purity(_embeddings(outputs, case), words)
         if purity < PURITY:

@@ -119,12 +119,23 @@ def sdpa_cases(b: CaseBuilder):
 
 
 # --------------------------------------------------------------------------- multi-head attention
+def _refused_heads(outputs, case):
+    """Property of the refusal case (``drive_module_or_refuse``): the constructor raised."""
+    if int(outputs[0]) != 1:
+        d_model, n_heads = case.kwargs["refuse_init"]
+        return (f"MultiHeadAttention({d_model}, {n_heads}) must raise ValueError: {d_model} is "
+                f"not divisible by {n_heads} heads (your class built a module)")
+    return None
+
+
 def mha_cases(b: CaseBuilder):
     def rows(c: Cell):
         def mha(name, B, T, D, H, bias=True, grad=False, mask=None, **kw):
             state = c.module_state(MultiHeadAttention(D, H, bias=bias))
             masks = {"bool": lambda: b.bool_mask(T, T),
-                     "bool_batched": lambda: b.bool_mask(B, 1, T, T)}
+                     "bool_batched": lambda: b.bool_mask(B, 1, T, T),
+                     # one additive bias per key (-inf: a hidden key), shared by the queries
+                     "float_per_key": lambda: c.float_mask(B, 1, 1, T)}
             if mask:
                 kw["attn_mask"] = masks[mask]()
             c(name, c.randn(B, T, D), init={"args": [D, H], "kwargs": {"bias": bias}},
@@ -138,18 +149,26 @@ def mha_cases(b: CaseBuilder):
         mha("causal", 2, 6, 16, 4, tags=("causal mask",), public=True, is_causal=True)
         mha("bool mask (T, T)", 2, 5, 8, 2, tags=("bool mask",), mask="bool")
         mha("bool mask (B, 1, T, T)", 2, 5, 8, 4, tags=("bool mask",), mask="bool_batched")
+        mha("float mask per key (B, 1, 1, T)", 2, 5, 8, 2, tags=("float mask",),
+            mask="float_per_key")
         mha("gradients (input and all weights), causal", 2, 4, 8, 2, tags=("causal mask",),
             grad=True, is_causal=True)
+        if c.dtype == torch.float32:  # the refusal does not depend on the dtype: one cell
+            c("d_model=10, n_heads=4 must raise ValueError", c.randn(1, 1, 8),
+              init={"args": [8, 2], "kwargs": {}}, refuse_init=[10, 4], compared=(),
+              checks=(_refused_heads,), tags=("d_model not divisible by n_heads",), public=True)
     return b.grid(rows)
 
 
 # --------------------------------------------------------------------------- norms
 def _norm_cases(b: CaseBuilder, with_bias: bool):
     def rows(c: Cell):
-        def norm(name, x, grad=False, **kw):
+        def norm(name, x, grad=False, weight=True, bias=True, **kw):
             D = x.shape[-1]
-            args = [x, c.randn(D, scale=0.5, shift=1.0)] + [c.randn(D, scale=0.5)] * with_bias
-            c(name, *args, grad=tuple(range(len(args))) if grad else (), **kw)
+            args = [x, c.randn(D, scale=0.5, shift=1.0) if weight else None]
+            args += [c.randn(D, scale=0.5) if bias else None] * with_bias
+            given = [i for i, a in enumerate(args) if a is not None]
+            c(name, *args, grad=tuple(given) if grad else (), **kw)
 
         norm("x (4, 16)", c.randn(4, 16), public=True)
         norm("x (2, 3, 32)", c.randn(2, 3, 32, scale=3, shift=1), tags=("batch dims",),
@@ -162,6 +181,13 @@ def _norm_cases(b: CaseBuilder, with_bias: bool):
              tags=("large mean",))
         norm("non-contiguous x (8, 5)", c.randn(8, 5), noncontig=(0,))
         norm("gradients, x (3, 10)", c.randn(3, 10), grad=True)
+        # the statement: weight (and bias) may be None, and then that step alone is left out
+        norm("weight=None", c.randn(3, 12, scale=2, shift=1), weight=False,
+             tags=("weight=None",), public=True)
+        if with_bias:
+            norm("bias=None", c.randn(3, 12, scale=2, shift=1), bias=False, tags=("bias=None",))
+            norm("weight=None and bias=None", c.randn(3, 12, scale=2, shift=1), weight=False,
+                 bias=False, tags=("weight=None", "bias=None"))
     return b.grid(rows)
 
 
@@ -176,9 +202,9 @@ def rms_norm_cases(b: CaseBuilder):
 # --------------------------------------------------------------------------- kernel smoother
 def smoother_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def smoother(name, M, N, E, Ev, h, batch=(), grad=False, q_shift=0.0, **kw):
-            q = c.randn(*batch, M, E, shift=q_shift)
-            c(name, q, c.randn(*batch, N, E), c.randn(*batch, N, Ev), h,
+        def smoother(name, L, S, E, Ev, h, batch=(), grad=False, q_shift=0.0, k_shift=0.0, **kw):
+            q = c.randn(*batch, L, E, shift=q_shift)
+            c(name, q, c.randn(*batch, S, E, shift=k_shift), c.randn(*batch, S, Ev), h,
               grad=(0, 2) if grad else (), **kw)
 
         smoother("1-D regression, 7 queries, 20 points, h=0.5", 7, 20, 1, 1, 0.5, public=True)
@@ -189,6 +215,9 @@ def smoother_cases(b: CaseBuilder):
         smoother("far-away queries (distance ~100, h=0.5)", 4, 10, 1, 2, 0.5,
                  tags=("far-away queries",), public=True, q_shift=100.0)
         smoother("gradients w.r.t. queries and values", 4, 6, 2, 2, 0.7, grad=True)
+        # q ≈ k far from the origin: |q|² − 2 q·k + |k|² cancels there; the differences do not
+        smoother("queries near the keys, both ~100 from the origin, h=1", 6, 9, 2, 1, 1.0,
+                 tags=("q ≈ k, large norms",), q_shift=100.0, k_shift=100.0)
     return b.grid(rows)
 
 
@@ -196,17 +225,8 @@ CHAPTER = Chapter(
     id="ch04",
     title="Attention",
     notebook="ch04_attention/ch04_attention.py",
-    exercises=[
-        Exercise(
-            id="ch04.softmax", name="softmax", points=2.0, reference=softmax, cases=softmax_cases,
-            forbidden=forbidden.SOFTMAX | forbidden.LOG_SOFTMAX,
-            forbidden_hint="build it from exp, max and sum",
-            mistakes=catalog.SOFTMAX_MISTAKES),
-        Exercise(
-            id="ch04.softmax_jacobian", name="softmax_jacobian", points=1.0,
-            reference=softmax_jacobian, cases=jacobian_cases, forbidden=forbidden.JACOBIAN,
-            forbidden_hint="write diag(p) − p pᵀ directly",
-            mistakes=catalog.JACOBIAN_MISTAKES),
+    book_sections=("4.1 Self-attention", "4.2 Multi-head", "4.3 Softmax", "4.4 kernel"),
+    exercises=[  # in the notebook's order (the build checks it)
         Exercise(
             id="ch04.dot_product_variance", name="dot_product_variance", points=0.5,
             reference=formulas.dot_product_variance, kind=Kind.SYMBOLIC,
@@ -223,13 +243,14 @@ CHAPTER = Chapter(
         Exercise(
             id="ch04.scaled_dot_product_attention", name="scaled_dot_product_attention",
             points=3.0, reference=scaled_dot_product_attention, cases=sdpa_cases,
-            forbidden=forbidden.ATTENTION, forbidden_hint="use matmul, your softmax and the mask",
+            forbidden=forbidden.ATTENTION,
+            forbidden_hint="use matmul, torch.softmax (or your softmax) and the mask",
             standins=("ch04.softmax",),
             mistakes=catalog.SDPA_MISTAKES),
         Exercise(
             id="ch04.multi_head_attention", name="MultiHeadAttention", points=3.0,
             reference=MultiHeadAttention, cases=mha_cases, kind=Kind.CLASS,
-            forbidden=forbidden.ATTENTION,
+            driver="drive_module_or_refuse", forbidden=forbidden.ATTENTION,
             forbidden_hint="call your own scaled_dot_product_attention",
             standins=("ch04.softmax", "ch04.scaled_dot_product_attention"),
             mistakes=catalog.MHA_MISTAKES),
@@ -243,6 +264,16 @@ CHAPTER = Chapter(
             cases=rms_norm_cases, forbidden=forbidden.RMS_NORM,
             forbidden_hint="use mean of squares and rsqrt/sqrt",
             mistakes=catalog.RMS_NORM_MISTAKES),
+        Exercise(
+            id="ch04.softmax", name="softmax", points=2.0, reference=softmax, cases=softmax_cases,
+            forbidden=forbidden.SOFTMAX | forbidden.LOG_SOFTMAX,
+            forbidden_hint="build it from exp, max and sum",
+            mistakes=catalog.SOFTMAX_MISTAKES),
+        Exercise(
+            id="ch04.softmax_jacobian", name="softmax_jacobian", points=1.0,
+            reference=softmax_jacobian, cases=jacobian_cases, forbidden=forbidden.JACOBIAN,
+            forbidden_hint="write diag(p) − p pᵀ directly",
+            mistakes=catalog.JACOBIAN_MISTAKES),
         Exercise(
             id="ch04.kernel_smoother", name="kernel_smoother", points=2.0,
             reference=kernel_smoother, cases=smoother_cases, standins=("ch04.softmax",),

@@ -30,6 +30,11 @@ SOFTMAX_MISTAKES = (
     Mistake(key="global_sum", title="normalised by the sum of the whole tensor",
             hint="each row must sum to 1: sum along `dim` with keepdim=True",
             patch={"e / e.sum(dim=dim, keepdim=True)": "e / e.sum()"}),
+    Mistake(key="upcast_not_cast_back",
+            title="computed in float32 and returned in float32 whatever the input dtype",
+            hint="the output must have the dtype of x: cast back with .to(x.dtype) if you compute "
+                 "in a wider dtype",
+            patch={"z = x / temperature": "z = x.float() / temperature"}),
 )
 
 
@@ -86,14 +91,15 @@ SDPA_MISTAKES = (
     Mistake(key="nan_for_a_query_with_no_key", title="NaN for a query that may attend to no key",
             hint="a row of scores that is all −inf gives 0/0 in the softmax: give such a row "
                  "harmless scores, then zero its weights (its output row is 0)",
-            patch={"    weights = softmax(scores.masked_fill(~visible, 0.0), dim=-1)  # (..., L, S)\n"
+            patch={"    weights = torch.softmax(scores.masked_fill(~visible, 0.0), dim=-1)"
+                   "  # (..., L, S)\n"
                    "    weights = weights.masked_fill(~visible, 0.0)\n":
-                   "    weights = softmax(scores, dim=-1)  # (..., L, S)\n"}),
+                   "    weights = torch.softmax(scores, dim=-1)  # (..., L, S)\n"}),
 )
 
 
 # =========================================================================== multi-head attention
-_SPLIT = "{0} = self.{0}_proj(x).view(B, T, H, D // H).transpose(1, 2)"
+_SPLIT = "{0} = self.{0}_proj(x).view(B, T, H, E).transpose(1, 2)"
 _MERGE = "y = y.transpose(1, 2).reshape(B, T, D)"
 
 
@@ -103,24 +109,39 @@ def _per_projection(new: str) -> dict[str, str]:
 
 
 MHA_MISTAKES = (
-    Mistake(key="heads_wrong_order", title="heads split in the wrong order (D → (Dh, H))",
-            hint="head h owns the contiguous columns h·Dh:(h+1)·Dh: view(B, T, H, Dh).transpose(1, 2)",
-            patch=_per_projection("{0} = self.{0}_proj(x).view(B, T, D // H, H).permute(0, 3, 1, 2)")
+    Mistake(key="heads_wrong_order", title="heads split in the wrong order (D → (E, H))",
+            hint="head h owns the contiguous columns h·E:(h+1)·E: view(B, T, H, E).transpose(1, 2)",
+            patch=_per_projection("{0} = self.{0}_proj(x).view(B, T, E, H).permute(0, 3, 1, 2)")
             | {_MERGE: "y = y.permute(0, 2, 3, 1).reshape(B, T, D)"}),
-    Mistake(key="view_without_transpose", title="(B, T, D) reshaped straight to (B, H, T, Dh)",
-            hint="that mixes tokens across heads; view(B, T, H, Dh) first, then transpose(1, 2)",
-            patch=_per_projection("{0} = self.{0}_proj(x).reshape(B, H, T, D // H)")
+    Mistake(key="view_without_transpose", title="(B, T, D) reshaped straight to (B, H, T, E)",
+            hint="that mixes tokens across heads; view(B, T, H, E) first, then transpose(1, 2)",
+            patch=_per_projection("{0} = self.{0}_proj(x).reshape(B, H, T, E)")
             | {_MERGE: "y = y.reshape(B, T, D)"}),
     Mistake(key="scale_by_model_width",
             title="scores scaled by 1/√d_model instead of 1/√(d_model/H)",
-            hint="each head works in its own Dh = d_model/H dimensional subspace",
+            hint="each head works in its own subspace of E = d_model/H dimensions",
             patch={"is_causal=is_causal)": "is_causal=is_causal, scale=1.0 / math.sqrt(D))"}),
     Mistake(key="no_out_proj", title="the output projection is missing",
             hint="after merging the heads, apply out_proj",
             patch={"return self.out_proj(y)": "return y"}),
     Mistake(key="merge_without_transpose", title="heads merged without transposing back",
-            hint="(B, H, T, Dh) → transpose(1, 2) → (B, T, H, Dh) → reshape(B, T, D)",
+            hint="(B, H, T, E) → transpose(1, 2) → (B, T, H, E) → reshape(B, T, D)",
             patch={_MERGE: "y = y.reshape(B, T, D)"}),
+    Mistake(key="no_divisibility_check",
+            title="no ValueError when d_model is not divisible by n_heads",
+            hint="check d_model % n_heads in __init__ and raise ValueError: otherwise the heads "
+                 "cannot split the width evenly",
+            patch={"        if d_model % n_heads != 0:\n"
+                   "            raise ValueError(f\"d_model={d_model} is not divisible by "
+                   "n_heads={n_heads}\")\n": ""}),
+    Mistake(key="float_mask_as_bool", title="a float mask turned into a boolean one",
+            hint="pass attn_mask through unchanged: a float mask is added to the scores (0 = "
+                 "attend, −inf = hidden); .bool() makes every non-zero entry, −inf included, "
+                 "'may attend'",
+            patch={"y = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,":
+                   "if attn_mask is not None:\n"
+                   "            attn_mask = attn_mask.bool()\n"
+                   "        y = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,"}),
 )
 
 
@@ -141,6 +162,16 @@ LAYER_NORM_MISTAKES = (
             hint="mean and variance are over the features: dim=-1, keepdim=True",
             patch={"mean = x.mean(dim=-1,": "mean = x.mean(dim=0,", _TWO_PASS:
                    "var = ((x - mean) ** 2).mean(dim=0, keepdim=True)"}),
+    # before no_affine: where it fails (weight or bias None) no_affine gives the same output,
+    # and a tie goes to the earlier mistake
+    Mistake(key="affine_needs_both",
+            title="the affine step skipped unless weight and bias are both given",
+            hint="weight and bias are independent: with bias=None still multiply by weight, and "
+                 "with weight=None still add bias",
+            patch={"    if weight is not None:\n        y = y * weight\n"
+                   "    if bias is not None:\n        y = y + bias\n":
+                   "    if weight is not None and bias is not None:\n"
+                   "        y = y * weight + bias\n"}),
     Mistake(key="no_affine", title="weight and bias not applied", hint="finish with · weight + bias",
             patch={"y = y * weight": "pass", "y = y + bias": "pass"}),
     Mistake(key="one_pass_variance", title="variance computed as E[x²] − E[x]²",
@@ -165,6 +196,10 @@ RMS_NORM_MISTAKES = (
             patch={"(x * x).mean(dim=-1,": "(x * x).sum(dim=-1,"}),
     Mistake(key="no_weight", title="weight not applied", hint="multiply by weight at the end",
             patch={"y = y * weight": "pass"}),
+    Mistake(key="unnormalised_without_weight", title="with weight=None, x returned unnormalised",
+            hint="weight=None skips only the scaling by weight: still return x / RMS(x)",
+            patch={"    if weight is not None:\n        y = y * weight\n    return y":
+                   "    return y * weight if weight is not None else x"}),
 )
 
 
@@ -189,6 +224,13 @@ SMOOTHER_MISTAKES = (
     Mistake(key="unnormalised", title="kernel weights not normalised",
             hint="Nadaraya–Watson divides by Σ_j K(q, k_j): the weights of each query sum to 1",
             patch={_WEIGHTS: "weights = torch.exp(-sq_dist / (2 * bandwidth**2))"}),
+    Mistake(key="expanded_distance",
+            title="squared distances expanded as |q|² − 2 q·k + |k|²",
+            hint="that expansion cancels when q and k are close and far from the origin; square "
+                 "the differences: ((q[..., :, None, :] − k[..., None, :, :]) ** 2).sum(-1)",
+            patch={"sq_dist = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)":
+                   "sq_dist = ((queries**2).sum(-1)[..., :, None] - 2 * queries @ keys.mT\n"
+                   "               + (keys**2).sum(-1)[..., None, :])"}),
     Mistake(key="normalised_over_queries",
             title="weights normalised over the queries instead of the keys",
             hint="normalise each query's weights over the keys (the last axis of the score matrix)",
@@ -201,7 +243,7 @@ SMOOTHER_MISTAKES = (
 # =========================================================================== derivations
 DOT_VARIANCE_MISTAKES = (
     Mistake(key="standard_deviations", title="the standard deviations multiplied, not the variances",
-            hint="Var(q_m k_m) = E[q_m²] E[k_m²] = s_q² s_k²: square each standard deviation",
+            hint="Var(q_i k_i) = E[q_i²] E[k_i²] = s_q² s_k²: square each standard deviation",
             patch={"return E * s_q**2 * s_k**2": "return E * s_q * s_k"}),
     Mistake(key="sqrt_width", title="√E instead of E",
             hint="variances of uncorrelated terms add: E terms give E times one term's variance "
@@ -213,14 +255,14 @@ DOT_VARIANCE_MISTAKES = (
 )
 
 SELF_SCORE_MISTAKES = (
-    Mistake(key="product_rule", title="Var(q_m q_m) taken as Var(q_m)² = s⁴",
-            hint="q_m · q_m is not a product of independent factors: Var(q_m²) = E[q_m⁴] − "
-                 "E[q_m²]² with E[q_m⁴] = 3s⁴",
+    Mistake(key="product_rule", title="Var(q_i q_i) taken as Var(q_i)² = s⁴",
+            hint="q_i · q_i is not a product of independent factors: Var(q_i²) = E[q_i⁴] − "
+                 "E[q_i²]² with E[q_i⁴] = 3s⁴",
             patch={"return 2 * E * s**4": "return E * s**4"}),
-    Mistake(key="no_mean_subtracted", title="E[q_m⁴] used as the variance of q_m²",
-            hint="Var(x) = E[x²] − E[x]²: subtract (E[q_m²])² = s⁴ from E[q_m⁴] = 3s⁴",
+    Mistake(key="no_mean_subtracted", title="E[q_i⁴] used as the variance of q_i²",
+            hint="Var(x) = E[x²] − E[x]²: subtract (E[q_i²])² = s⁴ from E[q_i⁴] = 3s⁴",
             patch={"return 2 * E * s**4": "return 3 * E * s**4"}),
     Mistake(key="variance_not_squared", title="s² where s⁴ belongs",
-            hint="q_m² has units of s², so its variance has units of s⁴",
+            hint="q_i² has units of s², so its variance has units of s⁴",
             patch={"return 2 * E * s**4": "return 2 * E * s**2"}),
 )

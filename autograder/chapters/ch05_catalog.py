@@ -15,10 +15,10 @@ _PAIRS = "torch.arange(0, d_model, 2, dtype=dtype"
 
 SINUSOIDAL_MISTAKES = (
     Mistake(key="sin_cos_swapped", title="cos in the even columns and sin in the odd ones",
-            hint="PE[p, 2i] = sin(p·w_i) and PE[p, 2i+1] = cos(p·w_i): row 0 is (0, 1, 0, 1, ...)",
+            hint="PE[p, 2i] = sin(p·θ_i) and PE[p, 2i+1] = cos(p·θ_i): row 0 is (0, 1, 0, 1, ...)",
             patch={"[angle.sin(), angle.cos()]": "[angle.cos(), angle.sin()]"}),
     Mistake(key="exponent_i_over_d", title="frequency exponent i/d instead of 2i/d",
-            hint="w_i = base^(-2i/d) with i the pair index: the exponent runs over the even "
+            hint="θ_i = base^(-2i/d) with i the pair index: the exponent runs over the even "
                  "numbers 0, 2, 4, ... divided by d",
             patch={_PAIRS: "torch.arange(0, (d_model + 1) // 2, dtype=dtype"}),
     Mistake(key="exponent_column_index", title="each column gets its own frequency base^(-c/d)",
@@ -37,15 +37,15 @@ SINUSOIDAL_MISTAKES = (
 
 
 # =========================================================================== shift matrix
-_KW = "c, s = torch.cos(k * w), torch.sin(k * w)"
+_KW = "c, s = torch.cos(k * theta), torch.sin(k * theta)"
 
 SHIFT_MISTAKES = (
     Mistake(key="rotation_sign_flipped", title="the 2×2 blocks are transposed (they shift by −k)",
-            hint="from sin((p+k)w) = cos(kw)·sin(pw) + sin(kw)·cos(pw), the sin row of a block is "
-                 "[cos kw, +sin kw] and the cos row is [−sin kw, cos kw]",
-            patch={_KW: "c, s = torch.cos(k * w), -torch.sin(k * w)"}),
+            hint="from sin((p+k)θ) = cos(kθ)·sin(pθ) + sin(kθ)·cos(pθ), the sin row of a block "
+                 "is [cos kθ, +sin kθ] and the cos row is [−sin kθ, cos kθ]",
+            patch={_KW: "c, s = torch.cos(k * theta), -torch.sin(k * theta)"}),
     Mistake(key="exponent_i_over_d", title="frequency exponent i/d instead of 2i/d",
-            hint="use the encoding's frequencies w_i = base^(-2i/d)",
+            hint="use the encoding's frequencies θ_i = base^(-2i/d)",
             patch={"torch.arange(0, d_model, 2, dtype": "torch.arange(0, d_model // 2, dtype"}),
     Mistake(key="halves_layout", title="column i paired with column i + d/2",
             hint="the encoding interleaves sin and cos: pair i is columns (2i, 2i+1), so M_k is "
@@ -54,9 +54,9 @@ SHIFT_MISTAKES = (
                    "even, half = torch.arange(d_model // 2, device=device), d_model // 2"}
             | {line: line.replace("even + 1", "even + half") for line in (
                 "M[even, even + 1] = s", "M[even + 1, even] = -s", "M[even + 1, even + 1] = c")}),
-    Mistake(key="ignores_k", title="the angle is w_i instead of k·w_i",
-            hint="M_k rotates each pair by k·w_i: shifting by k positions adds k·w_i to the angle",
-            patch={_KW: "c, s = torch.cos(w), torch.sin(w)"}),
+    Mistake(key="ignores_k", title="the angle is θ_i instead of k·θ_i",
+            hint="M_k rotates each pair by k·θ_i: shifting by k positions adds k·θ_i to the angle",
+            patch={_KW: "c, s = torch.cos(theta), torch.sin(theta)"}),
 )
 
 
@@ -80,6 +80,11 @@ T5_MISTAKES = (
             title="distances beyond max_distance get bucket ids past the last bucket",
             hint="clamp the logarithmic bucket to num_buckets − 1 (per direction)",
             patch={".clamp(max=num_buckets - 1)": ""}),
+    Mistake(key="float_positions_kept",
+            title="relative positions given as floats are not converted to integers",
+            hint="relative positions may come in a float tensor of whole numbers: convert them "
+                 "(.long()) so that the bucket ids are int64",
+            patch={"r = relative_position.long()": "r = relative_position"}),
     Mistake(key="buckets_not_halved", title="num_buckets not halved when bidirectional",
             hint="each direction gets num_buckets // 2 buckets, and half of those are exact",
             patch={"        num_buckets //= 2\n": ""}),
@@ -104,9 +109,16 @@ SLOPES_MISTAKES = (
             hint="take every other slope of the 2p-head sequence, starting with the first "
                  "(h = 1, 3, 5, ...): those are the ones that interleave with the p-head slopes",
             patch={_EXTRA: "geometric(2 * p)[: n_heads - p]"}),
-    Mistake(key="reversed", title="slopes in increasing order",
-            hint="head 0 gets the largest slope, 2^(-8/p), and the slopes then decrease",
+    Mistake(key="reversed", title="slopes in reverse order (head 0 gets the last slope)",
+            hint="head 0 gets 2^(-8/p), the largest of the p slopes of the largest power of two "
+                 "p ≤ H; they decrease to 2^(-8), then the extra slopes follow, also decreasing "
+                 "(6 heads: 2^-2, 2^-4, 2^-6, 2^-8, 2^-1, 2^-3)",
             patch={f"{_EXTRA}])": f"{_EXTRA}]).flip(0)"}),
+    Mistake(key="sorted_decreasing", title="slopes sorted from largest to smallest",
+            hint="when H is not a power of two the list is not sorted: the p slopes of the "
+                 "largest power of two p < H come first, then the extra ones (6 heads: 2^-2, "
+                 "2^-4, 2^-6, 2^-8, 2^-1, 2^-3; the largest slope belongs to head 4)",
+            patch={f"{_EXTRA}])": f"{_EXTRA}]).sort(descending=True).values"}),
 )
 
 
@@ -177,7 +189,7 @@ ROPE_MISTAKES = (
             patch=_POSITIONS_FROM_ONE),
     Mistake(key="exponent_i_over_d", title="frequency exponent i/d instead of 2i/d",
             hint="θ_i = base^(-2i/head_dim) for pair i = 0 .. head_dim/2 − 1",
-            patch={"torch.arange(0, Dh, 2,": "torch.arange(0, Dh // 2,"}),
+            patch={"torch.arange(0, E, 2,": "torch.arange(0, E // 2,"}),
     Mistake(key="ignores_positions", title="the positions argument is ignored",
             hint="when positions is given, token t is rotated by positions[..., t]·θ_i, not t·θ_i",
             patch={"angle = positions.to(": "angle = torch.arange(T, device=x.device).to("}),
@@ -192,13 +204,24 @@ COMPLEX_MISTAKES = (
     Mistake(key="halves_as_complex", title="complex numbers built from the two halves",
             hint="this function uses the RoFormer layout: z_i = x[..., 2i] + i·x[..., 2i+1] "
                  "(adjacent features), the layout torch.view_as_complex gives",
-            patch={"torch.view_as_complex(work.unflatten(-1, (Dh // 2, 2)).contiguous())":
-                   "torch.complex(work[..., : Dh // 2], work[..., Dh // 2:])",
+            patch={"torch.view_as_complex(work.unflatten(-1, (E // 2, 2)).contiguous())":
+                   "torch.complex(work[..., : E // 2], work[..., E // 2:])",
                    "torch.view_as_real(rotated).flatten(-2)":
                    "torch.cat([rotated.real, rotated.imag], dim=-1)"}),
     Mistake(key="positions_off_by_one",
             title="default positions off by one (1 .. T instead of 0 .. T−1)",
             hint="with positions=None the first token is at position 0", patch=_POSITIONS_FROM_ONE),
+    Mistake(key="not_cast_back", title="a bfloat16 input comes back as float32",
+            hint="after the float32 detour, cast the rotated features back to x's dtype "
+                 "(.to(x.dtype))",
+            patch={"torch.view_as_real(rotated).flatten(-2).to(x.dtype)":
+                   "torch.view_as_real(rotated).flatten(-2)"}),
+    Mistake(key="complex64_for_every_dtype",
+            title="every input rotated in complex64, float64 included",
+            hint="only bfloat16/float16 need the float32 detour (no complex type of their own); "
+                 "a float64 input is rotated in complex128 and keeps float64 precision",
+            patch={"work = x if x.dtype in (torch.float32, torch.float64) else x.float()":
+                   "work = x.float()"}),
     Mistake(key="returns_complex", title="returned the complex tensor",
             hint="turn the rotated complex numbers back into real pairs (torch.view_as_real), "
                  "flatten them to head_dim features and return x's dtype",
@@ -210,6 +233,11 @@ COMPLEX_MISTAKES = (
 _MAGNITUDE = "return (re * re + im * im).sqrt()"
 
 SPECTRUM_MISTAKES = (
+    Mistake(key="angle_not_reduced", title="the angle 2πkp/P is not reduced modulo 2π",
+            hint="k·p reaches about P²/2, and an angle of hundreds of radians is rounded before "
+                 "its cosine is taken (by up to a radian in bfloat16): take (k * p) % P in "
+                 "integers before multiplying by 2π/P (or compute the angles in float64)",
+            patch={"((k * p) % P).to(pe.dtype)": "(k * p).to(pe.dtype)"}),
     Mistake(key="no_mean_removal", title="the column mean is not removed",
             hint="subtract each column's mean over the positions first, so that bin 0 is 0",
             patch={"centred = pe - pe.mean(dim=0, keepdim=True)": "centred = pe"}),
@@ -239,8 +267,12 @@ DOMINANT_MISTAKES = (
             hint="bin k of a length-P DFT is k / P cycles per position",
             patch={_FREQUENCY: "return k.to(pe.dtype) / spectrum.shape[0]"}),
     Mistake(key="angular_frequency", title="returned the angular frequency 2πk / P",
-            hint="return cycles per position, k / P (the angular frequency w_i is 2π times that)",
+            hint="return cycles per position, k / P (the angular frequency θ_i is 2π times that)",
             patch={_FREQUENCY: "return 2 * math.pi * k.to(pe.dtype) / pe.shape[0]"}),
+    Mistake(key="dtype_not_kept", title="k / P returned in the default dtype (float32)",
+            hint="dividing an integer tensor by P gives float32 whatever pe's dtype: convert k to "
+                 "pe.dtype first, k.to(pe.dtype) / P",
+            patch={_FREQUENCY: "return k / pe.shape[0]"}),
     Mistake(key="forgot_dc_offset", title="index shifted by one after skipping bin 0",
             hint="argmax over spectrum[1:] counts from bin 1: add 1 before dividing by P",
             patch={"argmax(dim=0) + 1": "argmax(dim=0)"}),

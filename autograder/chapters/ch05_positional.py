@@ -11,7 +11,10 @@ reference (``reference/positional.py``). Beyond plain calls:
   RoPE layouts agreeing after a permutation) are cases of the driver ``drive_rope``, which returns
   both sides: each is compared with the reference and a ``check`` verifies that they agree.
 * ``checks`` state closed-form properties on the student's outputs (orthogonality of M_k, unit
-  sin/cos pairs, norms kept, Parseval, dominant frequency within one FFT bin of w_i / 2 pi).
+  sin/cos pairs, norms kept, Parseval, dominant frequency within one FFT bin of theta_i / 2 pi,
+  on-bin tones that do not leak out of their bin). The last one is finer than the comparison with
+  the reference, whose rounding floor (64 ulps of the largest output) is half the peak in
+  bfloat16.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def _eps(dtype) -> float:
 
 
 def _freqs(d, base):
-    """w_i = base^(-2i/d) for i = 0 .. ceil(d/2) - 1, in float64."""
+    """theta_i = base^(-2i/d) for i = 0 .. ceil(d/2) - 1, in float64."""
     return base ** (-torch.arange(0, d, 2, dtype=F64) / d)
 
 
@@ -158,8 +161,28 @@ def _check_parseval(outputs, case):
                       "the spectrum's energy differs from the signal's (Parseval)")
 
 
+def _check_tones_stay_in_their_bins(bins):
+    """Column d is a pure tone on bin ``bins[d]``: away from that bin its spectrum is what the
+    (rounded) input makes it, to within the rounding of P terms, 2·P·eps·max|x|, plus what float64
+    angles of up to πP radians cost if they are not reduced (the notebook allows computing the
+    angles in float64). The comparison with the reference allows 64 ulps of the peak, half of it
+    in bfloat16: too coarse to see an angle 2πkp/P that was rounded in the input's dtype before it
+    was reduced, which leaks up to a radian's worth in bfloat16."""
+    def check(outputs, case):
+        pe = case.args[0].detach().double()
+        P = pe.shape[0]
+        exact = torch.fft.rfft(pe - pe.mean(0), dim=0).abs()  # of the input as given
+        off = torch.ones_like(exact, dtype=torch.bool)
+        off[list(bins), range(len(bins))] = False
+        tol = P * (2 * _eps(case.dtype) + math.pi * P * _eps(F64)) * float(pe.abs().max())
+        return _violation(outputs[0].double()[off], exact[off], tol,
+                          "a pure tone leaks out of its bin (are the angles 2πkp/P reduced "
+                          "modulo 2π before they are rounded?)")
+    return check
+
+
 def _check_fft_resolution(base):
-    """Column pair i of a sinusoidal encoding peaks within one bin of w_i / 2 pi."""
+    """Column pair i of a sinusoidal encoding peaks within one bin of theta_i / 2 pi."""
     def check(outputs, case):
         f = outputs[0].double()
         P, D = case.args[0].shape
@@ -274,8 +297,8 @@ def bias_cases(b: CaseBuilder):
 # --------------------------------------------------------------------------- RoPE
 def rope_cache_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def case(name, T, Dh, base=10000.0, **kw):
-            _table(c, name, T, T, Dh, **_custom_base(base), **kw, n_outputs=2,
+        def case(name, T, E, base=10000.0, **kw):
+            _table(c, name, T, T, E, **_custom_base(base), **kw, n_outputs=2,
                    checks=(_check_unit_pairs_cache,))
         case("T=8, head_dim=8", 8, 8, public=True)
         case("T=5, head_dim=4, base=100", 5, 4, 100.0, tags=("custom base",), public=True)
@@ -353,6 +376,14 @@ def _pe64(P, D, base=10000.0):
     return ref.sinusoidal_positional_encoding(P, D, base, dtype=F64)
 
 
+def _tone(f, P, wave=torch.cos):
+    return wave(2 * math.pi * f * torch.arange(P, dtype=F64) / P)
+
+
+_TONE_BINS = (7, 40, 63)  # a slow tone, one in the middle, one next to the Nyquist bin 64
+_TONES_128 = torch.stack([_tone(7, 128), _tone(40, 128, torch.sin), _tone(63, 128)], 1)
+
+
 def spectrum_cases(b: CaseBuilder):
     def rows(c: Cell):
         def case(name, pe, tags=(), public=False):
@@ -362,12 +393,12 @@ def spectrum_cases(b: CaseBuilder):
         case("random (15, 4), odd length", b.randn(15, 4), ("odd length",))
         case("sinusoidal PE (100, 6), base=100", _pe64(100, 6, 100.0), ("custom base",))
         case("two positions (2, 3)", b.randn(2, 3), ("P = 2",))
+        # Angles up to π·127 rad: rounded before reduction they are off by up to a radian in
+        # bfloat16 (about 1e-5 rad in float32), and the tones leak out of their bins.
+        c("on-bin tones (128, 3), large angles", _TONES_128.to(c.dtype), tags=("large angles",),
+          checks=(_check_parseval, _check_tones_stay_in_their_bins(_TONE_BINS)))
         # No gradient case: |X_0| = 0 after the mean is removed, where |.| has a kink.
     return b.grid(rows, exclude=(F16,))
-
-
-def _tone(f, P, wave=torch.cos):
-    return wave(2 * math.pi * f * torch.arange(P, dtype=F64) / P)
 
 
 def dominant_cases(b: CaseBuilder):
@@ -396,6 +427,7 @@ CHAPTER = Chapter(
     id="ch05",
     title="Positional encodings",
     notebook="ch05_positional/ch05_positional.py",
+    book_sections=("5.1 position", "5.2 Sinusoidal", "5.3", "5.4", "5.5"),
     exercises=[
         Exercise(
             id="ch05.sinusoidal_positional_encoding", name="sinusoidal_positional_encoding",

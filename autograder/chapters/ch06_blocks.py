@@ -4,7 +4,13 @@ Cases declare inputs only; expected outputs come from the live reference (``refe
 Modules stay tiny (d_model <= 32, T <= 8, vocab <= 50) so that all hidden tests run in seconds on
 two CPU cores. Where the answer is not unique (the weights of a construction, a module whose tie is
 a property of its Parameters), a driver (``gradelib.blocks``, ``gradelib.constructions``) runs it
-and returns what is: the network's values, the head's output, the logits together with the tie.
+and returns what is: the network's values, the head's output, the logits together with the tie,
+and whether the returned weights have the dtype and layout the statement asks for. What the
+statement says must raise (an unknown GELU form, a sequence longer than the context) has a refusal
+case in one cell (float32, CPU): the driver returns 1 if the call raised ValueError.
+
+The exercises are declared in the notebook's order: Section 6.1's FeedForward (with PyTorch's
+activations) comes before Section 6.2's gelu and silu.
 """
 
 from __future__ import annotations
@@ -60,8 +66,25 @@ def _activation_cases(b: CaseBuilder, modes):
     return b.grid(rows)
 
 
+def refused(what: str):
+    """Property of a refusal case (``drive_or_refuse``, ``drive_gpt(refuse=True)``): the call
+    raised ValueError (the driver's output is 1), as the statement says it must."""
+
+    def check(outputs, case):
+        if int(outputs[0]) != 1:
+            return f"{what} must raise ValueError; your code returned a result instead"
+        return None
+
+    return check
+
+
 def gelu_cases(b: CaseBuilder):
-    return _activation_cases(b, ("none", "tanh"))
+    def refusals(c: Cell):
+        if c.dtype == F32 and c.device == "cpu":  # the refusal does not depend on the dtype
+            c("approximate='tahn' (a typo)", c.randn(4), approximate="tahn", refuse="ValueError",
+              compared=(), checks=(refused("gelu(x, approximate='tahn')"),),
+              tags=("unknown approximate",))
+    return _activation_cases(b, ("none", "tanh")) + b.grid(refusals)
 
 
 def silu_cases(b: CaseBuilder):
@@ -79,7 +102,7 @@ def _module(c: Cell, name, cls, args, kwargs, *inputs, grad=False, **kw):
 
 def feed_forward_cases(b: CaseBuilder):
     def rows(c: Cell):
-        for act, bias, D, Fh, shape, tags, public, grad in [
+        for act, bias, D, d_ff, shape, tags, public, grad in [
             ("gelu", True, 8, 32, (2, 5), (), True, False),
             ("relu", True, 6, 12, (3,), ("relu",), True, False),
             ("gelu_tanh", True, 8, 16, (2, 3), ("gelu_tanh",), True, False),
@@ -88,8 +111,8 @@ def feed_forward_cases(b: CaseBuilder):
             ("gelu_tanh", True, 8, 16, (2, 4), ("gelu_tanh",), False, True),
             ("silu", True, 8, 8, (3, 2), ("silu",), False, True),
         ]:
-            _module(c, f"activation={act!r}, bias={bias}, d_model={D}, d_ff={Fh}, "
-                    f"x {(*shape, D)}" + ", gradients" * grad, FeedForward, [D, Fh],
+            _module(c, f"activation={act!r}, bias={bias}, d_model={D}, d_ff={d_ff}, "
+                    f"x {(*shape, D)}" + ", gradients" * grad, FeedForward, [D, d_ff],
                     {"activation": act, "bias": bias}, c.randn(*shape, D, scale=2.0), grad=grad,
                     tags=tags, public=public)
     return b.grid(rows)
@@ -97,20 +120,20 @@ def feed_forward_cases(b: CaseBuilder):
 
 def swiglu_cases(b: CaseBuilder):
     def rows(c: Cell):
-        for D, Fh, shape, tags, public, grad in [
+        for D, d_ff, shape, tags, public, grad in [
             (8, 16, (2, 5), (), True, False),
             (6, 24, (3,), (), True, False),
             (16, 12, (1, 4), ("d_ff < d_model",), False, False),
             (8, 20, (2, 3), (), False, True),
         ]:
-            _module(c, f"d_model={D}, d_ff={Fh}, x {(*shape, D)}" + ", gradients" * grad, SwiGLU,
-                    [D, Fh], {}, c.randn(*shape, D, scale=2.0), grad=grad, tags=tags,
+            _module(c, f"d_model={D}, d_ff={d_ff}, x {(*shape, D)}" + ", gradients" * grad, SwiGLU,
+                    [D, d_ff], {}, c.randn(*shape, D, scale=2.0), grad=grad, tags=tags,
                     public=public)
     return b.grid(rows)
 
 
 BLOCK_CONFIGS = [
-    # name, (B, T, D, H, Dff), kwargs, tags, public, grad, edit position t
+    # name, (B, T, D, H, F), kwargs, tags, public, grad, edit position t
     ("default (rms, swiglu, rope)", (2, 6, 16, 4, 24), {}, ("rope",), True, False, 2),
     ("norm='layer', ffn='gelu'", (2, 5, 16, 2, 32), {"norm": "layer", "ffn": "gelu"},
      ("LayerNorm", "rope"), True, False, 0),
@@ -127,18 +150,18 @@ BLOCK_CONFIGS = [
 
 def transformer_block_cases(b: CaseBuilder):
     def rows(c: Cell):
-        for name, (B, T, D, H, Fh), kw, tags, public, grad, t in BLOCK_CONFIGS:
+        for name, (B, T, D, H, d_ff), kw, tags, public, grad, t in BLOCK_CONFIGS:
             x = c.randn(B, T, D)
             edited = x.clone()
             edited[:, t + 1:] = c.randn(B, T - t - 1, D)
             _module(c, f"{name}, x {(B, T, D)}, tail after {t} edited", TransformerBlock,
-                    [D, H, Fh], kw, x, edited, grad=grad, tags=tags, public=public, n_outputs=2,
+                    [D, H, d_ff], kw, x, edited, grad=grad, tags=tags, public=public, n_outputs=2,
                     checks=(no_future_leak(t),))
     return b.grid(rows)
 
 
 GPT_CONFIGS = [
-    # name, (V, ctx, D, L, H, F), tied, (B, T), tags, public, grad
+    # name, (V, ctx, D, n_layer, H, F), tied, (B, T), tags, public, grad
     ("vocab 50, 2 layers, tied", (50, 8, 16, 2, 4, 24), True, (2, 6), ("tied",), True, False),
     ("vocab 23, 1 layer, untied", (23, 8, 8, 1, 2, 16), False, (2, 5), ("untied",), True, False),
     ("vocab 40, 2 layers, d_model 32, tied, full context", (40, 8, 32, 2, 4, 32), True, (1, 8),
@@ -162,12 +185,21 @@ def gpt_cases(b: CaseBuilder):
               init={"args": list(cfg), "kwargs": {"tie_embeddings": tied}}, state=state,
               grad_params=tuple(state) if grad else (), n_outputs=3,
               checks=(no_future_leak(t),))
+        if c.dtype == F32 and c.device == "cpu":  # the refusal does not depend on the dtype
+            cfg = (23, 8, 8, 1, 2, 16)
+            V, ctx = cfg[0], cfg[1]
+            c(f"vocab 23, context_length {ctx}, idx (1, {ctx + 1}): one token too many",
+              c.randint(0, V, (1, ctx + 1)), tied=False, refuse=True,
+              init={"args": list(cfg), "kwargs": {"tie_embeddings": False}},
+              state=c.module_state(GPT(*cfg, tie_embeddings=False)), compared=(),
+              checks=(refused(f"a sequence of {ctx + 1} tokens with context_length={ctx}"),),
+              tags=("T > context_length",))
     return b.grid(rows)
 
 
 # --------------------------------------------------------------------------- parameter count
 COUNT_CONFIGS = [
-    # (V, ctx, D, L, H, F), tied, tags, public
+    # (V, ctx, D, n_layer, H, F), tied, tags, public
     ((50, 8, 16, 2, 4, 24), True, ("tied",), True),
     ((50, 8, 16, 2, 4, 24), False, ("untied",), True),
     ((50257, 1024, 768, 12, 12, 2048), True, ("tied", "GPT-2 small sizes"), True),
@@ -188,14 +220,31 @@ def count_parameters_cases(b: CaseBuilder):
         dtypes = b.dtypes(c.device)
         for i, (cfg, tied, tags, public) in enumerate(COUNT_CONFIGS):
             if c.dtype == (F32 if public else dtypes[i % len(dtypes)]):
-                V, ctx, D, L, H, Fh = cfg
-                c(f"V={V}, context={ctx}, d_model={D}, layers={L}, heads={H}, d_ff={Fh}, "
+                V, ctx, D, n_layer, H, d_ff = cfg
+                c(f"V={V}, context={ctx}, d_model={D}, layers={n_layer}, heads={H}, d_ff={d_ff}, "
                   f"tie_embeddings={tied}", torch.zeros(1, dtype=c.dtype), *cfg, tags=tags,
                   public=public, tie_embeddings=tied)
     return b.grid(rows)
 
 
 # --------------------------------------------------------------------------- constructions
+def _weights_follow_xs(outputs, case):
+    """``drive_relu_network``'s output 1, entry 0: the weights have xs's dtype and device."""
+    if int(outputs[1][0]) != 1:
+        return (f"W1, b1, W2 and b2 must have the dtype and device of xs "
+                f"({str(case.args[0].dtype).removeprefix('torch.')}, {case.device}): create them "
+                "with dtype=xs.dtype, device=xs.device (or compute them from xs and ys)")
+    return None
+
+
+def _linear_layouts(outputs, case):
+    """``drive_relu_network``'s output 1, entry 1: the weights have nn.Linear's layouts."""
+    if int(outputs[1][1]) != 1:
+        return ("the weights must have the layouts of nn.Linear(1, u) and nn.Linear(u, 1): "
+                "W1 (u, 1), b1 (u,), W2 (1, u), b2 (1,)")
+    return None
+
+
 def relu_network_cases(b: CaseBuilder):
     def rows(c: Cell):
         def case(name, xs, ys, tags=(), public=False):
@@ -204,7 +253,10 @@ def relu_network_cases(b: CaseBuilder):
             grid = (torch.arange(lo, hi + 0.25, 0.5, dtype=F64) if c.low
                     else torch.linspace(lo, hi, 33, dtype=F64))
             c(name, xs.to(c.dtype), ys.to(c.dtype), torch.cat([xs.to(F64), grid]).to(c.dtype),
-              tags=tags, public=public)
+              tags=tags, public=public, n_outputs=2, compared=(0,),
+              checks=(_weights_follow_xs, _linear_layouts),
+              output_names=("f at the knots and on a grid",
+                            "dtype/device of xs, nn.Linear layouts"))
 
         if c.low:
             # small integers on unit/double steps: slopes, jumps and values exact in 16-bit floats
@@ -231,26 +283,40 @@ def relu_network_cases(b: CaseBuilder):
     return b.grid(rows)
 
 
+def _float32_weights(outputs, case):
+    """``drive_previous_token_head``'s output 1: the weights were returned as float32."""
+    if int(outputs[1]) != 1:
+        return "W_q, W_k and W_v must be returned as float32 tensors (the statement's dtype)"
+    return None
+
+
 def previous_token_head_cases(b: CaseBuilder):
     def rows(c: Cell):
-        for B, T, C, tags, public in [(1, 4, 3, (), True), (2, 6, 2, (), True),
-                                      (2, 2, 1, ("T = 2",), False), (3, 8, 5, (), False)]:
-            c(f"seq_len={T}, d_model={T + C}, content {(B, T, C)}", c.randn(B, T, C), tags=tags,
-              public=public)
+        for B, T, d_c, tags, public in [(1, 4, 3, (), True), (2, 6, 2, (), True),
+                                        (2, 2, 1, ("T = 2",), False), (3, 8, 5, (), False)]:
+            c(f"seq_len={T}, d_model={T + d_c}, content {(B, T, d_c)}", c.randn(B, T, d_c),
+              tags=tags, public=public, n_outputs=2, compared=(0,), checks=(_float32_weights,),
+              output_names=("the head's output", "weights are float32"))
     return b.grid(rows)
 
 
-FFN_STANDINS = ("ch06.gelu", "ch06.silu")
-BLOCK_STANDINS = FFN_STANDINS + ("ch06.feed_forward", "ch06.swiglu")
+# The block's FFN is FeedForward (which calls PyTorch's activations) or SwiGLU (which calls silu).
+BLOCK_STANDINS = ("ch06.gelu", "ch06.silu", "ch06.feed_forward", "ch06.swiglu")
 
 CHAPTER = Chapter(
     id="ch06",
     title="Transformer blocks and representation power",
     notebook="ch06_blocks/ch06_blocks.py",
+    book_sections=("6.1 Feed-forward", "6.2 Activation", "6.3", "6.4", "6.5"),
     exercises=[
+        # Section 6.1, before the student writes the activations (6.2): PyTorch's are allowed
+        Exercise(
+            id="ch06.feed_forward", name="FeedForward", points=1.5, reference=FeedForward,
+            cases=feed_forward_cases, kind=Kind.CLASS,
+            mistakes=catalog.FFN_MISTAKES),
         Exercise(
             id="ch06.gelu", name="gelu", points=1.5, reference=gelu, cases=gelu_cases,
-            forbidden=forbidden.ACTIVATIONS,
+            driver="drive_or_refuse", forbidden=forbidden.ACTIVATIONS,
             forbidden_hint="write x·Φ(x) with torch.erf, and the tanh form with torch.tanh",
             mistakes=catalog.GELU_MISTAKES),
         Exercise(
@@ -262,12 +328,6 @@ CHAPTER = Chapter(
             reference=formulas.silu_derivative, kind=Kind.SYMBOLIC,
             derivation=Derivation(symbols=("x",), domains={"x": Domain(-8.0, 8.0)}),
             mistakes=catalog.SILU_DERIVATIVE_MISTAKES),
-        Exercise(
-            id="ch06.feed_forward", name="FeedForward", points=1.5, reference=FeedForward,
-            cases=feed_forward_cases, kind=Kind.CLASS, forbidden=forbidden.ACTIVATIONS,
-            forbidden_hint="call your own gelu and silu (torch.relu is fine)",
-            standins=FFN_STANDINS,
-            mistakes=catalog.FFN_MISTAKES),
         Exercise(
             id="ch06.swiglu", name="SwiGLU", points=1.5, reference=SwiGLU, cases=swiglu_cases,
             kind=Kind.CLASS, forbidden=forbidden.ACTIVATIONS,

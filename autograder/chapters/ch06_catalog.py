@@ -28,6 +28,13 @@ GELU_MISTAKES = (
     Mistake(key="missing_half", title="the factor ½ is missing",
             hint="Φ(x) = ½(1 + erf(x/√2)) lies in [0, 1]; GELU(x) = x·Φ(x)",
             patch={old: old.replace("0.5 * ", "") for old in (_EXACT, _TANH)}),
+    # before sigmoid_shortcut, which (returning early) accepts any mode as well: a submission
+    # that fails only the refusal case is this mistake
+    Mistake(key="unknown_mode_accepted",
+            title='an unknown `approximate` silently treated as "tanh"',
+            hint='only "none" and "tanh" are forms of GELU: anything else (a typo such as "tahn") '
+                 "must raise ValueError, as F.gelu does, instead of quietly picking a form",
+            patch={'if approximate == "tanh":': 'if approximate != "none":'}),
     Mistake(key="sigmoid_shortcut", title="x·sigmoid(1.702x) used for GELU",
             hint="that is a third, cruder approximation; implement the two forms the docstring "
                  "gives",
@@ -52,7 +59,7 @@ SILU_MISTAKES = (
 
 
 # =========================================================================== FeedForward
-_FC1 = "        h = self.fc1(x)  # (..., Dff)\n"
+_FC1 = "        h = self.fc1(x)  # (..., F)\n"
 
 FFN_MISTAKES = (
     Mistake(key="activation_after_fc2", title="the activation applied after fc2 as well",
@@ -68,7 +75,7 @@ FFN_MISTAKES = (
             patch={'if self.activation == "relu":': "if True:"}),
     Mistake(key="gelu_tanh_as_exact", title='"gelu_tanh" treated as the exact GELU',
             hint='pass approximate="tanh" for "gelu_tanh"',
-            patch={'h = gelu(h, approximate="tanh")': "h = gelu(h)"}),
+            patch={'h = F.gelu(h, approximate="tanh")': "h = F.gelu(h)"}),
 )
 
 
@@ -135,6 +142,10 @@ GPT_MISTAKES = (
             hint="this GPT feeds tok_emb(idx) to the first block unscaled",
             patch={"x = self.tok_emb(idx)":
                    "x = self.tok_emb(idx) * math.sqrt(self.tok_emb.embedding_dim)"}),
+    Mistake(key="no_length_check", title="a sequence longer than context_length is accepted",
+            hint="raise ValueError when idx.shape[1] > context_length: with RoPE nothing else "
+                 "fails, and the model would run on contexts it was never trained for",
+            patch={"        if idx.shape[1] > self.context_length:\n": "        if False:\n"}),
 )
 
 
@@ -175,6 +186,14 @@ RELU_NET_MISTAKES = (
     Mistake(key="bias_sign", title="b1 = +xs instead of −xs",
             hint="relu(x − xs[k]) is zero left of xs[k]: the bias is −xs[k]",
             patch={"-xs[:-1].clone()": "xs[:-1].clone()"}),
+    Mistake(key="default_dtype_weights", title="W1 created in PyTorch's default dtype, not xs's",
+            hint="torch.ones(u, 1) is float32 on the CPU whatever xs is: pass dtype=xs.dtype, "
+                 "device=xs.device",
+            patch={"torch.ones(len(jumps), 1, dtype=xs.dtype, device=xs.device)":
+                   "torch.ones(len(jumps), 1)"}),
+    Mistake(key="scalar_intercept", title="b2 returned as a 0-dim scalar instead of shape (1,)",
+            hint="b2 is the bias of nn.Linear(u, 1): a tensor of shape (1,), e.g. ys[:1]",
+            patch={"ys[:1].clone()": "ys[0].clone()"}),
 )
 
 
@@ -195,6 +214,11 @@ HEAD_MISTAKES = (
     Mistake(key="looks_ahead", title="query t matches key t + 1, which the causal mask hides",
             hint="the previous token is t − 1: W_q[t, t − 1], not W_q[t, t + 1]",
             patch={_ASKS: "W_q[: T - 1, 1:T] = gain * torch.eye(T - 1)"}),
+    Mistake(key="float64_weights", title="weights returned in float64 instead of float32",
+            hint="the statement asks for float32 weights; the float64 precision it asks for is "
+                 "the output's, which a score gap of 50 or more delivers from float32 weights",
+            patch={"    return W_q, W_k, W_v":
+                   "    return W_q.double(), W_k.double(), W_v.double()"}),
 )
 
 

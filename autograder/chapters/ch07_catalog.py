@@ -13,8 +13,8 @@ from autograder.spec import Mistake
 # =========================================================================== attention_flops
 ATTN_FLOPS_MISTAKES = (
     Mistake(key="counts_macs", title="multiply-adds counted once (or only one of the two matmuls)",
-            hint="a (m, k) @ (k, n) product costs 2·m·k·n FLOPs, and attention has two: q kᵀ and "
-                 "p v", patch={"return 4 *": "return 2 *"}),
+            hint="an (a, b) @ (b, c) product costs 2·a·b·c FLOPs, and attention has two: q kᵀ "
+                 "and p v", patch={"return 4 *": "return 2 *"}),
     Mistake(key="causal_half", title="causal cost taken as exactly half of the full cost",
             hint="count the (query, key) pairs the mask keeps: query i sees min(i + 1, S) keys, so "
                  "the diagonal is included",
@@ -34,7 +34,7 @@ TF_FLOPS_MISTAKES = (
             hint="q kᵀ and p v add 4·T·D FLOPs per token and layer, which dominate at long context",
             patch={" + 4 * T * D": ""}),
     Mistake(key="two_matrix_ffn", title="FFN counted with two matrices",
-            hint="this model's SwiGLU FFN has three D × Dff matrices (w1, w3, w2)",
+            hint="this model's SwiGLU FFN has three D × F matrices (w1, w3, w2), F = d_ff",
             patch={"3 * D * d_ff": "2 * D * d_ff"}),
     Mistake(key="no_head", title="output head left out",
             hint="the last layer multiplies by a D × V matrix: 2·D·V",
@@ -105,20 +105,64 @@ FLASH_MISTAKES = (
     Mistake(key="no_scale", title="default scale 1/√E not applied",
             hint="when scale is None, multiply the scores by 1/√E",
             patch={"scale = 1.0 / math.sqrt(E)": "scale = 1.0"}),
+    # The budget: right values, computed the way FlashAttention avoids (caught by FORWARD_BUDGET)
+    Mistake(key="whole_matrix", title="the whole L × S score matrix at once (block sizes ignored)",
+            hint="that is naive attention: loop over block_q queries and block_k keys at a time, "
+                 "holding one tile of scores and the running max, sum and output",
+            patch={"outs, lses = [], []": "outs, lses = [], []\n    block_q, block_k = L, S"}),
+    Mistake(key="row_block", title="all S keys of a query block at once (block_k ignored)",
+            hint="a block_q × S row of scores breaks the memory budget as S grows: take block_k "
+                 "keys at a time and combine the tiles with the online softmax",
+            patch={"outs, lses = [], []": "outs, lses = [], []\n    block_k = S"}),
+    Mistake(key="no_tile_skip", title="tiles that the causal mask hides completely computed, then "
+                                      "masked",
+            hint="a tile whose first key comes after its last query (j0 > i1 − 1) contributes "
+                 "nothing: skip it (and every later tile of the row) before any matmul",
+            patch={"break  # this tile and all later ones are fully masked":
+                   "pass  # computed, then masked below"}),
+    Mistake(key="blocks_joined_on_dim_2", title="query blocks joined along dim 2, as if q were "
+                                                "always (B, H, L, E)",
+            hint="q may have any number of leading dimensions, (..., L, E): join the blocks "
+                 "along dim=-2",
+            patch={"torch.cat(outs, dim=-2)": "torch.cat(outs, dim=2)"}),
 )
 
 
 # =========================================================================== flash backward
 FLASH_BWD_MISTAKES = (
-    Mistake(key="local_d", title="D_i = rowsum(P ∘ dP) taken over one tile only",
-            hint="D_i sums over the whole row; compute it once as rowsum(dO ∘ O)",
-            patch={"(dp - D[..., i0:i1].unsqueeze(-1))": "(dp - (p * dp).sum(-1, keepdim=True))"}),
+    Mistake(key="local_d", title="δ_i = rowsum(P ∘ dP) taken over one tile only",
+            hint="δ_i sums over the whole row; compute it once as rowsum(dO ∘ O)",
+            patch={"(dp - delta[..., i0:i1].unsqueeze(-1))":
+                   "(dp - (p * dp).sum(-1, keepdim=True))"}),
     Mistake(key="no_scale", title="scale left out of dQ and dK",
-            hint="S = scale · Q Kᵀ, so dQ = scale · dS K and dK = scale · dSᵀ Q",
-            patch={"(ds @ kj) * scale": "(ds @ kj)", "@ qi) * scale": "@ qi)"}),
+            hint="Z = scale · Q Kᵀ, so dQ = scale · dZ K and dK = scale · dZᵀ Q",
+            patch={"(dz @ kj) * scale": "(dz @ kj)", "@ qi) * scale": "@ qi)"}),
     Mistake(key="tile_softmax", title="P recomputed with a softmax over one tile",
-            hint="rebuild the probabilities of the whole row: P = exp(S − lse)",
-            patch={"torch.exp(s - lse[..., i0:i1].unsqueeze(-1))": "softmax(s, dim=-1)"}),
+            hint="rebuild the probabilities of the whole row: P = exp(Z − lse)",
+            patch={"torch.exp(z - lse[..., i0:i1].unsqueeze(-1))": "softmax(z, dim=-1)"}),
+    # The budget (caught by BACKWARD_BUDGET)
+    Mistake(key="whole_matrix", title="P and dZ for the whole L × S matrix at once (block sizes "
+                                      "ignored)",
+            hint="that is the backward of naive attention: recompute P one block_q × block_k tile "
+                 "at a time from lse",
+            patch={"    delta = (grad_out * out)": "    block_q, block_k = L, S\n"
+                                                 "    delta = (grad_out * out)"}),
+    Mistake(key="row_block", title="all S keys at once (block_k ignored): a block_q × S tile of P",
+            hint="recompute P one block_q × block_k tile at a time; a row block of width S "
+                 "breaks the memory budget as S grows",
+            patch={"dk_tiles, dv_tiles = [], []": "dk_tiles, dv_tiles = [], []\n    block_k = S"}),
+    Mistake(key="no_tile_skip", title="tiles that the causal mask hides completely recomputed",
+            hint="P is exactly 0 on a tile whose first key comes after its last query: skip it "
+                 "before its five matmuls",
+            patch={"            if is_causal and j0 > i1 - 1:\n                continue\n": ""}),
+    Mistake(key="blocks_joined_on_dim_2", title="blocks joined along dim 2, as if q were always "
+                                                "(B, H, L, E)",
+            hint="q, k, v may have any number of leading dimensions: join the blocks along "
+                 "dim=-2",
+            patch={"torch.cat(dq_tiles, dim=-2), torch.cat(dk_tiles, dim=-2), "
+                   "torch.cat(dv_tiles, dim=-2)":
+                   "torch.cat(dq_tiles, dim=2), torch.cat(dk_tiles, dim=2), "
+                   "torch.cat(dv_tiles, dim=2)"}),
 )
 
 
@@ -134,6 +178,15 @@ FLASH_FN_MISTAKES = (
     Mistake(key="scale_dropped", title="scale not passed to the backward",
             hint="save scale in ctx and pass it on",
             patch={"(is_causal, scale, block_q, block_k)": "(is_causal, None, block_q, block_k)"}),
+    # right gradients, quadratic memory between the passes (caught by gradelib.flash.saved_check)
+    Mistake(key="keeps_probabilities", title="the L × S probability matrix kept in ctx",
+            hint="keep q, k, v, out and lse only: the backward recomputes each tile of P from lse, "
+                 "so nothing of size L × S lives between the two passes",
+            patch={"ctx.save_for_backward(q, k, v, out, lse)":
+                   "ctx.save_for_backward(q, k, v, out, lse)\n"
+                   "        s = q @ k.transpose(-2, -1) * (q.size(-1) ** -0.5 if scale is None "
+                   "else scale)\n"
+                   "        ctx.p = torch.exp(s - lse.unsqueeze(-1))  # kept in case it helps"}),
 )
 
 
@@ -142,7 +195,7 @@ GQA_MISTAKES = (
     Mistake(key="tiled_heads",
             title="key/value heads tiled (repeat) instead of grouped (repeat_interleave)",
             hint="query heads g·j … g·j + g − 1 share KV head j: head h uses KV head "
-                 "h // (Hq / Hkv)",
+                 "h // (H / Hkv)",
             patch={f"{t} = {t}.repeat_interleave(group, dim=1)": f"{t} = {t}.repeat(1, group, 1, 1)"
                    for t in "kv"}),
     Mistake(key="first_kv_head", title="every query head uses the first key/value head",
@@ -209,14 +262,19 @@ LOW_RANK_MISTAKES = (
             patch={"full_matrices=False)": "full_matrices=False)\n    rank = rank + 1"}),
     Mistake(key="no_sigma", title="singular values left out", hint="a_r = U_r diag(σ_r) V_rᵀ",
             patch={"U[..., :rank] * sigma[..., None, :rank]": "U[..., :rank]"}),
+    Mistake(key="float32_result", title="the float32 result of a bfloat16 input not cast back",
+            hint="the SVD runs in float32 for a bfloat16 input, but the result must have the "
+                 "input's dtype: .to(a.dtype)",
+            patch={"@ Vh[..., :rank, :]).to(a.dtype)": "@ Vh[..., :rank, :])"}),
 )
 
 
 # =========================================================================== Linformer
 LINFORMER_MISTAKES = (
-    Mistake(key="values_with_e", title="values projected with E instead of F",
+    Mistake(key="values_with_e", title="values projected with the keys' P_K (e_proj) instead of "
+                                       "P_V (f_proj)",
             hint="keys use e_proj, values use f_proj", patch={"f_proj @ v": "e_proj @ v"}),
-    Mistake(key="scale_by_p", title="scores scaled by 1/√P",
+    Mistake(key="scale_by_p", title="scores scaled by 1/√p, p the projected length",
             hint="the scale is 1/√E, the feature size of q and k",
             patch={"math.sqrt(q.size(-1))": "math.sqrt(e_proj.size(0))"}),
     Mistake(key="softmax_wrong_dim", title="softmax over the queries",
@@ -230,11 +288,11 @@ PERF_FEATURES_MISTAKES = (
     Mistake(key="no_norm_term", title="the −|x|²/2 term left out",
             hint="E[e^(ωᵀq) e^(ωᵀk)] = e^(|q+k|²/2); subtracting |q|²/2 and |k|²/2 leaves e^(qᵀk)",
             patch={"x @ omega - sq": "x @ omega"}),
-    Mistake(key="no_sqrt_m", title="features not divided by √F",
-            hint="φ(q)·φ(k) is a mean over F samples: each feature carries 1/√F",
+    Mistake(key="no_sqrt_m", title="features not divided by √m",
+            hint="φ(q)·φ(k) is a mean over m samples: each feature carries 1/√m",
             patch={" / math.sqrt(omega.size(-1))": ""}),
-    Mistake(key="divide_by_m", title="features divided by F instead of √F",
-            hint="the 1/F of the mean is split between φ(q) and φ(k): 1/√F each",
+    Mistake(key="divide_by_m", title="features divided by m instead of √m",
+            hint="the 1/m of the mean is split between φ(q) and φ(k): 1/√m each",
             patch={"math.sqrt(omega.size(-1))": "omega.size(-1)"}),
 )
 
@@ -251,6 +309,13 @@ PERF_ATTN_MISTAKES = (
             hint="draw ω once and use it for both: the estimate is unbiased only with shared ω",
             patch={"performer_features(k * c, omega)": "performer_features(k * c, torch.randn("
                    "E, n_features, generator=generator).to(q))"}),
+    # right values, quadratic memory (caught by gradelib.random_features.LINEAR_MEMORY)
+    Mistake(key="kernel_matrix", title="the L × S matrix φ(q) φ(k)ᵀ formed",
+            hint="multiply right to left: φ(q) (φ(k)ᵀ v) and φ(q) Σ_j φ(k_j) never hold more "
+                 "than (L + S) · m numbers per head",
+            patch={"return (phi_q @ kv) / norm":
+                   "a = phi_q @ phi_k.transpose(-2, -1)  # (..., L, S)\n"
+                   "    return (a @ v) / a.sum(dim=-1, keepdim=True)"}),
 )
 
 

@@ -1,12 +1,16 @@
 """Chapter 7 — Efficiency and variants of Transformers: the graded exercises and their cases.
 
 Expected outputs always come from the live reference (``reference/efficiency.py``,
-``reference/flash.py``). The chapter's point is complexity, so drivers of the grading library grade
-*how* a result is computed, not only what it is: ``drive_flash_forward`` and
-``drive_flash_backward`` (``gradelib/flash.py``) fail a pass that creates an L × S matrix or, with
-``is_causal``, computes tiles the mask hides; ``drive_kv_cache`` decodes with the student's cache.
-Dtypes cannot travel as JSON arguments, so the byte-counting exercises get dtype *names*, which
-``drive_dtype_args`` turns back into ``torch.dtype`` objects.
+``reference/flash.py``). The chapter's point is complexity, so drivers of the grading library
+measure *how* a result is computed, not only what it is, and checks judge the measurements:
+``drive_flash_forward`` and ``drive_flash_backward`` (``gradelib/flash.py``) append the largest
+tensor a pass created and its matmul FLOPs, judged by ``FORWARD_BUDGET`` / ``BACKWARD_BUDGET``
+against FlashAttention's exact budget (no L × S matrix, no row block of width S, no FLOPs on tiles
+a causal mask hides); ``drive_flash_function`` appends the largest tensor the autograd Function
+keeps for its backward (``saved_check``); ``drive_performer`` the Performer's largest tensor
+(``linear_memory_check``: no L × S kernel matrix). ``drive_kv_cache`` decodes with the student's
+cache. Dtypes cannot travel as JSON arguments, so the byte-counting exercises get dtype *names*,
+which ``drive_dtype_args`` turns back into ``torch.dtype`` objects.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import torch
 from autograder import forbidden, tolerance
 from autograder.chapters import ch07_catalog as catalog
 from autograder.chapters import ch07_triton_catalog as triton_catalog
+from autograder.gradelib.flash import BACKWARD_BUDGET, FORWARD_BUDGET, saved_check
+from autograder.gradelib.random_features import linear_memory_check
 from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise, Kind, missing_requirements
 from autograder.symbolic import POSITIVE, Derivation, Domain
 from reference import formulas
@@ -50,10 +56,10 @@ def attention_flops_cases(b: CaseBuilder):
 
 def transformer_flops_cases(b: CaseBuilder):
     def rows(c: Cell):
-        c("V=50, T=12, D=16, 2 layers, H=4, Dff=40", 50, 12, 16, 2, 4, 40, public=True)
-        c("GPT-2-small-like: V=50257, T=1024, D=768, 12 layers, Dff=2048",
+        c("V=50, T=12, D=16, 2 layers, H=4, F=40", 50, 12, 16, 2, 4, 40, public=True)
+        c("GPT-2-small-like: V=50257, T=1024, D=768, 12 layers, F=2048",
           50257, 1024, 768, 12, 12, 2048)
-        c("long context: V=32000, T=32768, D=512, 4 layers, Dff=1408",
+        c("long context: V=32000, T=32768, D=512, 4 layers, F=1408",
           32000, 32768, 512, 4, 8, 1408, tags=("attention-dominated",))
     return b.grid(rows, devices=("cpu",))
 
@@ -126,9 +132,15 @@ def _lse_check(outputs, case):
     return None
 
 
+# What the flash drivers append to the pass's outputs: measurements, judged by the budget checks.
+MEASUREMENTS = ("largest tensor [elements, rows, columns]", "matmul FLOPs")
+
+
 def _budget_rows(case):
     """The cases of FlashAttention's budget, forward and backward alike: big enough for one score
-    tile per head to be much less than L × S, and for the hidden causal tiles to count."""
+    tile per head to be much less than L × S, for a row block of width S (block_q × S, what a
+    pass that takes all keys at once holds) to exceed the budget, and for the hidden causal tiles
+    to count (tests/chapters/test_flash_grading.py keeps these margins)."""
     case("memory rule: L=S=96, blocks 32×32", (1, 2), 96, 96, 4, 4, ("memory rule",),
          block_q=32, block_k=32)
     case("causal tile skipping: L=S=64, blocks 16×16", (1, 1), 64, 64, 8, 8,
@@ -138,16 +150,18 @@ def _budget_rows(case):
 def flash_cases(b: CaseBuilder):
     def rows(c: Cell):
         def case(name, lead, L, S, E, Ev, tags, public=False, qscale=1.0, **kw):
-            c(name, *_qkv(c, lead, L, S, E, Ev, qscale), tags=tags, public=public, n_outputs=2,
-              checks=(_lse_check,) if c.dtype != BF16 else (), **kw)
+            checks = (_lse_check,) if c.dtype != BF16 else ()
+            c(name, *_qkv(c, lead, L, S, E, Ev, qscale), tags=tags, public=public, n_outputs=4,
+              compared=(0, 1), checks=(*checks, FORWARD_BUDGET),
+              output_names=("out", "lse", *MEASUREMENTS), **kw)
 
         case("L=S=40, blocks 16×16", (2, 2), 40, 40, 8, 8, ("several tiles",), True,
              block_q=16, block_k=16)
         case("L=S=37, blocks 16×8 (do not divide)", (1, 2), 37, 37, 8, 8,
-             ("blocks do not divide N",), True, block_q=16, block_k=8)
+             ("blocks do not divide T",), True, block_q=16, block_k=8)
         case("causal, L=S=37, blocks 16×8", (1, 2), 37, 37, 8, 8,
-             ("causal", "blocks do not divide N"), True, is_causal=True, block_q=16, block_k=8)
-        case("one tile (blocks 64 > N)", (2, 1), 9, 9, 4, 4, ("single tile",), True)
+             ("causal", "blocks do not divide T"), True, is_causal=True, block_q=16, block_k=8)
+        case("one tile (blocks 64 > T)", (2, 1), 9, 9, 4, 4, ("single tile",), True)
         case("L=20 < S=45, Ev=5, blocks 8×16", (1, 2), 20, 45, 8, 5, ("L ≠ S",),
              block_q=8, block_k=16)
         case("causal, L=45 > S=20, blocks 8×8", (1, 2), 45, 20, 8, 8, ("causal", "L ≠ S"),
@@ -159,6 +173,9 @@ def flash_cases(b: CaseBuilder):
              qscale=20.0, block_q=8, block_k=8)
         case("non-contiguous q, k, v", (1, 2), 24, 24, 8, 8, (), noncontig=(0, 1, 2),
              block_q=8, block_k=8)
+        # "(..., L, E)": any leading dimensions, not only (B, H)
+        case("one leading dimension: q (3, 24, 8), blocks 8×8", (3,), 24, 24, 8, 8,
+             ("3-D input",), block_q=8, block_k=8)
         _budget_rows(case)
     return b.grid(rows)
 
@@ -170,19 +187,22 @@ def flash_backward_cases(b: CaseBuilder):
             out, lse = flash_attention_forward(q.double(), k.double(), v.double(),
                                                kw.get("is_causal", False), kw.get("scale"))
             c(name, q, k, v, out.to(c.dtype), lse.to(c.dtype), c.randn(*lead, L, Ev), tags=tags,
-              public=public, n_outputs=3, **kw)
+              public=public, n_outputs=5, compared=(0, 1, 2), checks=(BACKWARD_BUDGET,),
+              output_names=("dq", "dk", "dv", *MEASUREMENTS), **kw)
 
         case("L=S=24, blocks 8×8", (1, 2), 24, 24, 8, 8, ("several tiles",), True,
              block_q=8, block_k=8)
         case("causal, L=S=21, blocks 8×5", (2, 1), 21, 21, 4, 4,
-             ("causal", "blocks do not divide N"), True, is_causal=True, block_q=8, block_k=5)
+             ("causal", "blocks do not divide T"), True, is_causal=True, block_q=8, block_k=5)
         case("L=10 < S=19, Ev=5, blocks 4×8", (1, 2), 10, 19, 8, 5, ("L ≠ S",),
              block_q=4, block_k=8)
         case("causal, L=19 > S=10, scale 0.4", (1, 2), 19, 10, 4, 4,
              ("causal", "L ≠ S", "scale"), is_causal=True, scale=0.4, block_q=8, block_k=4)
-        case("one tile (blocks 64 > N)", (1, 1), 7, 7, 4, 4, ("single tile",), True)
+        case("one tile (blocks 64 > T)", (1, 1), 7, 7, 4, 4, ("single tile",), True)
         case("large scores (q × 10)", (1, 2), 16, 16, 4, 4, ("large logits",), qscale=10.0,
              block_q=8, block_k=8)
+        case("one leading dimension: q (3, 12, 4), blocks 4×4", (3,), 12, 12, 4, 4,
+             ("3-D input",), block_q=4, block_k=4)
         _budget_rows(case)
     return b.grid(rows)
 
@@ -191,8 +211,12 @@ def flash_function_cases(b: CaseBuilder):
     def rows(c: Cell):
         def case(name, lead, L, S, E, Ev, tags, public=False, **kw):
             c(name, *_qkv(c, lead, L, S, E, Ev), c.randn(*lead, L, Ev), tags=tags, public=public,
-              n_outputs=4, **kw)
+              n_outputs=5, compared=(0, 1, 2, 3), checks=(saved_check,),
+              output_names=("out", "dq", "dk", "dv", "largest tensor kept for the backward "
+                            "[elements, rows, columns]"), **kw)
 
+        # L = S = 20 with E = Ev = 4: an L × S matrix (400 per head) is over the budget of what
+        # the forward may keep, (L + S)(E + Ev) = 320 per head
         case("L=S=20, blocks 8×8", (1, 2), 20, 20, 4, 4, (), True, block_q=8, block_k=8)
         case("causal, L=S=20, blocks 8×4", (1, 2), 20, 20, 4, 4, ("causal",), True,
              is_causal=True, block_q=8, block_k=4)
@@ -248,27 +272,27 @@ def triton_cases(b: CaseBuilder):
 # =========================================================================== GQA, KV cache, gates
 def gqa_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def case(name, Hq, Hkv, L, S, tags, public=False, grad=False, **kw):
-            c(name, c.randn(2, Hq, L, 4), c.randn(2, Hkv, S, 4), c.randn(2, Hkv, S, 5), tags=tags,
+        def case(name, H, Hkv, L, S, tags, public=False, grad=False, **kw):
+            c(name, c.randn(2, H, L, 4), c.randn(2, Hkv, S, 4), c.randn(2, Hkv, S, 5), tags=tags,
               public=public, grad=(0, 1, 2) if grad else (), **kw)
 
-        case("Hq=6, Hkv=2", 6, 2, 5, 5, ("groups of 3",), True)
-        case("Hq=6, Hkv=3, causal", 6, 3, 7, 7, ("groups of 2", "causal"), True, is_causal=True)
-        case("MQA: Hq=4, Hkv=1", 4, 1, 5, 6, ("MQA", "L ≠ S"), True)
-        case("MHA: Hq=Hkv=3", 3, 3, 4, 4, ("MHA",))
-        case("Hq=8, Hkv=2, bool mask (B, 1, L, S)", 8, 2, 5, 7, ("bool mask", "L ≠ S"),
+        case("H=6, Hkv=2", 6, 2, 5, 5, ("groups of 3",), True)
+        case("H=6, Hkv=3, causal", 6, 3, 7, 7, ("groups of 2", "causal"), True, is_causal=True)
+        case("MQA: H=4, Hkv=1", 4, 1, 5, 6, ("MQA", "L ≠ S"), True)
+        case("MHA: H=Hkv=3", 3, 3, 4, 4, ("MHA",))
+        case("H=8, Hkv=2, bool mask (B, 1, L, S)", 8, 2, 5, 7, ("bool mask", "L ≠ S"),
              attn_mask=b.bool_mask(2, 1, 5, 7))
-        case("Hq=4, Hkv=2, float mask", 4, 2, 6, 6, ("float mask",),
+        case("H=4, Hkv=2, float mask", 4, 2, 6, 6, ("float mask",),
              attn_mask=c.float_mask(6, 6))
-        case("gradients, Hq=6, Hkv=2, causal", 6, 2, 5, 5, ("causal",), grad=True,
+        case("gradients, H=6, Hkv=2, causal", 6, 2, 5, 5, ("causal",), grad=True,
              is_causal=True)
     return b.grid(rows)
 
 
 def kv_cache_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def case(name, Hq, Hkv, T, max_len, chunks, tags, public=False):
-            c(name, c.randn(2, Hq, T, 4), c.randn(2, Hkv, T, 4), c.randn(2, Hkv, T, 4), max_len,
+        def case(name, H, Hkv, T, max_len, chunks, tags, public=False):
+            c(name, c.randn(2, H, T, 4), c.randn(2, Hkv, T, 4), c.randn(2, Hkv, T, 4), max_len,
               list(chunks), tags=tags, public=public, n_outputs=3)
 
         case("token by token, 7 tokens, cache 7", 4, 2, 7, 7, [1] * 7, ("token by token",), True)
@@ -326,7 +350,7 @@ def low_rank_cases(b: CaseBuilder):
 
         case("a (8, 6), rank 2", c.randn(8, 6), 2, public=True)
         case("batched a (2, 7, 5), rank 3", c.randn(2, 7, 5), 3, ("batched",), public=True)
-        case("a (4, 9), rank 1", c.randn(4, 9), 1, ("rank 1", "M < N"))
+        case("a (4, 9), rank 1", c.randn(4, 9), 1, ("rank 1", "wide matrix"))
         case("full rank (5, 5), rank 5", c.randn(5, 5), 5, ("full rank",))
         case("non-contiguous (6, 6), rank 2", c.randn(6, 6), 2, noncontig=(0,))
     return b.grid(rows, exclude=(F16,))
@@ -399,8 +423,10 @@ def _converges_check(outputs, case):
 
 def _shrinks_check(outputs, case):
     """The estimate is consistent: its mean squared error against softmax attention (over the
-    case's seeds) falls as the number of features grows. An unbiased estimator's MSE falls as
-    1/m, 16× per 16× features; a biased one levels off at its squared bias. We ask for 2×."""
+    case's seeds) falls as the number of features grows. The right estimator's output is a ratio
+    of two unbiased estimates, biased at O(1/m) with variance O(1/m): its MSE falls as 1/m, 16×
+    per 16× features. An estimator whose bias does not vanish with m levels off at its squared
+    bias. We ask for 2×."""
     exact = _exact_attention64(case)
     mse = [float((o.double().cpu() - exact).pow(2).mean()) for o in outputs[0]]
     ms = case.args[3]
@@ -408,7 +434,7 @@ def _shrinks_check(outputs, case):
         if not mse[i + 1] <= mse[i] / 2:
             table = ", ".join(f"{m}: {e:.2e}" for m, e in zip(ms, mse))
             return (f"the mean squared error against softmax attention does not shrink as the "
-                    f"number of features grows ({table}): the estimate is biased. Check the "
+                    f"number of features grows ({table}): its bias does not vanish. Check the "
                     "exp(-|x|²/2) factor, the 1/√m normalisation and the E^(-1/4) scaling")
     return None
 
@@ -421,6 +447,10 @@ def performer_attention_cases(b: CaseBuilder):
 
         case("L=S=6, 16 features", 6, 6, 16, 0, public=True)
         case("L=5, S=9, 64 features", 5, 9, 64, 1, ("L ≠ S",), True)
+        # linear memory: with L = S = 64 ≫ m = 8 an L × S matrix is twice the budget
+        case("memory: L=S=64, 8 features, no L × S matrix", 64, 64, 8, 3, ("linear memory",),
+             measure=True, n_outputs=2, compared=(0,), checks=(linear_memory_check,),
+             output_names=("out", "largest tensor [elements, rows, columns]"))
         # Properties of the estimator, whatever random numbers it draws (not compared with the
         # reference's draws): close with many features, and consistent.
         case("4096 features × 16 seeds: the mean is close to softmax attention", 6, 6, [4096], 2,
@@ -436,6 +466,7 @@ CHAPTER = Chapter(
     id="ch07",
     title="Efficiency and variants of Transformers",
     notebook="ch07_efficiency/ch07_efficiency.py",
+    book_sections=("7.1", "7.2 memory", "7.3 FlashAttention", "7.4", "7.5"),
     warm_ups=("dynamo",),  # torch.func and the dispatch modes import torch._dynamo: once
     exercises=[
         Exercise(id="ch07.attention_flops", name="attention_flops", points=1.0,

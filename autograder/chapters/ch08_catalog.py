@@ -25,6 +25,11 @@ LSE_MISTAKES = (
             hint="use `dim` for the max, the sum and the squeeze",
             patch={"amax(dim=dim,": "amax(dim=-1,", "sum(dim=dim,": "sum(dim=-1,",
                    ".squeeze(dim)": ".squeeze(-1)"}),
+    Mistake(key="unguarded_max", title="the max of an all −inf slice is used as the shift",
+            hint="on a slice that is entirely −inf, x − max is (−inf) − (−inf) = NaN; shift such "
+                 "slices by 0 instead (torch.where(isfinite(m), m, 0)), so the result is −inf",
+            patch={"    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # all -inf "
+                   "slice: shift by 0\n": ""}),
 )
 
 
@@ -54,12 +59,18 @@ LOG_SOFTMAX_MISTAKES = (
 _SMOOTHING = "label_smoothing * logp.mean(dim=-1)"
 
 CE_MISTAKES = (
+    # Before mean_counts_ignored: on the all-ignored case both give 0, and ties go to the first.
+    Mistake(key="empty_mean_is_zero", title="the mean over no kept target is 0, not NaN",
+            hint="when every target is ignore_index the mean is 0/0 = NaN, as in PyTorch; do not "
+                 "clamp the count of kept targets",
+            patch={"loss.sum() / keep.sum().to(loss.dtype)":
+                   "loss.sum() / keep.sum().clamp_min(1).to(loss.dtype)"}),
     Mistake(key="mean_counts_ignored", title="ignored targets counted in the mean",
             hint="reduction='mean' divides by the number of targets that are NOT ignore_index",
             patch={"return loss.sum() / keep.sum().to(loss.dtype)": "return loss.mean()"}),
     Mistake(key="smoothing_over_other_classes",
-            title="label smoothing spread over the C − 1 wrong classes",
-            hint="PyTorch's target is (1 − s)·onehot + s/C on every class, the true one included",
+            title="label smoothing spread over the V − 1 wrong classes",
+            hint="PyTorch's target is (1 − s)·onehot + s/V on every class, the true one included",
             patch={_SMOOTHING: "label_smoothing * (logp.sum(dim=-1) + nll) / "
                                "(logp.shape[-1] - 1)"}),
     Mistake(key="log_of_softmax", title="log-probabilities computed as log(exp(z) / Σ exp(z))",
@@ -74,7 +85,7 @@ CE_MISTAKES = (
                    + _SMOOTHING + "\n": ""}),
     Mistake(key="smoothing_not_divided_by_C",
             title="the uniform part sums log p_c instead of averaging",
-            hint="the uniform target puts mass s/C on each class: use the mean over classes",
+            hint="the uniform target puts mass s/V on each class: use the mean over classes",
             patch={_SMOOTHING: "label_smoothing * logp.sum(dim=-1)"}),
 )
 
@@ -82,13 +93,13 @@ CE_MISTAKES = (
 # =========================================================================== cross_entropy_grad
 CE_GRAD_MISTAKES = (
     Mistake(key="sum_not_mean", title="gradient of the summed loss, not the mean",
-            hint="the mean over N predictions divides every row by N",
+            hint="the mean over n predictions divides every row by n",
             patch={"return (p - onehot) / targets.numel()": "return p - onehot"}),
     Mistake(key="sign", title="onehot(y) − softmax(z) instead of softmax(z) − onehot(y)",
             hint="the loss falls when z_y grows, so ∂L/∂z_y = p_y − 1 < 0",
             patch={"(p - onehot)": "(onehot - p)"}),
     Mistake(key="divides_by_first_dim", title="divided by the first dimension only",
-            hint="with (B, T, C) logits the mean runs over all B·T predictions",
+            hint="with (B, T, V) logits the mean runs over all B·T predictions",
             patch={"targets.numel()": "logits.shape[0]"}),
     Mistake(key="missing_onehot", title="the one-hot term is missing",
             hint="∂(−log p_y)/∂z_c = p_c − [c = y]", patch={"(p - onehot)": "p"}),
@@ -193,13 +204,20 @@ CLIP_MISTAKES = (
     Mistake(key="sum_of_norms", title="the norms of the tensors added instead of their squares",
             hint="total = sqrt(Σ_p ||g_p||²), the norm of all entries together",
             patch={_TOTAL: "sum(g.norm() for g in grads)"}),
+    Mistake(key="not_in_place", title="new tensors assigned to p.grad instead of scaling in place",
+            hint="the training loop holds the gradient tensors p.grad had; scale those "
+                 "(g.mul_(coef)), do not replace them",
+            patch={"    for g in grads:\n        g.mul_(coef)":
+                   "    for p in parameters:\n"
+                   "        if p.grad is not None:\n"
+                   "            p.grad = p.grad * coef  # a new tensor: the old one is unchanged"}),
 )
 
 
 # =========================================================================== GD least squares
 GD_MISTAKES = (
-    Mistake(key="sum_not_mean", title="gradient of the summed loss (no 1/N)",
-            hint="the loss is (1/2N)||xw − y||², so the gradient is xᵀ(xw − y)/N",
+    Mistake(key="sum_not_mean", title="gradient of the summed loss (no 1/n)",
+            hint="the loss is (1/2n)||xw − y||², so the gradient is xᵀ(xw − y)/n",
             patch={" / x.shape[0]": ""}),
     Mistake(key="nonzero_start", title="GD started from w = 1 instead of 0",
             hint="from a nonzero start GD keeps the start's component outside the row space of x, "
@@ -215,11 +233,11 @@ GD_MISTAKES = (
 # =========================================================================== random features
 RF_MISTAKES = (
     Mistake(key="no_relu", title="features without the ReLU",
-            hint="linear random features only span linear functions: use relu(x @ W / sqrt(D))",
+            hint="linear random features only span linear functions: use relu(x @ W / sqrt(d))",
             patch={"torch.relu(x_train @ w / math.sqrt(d))": "x_train @ w / math.sqrt(d)",
                    "torch.relu(x_test @ w / math.sqrt(d))": "x_test @ w / math.sqrt(d)"}),
-    Mistake(key="draw_transposed", title="the weights drawn as (F, D) and transposed",
-            hint="draw torch.randn(D, F, ...) exactly: the same generator then gives the same "
+    Mistake(key="draw_transposed", title="the weights drawn as (m, d) and transposed",
+            hint="draw torch.randn(d, m, ...) exactly: the same generator then gives the same "
                  "features",
             patch={"torch.randn(d, n_features, generator=generator, dtype=torch.float64)":
                    "torch.randn(n_features, d, generator=generator, dtype=torch.float64).T"}),
@@ -234,6 +252,13 @@ RF_MISTAKES = (
             hint="draw in float64 and then cast: randn gives different numbers in each dtype",
             patch={"generator=generator, dtype=torch.float64)": "generator=generator, "
                                                                 "dtype=x_train.dtype)"}),
+    Mistake(key="lstsq_gels", title="lstsq with the \"gels\" driver, which assumes full rank",
+            hint="repeated training points make the features rank-deficient, and \"gels\" (the "
+                 "only lstsq driver on CUDA) then returns huge coefficients; use pinv, or lstsq "
+                 "with driver=\"gelsd\" on the CPU: the minimum-norm fit whatever the rank",
+            patch={"coef = torch.linalg.pinv(phi.to(dt)) @ y_train.to(dt)":
+                   "coef = torch.linalg.lstsq(phi.to(dt), y_train.to(dt).unsqueeze(-1),\n"
+                   "                              driver=\"gels\").solution.squeeze(-1)"}),
 )
 
 
@@ -261,18 +286,29 @@ POWER_LAW_MISTAKES = (
 _HUBER = 'F.huber_loss(pred, ll, reduction="sum", delta=1e-3)'
 
 CHINCHILLA_MISTAKES = (
+    # First: in bfloat16 its fit is as far off as squared_loss's, and ties go to the first.
+    Mistake(key="fit_in_input_dtype", title="the fit run in the data's dtype, not in float64",
+            hint="L-BFGS needs float64 to converge, and bfloat16 logs are coarse: take the logs "
+                 "of float64 copies of the data and fit float64 parameters, whatever the input "
+                 "dtype",
+            patch={"(t.detach().double().log() for t in (n, d, loss))":
+                   "(t.detach().log() for t in (n, d, loss))",
+                   "theta = torch.tensor(start, dtype=torch.float64,":
+                   "theta = torch.tensor(start, dtype=n.dtype,"}),
     Mistake(key="squared_loss", title="squared residuals instead of the Huber loss",
             hint="Hoffmann et al. minimise Σ Huber_δ(residual) with δ = 1e-3, robust to outlying "
                  "runs",
             patch={_HUBER: "0.5 * ((pred - ll) ** 2).sum()"}),
     Mistake(key="residuals_not_logs", title="residuals of the losses, not of their logs",
-            hint="the residual is log L̂ − log L = LSE(a − α log N, b − β log D, e) − log L",
+            hint="the residual is log L̂ − log L = LSE(log a_N − α log N, log a_D − β log D_tok, "
+                 "log L_∞) − log L",
             patch={"F.huber_loss(pred, ll,": "F.huber_loss(pred.exp(), loss.double(),"}),
-    Mistake(key="returns_logs", title="log E, log A, log B returned instead of E, A, B",
-            hint="the fit's variables are a = log A, b = log B, e = log E: exponentiate them",
+    Mistake(key="returns_logs",
+            title="log L_∞, log a_N, log a_D returned instead of the constants (E, A, B)",
+            hint="the fit's variables are the logs of the three constants: exponentiate them",
             patch={"return math.exp(e), math.exp(a), math.exp(b),": "return e, a, b,"}),
     Mistake(key="swapped_exponents", title="alpha and beta swapped",
-            hint="alpha is the exponent of N (parameters), beta that of D (tokens)",
+            hint="alpha is the exponent of N (parameters), beta that of D_tok (training tokens)",
             patch={"math.exp(b), alpha, beta": "math.exp(b), beta, alpha"}),
 )
 
@@ -281,20 +317,26 @@ CHINCHILLA_MISTAKES = (
 _ALLOC = "return g * c6 ** (beta / (alpha + beta)), c6 ** (alpha / (alpha + beta)) / g"
 
 ALLOCATION_MISTAKES = (
-    Mistake(key="swapped_exponents", title="the exponents of N and D swapped",
+    Mistake(key="swapped_exponents", title="the exponents of N and D_tok swapped",
             hint="N_opt ∝ C^(β/(α+β)): the larger the data exponent β, the more compute goes to N",
             patch={_ALLOC: "return g * c6 ** (alpha / (alpha + beta)), "
                            "c6 ** (beta / (alpha + beta)) / g"}),
     Mistake(key="budget_not_divided_by_6", title="C used in place of C/6 for N",
-            hint="from C = 6ND, N·D = C/6: use C/6 in both formulas",
+            hint="from C = 6 N D_tok, N·D_tok = C/6: use C/6 in both formulas",
             patch={"c6 = compute / 6": "c6 = compute",
                    "(alpha + beta)) / g": "(alpha + beta)) / g / 6"}),
-    Mistake(key="inverted_coefficient", title="G = (βB / αA)^(1/(α+β)) (inverted)",
-            hint="setting dL/dN = 0 gives α A N^(−α) = β B D^(−β), so G = (αA/(βB))^(1/(α+β))",
+    Mistake(key="inverted_coefficient", title="G = (β a_D / (α a_N))^(1/(α+β)) (inverted)",
+            hint="setting dL/dN = 0 gives α a_N N^(−α) = β a_D D_tok^(−β), so "
+                 "G = (α a_N / (β a_D))^(1/(α+β))",
             patch={"(alpha * A / (beta * B))": "(beta * B / (alpha * A))"}),
-    Mistake(key="equal_split", title="N = D = sqrt(C/6) whatever the fit",
-            hint="minimise L along the constraint: the split depends on A, B, α and β",
+    Mistake(key="equal_split", title="N = D_tok = sqrt(C/6) whatever the fit",
+            hint="minimise L along the constraint: the split depends on a_N, a_D, α and β",
             patch={_ALLOC: "return c6 ** 0.5, c6 ** 0.5"}),
+    Mistake(key="number_made_float32_tensor",
+            title="a Python-number budget turned into a float32 tensor",
+            hint="torch.as_tensor(1e21) is float32 (the default dtype): compute with the number "
+                 "itself, so a number gives float64 numbers and a tensor keeps its dtype",
+            patch={"c6 = compute / 6": "c6 = torch.as_tensor(compute) / 6"}),
 )
 
 
@@ -328,16 +370,17 @@ ADAM_MOMENT_MISTAKES = (
 _EXPONENT = "return beta / (alpha + beta)"
 
 OPTIMAL_EXPONENT_MISTAKES = (
-    Mistake(key="data_exponent", title="α/(α + β): the exponent of D_opt, not of N_opt",
-            hint="at the optimum α A / N^α = β B / D^β; with D ∝ C/N this gives N^{α+β} ∝ C^β. "
-                 "The larger β (the faster the data penalty falls), the more of the budget goes "
-                 "to N",
+    Mistake(key="data_exponent", title="α/(α + β): the exponent of D_tok,opt, not of N_opt",
+            hint="at the optimum α a_N / N^α = β a_D / D_tok^β; with D_tok ∝ C/N this gives "
+                 "N^{α+β} ∝ C^β. The larger β (the faster the data penalty falls), the more of "
+                 "the budget goes to N",
             patch={_EXPONENT: "return alpha / (alpha + beta)"}),
     Mistake(key="one_half", title="1/2, the Chinchilla rule of thumb",
             hint="1/2 holds only when α = β; keep α and β apart: N^{α+β} ∝ C^β",
             patch={_EXPONENT: "return 1 / 2"}),
     Mistake(key="ratio_of_exponents", title="β/α",
-            hint="α A / N^α = β B / D^β with D = C/(6N) gives N^α · N^β ∝ C^β: divide by α + β, "
+            hint="α a_N / N^α = β a_D / D_tok^β with D_tok = C/(6N) gives N^α · N^β ∝ C^β: divide "
+                 "by α + β, "
                  "not by α",
             patch={_EXPONENT: "return beta / alpha"}),
 )

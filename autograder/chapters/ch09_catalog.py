@@ -26,6 +26,9 @@ BPE_MISTAKES = (
     Mistake(key="size_without_special", title="special tokens not counted in vocab_size",
             hint="the number of merges is vocab_size − 256 − len(special_tokens)",
             patch={"256 - len(special_tokens)": "256"}),
+    Mistake(key="special_ids_sorted", title="special tokens numbered in sorted order",
+            hint="the special tokens take the last ids in the order they are given, not sorted",
+            patch={"    for s in special_tokens:\n": "    for s in sorted(special_tokens):\n"}),
 )
 
 
@@ -44,6 +47,10 @@ TOKENIZER_MISTAKES = (
     Mistake(key="ignores_special", title="special tokens encoded as ordinary text",
             hint="split the text on the special tokens first and give each its own id",
             patch={"self.special_tokens = tuple(special_tokens)": "self.special_tokens = ()"}),
+    Mistake(key="decode_ignores_errors", title="invalid UTF-8 dropped when decoding",
+            hint='decode with errors="replace": bytes that are not valid UTF-8 (a character cut '
+                 "short) become U+FFFD, they are not dropped",
+            patch={'errors="replace"': 'errors="ignore"'}),
     Mistake(key="byte_values_as_ids", title="starts from the raw byte values as ids",
             hint="look every single byte up in the vocabulary (bytes -> id): a vocabulary the "
                  "tokenizer did not train may number the bytes differently",
@@ -69,6 +76,13 @@ PACK_MISTAKES = (
     Mistake(key="no_final_eos", title="no EOS after the last document",
             hint="every document, the last one included, is followed by eos_id",
             patch={"torch.cat(parts) if parts": "torch.cat(parts[:-1]) if parts"}),
+    Mistake(key="keeps_document_dtype", title="the documents' own dtype kept (EOS by new_tensor)",
+            hint="convert every document to int64 (torch.as_tensor(d, dtype=torch.long)) first: "
+                 "documents stored as uint8 or int32, or an empty list (float32 for torch), must "
+                 "still give int64 rows",
+            patch={_DOC + _EOS: "        doc = torch.as_tensor(d).reshape(-1)\n"
+                                "        parts.append(doc)\n"
+                                "        parts.append(doc.new_tensor([eos_id]))\n"}),
 )
 
 
@@ -76,7 +90,7 @@ PACK_MISTAKES = (
 BATCH_MISTAKES = (
     Mistake(key="never_last_window",
             title="the last window is never drawn (randint's high off by one)",
-            hint="torch.randint's high is exclusive: draw from torch.randint(0, N − T, ...)",
+            hint="torch.randint's high is exclusive: draw from torch.randint(0, n − T, ...)",
             patch={"n - context_length,": "n - context_length - 1,"}),
     Mistake(key="targets_not_shifted", title="y equals x",
             hint="y is x shifted by one token: tokens[o + 1 : o + T + 1]",
@@ -92,10 +106,12 @@ BATCH_MISTAKES = (
 # =========================================================================== accumulate_gradients
 ACCUMULATE_MISTAKES = (
     Mistake(key="no_weighting", title="micro-batch losses summed without weighting",
-            hint="weight loss_i by n_i / N so the gradients add up to the mean over all targets",
+            hint="weight loss_i by n_i / n_total so the gradients add up to the mean over all "
+                 "targets",
             patch={" * (y.numel() / n_total)": ""}),
     Mistake(key="equal_weights", title="each micro-batch weighted 1/k whatever its size",
-            hint="weight by the number of targets n_i / N: micro-batches can differ in size",
+            hint="weight by the number of targets n_i / n_total: micro-batches can differ in "
+                 "size",
             patch={"(y.numel() / n_total)": "(1 / len(micro_batches))"}),
     Mistake(key="stale_gradients", title="gradients from before the call kept",
             hint="set every p.grad to None (or zero) before accumulating",
@@ -105,6 +121,10 @@ ACCUMULATE_MISTAKES = (
             patch={"loss = loss_fn(model(x), y) *":
                    "last = loss_fn(model(x), y)\n        loss = last *",
                    "return total": "return last.detach()"}),
+    Mistake(key="returns_attached_loss", title="the returned loss still holds its graph",
+            hint="add loss.detach() to the total: a loss that keeps its graph keeps every "
+                 "micro-batch's activations in memory",
+            patch={"total = total + loss.detach()": "total = total + loss"}),
 )
 
 
@@ -146,6 +166,68 @@ TRAIN_MISTAKES = (
                  "under torch.autocast(device_type, dtype=...)",
             patch={"return torch.autocast(device_type=device_type, dtype=dtype)":
                    "return contextlib.nullcontext()"}),
+    Mistake(key="backward_under_autocast",
+            title="accumulate_gradients called under autocast: backward runs under it too",
+            hint="put only the forward pass under autocast: give accumulate_gradients the model "
+                 "wrapped in a module whose forward alone enters torch.autocast, and call it "
+                 "outside autocast",
+            patch={"loss = float(accumulate_gradients(forward_model, micro, loss_fn))":
+                   "with autocast():\n"
+                   "            loss = float(accumulate_gradients(model, micro, loss_fn))"}),
+    Mistake(key="auto_dtype_bfloat16", title="dtype 'auto' taken as bfloat16 on the CPU too",
+            hint="'auto' means bfloat16 on CUDA and float32 on the CPU",
+            patch={'dtype = torch.bfloat16 if device_type == "cuda" else torch.float32':
+                   "dtype = torch.bfloat16"}),
+    Mistake(key="loss_not_unscaled", title="the float16 step's loss reported still scaled",
+            hint="divide the loss accumulate_gradients returns by scaler.get_scale() when the "
+                 "scaler is enabled: it is the scaled loss",
+            patch={"        if scaler.is_enabled():\n"
+                   "            loss = loss / scaler.get_scale()\n": ""}),
+    Mistake(key="scaler_never_enabled", title="no loss scaling for float16",
+            hint="enable the GradScaler for float16 (enabled=dtype is torch.float16): small "
+                 "gradients underflow to zero in float16 unless the loss is scaled up",
+            patch={"enabled=dtype == torch.float16)": "enabled=False)"}),
+    Mistake(key="checkpoint_only_at_end", title="a checkpoint only when the run ends",
+            hint="save every checkpoint_interval steps too: a job killed mid-run saves nothing "
+                 "at its end, and can only resume from a periodic checkpoint",
+            patch={"(step + 1) % config.checkpoint_interval == 0 or step + 1 == end":
+                   "step + 1 == end"}),
+    Mistake(key="resume_flag_ignored", title="resumes whenever the checkpoint exists",
+            hint="restore the checkpoint only if config.resume is True: with resume=False the run "
+                 "starts afresh from the model it is given (and overwrites the file)",
+            patch={"if path and config.resume and os.path.exists(path):":
+                   "if path and os.path.exists(path):"}),
+    Mistake(key="no_eval_at_the_end", title="no evaluation after the last step",
+            hint="evaluate every eval_interval steps AND after step max_steps − 1, even when "
+                 "max_steps is not a multiple of eval_interval",
+            patch={"(step + 1) % config.eval_interval == 0 or step == config.max_steps - 1":
+                   "(step + 1) % config.eval_interval == 0"}),
+    Mistake(key="val_step_after_update", title="history['val_step'] records s + 1",
+            hint="record the step s (from 0) after which the evaluation ran, as history['step'] "
+                 "does",
+            patch={'history["val_step"].append(step)': 'history["val_step"].append(step + 1)'}),
+    Mistake(key="no_log_at_the_end", title="no throughput entry for the run's last step",
+            hint="log tokens/s and MFU every log_interval steps AND after the run's last step "
+                 "(its end may fall between two logs, e.g. with stop_at_step)",
+            patch={"(step + 1) % config.log_interval == 0 or step + 1 == end":
+                   "(step + 1) % config.log_interval == 0"}),
+    Mistake(key="mfu_forward_flops", title="MFU from the forward pass's FLOPs only (2N)",
+            hint="training costs flops_per_token(model, context_length) (6N + 12 n_layer T D): "
+                 "the backward pass does twice the forward's matrix products",
+            patch={"fpt = flops_per_token(model, config.context_length)":
+                   "fpt = 2 * sum(p.numel() for p in model.parameters())"}),
+    Mistake(key="eval_in_train_mode", title="evaluation in train mode",
+            hint="call model.eval() before evaluating (dropout off), and model.train() after",
+            patch={"        model.eval()\n        losses = []": "        losses = []"}),
+    Mistake(key="eval_with_gradients", title="evaluation builds autograd graphs",
+            hint="evaluate under torch.no_grad(): no gradients are needed, and the graphs cost "
+                 "memory",
+            patch={"    @torch.no_grad()\n    def evaluate():": "    def evaluate():"}),
+    Mistake(key="train_mode_not_restored", title="the model left in eval mode after evaluating",
+            hint="call model.train() after the evaluation: the steps after it must run in "
+                 "training mode",
+            patch={"        model.train()\n        return sum(losses) / len(losses)":
+                   "        return sum(losses) / len(losses)"}),
 )
 
 
@@ -190,6 +272,10 @@ DDP_MISTAKES = (
             hint="divide the all-reduced sum by the world size",
             patch={_ALL_REDUCE: "    for p in model.parameters():\n        if p.grad is not None:\n"
                                 "            torch.distributed.all_reduce(p.grad)\n"}),
+    Mistake(key="returns_attached_loss", title="the returned loss still holds its graph",
+            hint="return loss.detach(): a loss that keeps its graph keeps the step's activations "
+                 "in memory",
+            patch={"return loss.detach()": "return loss"}),
 )
 
 
@@ -199,16 +285,16 @@ _ALL_THREE = "return forward + grad_input + grad_weight"
 LINEAR_FLOPS_MISTAKES = (
     Mistake(key="forward_only", title="the forward product only, 2mn",
             hint="training also runs the backward pass: the gradients with respect to the input "
-                 "(Wᵀ ∂L/∂y) and to the weights (∂L/∂y xᵀ) are one matrix product each",
+                 "(∂𝓛/∂y Wᵀ) and to the weights (xᵀ ∂𝓛/∂y) are one matrix product each",
             patch={_ALL_THREE: "return forward"}),
     Mistake(key="one_backward_product", title="one backward product, 4mn",
-            hint="the backward pass needs two products of the size of the forward one: ∂L/∂x = Wᵀ "
-                 "∂L/∂y for the layers below, and ∂L/∂W = ∂L/∂y xᵀ for the optimizer",
+            hint="the backward pass needs two products of the size of the forward one: ∂𝓛/∂x = "
+                 "∂𝓛/∂y Wᵀ for the layers below, and ∂𝓛/∂W = xᵀ ∂𝓛/∂y for the optimizer",
             patch={_ALL_THREE: "return forward + grad_weight"}),
     Mistake(key="multiply_add_as_one", title="a multiply-add counted as one FLOP, 3mn",
             hint="each of the three products has mn multiply-adds, and a multiply-add is 2 FLOPs "
                  "(a multiply and an add)",
-            patch={"forward = 2 * m * n  # y = W x": "forward = m * n",
-                   "grad_input = 2 * m * n  # W^T dL/dy": "grad_input = m * n",
-                   "grad_weight = 2 * m * n  # dL/dy x^T": "grad_weight = m * n"}),
+            patch={"forward = 2 * m * n  # y = x W": "forward = m * n",
+                   "grad_input = 2 * m * n  # dL/dx = dL/dy W^T": "grad_input = m * n",
+                   "grad_weight = 2 * m * n  # dL/dW = x^T dL/dy": "grad_weight = m * n"}),
 )

@@ -13,6 +13,7 @@ import math
 import torch
 
 from autograder.chapters import ch09_catalog as catalog
+from autograder.gradelib.training import TRAIN_OUTPUTS
 from autograder.spec import Case, CaseBuilder, Cell, Chapter, Exercise, Kind
 from autograder.symbolic import Derivation, Domain
 from reference import formulas
@@ -33,7 +34,7 @@ def _exact(rows, **common) -> list[Case]:
 
     def case(name, *args, tags=(), **fields):
         cases.append(Case(name=name, args=list(args), dtype=(F32, F64, BF16)[len(cases) % 3],
-                          tags=tuple(tags), **common, **fields))
+                          tags=tuple(tags), **{**common, **fields}))
     rows(case)
     return cases
 
@@ -60,6 +61,9 @@ def bpe_cases(b: CaseBuilder) -> list[Case]:
         bpe("with a special token", 264, "one two<|eot|>two three<|eot|>one one two three " * 3,
             special=("<|eot|>",), tags=("special tokens",), public=True)
         bpe("runs out of pairs", 300, "ab ab", tags=("fewer merges than asked",))
+        bpe("two special tokens, ids in the order given", 266,
+            "one<|pad|>two<|eot|>three two one<|pad|> " * 3, special=("<|pad|>", "<|eot|>"),
+            tags=("special tokens", "order of the special tokens"))
     return _exact(rows, n_outputs=2)
 
 
@@ -91,6 +95,13 @@ def tokenizer_cases(b: CaseBuilder) -> list[Case]:
         tok("another order, with a special token", "one two<|eot|>two three " * 4, 275,
             ["one<|eot|>two", "three two one"], special=("<|eot|>",), renumber=True,
             tags=("foreign vocabulary", "special tokens"))
+        # ids 0..255 are the bytes here: a character cut short decodes to U+FFFD
+        tok("decoding bytes that are not valid UTF-8", "Unicode", 290, ["日本語"],
+            kwargs={"decode": [[0xE6], [0xE6, 0x97], [0x61, 0xF0, 0x9F], [0xE6, 0x61],
+                               [0xE6, 0x97, 0xA5]]},
+            n_outputs=3, output_names=("ids of each text", "decode(encode(t)) == t",
+                                       "code points of each decoded id list"),
+            tags=("invalid UTF-8",), public=True)
     return _exact(rows, n_outputs=2)
 
 
@@ -103,17 +114,19 @@ def pack_cases(b: CaseBuilder) -> list[Case]:
         case("empty document", [[1, 2], [], [3, 4, 5]], 2, 7, tags=("empty document",))
         docs = [b.randint(1, 50, (int(n),)).tolist() for n in b.randint(0, 20, (12,))]
         case("12 random documents, rows of 16", docs, 16, 0, tags=("random",))
+        case("documents as uint8 tensors, EOS 255", [[1, 2, 3], [], [4, 5, 6, 7, 8], [9]], 3, 255,
+             kwargs={"as_tensors": "uint8"}, tags=("tensor documents",))
     return _exact(rows)
 
 
 def _uniform_offsets_check(n, t):
-    """Every admissible starting offset 0..N-T-1 is drawn with probability 1/(N-T): each count
+    """Every admissible starting offset 0..n-T-1 is drawn with probability 1/(n-T): each count
     within 5 binomial standard deviations (so feedback can say *how* a draw is wrong), and none
     outside the range."""
     def check(outputs, case):
         x = outputs[0].long().cpu()
         draws, k = x.shape[0], n - t
-        start = x[:, 0]  # tokens are arange(N): the first token is the offset
+        start = x[:, 0]  # tokens are arange(n): the first token is the offset
         if int(start.min()) < 0 or int(start.max()) > k - 1:
             return f"a window starts at {int(start.max())}, past the last admissible offset {k - 1}"
         counts = torch.bincount(start, minlength=k).double()
@@ -122,7 +135,7 @@ def _uniform_offsets_check(n, t):
         worst = int((counts - draws * p).abs().argmax())
         if abs(float(counts[worst]) - draws * p) > 5 * sd:
             return (f"offset {worst} was drawn {int(counts[worst])} times in {draws}, expected "
-                    f"{draws * p:.0f} ± {sd:.0f}: the offsets are not uniform on 0..N−T−1")
+                    f"{draws * p:.0f} ± {sd:.0f}: the offsets are not uniform on 0..n−T−1")
         return None
     return check
 
@@ -134,19 +147,23 @@ def batch_cases(b: CaseBuilder) -> list[Case]:
              tags=("int32 token storage",), public=True)
         case("uint8 tokens, B=5, T=3", b.randint(0, 250, (40,)).to(torch.uint8), 5, 3, 4,
              tags=("uint8 token storage",))
-        case("N = T + 1 (one window)", torch.arange(9), 3, 8, 2, tags=("one admissible window",))
+        case("n = T + 1 (one window)", torch.arange(9), 3, 8, 2, tags=("one admissible window",))
         case("30000 draws (uniformity)", torch.arange(24), 30000, 4, 3, tags=("statistics",),
              checks=(_uniform_offsets_check(24, 4),))
     return _exact(rows, n_outputs=2)
 
 
 # =========================================================================== accumulation, MFU
+ACCUMULATE_OUTPUTS = ("loss", "embedding gradient", "head weight gradient", "head bias gradient",
+                      "the returned loss is attached to a graph (1) or detached (0)")
+
+
 def accumulate_cases(b: CaseBuilder) -> list[Case]:
     def rows(c: Cell):
         def acc(name, sizes, t=6, v=11, d=8, **kw):
             ids = [b.randint(0, v, (sum(sizes), t)) for _ in "xy"]
             c(name, c.randn(v, d), c.randn(v, d, scale=0.3), c.randn(v, scale=0.1), *ids,
-              list(sizes), n_outputs=4, **kw)
+              list(sizes), attached=True, n_outputs=5, output_names=ACCUMULATE_OUTPUTS, **kw)
         acc("4 micro-batches of 3", (3, 3, 3, 3), public=True)
         acc("one micro-batch", (5,), tags=("k = 1",), public=True)
         acc("unequal micro-batches 1, 4, 2", (1, 4, 2), tags=("unequal sizes",))
@@ -180,6 +197,10 @@ TOWARDS_FLOOR = dict(max_steps=120, lr=5e-2, batch_size=8, context_length=16, wa
                      eval_interval=40, eval_batches=8)
 CUDA_RUN = dict(device="cuda", dtype="bfloat16", max_steps=60, batch_size=32, context_length=128,
                 eval_interval=60, log_interval=60)
+FLOAT16_RUN = dict(dtype="float16", max_steps=8, eval_interval=4, log_interval=4)
+# Evaluations after steps 3, 7, 11, 15, ... (2 passes each) and checkpoints after steps 4, 9, 14:
+# evaluation pass 7 is the first of step 15's, after the checkpoint of step 14 and before any other.
+PREEMPTED_RUN = dict(eval_interval=4, checkpoint_interval=5)
 
 
 def _approaches_floor(floor: float, margin: float):
@@ -199,28 +220,38 @@ def _approaches_floor(floor: float, margin: float):
     return check
 
 
-def _autocast_used(steps: int) -> tuple:
+def _autocast_used(steps: int, backward: bool = False) -> tuple:
     """Under ``dtype="bfloat16"`` every forward pass of the model the loop was given (training and
     evaluation) runs under autocast: bfloat16 logits from float32 weights. Only that model's
     forward passes are counted (``run="autocast"``), so low-precision work elsewhere earns
     nothing. Three checks, so that a catalogued mistake is named only for the same failure: the
-    model is trained (at least one forward pass per step), some passes are autocast, all are."""
+    model is trained (at least one forward pass per step), some passes are autocast, all are.
+    With ``backward`` (``run="autocast_all"``) a fourth: no backward pass runs under autocast."""
     def rule(ok, message):
         def check(outputs, case):
-            low, full = (int(v) for v in outputs[0])
-            return None if ok(low, full) else message.format(low=low, full=full, all=low + full)
+            low, full, *rest = (int(v) for v in outputs[0])
+            back = rest[0] if rest else 0
+            return None if ok(low, full, back) else message.format(low=low, full=full,
+                                                                  all=low + full, back=back)
         return check
-    return (rule(lambda low, full: low + full >= steps, "the model given to train ran {all} "
-                 f"forward passes in {steps} steps: the loop must train that model, calling "
-                 "model(x) for every micro-batch"),
-            rule(lambda low, full: low > 0, "none of the model's {full} forward passes ran under "
-                 "autocast (its logits were not bfloat16 from float32 weights): with config.dtype "
-                 "'bfloat16' the forward passes must run under torch.autocast(device_type, "
-                 "dtype=torch.bfloat16), with the weights left in float32"),
-            rule(lambda low, full: full == 0, "{full} of the model's {all} forward passes ran "
-                 "outside autocast (float32 logits, or weights cast to low precision): every "
-                 "forward pass, training and evaluation, must run under "
-                 "torch.autocast(device_type, dtype=torch.bfloat16)"))
+    rules = (rule(lambda low, full, back: low + full >= steps, "the model given to train ran "
+                  f"{{all}} forward passes in {steps} steps: the loop must train that model, "
+                  "calling model(x) for every micro-batch"),
+             rule(lambda low, full, back: low > 0, "none of the model's {full} forward passes ran "
+                  "under autocast (its logits were not bfloat16 from float32 weights): with "
+                  "config.dtype 'bfloat16' the forward passes must run under "
+                  "torch.autocast(device_type, dtype=torch.bfloat16), with the weights left in "
+                  "float32"),
+             rule(lambda low, full, back: full == 0, "{full} of the model's {all} forward passes "
+                  "ran outside autocast (float32 logits, or weights cast to low precision): every "
+                  "forward pass, training and evaluation, must run under "
+                  "torch.autocast(device_type, dtype=torch.bfloat16)"))
+    if not backward:
+        return rules
+    return (*rules, rule(lambda low, full, back: back == 0, "{back} backward passes ran under "
+                         "autocast: only the forward pass belongs under torch.autocast; call "
+                         "accumulate_gradients (which runs backward) outside it, on the model "
+                         "wrapped so that its forward alone enters autocast"))
 
 
 def _fast_enough(ratio: float):
@@ -237,38 +268,52 @@ def _fast_enough(ratio: float):
 
 
 def train_cases(b: CaseBuilder) -> list[Case]:
-    """Histories and final weights compared with the reference (bfloat16: one run, in the model's
-    own dtype); the loss floor judged on its own; autocast in use (CPU, CUDA) and the throughput
-    against a plain loop (CUDA) measured and judged by checks."""
+    """Histories, bookkeeping (steps, evaluation steps, the FLOPs per token behind the MFU, the
+    modes of the forward passes outside training, the loss scale) and final weights compared with
+    the reference (bfloat16: one run, in the model's own dtype); resuming after a planned stop
+    and after a kill mid-run; the loss floor judged on its own; autocast in use with backward
+    outside it (CPU, CUDA) and the throughput against a plain loop (CUDA) measured and judged by
+    checks."""
     probs = markov_chain(8, 1, seed=5)
     g = torch.Generator().manual_seed(5)
     tokens, val = sample_markov(probs, 3000, g), sample_markov(probs, 600, g)
 
     def rows(c: Cell):
-        def run(name, changes=(), v=8, d=6, scale=0.4, n_outputs=4, **kw):
+        def run(name, changes=(), v=8, d=6, scale=0.4, run="once_all", **kw):
             c(name, tokens, val, c.randn(v, d), c.randn(v, d, scale=scale), c.randn(v, scale=0.1),
-              {**TRAIN_SETTINGS, **dict(changes)}, n_outputs=n_outputs, **kw)
+              {**TRAIN_SETTINGS, **dict(changes)}, run=run, n_outputs=len(TRAIN_OUTPUTS[run]),
+              output_names=TRAIN_OUTPUTS[run], **kw)
         if c.device != "cpu" and c.dtype == F32:
             run("dtype 'bfloat16' on CUDA: autocast in use, throughput", CUDA_RUN, 256, 512,
-                512 ** -0.5, 2, tags=("autocast", "throughput"), compared=(), run="throughput",
+                512 ** -0.5, run="throughput", tags=("autocast", "throughput"), compared=(),
                 checks=(*_autocast_used(CUDA_RUN["max_steps"]), _fast_enough(0.8)))
         if c.device != "cpu":
             return
         run("24 steps, accumulation 2", public=True)
         if c.low:
             return
-        run("no clipping, no accumulation", {"grad_clip": 0.0, "grad_accum_steps": 1},
+        run("no clipping, no accumulation, a log every 5 steps, an evaluation every 10",
+            {"grad_clip": 0.0, "grad_accum_steps": 1, "log_interval": 5, "eval_interval": 10},
             tags=("no clipping",))
         run("tight clipping, long warmup", {"grad_clip": 0.05, "warmup_steps": 12},
             tags=("clipping active",))
-        run("interrupted at step 11 and resumed", tags=("resume",), public=True, run="resumed",
-            stop_at_step=11)
+        run("interrupted at step 11 and resumed", tags=("resume",), public=True,
+            run="resumed_all", stop_at_step=11)
         run("120 steps towards the entropy floor", TOWARDS_FLOOR, tags=("loss floor",),
-            checks=(_approaches_floor(entropy_rate(probs), 0.1),), compared=())
-        if c.dtype == F32:
-            run("dtype 'bfloat16' on CPU: autocast in use", {"dtype": "bfloat16", "max_steps": 4},
-                n_outputs=1, tags=("autocast",), compared=(), run="autocast",
-                checks=_autocast_used(4))
+            run="once", checks=(_approaches_floor(entropy_rate(probs), 0.1),), compared=())
+        if c.dtype != F32:
+            return
+        run("dtype 'bfloat16' on CPU: autocast in use, backward outside it",
+            {"dtype": "bfloat16", "max_steps": 4}, tags=("autocast",), compared=(),
+            run="autocast_all", checks=_autocast_used(4, backward=True))
+        run("dtype 'auto' on the CPU (float32)", {"dtype": "auto", "max_steps": 8},
+            tags=("dtype auto",))
+        run("dtype 'float16' on the CPU: loss scaling", FLOAT16_RUN, tags=("float16",))
+        run("killed during an evaluation, resumed from the last periodic checkpoint",
+            PREEMPTED_RUN, tags=("periodic checkpoints",), run="preempted",
+            preempt_at_eval_pass=7)
+        run("resume=False over an existing checkpoint: a fresh start", tags=("resume=False",),
+            run="fresh_start", stop_at_step=11)
     return b.grid(rows)
 
 
@@ -297,7 +342,11 @@ def ddp_step_cases(b: CaseBuilder) -> list[Case]:
                              dict(tags=("stale gradients",))),
                             ("a parameter the forward never uses", 2, 3,
                              dict(tags=("grad is None",), unused_param=True))],
-                        lr=0.1, n_outputs=4)
+                        lr=0.1, attached=True, n_outputs=5, output_names=DDP_OUTPUTS)
+
+
+DDP_OUTPUTS = ("rank 0's losses", "rank 1's losses", "rank 0's weights", "rank 1's weights",
+               "returned losses still attached to a graph, both ranks")
 
 
 # =========================================================================== the chapter
@@ -305,6 +354,7 @@ CHAPTER = Chapter(
     id="ch09",
     title="Training at scale: tokenization, data pipelines, the training loop",
     notebook="ch09_training/ch09_training.py",
+    book_sections=("9.1 Data", "9.2 Mini-batch"),
     warm_ups=("dynamo",),  # optimizers import torch._dynamo: once per worker, not per exercise
     exercises=[
         Exercise(id="ch09.train_bpe", name="train_bpe", points=2.0, reference=train_bpe,
@@ -314,7 +364,7 @@ CHAPTER = Chapter(
                  cases=tokenizer_cases, driver="drive_tokenizer",
                  mistakes=catalog.TOKENIZER_MISTAKES),
         Exercise(id="ch09.pack_documents", name="pack_documents", points=1.0,
-                 reference=pack_documents, cases=pack_cases,
+                 reference=pack_documents, cases=pack_cases, driver="drive_pack_documents",
                  mistakes=catalog.PACK_MISTAKES),
         Exercise(id="ch09.get_batch", name="get_batch", points=1.0, reference=get_batch,
                  cases=batch_cases, driver="drive_get_batch",

@@ -2,14 +2,18 @@
 
 Decoding: the filters are compared exactly (a logit is kept unchanged or becomes −inf); their
 top-p cases keep every cumulative probability at least 0.01 away from p, so that no rounding of
-the (float32 for 16-bit inputs) softmax moves the crossing token. The sampler is judged by its frequencies (Pearson's
-chi-square, false-fail rate ≤ 1e-6 per case, ``autograder.properties``) and must honour its
-seeded generator; greedy decoding is compared exactly. ``generate`` runs on a small float64
-model with a key/value cache (``gradelib.generation.CachedLM``), with the built-in sampler in
+the (float32 for 16-bit inputs) softmax moves the crossing token; one bfloat16 case keeps them
+only 0.002 away, far beyond float32's rounding, where a softmax and cumulative sum computed in
+bfloat16 itself (relative spacing 2^-8) moves it. The sampler is judged by its frequencies
+(Pearson's chi-square, false-fail rate ≤ 1e-6 per case, ``autograder.properties``) and must
+honour its seeded generator; greedy decoding is compared exactly. ``generate`` runs on a small
+float64 model with a key/value cache (``gradelib.generation.CachedLM``), with the built-in sampler in
 place of the student's, so its tokens are compared exactly, with and without the cache. Beam
 search is compared exactly on toy language models (a table of next-token log-probabilities per
 position and last token). Speculative decoding is judged over thousands of rounds: the emitted
-tokens must follow the target distributions and the number accepted its exact law.
+tokens must follow the target distributions and the number accepted its exact law, and its first
+rounds, replayed with a fresh generator of the same seed, must emit the same tokens (the draws
+come from the generator it is given).
 
 Metrics take strings and token lists and are compared in float64, many pairs per case.
 """
@@ -36,6 +40,7 @@ from reference.metrics import corpus_bleu, exact_match, rouge_l, rouge_n, token_
 
 F32, F64, BF16, F16 = torch.float32, torch.float64, torch.bfloat16, torch.float16
 P_MARGIN = 0.01  # cumulative probabilities stay this far from p in top-p cases
+P_MARGIN_16 = 0.002  # ... and in the case that grades the float32 upcast of 16-bit logits
 
 
 # =========================================================================== truncation
@@ -75,6 +80,25 @@ def _nucleus_logits(b: CaseBuilder, c: Cell, shape, p, scale=2.0, temperatures=(
     raise RuntimeError(f"no logits of shape {shape} with a margin {P_MARGIN} around p={p}")
 
 
+def _bfloat16_drift_logits(b: CaseBuilder, c: Cell, shape, p):
+    """bfloat16 logits whose sorted cumulative probabilities lie at least P_MARGIN_16 from p
+    (computed in float64), and on which the nucleus computed in bfloat16 itself (softmax and
+    cumulative sum in bfloat16) differs from the float32 one in some row."""
+    for _ in range(2000):
+        x = c.randn(*shape)
+        cum = torch.softmax(x.double().sort(-1, descending=True).values, -1).cumsum(-1)
+        if not bool(((cum - p).abs() >= P_MARGIN_16).all()):
+            continue
+        ordered = x.cpu().sort(-1, descending=True).values  # bfloat16
+        last = ordered.shape[-1] - 1
+        crossing16 = (torch.softmax(ordered, -1).cumsum(-1) < p).sum(-1, keepdim=True)
+        crossing = (cum.cpu() < p).sum(-1, keepdim=True)
+        if not torch.equal(ordered.gather(-1, crossing16.clamp(max=last)),
+                           ordered.gather(-1, crossing.clamp(max=last))):
+            return x
+    raise RuntimeError(f"no bfloat16 logits of shape {shape} that separate the two at p={p}")
+
+
 def top_p_cases(b: CaseBuilder):
     def rows(c: Cell):
         c("(10,), p=0.9", _nucleus_logits(b, c, (10,), 0.9), 0.9, public=True)
@@ -93,6 +117,9 @@ def top_p_cases(b: CaseBuilder):
         x = _nucleus_logits(b, c, (2, 7), 0.8)
         x[:, -2:] = float("-inf")
         c("some logits already -inf", x, 0.8, tags=("-inf input",))
+        if c.dtype == BF16:
+            c("bfloat16 logits whose nucleus needs a float32 softmax, p=0.8",
+              _bfloat16_drift_logits(b, c, (4, 12), 0.8), 0.8, tags=("16-bit precision",))
     return b.grid(rows)
 
 
@@ -110,7 +137,7 @@ def _expected_probs(case):
 
 
 def _follows_the_distribution(outputs, case):
-    """The counts (R, V) against the distribution softmax(filter(logits / T)) of each row."""
+    """The counts (n, V) against the distribution softmax(filter(logits / τ)) of each row."""
     return frequency_violation(outputs[0], _expected_probs(case), what="token")
 
 
@@ -143,7 +170,7 @@ def sampling_cases(b: CaseBuilder):
               tags=("temperature",))
         draws("top_k=3", c.randn(2, 8, scale=1.5), 6, top_k=3, tags=("top-k",), public=True)
         draws("top_p=0.8", _nucleus_logits(b, c, (2, 8), 0.8), 7, top_p=0.8, tags=("top-p",))
-        # the nucleus after the temperature: at T = 2 it holds more tokens than at T = 1
+        # the nucleus after the temperature: at τ = 2 it holds more tokens than at τ = 1
         draws("temperature 2, then top_p=0.7",
               _nucleus_logits(b, c, (1, 10), 0.7, scale=3.0, temperatures=(1.0, 2.0)), 8,
               temperature=2.0, top_p=0.7, tags=("temperature", "top-p"))
@@ -272,9 +299,9 @@ def _penalty_decides_table():
 SPEC_TRIALS = 2000
 
 
-def _spec_probs(c: Cell, K, V, sharp_target=1.5, sharp_draft=1.0, zeros=False):
-    target = torch.softmax(c.b.randn(K + 1, V) * sharp_target, -1)
-    draft = torch.softmax(c.b.randn(K, V) * sharp_draft, -1)
+def _spec_probs(c: Cell, k, V, sharp_target=1.5, sharp_draft=1.0, zeros=False):
+    target = torch.softmax(c.b.randn(k + 1, V) * sharp_target, -1)
+    draft = torch.softmax(c.b.randn(k, V) * sharp_draft, -1)
     if zeros:  # the target rules out tokens the draft proposes
         target[:, :2] = 0.0
         target = target / target.sum(-1, keepdim=True)
@@ -297,25 +324,38 @@ def _second_token(outputs, case):
                                what="second emitted token")
 
 
-SPEC_CHECKS = (_accepted_lengths, _first_token, _second_token)
+SPEC_REPLAY = 50  # rounds run again with a fresh generator of the same seed
+
+
+def _spec_reproducible(outputs, case):
+    if not int(outputs[3]):
+        return (f"its first {SPEC_REPLAY} rounds, run again with a generator seeded the same, "
+                "emitted different tokens: draw every uniform and every token with the generator "
+                "you are given (torch.rand(..., generator=generator), torch.multinomial(..., "
+                "generator=generator))")
+    return None
+
+
+SPEC_CHECKS = (_accepted_lengths, _first_token, _second_token, _spec_reproducible)
 
 
 def speculative_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def spec(name, K, V, seed, public=False, tags=(), **kw):
-            target, draft = _spec_probs(c, K, V, **kw)
-            c(name, target, draft, SPEC_TRIALS, seed, n_outputs=3, compared=(),
-              checks=SPEC_CHECKS, public=public, tags=tags)
+        def spec(name, k, V, seed, public=False, tags=(), **kw):
+            target, draft = _spec_probs(c, k, V, **kw)
+            c(name, target, draft, SPEC_TRIALS, seed, replay=SPEC_REPLAY, n_outputs=4,
+              compared=(), checks=SPEC_CHECKS, public=public, tags=tags)
 
-        spec("K=3 draft tokens, V=6", 3, 6, 1, public=True)
-        spec("K=1, V=5", 1, 5, 2, tags=("K = 1",), public=True)
-        spec("K=4, a flat draft against a sharp target", 4, 6, 3, tags=("poor draft",),
+        spec("k=3 draft tokens, V=6", 3, 6, 1, public=True)
+        spec("k=1, V=5", 1, 5, 2, tags=("k = 1",), public=True)
+        spec("k=4, a flat draft against a sharp target", 4, 6, 3, tags=("poor draft",),
              sharp_target=3.0, sharp_draft=0.3)
-        spec("K=2, the target rules out tokens the draft proposes", 2, 6, 4,
+        spec("k=2, the target rules out tokens the draft proposes", 2, 6, 4,
              tags=("zero target probability",), zeros=True)
         target, draft = _spec_probs(c, 2, 5)
         c("draft = target: every draft token is accepted", torch.cat([draft, target[2:]]),
-          draft, SPEC_TRIALS // 4, 5, n_outputs=3, compared=(), checks=SPEC_CHECKS,
+          draft, SPEC_TRIALS // 4, 5, replay=SPEC_REPLAY, n_outputs=4, compared=(),
+          checks=SPEC_CHECKS,
           tags=("perfect draft",))
     return b.float64_grid(rows)
 

@@ -47,6 +47,12 @@ TOP_P_MISTAKES = (
             hint="stop at the first token whose cumulative sum reaches p",
             patch={"crossing = n_below.clamp(max=logits.shape[-1] - 1)":
                    "crossing = (n_below + 1).clamp(max=logits.shape[-1] - 1)"}),
+    Mistake(key="no_float32_upcast", title="16-bit logits filtered in their own precision",
+            hint="compute the softmax and its cumulative sum in float32 for float16/bfloat16 "
+                 "logits: in bfloat16 the sums are off by a few thousandths, enough to move the "
+                 "token that crosses p",
+            patch={"work = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) "
+                   "else logits": "work = logits"}),
     Mistake(key="unsorted", title="cumulative sums in vocabulary order, not sorted",
             hint="sort the probabilities in decreasing order before the cumulative sum",
             patch={"sorted_logits, _ = torch.sort(work, dim=-1, descending=True)":
@@ -62,10 +68,10 @@ TOP_P_MISTAKES = (
 # =========================================================================== sampling
 SAMPLING_MISTAKES = (
     Mistake(key="temperature_multiplied", title="logits multiplied by the temperature",
-            hint="p_T ∝ exp(z / T): divide by T, so that T < 1 sharpens and T > 1 flattens",
+            hint="p_τ ∝ exp(z / τ): divide by τ, so that τ < 1 sharpens and τ > 1 flattens",
             patch={"scaled = work / temperature": "scaled = work * temperature"}),
     Mistake(key="top_p_before_temperature", title="top-p applied before the temperature",
-            hint="the nucleus is taken on the TEMPERED distribution: divide by T first, then "
+            hint="the nucleus is taken on the TEMPERED distribution: divide by τ first, then "
                  "filter",
             patch={"scaled = work / temperature": "scaled = work",
                    "probs = torch.softmax(scaled, dim=-1)":
@@ -105,27 +111,27 @@ GENERATE_MISTAKES = (
 
 # =========================================================================== beam search
 BEAM_MISTAKES = (
-    Mistake(key="bos_counted", title="bos counted in the length L",
-            hint="L counts the generated tokens (eos included), not bos",
+    Mistake(key="bos_counted", title="bos counted in the length |y|",
+            hint="|y| counts the generated tokens (eos included), not bos",
             patch={"((5.0 + len(hyp) - 1) / 6.0)": "((5.0 + len(hyp)) / 6.0)"}),
     Mistake(key="finished_extended", title="finished hypotheses stay in the beam and are extended",
             hint="a hypothesis that ends in eos leaves the beam for the finished list",
             patch={"            if flat % V == eos_id:\n": "            if False:\n"}),
     Mistake(key="per_beam_top_k", title="each hypothesis's best tokens, cut in beam order",
-            hint="rank all N × V extensions together by total log-probability and keep the "
+            hint="rank all nh × V extensions together by total log-probability and keep the "
                  "beam_width best overall",
             patch={
                 "best = torch.topk(candidates, min(beam_width, candidates.numel()))":
-                "per_beam = torch.topk(logp, min(beam_width, V), dim=-1).indices  # (N, k)\n"
+                "per_beam = torch.topk(logp, min(beam_width, V), dim=-1).indices  # (nh, k)\n"
                 "        flat_ids = (torch.arange(logp.shape[0])[:, None] * V + per_beam)"
                 ".reshape(-1)[:beam_width]\n"
                 "        best = torch.return_types.topk((candidates[flat_ids], flat_ids))"}),
     Mistake(key="unnormalised_score", title="the returned score is not length-normalised",
-            hint="return log p(y) / lp(L), the score the hypotheses were ranked by",
+            hint="return log p(y) / lp(|y|), the score the hypotheses were ranked by",
             patch={"return torch.tensor(hyp, dtype=torch.long), normalised(hyp, total)":
                    "return torch.tensor(hyp, dtype=torch.long), total"}),
     Mistake(key="no_length_penalty", title="finished hypotheses compared without the length penalty",
-            hint="rank finished hypotheses by log p / ((5 + L) / 6) ** α",
+            hint="rank finished hypotheses by log p / ((5 + |y|) / 6) ** α",
             patch={"return total / ((5.0 + len(hyp) - 1) / 6.0) ** length_penalty":
                    "return total"}),
 )
@@ -140,9 +146,15 @@ SPECULATIVE_MISTAKES = (
                  "accepted mass twice",
             patch={"residual = (p[i] - q[i]).clamp(min=0)": "residual = p[i].clone()"}),
     Mistake(key="no_bonus", title="no extra token when every draft token is accepted",
-            hint="if all K are accepted, draw one more token from target_probs[K]",
-            patch={"return draft_tokens.clone(), torch.multinomial(p[K], 1, generator=generator)[0]":
+            hint="if all k are accepted, draw one more token from target_probs[k]",
+            patch={"return draft_tokens.clone(), "
+                   "torch.multinomial(p[k], 1, generator=generator)[0]":
                    "return draft_tokens[:-1].clone(), draft_tokens[-1].clone()"}),
+    Mistake(key="global_rng", title="the uniforms drawn from the global generator",
+            hint="draw with the generator you are given, torch.rand(..., generator=generator), so "
+                 "that a seeded run can be repeated",
+            patch={"u = torch.rand((), generator=generator, dtype=torch.float64)":
+                   "u = torch.rand((), dtype=torch.float64)"}),
     Mistake(key="accept_with_p", title="a draft token accepted with probability p(x)",
             hint="the acceptance probability is min(1, p(x) / q(x)); p(x) alone rejects too often",
             patch={"float(p[i, x] / q[i, x])": "float(p[i, x])"}),

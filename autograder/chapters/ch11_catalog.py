@@ -41,6 +41,9 @@ ABSMAX_MISTAKES = (
     Mistake(key="qmax_128", title="scale = max|x| / 2^(bits−1) instead of / (2^(bits−1) − 1)",
             hint="the symmetric range is [−127, 127]: divide max|x| by 127 so that it maps to 127",
             patch={"scale = (amax / qmax)": "scale = (amax / (qmax + 1))"}),
+    Mistake(key="rounds_half_up", title="ties rounded up (floor(x / scale + 0.5))",
+            hint="torch.round rounds half to even: 2.5 → 2, 3.5 → 4, −2.5 → −2",
+            patch={"torch.round(x / scale)": "torch.floor(x / scale + 0.5)"}),
     Mistake(key="truncates", title="codes truncated towards zero instead of rounded",
             hint="round to the nearest integer (torch.round), which halves the worst error",
             patch={"torch.round(x / scale)": "torch.trunc(x / scale)"}),
@@ -65,6 +68,16 @@ ZERO_POINT_MISTAKES = (
     Mistake(key="signed_range", title="2^(bits−1) − 1 levels, the signed range's",
             hint="the unsigned range [0, 2^bits − 1] has 2^bits − 1 steps",
             patch={"top = 2**bits - 1": "top = 2 ** (bits - 1) - 1"}),
+    Mistake(key="rounds_after_zero_point",
+            title="round(x / scale + zero_point): the zero point added before rounding",
+            hint="round x / scale first, then add the integer zero point: with an odd zero point "
+                 "the two differ on exact ties (round(129.5) = 130, but 2 + 127 = 129)",
+            patch={"torch.round(x / scale).to(torch.int64) + zero_point":
+                   "torch.round(x / scale + zero_point).to(torch.int64)"}),
+    Mistake(key="zero_range_nan", title="an all-zero slice divides by a range of 0",
+            hint="where hi == lo (an all-zero slice) use scale 1, so that nothing divides by 0",
+            patch={"scale = ((hi - lo) / top).masked_fill(hi == lo, 1.0)":
+                   "scale = (hi - lo) / top"}),
     Mistake(key="zero_point_subtracted", title="the zero point subtracted instead of added",
             hint="q = round(x / scale) + zero_point, so that x = 0 maps to zero_point",
             patch={"torch.round(x / scale).to(torch.int64) + zero_point":
@@ -78,15 +91,20 @@ DEQUANTIZE_MISTAKES = (
     Mistake(key="divides", title="codes divided by the scale",
             hint="quantizing divided by the scale; dequantizing multiplies by it",
             patch={"return q.to(scale.dtype) * scale": "return q.to(scale.dtype) / scale"}),
+    Mistake(key="uint8_wraparound", title="the zero point subtracted in uint8, which wraps around",
+            hint="convert the codes to a signed type first (q.to(torch.int64)): in uint8, "
+                 "3 − 5 is 254",
+            patch={"q = q.to(torch.int64) - zero_point": "q = q - zero_point"}),
     Mistake(key="ignores_zero_point", title="the zero point is ignored",
             hint="subtract the zero point before scaling when one is given",
             patch={"    if zero_point is not None:\n": "    if False:\n"}),
 )
 
 GROUPWISE_MISTAKES = (
-    Mistake(key="strided_groups", title="groups taken every N/g entries instead of consecutive runs",
+    Mistake(key="strided_groups",
+            title="groups taken every n/g entries instead of consecutive runs",
             hint="a group is group_size CONSECUTIVE entries of the last axis: "
-                 "reshape(..., N // g, g)",
+                 "reshape(..., n // g, g)",
             patch={"groups = x.reshape(*x.shape[:-1], x.shape[-1] // group_size, group_size)":
                    "groups = x.reshape(*x.shape[:-1], group_size, x.shape[-1] // group_size)"
                    ".transpose(-1, -2)",
@@ -153,6 +171,11 @@ WEAT_EFFECT_MISTAKES = (
             patch={"unit = F.normalize(W, dim=-1, eps=1e-12)": "unit = W",
                    "to_a = unit @ F.normalize(A, dim=-1, eps=1e-12).T": "to_a = unit @ A.T",
                    "to_b = unit @ F.normalize(B, dim=-1, eps=1e-12).T": "to_b = unit @ B.T"}),
+    Mistake(key="no_norm_clamp", title="norms not clamped: a zero vector gives NaN",
+            hint="divide by the norm clamped at 1e-12 (F.normalize(..., eps=1e-12)), so that a "
+                 "zero vector has cosine 0 with everything",
+            patch={"unit = F.normalize(W, dim=-1, eps=1e-12)":
+                   "unit = W / torch.linalg.vector_norm(W, dim=-1, keepdim=True)"}),
     Mistake(key="sums_not_means", title="summed similarities instead of means",
             hint="s(w, A, B) compares MEAN cosines, so sets of different sizes weigh the same",
             patch={"return to_a.mean(-1) - to_b.mean(-1)": "return to_a.sum(-1) - to_b.sum(-1)"}),
@@ -181,6 +204,10 @@ PARITY_MISTAKES = (
             hint="the gap is max over groups minus min over groups",
             patch={"return max(rates) - min(rates)":
                    "return max(rates) - predictions.double().mean().item()"}),
+    Mistake(key="ids_0_and_1", title="the group ids taken to be 0 and 1",
+            hint="take the groups present, torch.unique(groups): ids may be any integers, and a "
+                 "single group gives a gap of 0.0",
+            patch={"for g in torch.unique(groups)]": "for g in (0, 1)]"}),
     Mistake(key="divided_by_everyone", title="each group's positives divided by the whole population",
             hint="P(ŷ = 1 | group) divides by the size of the GROUP",
             patch={"predictions[groups == g].double().mean().item()":

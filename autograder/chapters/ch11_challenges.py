@@ -5,7 +5,10 @@ obtained by rounding: they are compared exactly, in float64 and float32 only, on
 that every quotient that is rounded (x / scale, −lo / scale) lies at least 1e-3 from a
 half-integer, where no correct order of operations can round differently. (In bfloat16 the
 quotient itself has a resolution of 0.5 near 127, so the code is not determined by the rule.)
-Scales, dequantized values and matrix products follow the dtype rule. The int8 product has a
+Two cases put quotients exactly on half-integers instead, with power-of-two scales that make
+every quotient exact in any order of operations: they grade the stated rounding rule (half to
+even) and, for the zero point, adding it after rounding. Scales, dequantized values and matrix
+products follow the dtype rule. The int8 product has a
 case whose sums exceed 2^24, which a float32 accumulator cannot hold exactly. The WEAT p-value
 is compared exactly against the stated recipe with a seeded generator, on sets of 12 + 12 words,
 where a draw that reproduces the observed split (whose statistic would tie the observed one up
@@ -111,6 +114,22 @@ def _outlier(x, factor=40.0):
     return x
 
 
+def _absmax_ties():
+    """Two rows whose scales are powers of two (max|x| = 127/64 and 127/32, so scale = 1/64 and
+    1/32 exactly) with half-integer quotients x / scale, exact in float32 and float64 whatever
+    the order of operations: half to even gives 2.5 → 2, 3.5 → 4, −2.5 → −2, 0.5 → 0."""
+    quotients = torch.tensor([[2.5, 3.5, -2.5, 0.5, -1.5, 126.5, 127.0, 10.0],
+                              [-127.0, 0.5, 1.5, -0.5, 4.5, 5.5, -6.5, 2.0]], dtype=F64)
+    return quotients / torch.tensor([[64.0], [32.0]], dtype=F64)
+
+
+def _zero_point_ties():
+    """The range [−127/64, 2] (scale (2 + 127/64) / 255 = 1/64 and zero point 127, odd, both
+    exact) with half-integer quotients x / scale: round(x / s) + z and round(x / s + z) differ
+    on every one of them (2.5: 2 + 127 = 129, but round(129.5) = 130)."""
+    return torch.tensor([-127.0, 128.0, 2.5, 3.5, -2.5, 0.5, -0.5, 100.5], dtype=F64) / 64
+
+
 def absmax_cases(b: CaseBuilder):
     def rows(c: Cell):
         def q(name, shape, bits=8, dim=None, public=False, tags=(), scale=1.0, post=None):
@@ -136,6 +155,8 @@ def absmax_cases(b: CaseBuilder):
         c("a row of zeros gets scale 1, per-row",
           _untied(c, zero_row, lambda x64: _quotients_absmax(x64, 8, -1)), dim=-1, n_outputs=2,
           tags=("all-zero slice",))
+        c("exact ties round half to even (2.5 → 2, 3.5 → 4, −2.5 → −2), per-row",
+          _absmax_ties().to(c.dtype), dim=-1, n_outputs=2, tags=("exact ties",))
     return b.grid(rows, exclude=CODES_EXCLUDE)
 
 
@@ -153,6 +174,16 @@ def zero_point_cases(b: CaseBuilder):
         q("per-row, 4 bits", (4, 12), bits=4, dim=-1, tags=("per-channel", "4 bits"),
           public=True)
         q("per-column, 8 bits, shifted", (6, 5), dim=0, shift=1.0, tags=("per-channel",))
+
+        def zero_row():
+            x = b.randn(3, 8) + 0.5
+            x[1] = 0.0
+            return x
+        c("a row of zeros gets scale 1 and zero point 0, per-row",
+          _untied(c, zero_row, lambda x64: _quotients_zero_point(x64, 8, -1)), dim=-1,
+          n_outputs=3, tags=("all-zero slice",))
+        c("exact ties, odd zero point 127: round(x / s), then add z",
+          _zero_point_ties().to(c.dtype), n_outputs=3, tags=("exact ties",))
     return b.grid(rows, exclude=CODES_EXCLUDE)
 
 
@@ -195,16 +226,16 @@ def groupwise_cases(b: CaseBuilder):
 
 def int8_matmul_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def mm(name, N, D, Dff, public=False, tags=(), full=False):
+        def mm(name, n, D, F, public=False, tags=(), full=False):
             if full:  # large positive codes: the sums pass 2^24 with odd and even terms
-                a_q = b.randint(100, 128, (N, D)).to(torch.int8)
-                b_q = b.randint(100, 128, (D, Dff)).to(torch.int8)
+                a_q = b.randint(100, 128, (n, D)).to(torch.int8)
+                b_q = b.randint(100, 128, (D, F)).to(torch.int8)
                 b_q[:, 0] = -b_q[:, 0]
             else:
-                a_q = b.randint(-127, 128, (N, D)).to(torch.int8)
-                b_q = b.randint(-127, 128, (D, Dff)).to(torch.int8)
-            a_s = (b.rand(N, 1) * 0.02 + 0.001).to(c.dtype)
-            b_s = (b.rand(1, Dff) * 0.02 + 0.001).to(c.dtype)
+                a_q = b.randint(-127, 128, (n, D)).to(torch.int8)
+                b_q = b.randint(-127, 128, (D, F)).to(torch.int8)
+            a_s = (b.rand(n, 1) * 0.02 + 0.001).to(c.dtype)
+            b_s = (b.rand(1, F) * 0.02 + 0.001).to(c.dtype)
             c(name, a_q, a_s, b_q, b_s, public=public, tags=tags)
 
         mm("(4, 16) @ (16, 5)", 4, 16, 5, public=True)
@@ -247,12 +278,12 @@ def _within_the_bound(outputs, case):
 
 def outlier_cases(b: CaseBuilder):
     def rows(c: Cell):
-        def mm(name, N, D, Dff, outliers=(), public=False, tags=(), **kw):
-            x = b.randn(N, D)
+        def mm(name, n, D, F, outliers=(), public=False, tags=(), **kw):
+            x = b.randn(n, D)
             for j, size in outliers:
-                x[:, j] = b.randn(N) * size / 2
+                x[:, j] = b.randn(n) * size / 2
                 x[0, j] = size  # this feature reaches the threshold on row 0 at least
-            w = b.randn(D, Dff) * 0.1
+            w = b.randn(D, F) * 0.1
             c(name, x.to(c.dtype), w.to(c.dtype), public=public, tags=tags,
               checks=(_within_the_bound,), **kw)
 
@@ -288,6 +319,10 @@ def weat_effect_cases(b: CaseBuilder):
         X, Y, A, B = _weat_sets(c, 7, 10, 0.5)
         c("embeddings of different lengths (cosines ignore them)", X * 3.0, Y * 0.5, A, B * 2.0,
           tags=("scaled",))
+        X, Y, A, B = _weat_sets(c, 6, 10, 0.5)
+        X[2] = 0.0
+        c("a zero vector among the targets: its cosines are 0, not NaN", X, Y, A, B,
+          tags=("zero vector",))
     return b.grid(rows)
 
 
@@ -328,6 +363,8 @@ def parity_cases(b: CaseBuilder):
         c("equal rates", *_binary_case(b, 100, 2, [0.5, 0.5]), tags=("no gap",))
         pred, g = _binary_case(b, 60, 2, [0.3, 0.7])
         c("bool predictions, group ids 5 and 9", pred.bool(), g * 4 + 5, tags=("bool", "ids"))
+        pred, _ = _binary_case(b, 40, 1, [0.4])
+        c("a single group (id 3): gap 0.0", pred, torch.full((40,), 3), tags=("one group",))
     return b.default_grid(rows)
 
 

@@ -73,13 +73,13 @@ class CausalSelfAttention(nn.Module):
         B, T, D = x.shape
         start = 0 if cache is None else cache.pos
         q, k, v = (p(x).view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2)
-                   for p in (self.q_proj, self.k_proj, self.v_proj))  # (B, H, T, Dh) each
+                   for p in (self.q_proj, self.k_proj, self.v_proj))  # (B, H, T, E) each
         if self.rope:
             q, k = apply_rope(q, self.rope_base, start), apply_rope(k, self.rope_base, start)
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            k, v = cache.update(k, v)  # (B, H, S, Dh), S = start + T
+            k, v = cache.update(k, v)  # (B, H, S, E), S = start + T
             positions = torch.arange(start, start + T, device=x.device)  # (T,)
             visible = torch.arange(start + T, device=x.device) <= positions[:, None]  # (T, S)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
@@ -165,11 +165,21 @@ def drive_twice(module, x, x_edited):
 
 
 @driver
-def drive_gpt(model, idx, idx_edited, tied):
+def drive_gpt(model, idx, idx_edited=None, tied=True, refuse=False):
     """Logits of a sequence and of the same sequence with its tail replaced, and whether the head
     shares the embedding's Parameter. An untied head (when tying was asked for) holds a random
     initialisation; it gets the embedding's values so that the logits are reproducible — the
-    missing tie itself is reported by the third output (and by the embedding's gradient)."""
+    missing tie itself is reported by the third output (and by the embedding's gradient).
+
+    With ``refuse``, idx is longer than the model's context_length, which the statement says must
+    raise ValueError: returns 1 if the model raised it, 0 if it returned logits (any other
+    exception goes to the student as it is)."""
+    if refuse:
+        try:
+            model(idx)
+        except ValueError:
+            return torch.tensor(1, device=idx.device)
+        return torch.tensor(0, device=idx.device)
     head, emb = model.lm_head.weight, model.tok_emb.weight
     is_tied = head is emb
     if tied and not is_tied and head.shape == emb.shape:

@@ -120,7 +120,7 @@ def train(model, train_tokens, val_tokens, config):
     ``log_interval`` steps (and at the end).
 
     Shape:
-        train_tokens, val_tokens: (N,) integer token streams
+        train_tokens, val_tokens: (n,) integer token streams
     """
     device, dtype = _device_and_dtype(config)
     train_tokens, val_tokens = torch.as_tensor(train_tokens), torch.as_tensor(val_tokens)

@@ -18,7 +18,8 @@ def drive_random_features(fn, x_train, y_train, x_test, n_features, seed):
 @driver
 def drive_fit_chinchilla(fn, n, d, loss):
     """(E, log A, log B, alpha, beta) of the fit, as a float64 tensor (A and B on the log scale,
-    where a fit's uncertainty is of the same size as that of the exponents)."""
+    where a fit's uncertainty is of the same size as that of the exponents). The names are the
+    paper's and the tuple's: E = L_inf, A = a_N, B = a_D in ``reference/notation.py``."""
     E, A, B, alpha, beta = (float(v) for v in fn(n, d, loss))
     return torch.tensor([E, math.log(A) if A > 0 else float("nan"),
                          math.log(B) if B > 0 else float("nan"), alpha, beta], dtype=torch.float64)

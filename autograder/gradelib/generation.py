@@ -223,12 +223,15 @@ def drive_beam(fn, table, bos_id, eos_id, beam_width, max_len, **kwargs):
 
 # --------------------------------------------------------------------------- speculative decoding
 @driver
-def drive_speculative(fn, target_probs, draft_probs, trials, seed):
+def drive_speculative(fn, target_probs, draft_probs, trials, seed, replay=0):
     """``trials`` rounds of speculative decoding with fixed target and draft distributions: each
     round draws K draft tokens from ``draft_probs`` (the driver's own generator), then calls
     ``fn(target_probs, draft_probs, draft_tokens, generator=...)`` (one generator seeded with
     ``seed`` for all rounds). Returns the counts of the number accepted (K + 1,), of the first
-    emitted token (V,) and of the second emitted token when there is one (V,)."""
+    emitted token (V,) and of the second emitted token when there is one (V,); with ``replay``
+    > 0 also whether the first ``replay`` rounds, run again with a fresh generator seeded with
+    ``seed``, emit the same tokens (() int64, 1 or 0: a function that ignores its generator
+    cannot be reproduced)."""
     K, V = draft_probs.shape
     drafts_gen = torch.Generator().manual_seed(seed + 1)
     gen = torch.Generator().manual_seed(seed)
@@ -237,6 +240,7 @@ def drive_speculative(fn, target_probs, draft_probs, trials, seed):
     second = torch.zeros(V, dtype=torch.int64)
     drafts = torch.multinomial(draft_probs.double().cpu(), trials, replacement=True,
                                generator=drafts_gen).T.contiguous()  # (trials, K)
+    rounds = []  # what each of the first ``replay`` rounds emitted
     for trial in range(trials):
         tokens = drafts[trial].to(draft_probs.device)
         accepted, nxt = fn(target_probs, draft_probs, tokens.clone(), generator=gen)
@@ -251,8 +255,18 @@ def drive_speculative(fn, target_probs, draft_probs, trials, seed):
         if nxt.numel() != 1 or not 0 <= int(nxt) < V:
             raise ValueError(f"the next token must be one id in [0, {V}), got {nxt.tolist()}")
         emitted = drafts[trial, :n].tolist() + [int(nxt)]
+        if trial < replay:
+            rounds.append(emitted)
         n_accepted[n] += 1
         first[emitted[0]] += 1
         if len(emitted) > 1:
             second[emitted[1]] += 1
-    return n_accepted, first, second
+    if not replay:
+        return n_accepted, first, second
+    again = torch.Generator().manual_seed(seed)
+    same = True
+    for trial, before in enumerate(rounds):
+        accepted, nxt = fn(target_probs, draft_probs,
+                           drafts[trial].to(draft_probs.device).clone(), generator=again)
+        same = same and accepted.cpu().tolist() + [int(nxt)] == before
+    return n_accepted, first, second, torch.tensor(int(same))

@@ -1,8 +1,9 @@
 """Measuring how a result is computed: the largest tensor a call creates and its matmul FLOPs.
 
 Used where the point of an exercise is complexity (Chapter 7's FlashAttention must never hold an
-L × S matrix, and must skip the tiles a causal mask hides): the driver runs the student's call
-under :func:`measured` and raises, with an explanation, when the call exceeds its budget.
+L × S matrix, and must skip the tiles a causal mask hides; the Performer must stay linear): the
+driver runs the student's call under :func:`measured` and returns the measurements with its
+outputs, and a check of the case judges them against the budget (``gradelib/flash.py``).
 """
 
 from __future__ import annotations

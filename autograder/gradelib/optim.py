@@ -77,10 +77,16 @@ def drive_schedule(fn, n_steps, max_lr, min_lr, warmup_steps, total_steps):
 @driver
 def drive_clip(fn, g1, g2, max_norm, third_without_grad=False):
     """Clip the gradients of two (or three, one without a gradient) parameters; returns the total
-    norm (as float64) and both gradients after clipping."""
+    norm (as float64) and both gradients after clipping.
+
+    The gradients returned are the tensors that ``p.grad`` held *before* the call: clipping is in
+    place (as ``torch.nn.utils.clip_grad_norm_``), and a training loop (or an optimizer with
+    gradient hooks) may hold those very tensors. A function that assigns new tensors to ``p.grad``
+    leaves them unclipped, and that is what the comparison sees."""
     p1 = torch.zeros_like(g1, requires_grad=True)
     p2 = torch.zeros_like(g2, requires_grad=True)
     p1.grad, p2.grad = g1.clone(), g2.clone()
+    held = (p1.grad, p2.grad)
     params = [p1, p2] + ([torch.zeros_like(g2, requires_grad=True)] if third_without_grad else [])
     total = fn(params, max_norm)
-    return torch.as_tensor(total).detach().to(torch.float64), p1.grad, p2.grad
+    return torch.as_tensor(total).detach().to(torch.float64), *held

@@ -39,7 +39,7 @@ def drive_rope(target, x, *args, prop=None, other=None, shift=None, **kwargs):
     * ``"relative"``: scores q_m . k_n for the positions m = n = ``positions`` and for the same
       positions moved by ``shift``; returns both score matrices (they must be equal).
     * ``"layouts"``: the interleaved rotation of x, and the half-split rotation of x with its
-      features permuted (pair i = features (2i, 2i+1) moved to (i, i + Dh/2)) and permuted back.
+      features permuted (pair i = features (2i, 2i+1) moved to (i, i + E/2)) and permuted back.
     """
     if prop is None:
         return target(x, *args, **kwargs)

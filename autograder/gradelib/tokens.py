@@ -25,9 +25,11 @@ def drive_train_bpe(fn, text, vocab_size, special_tokens):
 
 
 @driver
-def drive_tokenizer(cls, vocab_items, merge_items, special_tokens, texts):
+def drive_tokenizer(cls, vocab_items, merge_items, special_tokens, texts, decode=()):
     """Build ``cls(vocab, merges, special_tokens)`` from JSON-friendly lists, encode each text;
-    returns every text's ids (-1 between texts) and, per text, whether decode(encode(t)) == t."""
+    returns every text's ids (-1 between texts) and, per text, whether decode(encode(t)) == t.
+    With ``decode`` (lists of ids, e.g. a multi-byte character cut short), also the code points
+    of each list's decoded text (-1 between them)."""
     vocab = {int(i): bytes(b) for i, b in vocab_items}
     merges = [(bytes(a), bytes(b)) for a, b in merge_items]
     tok = cls(vocab, merges, tuple(special_tokens))
@@ -36,7 +38,20 @@ def drive_tokenizer(cls, vocab_items, merge_items, special_tokens, texts):
         enc = [int(i) for i in tok.encode(t)]
         ids += enc + [-1]
         ok.append(int(tok.decode(enc) == t))
-    return torch.tensor(ids, dtype=torch.long), torch.tensor(ok, dtype=torch.long)
+    out = (torch.tensor(ids, dtype=torch.long), torch.tensor(ok, dtype=torch.long))
+    if not decode:
+        return out
+    points = [p for seq in decode for p in (*map(ord, tok.decode(list(seq))), -1)]
+    return (*out, torch.tensor(points, dtype=torch.long))
+
+
+@driver
+def drive_pack_documents(fn, docs, seq_len, eos_id, as_tensors=None):
+    """``fn(docs, seq_len, eos_id)`` with the documents (JSON lists of ids) passed as they are,
+    or, with ``as_tensors`` a dtype name (e.g. "int32"), each as a 1-D tensor of that dtype."""
+    if as_tensors is not None:
+        docs = [torch.tensor(d, dtype=getattr(torch, as_tensors)) for d in docs]
+    return fn(docs, seq_len, eos_id)
 
 
 @driver

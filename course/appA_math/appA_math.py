@@ -14,14 +14,13 @@
 # # Appendix A — LLM math cheat sheet
 #
 # The book closes with the formulas a reader of LLM papers meets again and again. This appendix
-# gathers them on one page, each with a pointer to the chapter and the exercise of this course
-# where you built it, so the page doubles as an index of what you have implemented. It then
-# practises the pieces that no chapter made an exercise of: three drills in linear algebra
-# (projection onto a line, Gram–Schmidt, and the error of the best low-rank approximation), and
-# four short derivations that hold the rest together: why the gradient of the cross-entropy is
-# "prediction minus target", where the $6ND$ of training compute comes from, why minimising
-# cross-entropy minimises a KL divergence, and why maximum likelihood for a categorical
-# distribution is counting.
+# gathers them on one page, each with a pointer to the chapter and the exercise of this course where
+# you built it, so the page doubles as an index of what you have implemented. It then practises the
+# pieces that no chapter made an exercise of: three drills in linear algebra (projection onto a
+# line, Gram–Schmidt, and the error of the best low-rank approximation), and four short derivations
+# that hold the rest together: why the gradient of the cross-entropy is "prediction minus target",
+# where the $6\,N D_{\text{tok}}$ of training compute comes from, why minimising cross-entropy
+# minimises a KL divergence, and why maximum likelihood for a categorical distribution is counting.
 #
 # ## How to work through it
 #
@@ -57,6 +56,11 @@
 # - Singular values are sorted $\sigma_1 \ge \sigma_2 \ge \dots \ge 0$, as `torch.linalg.svdvals`
 #   returns them.
 # - Logarithms are natural (nats), as everywhere in the course.
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $D$ the model width (and the
+#   length of a vector), $V$ the vocabulary, $T$ a sequence length, $N$ parameters,
+#   $D_{\text{tok}}$ training tokens, $C$ compute, $\mathcal{L}$ a loss. Any other count is
+#   written in lower case and defined where it is used ($n$ vectors, $k$ a rank). In a singular
+#   value decomposition $A = U \Sigma Q^\top$ the right factor is $Q$, since $V$ is taken.
 
 # %% llmcourse={"role": "setup"}
 import math
@@ -84,7 +88,7 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #   residual $u - \mathrm{proj}_v(u) \perp v$ — **here**, exercise `project`.
 # - Orthonormal basis of a span (Gram–Schmidt, the $Q$ of a QR factorisation) — **here**,
 #   exercise `gram_schmidt`.
-# - SVD $A = U \Sigma V^\top$; principal components are the rows of $V^\top$ of the centred data,
+# - SVD $A = U \Sigma Q^\top$; principal components are the rows of $Q^\top$ of the centred data,
 #   with variances $\sigma_j^2 / (n - 1)$ — Chapter 3, exercise `pca`.
 # - Eckart–Young: the best rank-$k$ approximation keeps the $k$ largest singular values, and
 #   $\min_{\mathrm{rank}\, B \le k} \|A - B\|_F = \sqrt{\sum_{i > k} \sigma_i^2}$ — Chapter 7,
@@ -97,21 +101,23 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # - A one-hot code selects a row: $e_i^\top W = W_{i,:}$ — Chapter 3, exercise `one_hot`.
 # - Nearest neighbours by cosine, analogies by 3CosAdd $\arg\max_w \cos(e_w, e_b - e_a + e_c)$ —
 #   Chapter 3, exercises `nearest_neighbors` and `analogy`.
-# - $\mathrm{PPMI}(u, v) = \max\big(\log \frac{c(u, v)\, C}{c(u)\, c(v)}, 0\big)$ — Chapter 3,
-#   exercise `ppmi_matrix`.
+# - $\mathrm{PPMI}(u, v) = \max\big(\log \frac{c(u, v)\, c_{\text{tot}}}{c(u)\, c(v)}, 0\big)$ —
+#   Chapter 3, exercise `ppmi_matrix`.
 # - Skip-gram with negative sampling:
-#   $\ell = -\log \sigma(u_o \cdot v_c) - \sum_{k} \log \sigma(-u_{n_k} \cdot v_c)$ — Chapter 3,
+#   $\ell = -\log \sigma(u_o \cdot v_c) - \sum_{j} \log \sigma(-u_{n_j} \cdot v_c)$ — Chapter 3,
 #   exercise `sgns_loss`.
 # - Sinusoidal positions $\big(\sin(p\,\theta_i), \cos(p\,\theta_i)\big)$ with
-#   $\theta_i = \mathrm{base}^{-2i/D}$; RoPE rotates pair $i$ of a query or key at position $m$ by
-#   $m\theta_i$ (the head size $D_h$ in place of $D$), so scores depend on $m - n$ only — Chapter 5,
+#   $\theta_i = \Theta^{-2i/D}$ for the base $\Theta$; RoPE rotates pair $i$ of a query or key at
+#   position $m$ by $m\theta_i$ (the head size $E$ in place of $D$), so scores depend on $m - n$
+#   only — Chapter 5,
 #   exercises `sinusoidal_positional_encoding` and `apply_rope`.
 #
 # **Attention**
 #
-# - $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\big(QK^\top / \sqrt{E} + M\big)\, V$, with
-#   $M = -\infty$ where a key is hidden — Chapter 4, exercise `scaled_dot_product_attention`.
-# - Multi-head: split the width $D$ into $H$ heads of $D/H$, attend per head, concatenate,
+# - $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\big(QK^\top / \sqrt{E} + \mathcal{M}\big)\, V$,
+#   with $\mathcal{M} = -\infty$ where a key is hidden — Chapter 4, exercise
+#   `scaled_dot_product_attention`.
+# - Multi-head: split the width $D$ into $H$ heads of $E = D/H$, attend per head, concatenate,
 #   project — Chapter 4, exercise `multi_head_attention`.
 # - $\mathrm{LayerNorm}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \beta$
 #   and $\mathrm{RMSNorm}(x) = \gamma \odot \frac{x}{\sqrt{\overline{x^2} + \varepsilon}}$ — Chapter
@@ -123,9 +129,10 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #
 # **Softmax**
 #
-# - $\mathrm{softmax}_T(x)_i = e^{x_i/T} / \sum_j e^{x_j/T}$, unchanged by $x \to x + c\mathbf{1}$,
+# - $\mathrm{softmax}_\tau(x)_i = e^{x_i/\tau} / \sum_j e^{x_j/\tau}$ at temperature $\tau$,
+#   unchanged by $x \to x + c\mathbf{1}$,
 #   computed with $c = -\max_j x_j$ — Chapter 4, exercise `softmax`.
-# - Jacobian $\partial p / \partial x = \mathrm{diag}(p) - p p^\top$ (times $1/T$) — Chapter 4,
+# - Jacobian $\partial p / \partial x = \mathrm{diag}(p) - p p^\top$ (times $1/\tau$) — Chapter 4,
 #   exercise `softmax_jacobian`.
 # - $\mathrm{logsumexp}(x) = m + \log \sum_i e^{x_i - m}$ and
 #   $\log \mathrm{softmax}(x) = x - \mathrm{logsumexp}(x)$ — Chapter 8, exercises `logsumexp` and
@@ -153,22 +160,24 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #   `clip_grad_norm`.
 # - Gradient accumulation: the mean over micro-batches is the gradient of the whole batch —
 #   Chapter 9, exercise `accumulate_gradients`.
-# - Scaling laws $L(N, D) = E + A N^{-\alpha} + B D^{-\beta}$, and the compute-optimal
+# - Scaling laws $\mathcal{L}(N, D_{\text{tok}}) = \mathcal{L}_\infty + a_N N^{-\alpha}
+#   + a_D D_{\text{tok}}^{-\beta}$, and the compute-optimal
 #   $N_{\mathrm{opt}} \propto C^{\beta/(\alpha + \beta)}$ — Chapter 8, exercises `fit_chinchilla`
 #   and `compute_optimal_allocation`.
 #
 # **Model computation estimate**
 #
-# - Parameters of a transformer: $N \approx 12 L d^2$ plus $V d$ for the embedding — Chapter 6,
-#   exercise `count_parameters` (the exact count), Chapter 11, section 11.1.
-# - Forward FLOPs per token $\approx 2N + 4 L T d$ (weights, then attention over $T$ positions) —
-#   Chapter 7, exercise `transformer_flops_per_token`; Chapter 11, exercise `inference_cost`.
-# - Training compute $C \approx 6ND$ for $D$ training tokens — Chapter 8, exercise
-#   `compute_optimal_allocation`; derived **here** in A.4.
+# - Parameters of a transformer: $N \approx 12\, n_{\text{layer}} D^2$ plus $V D$ for the embedding
+#   — Chapter 6, exercise `count_parameters` (the exact count), Chapter 11, section 11.1.
+# - Forward FLOPs per token $\approx 2N + 4\, n_{\text{layer}} T D$ (weights, then attention over
+#   $T$ positions) — Chapter 7, exercise `transformer_flops_per_token`; Chapter 11, exercise
+#   `inference_cost`.
+# - Training compute $C \approx 6\, N D_{\text{tok}}$ for $D_{\text{tok}}$ training tokens — Chapter
+#   8, exercise `compute_optimal_allocation`; derived **here** in A.4.
 # - MFU $= \frac{\text{FLOPs per token} \times \text{tokens per second}}{\text{peak FLOP/s}}$ —
 #   Chapter 9, exercise `estimate_mfu`. Memory: weights, gradients and Adam's two moments (16
 #   bytes per parameter in mixed precision), and a KV cache of
-#   $2 \cdot n_{\text{layers}} \cdot H_{kv} \cdot E \cdot T \cdot B$ numbers — Chapter 7,
+#   $2 \cdot n_{\text{layer}} \cdot H_{kv} \cdot E \cdot T \cdot B$ numbers — Chapter 7,
 #   exercises `training_memory_bytes` and `kv_cache_bytes`.
 #
 # **KL divergence and cross-entropy**
@@ -299,17 +308,17 @@ except NotImplementedError:
 # %% [markdown]
 # ### Gram–Schmidt: an orthonormal basis, one vector at a time
 #
-# Given vectors $a_1, \dots, a_M$, we want orthonormal vectors $q_1, q_2, \dots$ that span the
-# same space. Take the vectors in order. From $a_j$ remove its projections on every $q$ found so
-# far; what is left, the **residual**
+# Given $n$ vectors $a_1, \dots, a_n$ of length $D$, we want orthonormal vectors $q_1, q_2, \dots$
+# that span the same space. Take the vectors in order. From $a_j$ remove its projections on every
+# $q$ found so far; what is left, the **residual**
 #
 # $$r_j = a_j - \sum_{i < j} (q_i \cdot a_j)\, q_i ,$$
 #
 # is orthogonal to all of them (each term removes one direction, and the $q_i$ are orthogonal to
 # each other, so removing one does not bring another back). If $r_j \ne 0$, normalise it:
 # $q_j = r_j / \|r_j\|$. If $r_j = 0$, then $a_j$ was a combination of the earlier vectors: it adds
-# no new direction and is **dropped**. The number of vectors kept is the rank of $a_1, \dots, a_M$;
-# with more vectors than dimensions ($M > D$) at most $D$ survive.
+# no new direction and is **dropped**. The number of vectors kept is the rank of $a_1, \dots, a_n$;
+# with more vectors than dimensions ($n > D$) at most $D$ survive.
 #
 # This basis is unique. Each $q_j$ is the unit vector in the span of $a_1, \dots, a_j$ that is
 # orthogonal to the earlier ones **and** has a positive dot product with $a_j$ (that dot product
@@ -340,10 +349,10 @@ except NotImplementedError:
 # %% [markdown]
 # ### Exercise 2: `gram_schmidt` (1.5 points)
 #
-# Take the rows of `vectors` in order and return the Gram–Schmidt basis as the rows of an
-# `(R, D)` tensor, dropping every row whose residual has norm $\le$ `tol` times its own norm
-# (`tol=None`: $\sqrt{\epsilon}$ of the input's dtype). Classical or modified, as you like. With
-# nothing kept, return an empty `(0, D)` tensor. A Python loop over the rows is fine.
+# Take the rows of `vectors` in order and return the Gram–Schmidt basis as the rows of an `(r, D)`
+# tensor of the $r$ rows kept, dropping every row whose residual has norm $\le$ `tol` times its own
+# norm (`tol=None`: $\sqrt{\epsilon}$ of the input's dtype). Classical or modified, as you like.
+# With nothing kept, return an empty `(0, D)` tensor. A Python loop over the rows is fine.
 
 # %% llmcourse={"role": "answer", "exercise": "appA.gram_schmidt"}
 def gram_schmidt(vectors, tol=None):
@@ -359,8 +368,8 @@ def gram_schmidt(vectors, tol=None):
         has a positive dot product with its input row. Empty (0, D) when no row is kept.
 
     Shape:
-        vectors: (M, D)
-        Output: (R, D), R ≤ min(M, D) the number of rows kept
+        vectors: (n, D)
+        Output: (r, D), r ≤ min(n, D) the number of rows kept
     """
     ### BEGIN SOLUTION
     if tol is None:
@@ -401,28 +410,29 @@ except NotImplementedError:
 # %% [markdown]
 # ### Low rank: how much does the best rank-$k$ matrix miss?
 #
-# Every matrix $A \in \mathbb{R}^{M \times N}$ is a sum of rank-one layers, its **singular value
+# Every matrix $A \in \mathbb{R}^{n_1 \times n_2}$ is a sum of rank-one layers, its **singular value
 # decomposition**
 #
-# $$A = \sum_{i=1}^{\min(M, N)} \sigma_i\, u_i v_i^\top, \qquad
+# $$A = \sum_{i=1}^{\min(n_1, n_2)} \sigma_i\, u_i q_i^\top, \qquad
 #   \sigma_1 \ge \sigma_2 \ge \dots \ge 0,$$
 #
-# with orthonormal $u_i$ and orthonormal $v_i$. Since the layers are orthogonal to each other (in
-# the inner product $\langle X, Y \rangle = \sum_{ij} X_{ij} Y_{ij}$), their squared sizes add up:
+# with orthonormal $u_i$ (the columns of $U$) and orthonormal $q_i$ (the columns of $Q$). Since the
+# layers are orthogonal to each other (in the inner product
+# $\langle X, Y \rangle = \sum_{ij} X_{ij} Y_{ij}$), their squared sizes add up:
 # $\|A\|_F^2 = \sum_i \sigma_i^2$. The singular values say how the "energy" of $A$ is spread over
 # directions.
 #
 # **Eckart–Young.** Among all matrices of rank at most $k$, the closest to $A$ in the Frobenius
-# norm is the one that keeps the first $k$ layers, $A_k = \sum_{i \le k} \sigma_i u_i v_i^\top$,
+# norm is the one that keeps the first $k$ layers, $A_k = \sum_{i \le k} \sigma_i u_i q_i^\top$,
 # and its error is what was thrown away:
 #
 # $$\min_{\mathrm{rank}\, B \le k} \|A - B\|_F = \|A - A_k\|_F = \sqrt{\sum_{i > k} \sigma_i^2} .$$
 #
 # Why the largest: multiplying by orthogonal matrices changes no Frobenius norm, so comparing $A$
-# with $B$ is the same as comparing the diagonal $\Sigma$ with $U^\top B V$, and a rank-$k$ matrix
+# with $B$ is the same as comparing the diagonal $\Sigma$ with $U^\top B Q$, and a rank-$k$ matrix
 # can cancel at most $k$ of the diagonal entries — best the $k$ largest. (The full proof bounds
 # the singular values of $A - B$ one by one, using that $B$ has a null space of dimension
-# $N - k$.)
+# $n_2 - k$.)
 #
 # Two norms, two answers. In the **spectral** norm (the largest stretch,
 # $\|X\|_2 = \sigma_{\max}(X)$) the same $A_k$ is optimal, and the error is $\sigma_{k+1}$ alone.
@@ -473,9 +483,9 @@ plt.show()
 # ### Exercise 3: `low_rank_error` (1 point)
 #
 # Return $\sqrt{\sum_{i > k} \sigma_i^2}$, the Frobenius error of the best rank-$k$ approximation,
-# for each matrix of a batch. $k = 0$ gives $\|A\|_F$, and any $k \ge \min(M, N)$ gives 0. Use
-# `torch.linalg.svdvals`, which has no 16-bit kernel: for `bfloat16` or `float16` input compute in
-# `float32` and return the input's dtype.
+# for each $n_1 \times n_2$ matrix of a batch. $k = 0$ gives $\|A\|_F$, and any
+# $k \ge \min(n_1, n_2)$ gives 0. Use `torch.linalg.svdvals`, which has no 16-bit kernel: for
+# `bfloat16` or `float16` input compute in `float32` and return the input's dtype.
 #
 # One numerical trap: $\|A\|_F^2 - \sum_{i \le k} \sigma_i^2$ is the same number in exact
 # arithmetic, but when the error is small the two terms agree in almost all their digits, and
@@ -491,15 +501,15 @@ def low_rank_error(A, k):
 
     Returns:
         sqrt(sum of σ_i² over i > k), σ_1 ≥ σ_2 ≥ … the singular values of each matrix, in A's
-        dtype: ‖A‖_F for k = 0, and 0 for k ≥ min(M, N).
+        dtype: ‖A‖_F for k = 0, and 0 for k ≥ min(n1, n2).
 
     Shape:
-        A: (..., M, N)
+        A: (..., n1, n2)
         Output: (...)
     """
     ### BEGIN SOLUTION
     work = A if A.dtype in (torch.float32, torch.float64) else A.float()
-    s = torch.linalg.svdvals(work)  # (..., min(M, N)), largest first
+    s = torch.linalg.svdvals(work)  # (..., min(n1, n2)), largest first
     tail = s[..., k:]  # what a rank-k matrix cannot keep
     return tail.square().sum(dim=-1).sqrt().to(A.dtype)
     ### END SOLUTION
@@ -526,10 +536,10 @@ except NotImplementedError:
 # %% [markdown]
 # ## A.3 The gradient of softmax cross-entropy is $p - y$
 #
-# A model outputs logits $z \in \mathbb{R}^C$; its prediction is $p = \mathrm{softmax}(z)$, and
-# the loss for the observed class $y$ is $\ell(z) = -\log p_y$. Write $y$ also for the one-hot
-# vector of the observed class ($y_c = 1$ if $c$ is the observed class, else 0). The claim of the
-# cheat sheet is that
+# A model outputs logits $z \in \mathbb{R}^V$ over $V$ classes; its prediction is
+# $p = \mathrm{softmax}(z)$, and the loss for the observed class $y$ is $\ell(z) = -\log p_y$. Write
+# $y$ also for the one-hot vector of the observed class ($y_c = 1$ if $c$ is the observed class,
+# else 0). The claim of the cheat sheet is that
 #
 # $$\frac{\partial \ell}{\partial z_c} = p_c - y_c \qquad \text{for every class } c .$$
 #
@@ -539,8 +549,8 @@ except NotImplementedError:
 # with respect to $z_c$ (the chain rule through the logarithm gives you a fraction you have seen
 # before), and combine. Then check the consequences: the entries of the gradient sum to zero
 # (moving all logits together changes nothing), each lies in $[-1, 1]$, and the gradient vanishes
-# only when $p$ puts all its mass on $y$. For the mean loss over $N$ predictions, each row is
-# divided by $N$ — Chapter 8, exercise `cross_entropy_grad`.
+# only when $p$ puts all its mass on $y$. For the mean loss over $n$ predictions, each row is
+# divided by $n$ — Chapter 8, exercise `cross_entropy_grad`.
 
 # %% [markdown]
 # ### Exercise 4: `cross_entropy_grad_first` (0.5 points, a formula)
@@ -562,35 +572,39 @@ def cross_entropy_grad_first(z1, z2, z3):
 self_check("appA.cross_entropy_grad_first", cross_entropy_grad_first)
 
 # %% [markdown]
-# ## A.4 Training compute: $C \approx 6ND$
+# ## A.4 Training compute: $C \approx 6\, N D_{\text{tok}}$
 #
-# How many floating-point operations does it take to train a model with $N$ parameters on $D$
-# tokens? Count the matrix products, which dominate: a weight matrix of shape $(d_{\text{in}},
-# d_{\text{out}})$ holds $d_{\text{in}} d_{\text{out}}$ parameters, and applying it to one token's
-# activation takes one multiply and one add per parameter.
+# How many floating-point operations does it take to train a model with $N$ parameters on
+# $D_{\text{tok}}$ tokens? Count the matrix products, which dominate: a weight matrix of shape
+# $(d_{\text{in}}, d_{\text{out}})$ holds $d_{\text{in}} d_{\text{out}}$ parameters, and applying it
+# to one token's activation takes one multiply and one add per parameter.
 #
-# **A sketch to complete.** (1) The forward pass: every parameter takes part in one multiply-add
-# per token. How many FLOPs per token is that, in terms of $N$? (2) The backward pass through a
-# layer $y = xW$ computes two products of the same size as the forward one: the gradient for the
-# input, $\partial \ell / \partial x = (\partial \ell / \partial y)\, W^\top$, which is passed to
-# the layer below, and the gradient for the weights, $\partial \ell / \partial W = x^\top
-# (\partial \ell / \partial y)$. How many FLOPs per token? (3) Add them and multiply by the number
-# of tokens $D$. What the estimate leaves out: the attention scores (about $4LTd$ more per token
-# in the forward pass, small unless the context $T$ is long compared with the width), the
-# embedding lookup (not a product), and everything that is not a matrix product (softmax,
-# normalisation, the optimizer: a few operations per parameter per step, not per token). Compare
-# with Chapter 7, exercise `transformer_flops_per_token`, and Chapter 8, exercise
-# `compute_optimal_allocation`, which uses the result to split a budget between $N$ and $D$.
+# **A sketch to complete.** (1) The forward pass: every parameter takes part in one multiply-add per
+# token. How many FLOPs per token is that, in terms of $N$? (2) The backward pass through a layer
+# $y = xW$ computes two products of the same size as the forward one: the gradient for the input,
+# $\partial \ell / \partial x = (\partial \ell / \partial y)\, W^\top$, which is passed to the layer
+# below, and the gradient for the weights,
+# $\partial \ell / \partial W = x^\top (\partial \ell / \partial y)$. How many FLOPs per token? (3)
+# Add them and multiply by the number of tokens $D_{\text{tok}}$. What the estimate leaves out: the
+# attention scores (about $4\, n_{\text{layer}} T D$ more per token in the forward pass, small
+# unless the context $T$ is long compared with the width), the embedding lookup (not a product), and
+# everything that is not a matrix product (softmax, normalisation, the optimizer: a few operations
+# per parameter per step, not per token). Compare with Chapter 7, exercise
+# `transformer_flops_per_token`, and Chapter 8, exercise `compute_optimal_allocation`, which uses
+# the result to split a budget between $N$ and $D_{\text{tok}}$.
 
 # %% [markdown]
 # ### Exercise 5: `training_compute` (0.5 points, a formula)
 #
-# The total training FLOPs $C$ of a dense model with $N$ parameters trained on $D$ tokens, under
-# the counting above (matrix products only, a multiply-add counted as 2 FLOPs).
+# The total training FLOPs $C$ of a dense model with $N$ parameters trained on $D_{\text{tok}}$
+# tokens, under the counting above (matrix products only, a multiply-add counted as 2 FLOPs). The
+# function's arguments keep the papers' letters: `N` is $N$ and `D` is $D_{\text{tok}}$ (not the
+# width).
 
 # %% llmcourse={"role": "answer", "exercise": "appA.training_compute"}
 def training_compute(N, D):
-    """Training FLOPs of N parameters on D tokens. A formula, read by the grader (not run)."""
+    """Training FLOPs of N parameters on D = D_tok training tokens. A formula, read by the grader
+    (not run)."""
     ### BEGIN SOLUTION
     return 6 * N * D
     ### END SOLUTION
@@ -617,7 +631,7 @@ self_check("appA.training_compute", training_compute)
 # alone, so whatever lowers the cross-entropy $H(p, q)$ — the loss a language model is trained on
 # — lowers the KL divergence from the data to the model by exactly the same amount. Since
 # $\mathrm{KL} \ge 0$ (Gibbs' inequality, proved in Chapter 2), the cross-entropy can never fall
-# below $H(p)$: the irreducible term $E$ of the scaling laws.
+# below $H(p)$: the irreducible term $\mathcal{L}_\infty$ of the scaling laws.
 
 # %% [markdown]
 # ### Exercise 6: `kl_bernoulli` (0.5 points, a formula)
@@ -647,17 +661,17 @@ self_check("appA.kl_bernoulli", kl_bernoulli)
 # $n = \sum_w c_w$ times in all. The draws are independent, so the likelihood is a product with
 # one factor per draw, and grouping equal outcomes,
 #
-# $$\log L(\theta) = \sum_w c_w \log \theta_w .$$
+# $$\log P(\text{sample} \mid \theta) = \sum_w c_w \log \theta_w .$$
 #
-# **A sketch to complete.** Maximise $\log L$ subject to $\sum_w \theta_w = 1$ with a Lagrange
-# multiplier: set the derivative of $\sum_w c_w \log \theta_w - \lambda \big(\sum_w \theta_w -
-# 1\big)$ with respect to each $\theta_w$ to zero, solve for $\theta_w$ in terms of $\lambda$, then
-# use the constraint to find $\lambda$. Check that you found a maximum: $\log L$ is concave in
-# $\theta$ (a sum of logarithms with non-negative weights), so a stationary point on the simplex
-# is the global maximum. The answer is the rule every n-gram model of Chapter 1 applies to each
-# context (exercise `ngram_model` with $\alpha = 0$), and the point that gradient descent reaches
-# in Chapter 1's `train_neural_bigram`. Note what it says about an outcome never observed
-# ($c_w = 0$), and why Chapter 1 needs smoothing.
+# **A sketch to complete.** Maximise this log-likelihood subject to $\sum_w \theta_w = 1$ with a
+# Lagrange multiplier: set the derivative of
+# $\sum_w c_w \log \theta_w - \lambda \big(\sum_w \theta_w - 1\big)$ with respect to each $\theta_w$
+# to zero, solve for $\theta_w$ in terms of $\lambda$, then use the constraint to find $\lambda$.
+# Check that you found a maximum: the log-likelihood is concave in $\theta$ (a sum of logarithms
+# with non-negative weights), so a stationary point on the simplex is the global maximum. The answer
+# is the rule every n-gram model of Chapter 1 applies to each context (exercise `ngram_model` with
+# $\alpha = 0$), and the point that gradient descent reaches in Chapter 1's `train_neural_bigram`.
+# Note what it says about an outcome never observed ($c_w = 0$), and why Chapter 1 needs smoothing.
 
 # %% [markdown]
 # ### Exercise 7: `categorical_mle` (0.5 points, a formula)
@@ -688,5 +702,5 @@ self_check("appA.categorical_mle", categorical_mle)
 #   the root of the sum of the squared dropped ones ($\sigma_{k+1}$ alone is the spectral-norm
 #   error). Sum the dropped values: subtracting the kept ones from $\|A\|_F^2$ cancels.
 # - The gradient of the cross-entropy with respect to the logits is prediction minus target;
-#   training costs about $6ND$ FLOPs; cross-entropy is entropy plus KL divergence; maximum
-#   likelihood for a categorical distribution is counting.
+#   training costs about $6\, N D_{\text{tok}}$ FLOPs; cross-entropy is entropy plus KL divergence;
+#   maximum likelihood for a categorical distribution is counting.

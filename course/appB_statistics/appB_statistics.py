@@ -67,6 +67,11 @@
 #   `std`).
 # - Resampling functions take a `torch.Generator` and draw their random numbers with it, in the
 #   order the docstring states.
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $V$ counts the outcomes of a
+#   categorical distribution (a vocabulary, or the classes of a classifier) and $T$ the
+#   observations of a sequence. Any other count is written in lower case and defined where it is
+#   used: $n$ values or examples, $n_h$ hypotheses, $n_{\text{boot}}$ bootstrap resamples,
+#   $n_{\text{perm}}$ permutations, $k$ bins. The temperature is $\tau$.
 
 # %% llmcourse={"role": "setup"}
 import math
@@ -154,15 +159,16 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # ## B.3 Bayesian thinking: learning from new evidence
 #
 # The Bayesian view treats the unknown parameter itself as uncertain, with a **prior**
-# distribution $p(\theta)$ that says what we believe before the data. Observing data $D$ updates
+# distribution $p(\theta)$ that says what we believe before the data. Observing data
+# $\mathcal{D}$ updates
 # it by Bayes' rule:
 #
-# $$p(\theta \mid D) = \frac{p(D \mid \theta)\, p(\theta)}{p(D)}, \qquad
-#   p(D) = \int p(D \mid \theta)\, p(\theta)\, d\theta .$$
+# $$p(\theta \mid \mathcal{D}) = \frac{p(\mathcal{D} \mid \theta)\, p(\theta)}{p(\mathcal{D})},
+#   \qquad p(\mathcal{D}) = \int p(\mathcal{D} \mid \theta)\, p(\theta)\, d\theta .$$
 #
-# The **posterior** is proportional to likelihood times prior; the **evidence** $p(D)$ only makes
-# it integrate to 1. The posterior is a whole distribution, so it carries its own uncertainty:
-# its spread says how much the data have pinned $\theta$ down.
+# The **posterior** is proportional to likelihood times prior; the **evidence** $p(\mathcal{D})$
+# only makes it integrate to 1. The posterior is a whole distribution, so it carries its own
+# uncertainty: its spread says how much the data have pinned $\theta$ down.
 #
 # ### Beta–Binomial: a probability learned from counts
 #
@@ -170,19 +176,19 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # correctly, or that a given token appears at a position. After $s$ successes and $f$ failures
 # the likelihood is $\theta^s (1 - \theta)^f$. Take as prior a **Beta distribution**,
 #
-# $$p(\theta) = \frac{\theta^{\alpha - 1} (1 - \theta)^{\beta - 1}}{B(\alpha, \beta)}, \qquad
-#   \theta \in [0, 1],\ \alpha, \beta > 0 .$$
+# $$p(\theta) = \frac{\theta^{\alpha - 1} (1 - \theta)^{\beta - 1}}{\mathrm{B}(\alpha, \beta)},
+#   \qquad \theta \in [0, 1],\ \alpha, \beta > 0 .$$
 #
 # Multiplying, the posterior is proportional to $\theta^{\alpha + s - 1} (1 - \theta)^{\beta + f -
 # 1}$, which is again a Beta density:
 #
-# $$\theta \mid D \sim \mathrm{Beta}(\alpha + s,\ \beta + f).$$
+# $$\theta \mid \mathcal{D} \sim \mathrm{Beta}(\alpha + s,\ \beta + f).$$
 #
 # A prior whose posterior stays in the same family is called **conjugate**. Here the update is
 # just addition, so $\alpha$ and $\beta$ act as **pseudo-counts**: the prior is worth
 # $\alpha + \beta$ imaginary observations, $\alpha$ of them successes. The posterior mean
 #
-# $$\mathbb{E}[\theta \mid D] = \frac{\alpha + s}{\alpha + \beta + n}
+# $$\mathbb{E}[\theta \mid \mathcal{D}] = \frac{\alpha + s}{\alpha + \beta + n}
 #   = w\, \frac{\alpha}{\alpha + \beta} + (1 - w)\, \frac{s}{n}, \qquad
 #   w = \frac{\alpha + \beta}{\alpha + \beta + n},$$
 #
@@ -304,20 +310,20 @@ except NotImplementedError:
 # %% [markdown]
 # ### Dirichlet–Multinomial: add-α smoothing is a posterior mean
 #
-# With $K$ outcomes (a vocabulary) the unknown is a probability vector
-# $\theta = (\theta_1, \dots, \theta_K)$ and the data are counts $c_1, \dots, c_K$ with
+# With $V$ outcomes (a vocabulary) the unknown is a probability vector
+# $\theta = (\theta_1, \dots, \theta_V)$ and the data are counts $c_1, \dots, c_V$ with
 # likelihood $\prod_k \theta_k^{c_k}$. The conjugate prior is the **Dirichlet** distribution,
 # $p(\theta) \propto \prod_k \theta_k^{\alpha_k - 1}$ on the simplex, the Beta's
 # multi-dimensional version. The same multiplication gives the posterior
 #
-# $$\theta \mid c \sim \mathrm{Dirichlet}(\alpha_1 + c_1, \dots, \alpha_K + c_K),$$
+# $$\theta \mid c \sim \mathrm{Dirichlet}(\alpha_1 + c_1, \dots, \alpha_V + c_V),$$
 #
 # and the mean of a $\mathrm{Dirichlet}(a)$ is $a_k / \sum_j a_j$, so
 #
 # $$\mathbb{E}[\theta_k \mid c] = \frac{c_k + \alpha_k}{n + \sum_j \alpha_j}, \qquad n = \sum_j c_j.$$
 #
 # For a **symmetric** prior, $\alpha_k = \alpha$ for every $k$, this is
-# $\frac{c_k + \alpha}{n + \alpha K}$: exactly **Chapter 1's add-α smoothing** of each context's
+# $\frac{c_k + \alpha}{n + \alpha V}$: exactly **Chapter 1's add-α smoothing** of each context's
 # row of n-gram counts, and $\alpha = 1$ is Laplace's rule of succession. So smoothing is not a
 # hack: it is the Bayes estimate of the next-token distribution (the posterior mean minimises
 # the expected squared error) under a prior that believes every token was seen $\alpha$ times
@@ -330,7 +336,7 @@ except NotImplementedError:
 # ### Exercise 2: `dirichlet_posterior_mean` (1 point)
 #
 # Return $(c_k + \alpha_k) / (n + \sum_j \alpha_j)$ along the last axis, for `alpha` a number
-# (symmetric prior) or a tensor of shape $(K,)$. Integer counts give the default floating dtype
+# (symmetric prior) or a tensor of shape $(V,)$. Integer counts give the default floating dtype
 # (`torch.get_default_dtype()`); floating counts keep their dtype.
 
 # %% llmcourse={"role": "answer", "exercise": "appB.dirichlet_posterior_mean"}
@@ -339,18 +345,18 @@ def dirichlet_posterior_mean(counts, alpha):
 
     Args:
         counts: observed counts, categories along the last axis (integer or floating).
-        alpha: the prior's concentration: a number α ≥ 0 (every α_k = α) or a tensor (K,).
+        alpha: the prior's concentration: a number α ≥ 0 (every α_k = α) or a tensor (V,).
 
     Returns:
         (c_k + α_k) / (Σ_j c_j + Σ_j α_j) along the last axis; rows sum to 1.
 
     Shape:
-        counts: (..., K)
-        Output: (..., K)
+        counts: (..., V), V categories
+        Output: (..., V)
     """
     ### BEGIN SOLUTION
     c = counts if counts.is_floating_point() else counts.to(torch.get_default_dtype())
-    a = torch.as_tensor(alpha, dtype=c.dtype, device=c.device).expand(c.shape[-1])  # (K,)
+    a = torch.as_tensor(alpha, dtype=c.dtype, device=c.device).expand(c.shape[-1])  # (V,)
     return (c + a) / (c.sum(dim=-1, keepdim=True) + a.sum())
     ### END SOLUTION
 
@@ -364,7 +370,7 @@ try:
     counts = torch.tensor([[3, 1, 0, 0], [0, 0, 0, 0], [5, 2, 2, 1]])
     print("symmetric α = 1 (Laplace):\n", dirichlet_posterior_mean(counts, 1.0))
     by_hand = (counts + 1.0) / (counts.sum(-1, keepdim=True) + 1.0 * 4)
-    print("Chapter 1's (c + α) / (n + αK) agrees:",
+    print("Chapter 1's (c + α) / (n + αV) agrees:",
           torch.allclose(dirichlet_posterior_mean(counts, 1.0), by_hand))
     print("vector prior (2, 0.5, 0.5, 0.5):\n",
           dirichlet_posterior_mean(counts, torch.tensor([2.0, 0.5, 0.5, 0.5])))
@@ -374,10 +380,10 @@ except NotImplementedError:
 # %% [markdown]
 # ### Sequential updating over a discrete set of hypotheses
 #
-# Bayes' rule needs no conjugacy when the hypotheses are few. Let $h_1, \dots, h_K$ be candidate
-# explanations of a text, for example $K$ Markov sources, one per author or language, each giving
-# a probability $p(x_t \mid x_{t-1}, h_k)$ to every next token. With prior $p(h_k)$, the posterior
-# after observing $x_1, \dots, x_t$ is
+# Bayes' rule needs no conjugacy when the hypotheses are few. Let $h_1, \dots, h_{n_h}$ be $n_h$
+# candidate explanations of a text, for example $n_h$ Markov sources, one per author or language,
+# each giving a probability $p(x_t \mid x_{t-1}, h_k)$ to every next token. With prior $p(h_k)$, the
+# posterior after observing $x_1, \dots, x_t$ is
 #
 # $$p(h_k \mid x_{1..t}) = \frac{p(h_k) \prod_{s \le t} p(x_s \mid x_{<s}, h_k)}
 #   {\sum_j p(h_j) \prod_{s \le t} p(x_s \mid x_{<s}, h_j)} .$$
@@ -403,14 +409,14 @@ except NotImplementedError:
 # %% [markdown]
 # ### Exercise 3: `sequential_bayes_update` (1.5 points)
 #
-# Return the $(T, K)$ posteriors after each observation: row $t$ is $p(h \mid x_1, \dots, x_t)$.
+# Return the $(T, n_h)$ posteriors after each observation: row $t$ is $p(h \mid x_1, \dots, x_t)$.
 # Work in log space; the hidden tests include texts of 2 000 tokens, a hypothesis with prior 0,
 # and an observation with likelihood 0 under one hypothesis (that hypothesis then has posterior
 # 0 for good). Keep the input's dtype.
 
 # %% llmcourse={"role": "answer", "exercise": "appB.sequential_bayes_update"}
 def sequential_bayes_update(prior, likelihoods):
-    """Posteriors over K hypotheses after each of T observations.
+    """Posteriors over nh hypotheses after each of T observations.
 
     Args:
         prior: p(h_k), non-negative, summing to 1.
@@ -421,12 +427,12 @@ def sequential_bayes_update(prior, likelihoods):
         posteriors[t, k] = p(h_k | x_1, ..., x_t), each row summing to 1, in the input's dtype.
 
     Shape:
-        prior: (K,)
-        likelihoods: (T, K)
-        Output: (T, K)
+        prior: (nh,)
+        likelihoods: (T, nh)
+        Output: (T, nh)
     """
     ### BEGIN SOLUTION
-    log_posterior = torch.log(prior) + torch.cumsum(torch.log(likelihoods), dim=0)  # (T, K)
+    log_posterior = torch.log(prior) + torch.cumsum(torch.log(likelihoods), dim=0)  # (T, nh)
     return torch.softmax(log_posterior, dim=-1)
     ### END SOLUTION
 
@@ -449,19 +455,19 @@ self_check("appB.sequential_bayes_update", sequential_bayes_update)
 # %%
 # Figure: the posterior over four Markov sources as a text is read (computed in log space).
 g_src = torch.Generator().manual_seed(3)
-K_src, V_src, T_src = 4, 6, 600
+n_src, V_src, T_src = 4, 6, 600
 shared = torch.randn(V_src, V_src, generator=g_src, dtype=torch.float64)  # a common style
-sources = torch.softmax(shared + 0.35 * torch.randn(K_src, V_src, V_src, generator=g_src,
-                                                    dtype=torch.float64), dim=-1)  # (K, V, V)
+sources = torch.softmax(shared + 0.35 * torch.randn(n_src, V_src, V_src, generator=g_src,
+                                                    dtype=torch.float64), dim=-1)  # (n_src, V, V)
 text_src = [0]
 for _ in range(T_src):
     text_src.append(int(torch.multinomial(sources[2, text_src[-1]], 1, generator=g_src)))
 text_src = torch.tensor(text_src)
-lik_src = sources[:, text_src[:-1], text_src[1:]].T  # (T, K): p(x_t | x_{t-1}, source k)
-loglik_src = torch.cumsum(torch.log(lik_src), dim=0)  # (T, K)
-post_src = torch.softmax(math.log(1 / K_src) + loglik_src, dim=-1)
+lik_src = sources[:, text_src[:-1], text_src[1:]].T  # (T, n_src): p(x_t | x_{t-1}, source k)
+loglik_src = torch.cumsum(torch.log(lik_src), dim=0)  # (T, n_src)
+post_src = torch.softmax(math.log(1 / n_src) + loglik_src, dim=-1)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for k in range(K_src):
+for k in range(n_src):
     label = f"source {k}" + (" (true)" if k == 2 else "")
     axes[0].plot(range(1, T_src + 1), post_src[:, k], label=label)
 axes[0].set_xscale("log")
@@ -469,7 +475,7 @@ axes[0].set_xlabel("tokens read t")
 axes[0].set_ylabel("posterior p(source | text)")
 axes[0].set_title("sequential Bayes over four sources")
 axes[0].legend(fontsize=8)
-for k in range(K_src):
+for k in range(n_src):
     axes[1].plot(range(1, T_src + 1), loglik_src[:, k])
 axes[1].axhline(math.log(torch.finfo(torch.float64).tiny), color="k", linestyle=":",
                 label="log of the smallest normal float64")
@@ -487,8 +493,8 @@ try:
     for _ in range(3000):
         long_text.append(int(torch.multinomial(sources[1, long_text[-1]], 1, generator=g_src)))
     long_text = torch.tensor(long_text)
-    lik = sources[:, long_text[:-1], long_text[1:]].T  # (3000, K)
-    post = sequential_bayes_update(torch.full((K_src,), 0.25, dtype=torch.float64), lik)
+    lik = sources[:, long_text[:-1], long_text[1:]].T  # (3000, n_src)
+    post = sequential_bayes_update(torch.full((n_src,), 0.25, dtype=torch.float64), lik)
     for t in (1, 10, 30, 100, 300, 3000):
         print(f"after {t:4d} tokens: posterior {[round(p, 4) for p in post[t - 1].tolist()]}")
     naive = 0.25 * torch.cumprod(lik, dim=0)
@@ -512,7 +518,7 @@ except NotImplementedError:
 # see if we could draw many fresh samples from the population; we cannot, but the sample itself
 # is our best estimate of the population (the *plug-in principle*). So we draw many samples of
 # size $n$ from the data **with replacement**, recompute the statistic on each, and use the
-# spread of those $R$ values as a stand-in for the sampling distribution.
+# spread of those $n_{\text{boot}}$ values as a stand-in for the sampling distribution.
 #
 # Sampling *with* replacement is essential: a resample of size $n$ without replacement is a
 # permutation of the data, and a mean or a median does not change when the data are reordered.
@@ -554,7 +560,7 @@ def bootstrap_ci(values, statistic, n_resamples, alpha=0.05, generator=None):
     Args:
         values: the sample (on the CPU).
         statistic: a function from a 1-D tensor to a 0-dim tensor (torch.mean, torch.median, ...).
-        n_resamples: R, the number of bootstrap resamples.
+        n_resamples: n_boot, the number of bootstrap resamples.
         alpha: 1 − the level of the interval.
         generator: a torch.Generator for the indices (None: the global one).
 
@@ -562,7 +568,7 @@ def bootstrap_ci(values, statistic, n_resamples, alpha=0.05, generator=None):
         A tuple of two Python floats (lower, upper).
 
     Shape:
-        values: (N,)
+        values: (n,)
     """
     ### BEGIN SOLUTION
     n = values.shape[0]
@@ -608,16 +614,16 @@ except NotImplementedError:
 # $i$ and the statistic $|\bar d|$. Under $H_0$, the two losses of an example are exchangeable
 # (which model produced which is arbitrary), so $d_i$ is as likely as $-d_i$. Flipping the sign of
 # each $d_i$ at random therefore draws from the null distribution of the statistic, *keeping each
-# example's pair together*. The p-value of this **sign-flip permutation test** with $R$ random
-# flips is
+# example's pair together*. The p-value of this **sign-flip permutation test** with
+# $n_{\text{perm}}$ random flips is
 #
-# $$p = \frac{1 + \#\{r : |\bar d^{(r)}| \ge |\bar d|\}}{R + 1}.$$
+# $$p = \frac{1 + \#\{r : |\bar d^{(r)}| \ge |\bar d|\}}{n_{\text{perm}} + 1}.$$
 #
-# The **add-one rule** counts the observed assignment as one of the draws. Without it, a Monte
-# Carlo test can report $p = 0$, a claim no finite simulation supports; with it, under $H_0$ the
-# observed statistic is exchangeable with the $R$ permuted ones, its rank among the $R + 1$ is
-# uniform, and $P(p \le a) \le a$ exactly, for any $R$. The test is **two-sided**: we ask whether
-# the models differ, not which one we hoped would win.
+# The **add-one rule** counts the observed assignment as one of the draws. Without it, a Monte Carlo
+# test can report $p = 0$, a claim no finite simulation supports; with it, under $H_0$ the observed
+# statistic is exchangeable with the $n_{\text{perm}}$ permuted ones, its rank among the
+# $n_{\text{perm}} + 1$ is uniform, and $P(p \le a) \le a$ exactly, for any $n_{\text{perm}}$. The
+# test is **two-sided**: we ask whether the models differ, not which one we hoped would win.
 #
 # An **unpaired** test (pool all $2n$ losses and re-split them at random) ignores the pairing:
 # the variation between examples then swamps the difference between models, its p-values come
@@ -646,17 +652,17 @@ def paired_permutation_test(losses_a, losses_b, n_permutations, generator=None):
 
     Args:
         losses_a, losses_b: the losses of models A and B on the same n examples (on the CPU).
-        n_permutations: R, the number of random sign flips.
+        n_permutations: n_perm, the number of random sign flips.
         generator: a torch.Generator for the signs (None: the global one).
 
     Returns:
-        p = (1 + #{permuted statistics ≥ observed}) / (R + 1), a Python float in (0, 1].
+        p = (1 + #{permuted statistics ≥ observed}) / (n_perm + 1), a Python float in (0, 1].
 
     Shape:
-        losses_a, losses_b: (N,)
+        losses_a, losses_b: (n,)
     """
     ### BEGIN SOLUTION
-    d = losses_a - losses_b  # (N,) paired differences
+    d = losses_a - losses_b  # (n,) paired differences
     signs = torch.randint(0, 2, (n_permutations, d.shape[0]), generator=generator) * 2 - 1
     observed = d.mean().abs()
     permuted = (signs * d).mean(dim=1).abs()  # (n_permutations,)
@@ -732,7 +738,7 @@ def perplexity_with_ci(token_nlls, alpha=0.05):
         divisor n − 1) and z = Φ⁻¹(1 − alpha/2).
 
     Shape:
-        token_nlls: (N,)
+        token_nlls: (n,)
     """
     ### BEGIN SOLUTION
     n = token_nlls.shape[0]
@@ -771,28 +777,31 @@ except NotImplementedError:
 # what fine-tuning from human feedback has been observed to do to LLMs that were well calibrated
 # after pre-training.
 #
-# Confidences are continuous, so we group them into $B$ equal-width bins; bin $b$ holds the
-# predictions whose confidence lies in $(b/B, (b+1)/B]$. In each non-empty bin compare the
-# accuracy $\mathrm{acc}(B_b)$ (fraction correct) with the average confidence
-# $\mathrm{conf}(B_b)$. The **reliability diagram** plots one against the other (a calibrated
-# model follows the diagonal), and the **expected calibration error** averages the gaps,
+# Confidences are continuous, so we group them into $k$ equal-width bins; bin $b$ holds the set
+# $\mathcal{B}_b$ of predictions whose confidence lies in $(b/k, (b+1)/k]$. In each non-empty bin
+# compare the accuracy $\mathrm{acc}(\mathcal{B}_b)$ (fraction correct) with the average confidence
+# $\mathrm{conf}(\mathcal{B}_b)$. The **reliability diagram** plots one against the other (a
+# calibrated model follows the diagonal), and the **expected calibration error** averages the gaps,
 # weighted by how many predictions fall in each bin:
 #
-# $$\mathrm{ECE} = \sum_{b=0}^{B-1} \frac{|B_b|}{N} \,\big|\mathrm{acc}(B_b) - \mathrm{conf}(B_b)\big| .$$
+# $$\mathrm{ECE} = \sum_{b=0}^{k-1} \frac{|\mathcal{B}_b|}{n}
+#   \,\big|\mathrm{acc}(\mathcal{B}_b) - \mathrm{conf}(\mathcal{B}_b)\big|$$
+#
+# over $n$ predictions.
 #
 # The ECE is itself an estimate with its own statistics. With few predictions per bin it is
 # biased *upwards* (even a perfectly calibrated model shows gaps by chance), and it depends on
 # the number of bins; report it with the number of bins and, ideally, a bootstrap interval. A
-# simple fix for overconfidence is **temperature scaling**: divide the logits by a $T > 1$ fitted
+# simple fix for overconfidence is **temperature scaling**: divide the logits by a $\tau > 1$ fitted
 # on held-out data, which softens every prediction without changing which class is predicted.
 
 # %% [markdown]
 # ### Exercise 7: `expected_calibration_error` (1.5 points)
 #
-# Return the ECE of the predictions as a Python float. The prediction of row $i$ is its argmax
-# (the first index among equal maxima, as `torch.argmax`), its confidence the maximum. Bin $b$
-# holds the confidences in $(b/B, (b+1)/B]$: bin index $\lceil \hat p \cdot B \rceil - 1$. A
-# confidence exactly on an edge $b/B$ belongs to the bin below it. Empty bins contribute nothing.
+# Return the ECE of the predictions as a Python float. The prediction of row $i$ is its argmax (the
+# first index among equal maxima, as `torch.argmax`), its confidence the maximum. Bin $b$ holds the
+# confidences in $(b/k, (b+1)/k]$, $k$ = `n_bins`: bin index $\lceil \hat p \cdot k \rceil - 1$. A
+# confidence exactly on an edge $b/k$ belongs to the bin below it. Empty bins contribute nothing.
 
 # %% llmcourse={"role": "answer", "exercise": "appB.expected_calibration_error"}
 def expected_calibration_error(probs, labels, n_bins=15):
@@ -801,19 +810,19 @@ def expected_calibration_error(probs, labels, n_bins=15):
     Args:
         probs: predicted class probabilities, one row per prediction.
         labels: the true classes.
-        n_bins: B, the number of bins; bin b holds confidences in (b/B, (b+1)/B].
+        n_bins: k, the number of bins; bin b holds confidences in (b/k, (b+1)/k].
 
     Returns:
-        Σ_b (|B_b| / N) |acc(B_b) − conf(B_b)|, a Python float.
+        Σ_b (|B_b| / n) |acc(B_b) − conf(B_b)|, B_b the predictions of bin b, a Python float.
 
     Shape:
-        probs: (N, C)
-        labels: (N,) int64
+        probs: (n, V), n predictions over V classes
+        labels: (n,) int64
     """
     ### BEGIN SOLUTION
-    confidence, prediction = probs.max(dim=-1)  # (N,), (N,)
-    correct = (prediction == labels).to(probs.dtype)  # (N,) 1.0 where right
-    bins = (torch.ceil(confidence * n_bins).long() - 1).clamp(0, n_bins - 1)  # (N,)
+    confidence, prediction = probs.max(dim=-1)  # (n,), (n,)
+    correct = (prediction == labels).to(probs.dtype)  # (n,) 1.0 where right
+    bins = (torch.ceil(confidence * n_bins).long() - 1).clamp(0, n_bins - 1)  # (n,)
     ece = 0.0
     for b in range(n_bins):
         in_bin = bins == b

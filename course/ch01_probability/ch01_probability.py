@@ -49,9 +49,11 @@
 #
 # These hold for every docstring in the notebook.
 #
-# - A **token stream** is a 1-D `int64` tensor of ids in $[0, V)$, $V$ the vocabulary size. An
-#   **n-gram** is a window of $n$ consecutive tokens; a stream of $N$ tokens has $N - n + 1$ of
-#   them (none if $N < n$).
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $V$ is the vocabulary size
+#   and $T$ the length of a token stream. Any other count is written in lower case and defined
+#   where it is used (here $n$, the length of an n-gram).
+# - A **token stream** is a 1-D `int64` tensor of $T$ ids in $[0, V)$. An **n-gram** is a window
+#   of $n$ consecutive tokens; a stream of $T$ tokens has $T - n + 1$ of them (none if $T < n$).
 # - An n-gram **table** is indexed by its tokens in order: `counts[a, b, c]` counts the trigram
 #   $(a, b, c)$. A **model** has the same shape and `model[a, b, :]` is the distribution of the next
 #   token after the context $(a, b)$: probabilities lie along the **last axis**.
@@ -103,9 +105,10 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #
 # An n-gram model is a table: for each context $h = (x_{t-n+1}, \dots, x_{t-1})$, a distribution
 # $\theta_{h,\cdot}$ over the next token. Which table explains a training stream best? The
-# likelihood of the stream is a product over its n-grams, and grouping equal n-grams,
+# likelihood of the stream is a product over its n-grams, and grouping equal n-grams, its
+# logarithm is
 #
-# $$\log L(\theta) = \sum_{t} \log \theta_{h_t, x_t} = \sum_{h} \sum_{w} c(h, w) \log \theta_{h,w},$$
+# $$\ell(\theta) = \sum_{t} \log \theta_{h_t, x_t} = \sum_{h} \sum_{w} c(h, w) \log \theta_{h,w},$$
 #
 # where $c(h, w)$ counts how often $w$ follows $h$. Each context's row can be maximised on its own,
 # subject to $\sum_w \theta_{h,w} = 1$. With a Lagrange multiplier $\lambda_h$, setting the
@@ -146,10 +149,10 @@ def ngram_counts(tokens, n, vocab_size):
 
     Returns:
         An int64 tensor; counts[a, b, ...] is the number of windows equal to (a, b, ...). It sums
-        to N − n + 1 (0 when N < n).
+        to T − n + 1 (0 when T < n).
 
     Shape:
-        tokens: (N,) int64
+        tokens: (T,) int64
         Output: (V,) * n
     """
     ### BEGIN SOLUTION
@@ -205,10 +208,10 @@ self_check("ch01.ngram_model", ngram_model)
 #
 # By the chain rule, the probability that an n-gram model gives a stream is the product of its
 # next-token predictions. The first $n - 1$ tokens have no full context, so we treat them as given
-# and score the $M = N - n + 1$ tokens from position $n - 1$ on (counting from 0):
+# and score the $T - n + 1$ tokens from position $n - 1$ on (counting from 0):
 #
-# $$\log P(x_{n-1}, \dots, x_{N-1} \mid x_0, \dots, x_{n-2})
-#   = \sum_{t=n-1}^{N-1} \log \theta_{x_{t-n+1} \dots x_{t-1},\, x_t} .$$
+# $$\log P(x_{n-1}, \dots, x_{T-1} \mid x_0, \dots, x_{n-2})
+#   = \sum_{t=n-1}^{T-1} \log \theta_{x_{t-n+1} \dots x_{t-1},\, x_t} .$$
 #
 # We always work with the logarithm: a product of a thousand probabilities around 0.1 is
 # $10^{-1000}$, far below the smallest `float64` ($\approx 10^{-308}$), while its log is a harmless
@@ -218,7 +221,8 @@ self_check("ch01.ngram_model", ngram_model)
 # gives the average negative log-likelihood, the **cross-entropy** of Chapter 2, and its
 # exponential is the **perplexity**
 #
-# $$\mathrm{PPL} = \exp\!\Big(-\frac{1}{M} \log P\Big) = \Big(\prod_t \theta_t\Big)^{-1/M},$$
+# $$\mathrm{PPL} = \exp\!\Big(-\frac{\log P}{T - n + 1}\Big)
+#   = \Big(\prod_t \theta_t\Big)^{-1/(T - n + 1)},$$
 #
 # the inverse geometric mean of the probabilities the model gave the tokens that actually came. A
 # model that spreads its bets evenly over $k$ tokens and always includes the right one has
@@ -228,7 +232,7 @@ self_check("ch01.ngram_model", ngram_model)
 # %% [markdown]
 # ### Exercise 3: `sequence_log_prob` (1 point)
 #
-# Return $\sum_t \log \theta_t$ over the $N - n + 1$ predicted tokens, for an n-gram model with
+# Return $\sum_t \log \theta_t$ over the $T - n + 1$ predicted tokens, for an n-gram model with
 # $n$ = `model.dim()`. An n-gram of probability 0 makes the result $-\infty$.
 
 # %% llmcourse={"role": "answer", "exercise": "ch01.sequence_log_prob"}
@@ -237,19 +241,19 @@ def sequence_log_prob(model, tokens):
 
     Args:
         model: conditional probabilities, model[context..., next], n = model.dim().
-        tokens: the stream to score (N ≥ n).
+        tokens: the stream to score (T ≥ n).
 
     Returns:
         A 0-dim tensor of model's dtype.
 
     Shape:
         model: (V,) * n
-        tokens: (N,) int64
+        tokens: (T,) int64
         Output: ()
     """
     ### BEGIN SOLUTION
     n = model.dim()
-    windows = tokens.unfold(0, n, 1)  # (N − n + 1, n): every n-gram
+    windows = tokens.unfold(0, n, 1)  # (T − n + 1, n): every n-gram
     return torch.log(model[tuple(windows.T)]).sum()
     ### END SOLUTION
 
@@ -260,23 +264,24 @@ self_check("ch01.sequence_log_prob", sequence_log_prob)
 # %% [markdown]
 # ### Exercise 4: `perplexity` (0.5 points)
 #
-# $\exp(-\log P / M)$ with $M = N - n + 1$, using your `sequence_log_prob` (while this exercise is
-# graded it is replaced by a built-in version, so a mistake there is not charged twice).
+# $\exp(-\log P / (T - n + 1))$, $T - n + 1$ the number of predicted tokens, using your
+# `sequence_log_prob` (while this exercise is graded it is replaced by a built-in version, so a
+# mistake there is not charged twice).
 
 # %% llmcourse={"role": "answer", "exercise": "ch01.perplexity"}
 def perplexity(model, tokens):
-    """exp(−(1/M) log P), M = N − n + 1 the number of predicted tokens.
+    """exp(−log P / (T − n + 1)), T − n + 1 the number of predicted tokens.
 
     Args:
         model: conditional probabilities, model[context..., next], n = model.dim().
-        tokens: the stream to score (N ≥ n).
+        tokens: the stream to score (T ≥ n).
 
     Returns:
         A 0-dim tensor of model's dtype (inf if a scored n-gram has probability 0).
 
     Shape:
         model: (V,) * n
-        tokens: (N,) int64
+        tokens: (T,) int64
         Output: ()
     """
     ### BEGIN SOLUTION
@@ -360,7 +365,7 @@ def kneser_ney_bigram(tokens, vocab_size, discount=0.75):
     """Interpolated Kneser–Ney bigram probabilities P(w | v) (rows v, columns w).
 
     Args:
-        tokens: the training stream (N ≥ 2).
+        tokens: the training stream (T ≥ 2).
         vocab_size: V.
         discount: d in [0, 1], subtracted from every seen bigram count.
 
@@ -369,7 +374,7 @@ def kneser_ney_bigram(tokens, vocab_size, discount=0.75):
         context never seen is the continuation distribution P_cont.
 
     Shape:
-        tokens: (N,) int64
+        tokens: (T,) int64
         Output: (V, V)
     """
     ### BEGIN SOLUTION
@@ -523,14 +528,14 @@ except NotImplementedError:
 # predict $P(w \mid v) = \mathrm{softmax}(W_v)_w$. The training loss is the average negative
 # log-likelihood of the stream's bigrams, the cross-entropy
 #
-# $$\mathcal{L}(W) = -\frac{1}{N - 1} \sum_{t=1}^{N-1} \log \mathrm{softmax}(W_{x_{t-1}})_{x_t}
-#   = -\frac{1}{N-1} \sum_{v, w} c(v, w) \log \mathrm{softmax}(W_v)_w .$$
+# $$\mathcal{L}(W) = -\frac{1}{T - 1} \sum_{t=1}^{T-1} \log \mathrm{softmax}(W_{x_{t-1}})_{x_t}
+#   = -\frac{1}{T-1} \sum_{v, w} c(v, w) \log \mathrm{softmax}(W_v)_w .$$
 #
 # Each row's softmax can be any distribution with positive entries, so by 1.2 the loss is minimised
 # when $\mathrm{softmax}(W_v) = c(v, \cdot) / c(v)$: **gradient descent on the cross-entropy lands
 # on the count estimate** for every context that occurs. (Zero counts are approached but never
 # reached: their logits go to $-\infty$.) The gradient makes this visible:
-# $\partial \mathcal{L} / \partial W_v = \frac{c(v)}{N-1}\big(\mathrm{softmax}(W_v) -
+# $\partial \mathcal{L} / \partial W_v = \frac{c(v)}{T-1}\big(\mathrm{softmax}(W_v) -
 # c(v, \cdot)/c(v)\big)$ is zero exactly at the count estimate. Rows of contexts that never occur
 # get no gradient at all and stay where they started. Everything after this chapter keeps the loss
 # and replaces the table $W$ by a network.
@@ -549,7 +554,7 @@ def train_neural_bigram(tokens, vocab_size, steps, lr, generator=None):
     """A (V, V) table of bigram logits trained to the maximum-likelihood bigram model.
 
     Args:
-        tokens: the training stream (N ≥ 2).
+        tokens: the training stream (T ≥ 2).
         vocab_size: V.
         steps: the number of full-batch Adam steps.
         lr: Adam's learning rate.
@@ -559,7 +564,7 @@ def train_neural_bigram(tokens, vocab_size, steps, lr, generator=None):
         The trained logits W (row v: logits of the token after v), detached.
 
     Shape:
-        tokens: (N,) int64
+        tokens: (T,) int64
         Output: (V, V)
     """
     ### BEGIN SOLUTION

@@ -60,6 +60,10 @@
 #   and the reduced axis is removed from the result.
 # - A Markov chain is a row-stochastic matrix $P$: $P_{ij} = \Pr(\text{next state} = j \mid
 #   \text{state} = i)$, each row sums to 1.
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $V$ counts the outcomes of a
+#   distribution (a vocabulary of tokens), the states of a Markov chain and the symbols of a
+#   code; $\mathcal{L}$ is a loss. Any other count is written in lower case and defined where it
+#   is used.
 
 # %% llmcourse={"role": "setup"}
 import math
@@ -86,16 +90,17 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # The base of the logarithm only chooses a unit: base 2 gives **bits** (a fair coin flip carries
 # one bit), base $e$ gives **nats**. PyTorch's losses, and this notebook, use nats.
 #
-# The **entropy** of a distribution $p = (p_1, \dots, p_N)$ is its expected surprisal:
+# The **entropy** of a distribution $p = (p_1, \dots, p_V)$ over $V$ outcomes (think of a
+# vocabulary of $V$ tokens) is its expected surprisal:
 #
-# $$H(p) = \mathbb{E}_{i \sim p}[-\log p_i] = -\sum_{i=1}^{N} p_i \log p_i .$$
+# $$H(p) = \mathbb{E}_{i \sim p}[-\log p_i] = -\sum_{i=1}^{V} p_i \log p_i .$$
 #
 # It measures how unpredictable a draw is. Two facts bound it:
 #
 # - $H(p) \ge 0$, with equality exactly when one outcome has probability 1 (every term
 #   $-p_i \log p_i$ is non-negative on $[0, 1]$, and zero only at $p_i \in \{0, 1\}$);
-# - $H(p) \le \log N$, with equality exactly for the uniform distribution (this follows from
-#   $\mathrm{KL}(p \,\|\, \text{uniform}) = \log N - H(p) \ge 0$, shown in 2.2).
+# - $H(p) \le \log V$, with equality exactly for the uniform distribution (this follows from
+#   $\mathrm{KL}(p \,\|\, \text{uniform}) = \log V - H(p) \ge 0$, shown in 2.2).
 #
 # What happens at $p_i = 0$? The term $p_i \log p_i$ has the form $0 \cdot (-\infty)$, which a
 # computer evaluates to NaN. But $\lim_{x \to 0^+} x \log x = 0$, and an outcome that never
@@ -151,7 +156,7 @@ def entropy(p, dim=-1):
         A tensor of p's dtype with ``dim`` removed.
 
     Shape:
-        p: (..., N, ...) with N at position ``dim``.
+        p: (..., V, ...) with the V outcomes at position ``dim``.
         Output: p's shape without ``dim``.
     """
     ### BEGIN SOLUTION
@@ -163,14 +168,14 @@ def entropy(p, dim=-1):
 self_check("ch02.entropy", entropy)
 
 # %%
-# Try it: the bounds 0 ≤ H ≤ log N, and a distribution with zeros.
+# Try it: the bounds 0 ≤ H ≤ log V, and a distribution with zeros.
 try:
-    N = 6
-    uniform = torch.full((N,), 1 / N, dtype=torch.float64)
+    V = 6
+    uniform = torch.full((V,), 1 / V, dtype=torch.float64)
     certain = torch.tensor([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)
-    peaked = torch.softmax(3 * torch.randn(N, dtype=torch.float64), dim=-1)
+    peaked = torch.softmax(3 * torch.randn(V, dtype=torch.float64), dim=-1)
     for name, dist in [("uniform", uniform), ("certain", certain), ("peaked", peaked)]:
-        print(f"{name:8s} H = {entropy(dist).item() + 0.0:.4f} nats   (log N = {math.log(N):.4f})")  # + 0.0: no "-0"
+        print(f"{name:8s} H = {entropy(dist).item() + 0.0:.4f} nats   (log V = {math.log(V):.4f})")  # + 0.0: no "-0"
 except NotImplementedError:
     print("Implement `entropy` above first, then re-run this cell.")
 
@@ -199,8 +204,8 @@ except NotImplementedError:
 #
 # So $H(p, q) = H(p) + \mathrm{KL}(p \,\|\, q) \ge H(p)$: no model beats the entropy of the data,
 # and training a model by minimising cross-entropy is the same as minimising its KL divergence from
-# the data, because $H(p)$ does not depend on the model. With $q$ uniform over $N$ outcomes,
-# $\mathrm{KL}(p \,\|\, q) = \log N - H(p)$, which proves the bound $H(p) \le \log N$ of 2.1.
+# the data, because $H(p)$ does not depend on the model. With $q$ uniform over $V$ outcomes,
+# $\mathrm{KL}(p \,\|\, q) = \log V - H(p)$, which proves the bound $H(p) \le \log V$ of 2.1.
 #
 # **The zeros.** If $q_i = 0$ for an outcome with $p_i > 0$, the model calls that outcome
 # impossible, and when it happens the surprise is infinite: $H(p, q) = \mathrm{KL}(p \,\|\, q) =
@@ -266,7 +271,7 @@ def cross_entropy_dist(p, q, dim=-1):
         where some q_i = 0 < p_i.
 
     Shape:
-        p, q: (..., N, ...) with N at position ``dim``, broadcast against each other.
+        p, q: (..., V, ...) with the V outcomes at position ``dim``, broadcast against each other.
         Output: the broadcast shape without ``dim``.
     """
     ### BEGIN SOLUTION
@@ -302,7 +307,7 @@ def kl_divergence(p, q, dim=-1):
         terms with p_i = 0 give 0, and the result is inf where some q_i = 0 < p_i.
 
     Shape:
-        p, q: (..., N, ...) with N at position ``dim``, broadcast against each other.
+        p, q: (..., V, ...) with the V outcomes at position ``dim``, broadcast against each other.
         Output: the broadcast shape without ``dim``.
     """
     ### BEGIN SOLUTION
@@ -369,12 +374,12 @@ def mutual_information(joint):
         A tensor of joint's dtype with the last two axes removed.
 
     Shape:
-        joint: (..., X, Y)
+        joint: (..., nx, ny), nx values of X (rows) and ny values of Y (columns)
         Output: (...)
     """
     ### BEGIN SOLUTION
-    px = joint.sum(dim=-1, keepdim=True)  # (..., X, 1)
-    py = joint.sum(dim=-2, keepdim=True)  # (..., 1, Y)
+    px = joint.sum(dim=-1, keepdim=True)  # (..., nx, 1)
+    py = joint.sum(dim=-2, keepdim=True)  # (..., 1, ny)
     return (torch.xlogy(joint, joint) - torch.xlogy(joint, px * py)).sum(dim=(-2, -1))
     ### END SOLUTION
 
@@ -408,9 +413,10 @@ except NotImplementedError:
 # does not cycle with a fixed period (*aperiodic*), then $\pi$ exists, is unique, has $\pi_i > 0$,
 # and $\mu_t \to \pi$ from any start. Finding it is linear algebra: $\pi$ is a left eigenvector of
 # $P$ for the eigenvalue 1, that is, a solution of $(P^\top - I)\,\pi^\top = 0$ normalised so that
-# $\sum_i \pi_i = 1$. The $N$ balance equations $(P^\top - I)\pi^\top = 0$ have rank $N - 1$ (their
-# sum is $0 = 0$, because each row of $P$ sums to 1), so one of them can be replaced by the
-# normalisation, which leaves a square system with a unique solution.
+# $\sum_i \pi_i = 1$. For a chain over $V$ states, the $V$ balance equations
+# $(P^\top - I)\pi^\top = 0$ have rank $V - 1$ (their sum is $0 = 0$, because each row of $P$
+# sums to 1), so one of them can be replaced by the normalisation, which leaves a square system
+# with a unique solution.
 #
 # **The entropy rate.** How many nats of new information does each step of a long sequence carry?
 # For $n$ steps the chain rule of probability gives $p(x_1, \dots, x_n) = p(x_1) \prod_{t=2}^n
@@ -423,10 +429,10 @@ except NotImplementedError:
 # long run, i.e. weighted by $\pi$ (not uniformly: rarely visited states matter little).
 #
 # **Why it matters for language models.** No predictor of $X_{t+1}$ from the past can have a lower
-# expected log-loss than $\mathcal{H}$, because that would be a cross-entropy below the entropy.
-# For natural text the floor is unknown (it is the irreducible term $E$ of the scaling laws in
-# Chapter 8). For a Markov chain it is exact, which is why Chapter 9 trains its models on text
-# generated by a Markov chain and draws every loss curve against $\mathcal{H}$.
+# expected log-loss than $\mathcal{H}$, because that would be a cross-entropy below the entropy. For
+# natural text the floor is unknown (it is the irreducible term $\mathcal{L}_\infty$ of the scaling
+# laws in Chapter 8). For a Markov chain it is exact, which is why Chapter 9 trains its models on
+# text generated by a Markov chain and draws every loss curve against $\mathcal{H}$.
 #
 # The figure samples a chain, estimates a model of it from the first $n$ steps (transition counts
 # with add-½ smoothing), and scores the model on a separate held-out sample. Its held-out
@@ -466,7 +472,7 @@ for n in sizes:
 fig, ax = plt.subplots(figsize=(8, 3.6))
 ax.semilogx(sizes, losses, "o-", label="held-out cross-entropy of the count model")
 ax.axhline(rate, color="k", ls="--", label=f"entropy rate {rate:.3f} nats/step")
-ax.axhline(math.log(n_states), color="0.6", ls=":", label=f"log N = {math.log(n_states):.3f}")
+ax.axhline(math.log(n_states), color="0.6", ls=":", label=f"log V = {math.log(n_states):.3f}")
 ax.set_xlabel("training steps n")
 ax.set_ylabel("nats per step")
 ax.legend()
@@ -477,7 +483,7 @@ plt.show()
 #
 # Return the stationary distribution $\pi$ of an irreducible, aperiodic chain: $\pi P = \pi$,
 # $\sum_i \pi_i = 1$. Solve the square linear system described above with `torch.linalg.solve`
-# (a least-squares solve of all $N$ balance equations plus the normalisation, or iterating
+# (a least-squares solve of all $V$ balance equations plus the normalisation, or iterating
 # $\mu \leftarrow \mu P$ until it stops changing, are also accurate enough). An eigenvector from
 # `torch.linalg.eig` is mathematically right but, on slowly mixing chains, a few hundred `float64`
 # roundings off, more than the `float64` tolerance allows. Leading axes of `P` are a batch of
@@ -496,8 +502,8 @@ def stationary_distribution(P):
         A tensor of P's dtype (16-bit inputs solved in float32).
 
     Shape:
-        P: (..., N, N)
-        Output: (..., N)
+        P: (..., V, V), V states
+        Output: (..., V)
     """
     ### BEGIN SOLUTION
     dtype, n = P.dtype, P.shape[-1]
@@ -533,11 +539,11 @@ def markov_entropy_rate(P):
         A tensor of P's dtype.
 
     Shape:
-        P: (..., N, N)
+        P: (..., V, V), V states
         Output: (...)
     """
     ### BEGIN SOLUTION
-    pi = stationary_distribution(P)  # (..., N)
+    pi = stationary_distribution(P)  # (..., V)
     return (pi * entropy(P, dim=-1)).sum(dim=-1)
     ### END SOLUTION
 
@@ -565,24 +571,25 @@ except NotImplementedError:
 # equality exactly when the tree is full (every internal node has two children); conversely, any
 # lengths that satisfy it belong to some prefix code.
 #
-# **Shannon's bound.** The expected length $L = \sum_i p_i l_i$ of any prefix code satisfies
-# $L \ge H_2(p)$, the entropy in bits: with $q_i = 2^{-l_i} / \sum_j 2^{-l_j}$,
+# **Shannon's bound.** The expected length $\bar l = \sum_i p_i l_i$ of any prefix code satisfies
+# $\bar l \ge H_2(p)$, the entropy in bits: with $q_i = 2^{-l_i} / \sum_j 2^{-l_j}$,
 #
-# $$L - H_2(p) = \sum_i p_i \log_2 \frac{p_i}{2^{-l_i}}
+# $$\bar l - H_2(p) = \sum_i p_i \log_2 \frac{p_i}{2^{-l_i}}
 #   = \mathrm{KL}_2(p \,\|\, q) - \log_2 \sum_j 2^{-l_j} \ge 0 .$$
 #
 # Conversely, the lengths $l_i = \lceil -\log_2 p_i \rceil$ satisfy Kraft and give
-# $L < H_2(p) + 1$. So a code's length per symbol is within one bit of the entropy, and equal to it
-# when every $p_i$ is a power of $\tfrac12$. (Coding long blocks of symbols at once spreads that
-# one bit over the block.)
+# $\bar l < H_2(p) + 1$. So a code's length per symbol is within one bit of the entropy, and equal
+# to it when every $p_i$ is a power of $\tfrac12$. (Coding long blocks of symbols at once spreads
+# that one bit over the block.)
 #
-# **Huffman's algorithm** finds a code of least expected length. Keep a list of groups of symbols,
-# each with its total probability, starting with one group per symbol. Repeatedly take the **two
-# least probable** groups and merge them: this puts them under a new internal node, so every
-# symbol in both groups gets one more bit. After $N - 1$ merges one group is left, and the number
-# of merges each symbol took part in is its code length. Merging the two least probable is optimal
-# because in some optimal code the two least probable symbols are siblings at the deepest level.
-# When probabilities tie, either choice leads to a code of the same, optimal, expected length.
+# **Huffman's algorithm** finds a code of least expected length for $V$ symbols. Keep a list of
+# groups of symbols, each with its total probability, starting with one group per symbol. Repeatedly
+# take the **two least probable** groups and merge them: this puts them under a new internal node,
+# so every symbol in both groups gets one more bit. After $V - 1$ merges one group is left, and the
+# number of merges each symbol took part in is its code length. Merging the two least probable is
+# optimal because in some optimal code the two least probable symbols are siblings at the deepest
+# level. When probabilities tie, either choice leads to a code of the same, optimal, expected
+# length.
 #
 # **Log-loss is code length.** An arithmetic coder driven by a model $q$ encodes a text
 # $x_1, \dots, x_n$ in about $-\log_2 q(x_1, \dots, x_n) = -\sum_t \log_2 q(x_t \mid x_{<t})$ bits
@@ -606,14 +613,14 @@ def huffman_code_lengths(probs):
     """Codeword lengths (bits) of a binary Huffman code for ``probs``.
 
     Args:
-        probs: positive weights of N ≥ 2 symbols (they need not sum to 1).
+        probs: positive weights of V ≥ 2 symbols (they need not sum to 1).
 
     Returns:
         An int64 tensor of lengths, on probs' device.
 
     Shape:
-        probs: (N,)
-        Output: (N,)
+        probs: (V,)
+        Output: (V,)
     """
     ### BEGIN SOLUTION
     lengths = [0] * probs.shape[0]
@@ -639,7 +646,8 @@ try:
         zipf = zipf / zipf.sum()
         lengths = huffman_code_lengths(zipf)
         h2 = torch.special.entr(zipf).sum().item() / math.log(2)
-        print(f"N = {n:3d}: H = {h2:.3f} bits, Huffman L = {(zipf * lengths).sum().item():.3f}, "
+        mean_length = (zipf * lengths).sum().item()
+        print(f"V = {n:3d}: H = {h2:.3f} bits, Huffman mean length {mean_length:.3f}, "
               f"Kraft sum = {(2.0 ** -lengths.double()).sum().item()}")
 except NotImplementedError:
     print("Implement `huffman_code_lengths` above first, then re-run this cell.")
@@ -687,7 +695,7 @@ except NotImplementedError:
 # %% [markdown]
 # ## Summary
 #
-# - Entropy $H(p) = -\sum p \log p$ is the expected surprise of a draw; $0 \le H \le \log N$, and
+# - Entropy $H(p) = -\sum p \log p$ is the expected surprise of a draw; $0 \le H \le \log V$, and
 #   $0 \log 0 = 0$.
 # - Cross-entropy $H(p, q) = H(p) + \mathrm{KL}(p \,\|\, q) \ge H(p)$: a model's loss exceeds the
 #   data's entropy by exactly its KL divergence from the data, which is not symmetric.

@@ -46,6 +46,10 @@
 #
 # ## Conventions
 #
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $V$ is the vocabulary size,
+#   $D$ the width of an embedding, $B$ a batch and $T$ the length of a token stream. Any other
+#   count is written in lower case and defined where it is used ($n$ points, $k$ chosen by the
+#   caller).
 # - Embeddings are **rows**: a table of shape `(V, D)` holds the $D$-dimensional vector of each of
 #   the $V$ tokens.
 # - Cosine similarity is $a \cdot b / (|a|\,|b|)$; a zero vector has cosine 0 with everything
@@ -136,14 +140,14 @@ def cosine_similarity_matrix(a, b):
     """cos(a_i, b_j) for every row i of a and row j of b.
 
     Args:
-        a: (N, D) vectors; b: (M, D) vectors.
+        a: (na, D) vectors; b: (nb, D) vectors.
 
     Returns:
-        An (N, M) tensor of a's dtype.
+        An (na, nb) tensor of a's dtype.
 
     Shape:
-        a: (N, D), b: (M, D)
-        Output: (N, M)
+        a: (na, D), b: (nb, D)
+        Output: (na, nb)
     """
     ### BEGIN SOLUTION
     a_unit = a / torch.linalg.vector_norm(a, dim=-1, keepdim=True).clamp_min(1e-12)
@@ -158,27 +162,27 @@ self_check("ch03.cosine_similarity_matrix", cosine_similarity_matrix)
 # %% [markdown]
 # ### Exercise 3: `nearest_neighbors` (1 point)
 #
-# The indices of the `k` rows of `embeddings` with the highest cosine with each query, most
-# similar first, ties to the lower index. `query` is one vector `(D,)` (the result is `(k,)`) or
-# a batch `(Q, D)` (the result is `(Q, k)`). Use your `cosine_similarity_matrix` (replaced by a
-# built-in version while this exercise is graded).
+# The indices of the `k` rows of `embeddings` with the highest cosine with each query, most similar
+# first, ties to the lower index. `query` is one vector `(D,)` (the result is `(k,)`) or a batch
+# `(nq, D)` of `nq` queries (the result is `(nq, k)`). Use your `cosine_similarity_matrix` (replaced
+# by a built-in version while this exercise is graded).
 
 # %% llmcourse={"role": "answer", "exercise": "ch03.nearest_neighbors"}
 def nearest_neighbors(embeddings, query, k):
     """The k rows most cosine-similar to each query, most similar first.
 
     Args:
-        embeddings: (V, D) table; query: (D,) or (Q, D); k: 1 ≤ k ≤ V.
+        embeddings: (V, D) table; query: (D,) or (nq, D); k: 1 ≤ k ≤ V.
 
     Returns:
         int64 row indices, ties broken by the lower index.
 
     Shape:
-        Output: (k,) for one query, (Q, k) for a batch.
+        Output: (k,) for one query, (nq, k) for a batch of nq.
     """
     ### BEGIN SOLUTION
     q = query.unsqueeze(0) if query.dim() == 1 else query
-    sims = cosine_similarity_matrix(q, embeddings)  # (Q, V)
+    sims = cosine_similarity_matrix(q, embeddings)  # (nq, V)
     order = torch.sort(sims, dim=-1, descending=True, stable=True).indices
     top = order[:, :k]
     return top[0] if query.dim() == 1 else top
@@ -229,17 +233,19 @@ self_check("ch03.analogy", analogy)
 # ## 3.3 Looking at embeddings: principal component analysis
 #
 # Embeddings live in tens or hundreds of dimensions. To look at them we project onto the few
-# directions along which they vary most. Centre the data, $\tilde X = X - \bar x$, and take its
-# singular value decomposition $\tilde X = U S V^\top$. The rows of $V^\top$ are orthonormal
-# directions, the **principal components**, and the variance of the data along component $j$ is
+# directions along which they vary most. Stack $n$ points as the rows of $X$, centre them,
+# $\tilde X = X - \bar x$, and take the singular value decomposition $\tilde X = U S Q^\top$
+# ($Q$ where books often write $V$, the vocabulary size in this course). The rows of $Q^\top$
+# are orthonormal directions, the **principal components**, and the variance of the data along
+# component $j$ is
 #
 # $$\lambda_j = \frac{s_j^2}{n - 1},$$
 #
 # the $j$-th eigenvalue of the covariance matrix $\tilde X^\top \tilde X / (n - 1)$ (because
-# $\tilde X^\top \tilde X = V S^2 V^\top$). The first component is the unit direction that
+# $\tilde X^\top \tilde X = Q S^2 Q^\top$). The first component is the unit direction that
 # maximises the variance of the projections; each next one does the same among the directions
 # orthogonal to those before. The coordinates of the points along the first $k$ components are
-# $\tilde X V_{:, :k}$.
+# $\tilde X Q_{:, :k}$.
 #
 # A component is defined only up to its sign ($v$ and $-v$ span the same line), and an SVD routine
 # may return either. To make the answer unique we fix the sign so that each component's entry of
@@ -249,7 +255,7 @@ self_check("ch03.analogy", analogy)
 # ### Exercise 5: `pca` (2 points)
 #
 # Return `(components, projected, explained_variance)` for the first `k` components: `(k, D)`
-# unit rows with the sign convention, the centred data's coordinates `(N, k)`, and the variances
+# unit rows with the sign convention, the centred data's coordinates `(n, k)`, and the variances
 # `(k,)` with divisor $n - 1$, largest first. PyTorch has no 16-bit SVD: for `bfloat16` input,
 # compute in `float32` and return the input's dtype. **Not allowed:** `torch.pca_lowrank` and
 # `torch.svd_lowrank`.
@@ -259,14 +265,14 @@ def pca(x, k):
     """Principal components, coordinates and variances of the rows of x.
 
     Args:
-        x: (N, D) data, one point per row; k ≤ min(N, D) components.
+        x: (n, D) data, one point per row; k ≤ min(n, D) components.
 
     Returns:
-        (components (k, D), projected (N, k), explained_variance (k,)), in x's dtype.
+        (components (k, D), projected (n, k), explained_variance (k,)), in x's dtype.
 
     Shape:
-        x: (N, D)
-        Output: (k, D), (N, k), (k,)
+        x: (n, D)
+        Output: (k, D), (n, k), (k,)
     """
     ### BEGIN SOLUTION
     work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
@@ -286,13 +292,14 @@ self_check("ch03.pca", pca)
 # %% [markdown]
 # ## 3.4 Meaning from co-occurrence: PMI
 #
-# "You shall know a word by the company it keeps" (Firth, 1957). Count, for each pair of tokens,
-# how often they occur within `window` positions of each other: the **co-occurrence matrix**
-# $c(u, v)$. Raw counts are dominated by frequent words ("the" co-occurs with everything), so we
-# compare each count with what independence would predict. With $C = \sum_{u,v} c(u, v)$ and the
+# "You shall know a word by the company it keeps" (Firth, 1957). Count, for each pair of tokens, how
+# often they occur within `window` positions of each other: the **co-occurrence matrix** $c(u, v)$.
+# Raw counts are dominated by frequent words ("the" co-occurs with everything), so we compare each
+# count with what independence would predict. With $c_{\text{tot}} = \sum_{u,v} c(u, v)$ and the
 # marginals $c(u) = \sum_v c(u, v)$, the **pointwise mutual information** is
 #
-# $$\mathrm{PMI}(u, v) = \log \frac{P(u, v)}{P(u)\,P(v)} = \log \frac{c(u, v)\, C}{c(u)\, c(v)} .$$
+# $$\mathrm{PMI}(u, v) = \log \frac{P(u, v)}{P(u)\,P(v)}
+#   = \log \frac{c(u, v)\, c_{\text{tot}}}{c(u)\, c(v)} .$$
 #
 # It is positive when $u$ and $v$ meet more often than chance. Its expectation over pairs is the
 # mutual information of Chapter 2. Pairs never seen have $\mathrm{PMI} = -\infty$, and negative
@@ -342,7 +349,7 @@ def cooccurrence_matrix(tokens, vocab_size, window):
         A (V, V) int64 matrix.
 
     Shape:
-        tokens: (N,)
+        tokens: (T,)
         Output: (V, V)
     """
     ### BEGIN SOLUTION
@@ -400,15 +407,15 @@ self_check("ch03.ppmi_matrix", ppmi_matrix)
 # as a **centre**, and $W_{\text{out}}$, its vector $u_w$ as a **context**. It wants $u_o \cdot
 # v_c$ high when $o$ occurs near $c$. A softmax over the whole vocabulary would be expensive, so
 # **negative sampling** turns the task into logistic regression: tell the true pair $(c, o)$ apart
-# from $K$ "negative" pairs $(c, n_k)$, where each $n_k$ is drawn from the unigram distribution
+# from $k$ "negative" pairs $(c, n_j)$, where each $n_j$ is drawn from the unigram distribution
 # raised to the power $3/4$ (which gives rare words a little more weight). The loss of one pair is
 #
-# $$\ell = -\log \sigma(u_o \cdot v_c) - \sum_{k=1}^{K} \log \sigma(-u_{n_k} \cdot v_c),
+# $$\ell = -\log \sigma(u_o \cdot v_c) - \sum_{j=1}^{k} \log \sigma(-u_{n_j} \cdot v_c),
 # \qquad \sigma(x) = \frac{1}{1 + e^{-x}} .$$
 #
 # **What it learns.** Levy and Goldberg (2014) showed that, with enough dimensions, this objective
-# is minimised when $u_o \cdot v_c = \mathrm{PMI}(c, o) - \log K$. Word2vec is an implicit
-# factorisation of the PMI matrix shifted by $\log K$, which is the `shift` of Exercise 7.
+# is minimised when $u_o \cdot v_c = \mathrm{PMI}(c, o) - \log k$. Word2vec is an implicit
+# factorisation of the PMI matrix shifted by $\log k$, which is the `shift` of Exercise 7.
 #
 # **The planted corpus.** To see what the embeddings learn, we train them on text whose meaning we
 # know. `planted_corpus` builds words $w(g, m, r)$: member $m$ of topic $g$ in role $r \in \{0,
@@ -423,7 +430,7 @@ self_check("ch03.ppmi_matrix", ppmi_matrix)
 # ### Exercise 8: `sgns_loss` (1.5 points)
 #
 # The mean over the batch of $\ell$, with $v_c$ = `w_in[center]`, $u_o$ = `w_out[context]` and
-# $u_{n_k}$ = `w_out[negatives[:, k]]`. Use `F.logsigmoid`, which is exact where
+# $u_{n_j}$ = `w_out[negatives[:, j]]`. Use `F.logsigmoid`, which is exact where
 # `torch.log(torch.sigmoid(x))` underflows. Gradients with respect to both tables are checked.
 
 # %% llmcourse={"role": "answer", "exercise": "ch03.sgns_loss"}
@@ -431,7 +438,7 @@ def sgns_loss(center, context, negatives, w_in, w_out):
     """Skip-gram negative-sampling loss, averaged over the batch.
 
     Args:
-        center, context: (B,) int64 ids; negatives: (B, K) int64 ids;
+        center, context: (B,) int64 ids; negatives: (B, k) int64 ids, k per pair;
         w_in: (V, D) centre vectors; w_out: (V, D) context vectors.
 
     Returns:
@@ -443,7 +450,7 @@ def sgns_loss(center, context, negatives, w_in, w_out):
     ### BEGIN SOLUTION
     v = w_in[center]  # (B, D)
     positive = (w_out[context] * v).sum(dim=-1)  # (B,)
-    negative = (w_out[negatives] * v.unsqueeze(1)).sum(dim=-1)  # (B, K)
+    negative = (w_out[negatives] * v.unsqueeze(1)).sum(dim=-1)  # (B, k)
     loss = -F.logsigmoid(positive) - F.logsigmoid(-negative).sum(dim=-1)
     return loss.mean()
     ### END SOLUTION
@@ -476,9 +483,9 @@ def train_word2vec(tokens, vocab_size, dim, window, negatives, steps, lr, genera
     """Skip-gram with negative sampling, trained with Adam; returns the centre vectors.
 
     Args:
-        tokens: (N,) int64 stream; vocab_size: V; dim: D; window: the largest pair distance;
-        negatives: K; steps: Adam steps; lr: Adam's learning rate; generator: for every draw;
-        batch_size: pairs per step.
+        tokens: (T,) int64 stream; vocab_size: V; dim: D; window: the largest pair distance;
+        negatives: k noise tokens per pair; steps: Adam steps; lr: Adam's learning rate;
+        generator: for every draw; batch_size: pairs per step.
 
     Returns:
         w_in, (V, D), detached.
@@ -517,16 +524,16 @@ self_check("ch03.train_word2vec", train_word2vec)
 # Figure: the trained embeddings of the planted words on their first two principal components.
 try:
     corpus = planted_corpus(3000, seed=0)
-    E = train_word2vec(corpus.tokens, corpus.vocab_size, 16, 2, 5, 300, 0.03,
-                       generator=torch.Generator().manual_seed(0))
-    print(f"cluster purity {cluster_purity(E, corpus.words):.2f}, "
-          f"analogy accuracy {analogy_accuracy(E, corpus.words):.2f}")
-    _, xy, variance = pca(E[corpus.words.reshape(-1)], 2)
-    G, M, _ = corpus.words.shape
+    emb = train_word2vec(corpus.tokens, corpus.vocab_size, 16, 2, 5, 300, 0.03,
+                         generator=torch.Generator().manual_seed(0))
+    print(f"cluster purity {cluster_purity(emb, corpus.words):.2f}, "
+          f"analogy accuracy {analogy_accuracy(emb, corpus.words):.2f}")
+    _, xy, variance = pca(emb[corpus.words.reshape(-1)], 2)
+    n_topics, n_members, _ = corpus.words.shape
     fig, ax = plt.subplots(figsize=(7, 5))
-    for g in range(G):
-        for m in range(M):
-            i0, i1 = 2 * (g * M + m), 2 * (g * M + m) + 1
+    for g in range(n_topics):
+        for m in range(n_members):
+            i0, i1 = 2 * (g * n_members + m), 2 * (g * n_members + m) + 1
             ax.plot(xy[[i1, i0], 0], xy[[i1, i0], 1], "-", color=f"C{g}", alpha=0.5)
             ax.plot(xy[i0, 0], xy[i0, 1], "o", color=f"C{g}")
             ax.plot(xy[i1, 0], xy[i1, 1], "s", color=f"C{g}")
@@ -545,5 +552,5 @@ except NotImplementedError:
 #   relations off the geometry (excluding the question's own words).
 # - PCA (centre, SVD, $s^2 / (n - 1)$, a sign convention) projects embeddings to look at them.
 # - PMI compares co-occurrence with independence; PPMI rows are word vectors already.
-# - Skip-gram with negative sampling learns dense vectors whose products approximate PMI − log K;
+# - Skip-gram with negative sampling learns dense vectors whose products approximate PMI − log k;
 #   on a corpus with planted structure, its clusters and analogies can be checked exactly.

@@ -13,11 +13,12 @@
 # %% [markdown]
 # # Chapter 4 — Attention
 #
-# In this assignment you build the attention layer of a transformer out of its mathematical parts:
-# the softmax and its derivative, scaled dot-product attention with masks, multi-head attention, the
-# two normalisations that surround it, and finally a reading of attention as a classical kernel
-# smoother. The notebook follows Sections 4.1–4.4 of the book. Each part first derives the formula,
-# then shows what it does in a figure, and then asks you to implement it.
+# In this assignment you build the attention layer of a transformer out of its mathematical parts.
+# The notebook follows Sections 4.1–4.4 of the book: self-attention (scaled dot-product
+# attention, the factor $1/\sqrt{E}$ and masks), multi-head attention with the normalisations and
+# residual connections that surround it, the softmax itself (computed safely, and its derivative),
+# and finally a reading of attention as a classical kernel smoother. Each part first derives the
+# formula, then shows what it does in a figure, and then asks you to implement it.
 #
 # ## How to work through it
 #
@@ -41,7 +42,7 @@
 #   the same answer cell as the function that uses it. Code in any other cell does not exist for
 #   the grader.
 # - Hidden tests compare your functions with a reference implementation on many shapes (extra
-#   batch dimensions, length 1, long rows), in the dtypes `float32`, `float64` and `bfloat16`, on
+#   batch dimensions, length 1, non-contiguous inputs), in the dtypes `float32`, `float64` and `bfloat16`, on
 #   extreme inputs (logits around $\pm 10^4$, rows partly masked with $-\infty$), and through the
 #   backward pass (gradients are compared too).
 # - Tolerances depend on the dtype. In `bfloat16` you are expected to be about as accurate as a
@@ -55,16 +56,22 @@
 #
 # These apply to every docstring in the notebook.
 #
-# - Dimension letters: `B` batch, `H` number of heads, `T` sequence length (self-attention),
-#   `L` number of queries, `S` number of keys and values, `E` feature size of queries and keys,
-#   `Ev` feature size of values, `D` model width (`d_model`). `...` means any number of leading
-#   batch dimensions, which may also be zero.
+# - Dimension letters, as in the course's glossary
+#   ([docs/NOTATION.md](../../docs/NOTATION.md), which also lists the symbols of the formulas):
+#   `B` batch size, `T` sequence length, `L` number of queries, `S` number of keys (and of
+#   values), `H` number of heads, `E` head size (features of one head's queries and keys;
+#   $E = D/H$ in multi-head attention), `Ev` features of one head's values, `D` model width
+#   (`d_model`). In self-attention $L = S = T$. `...` means any number of leading batch
+#   dimensions, which may also be zero. Any other count is a lower-case letter defined where it
+#   is used.
 # - Vectors are rows. A token sequence is a matrix $X \in \mathbb{R}^{T \times D}$ whose row $t$
 #   is token $t$. A linear map acts on the right, $x W$; `nn.Linear` stores $W^\top$ and computes
 #   `x @ weight.T + bias`.
 # - **Boolean masks: `True` means "this query may attend to this key".** This is the convention of
 #   `torch.nn.functional.scaled_dot_product_attention`. Float masks are *added* to the scores.
 # - Softmax normalises over the last dimension unless stated otherwise.
+# - In formulas, $\tau$ is a softmax temperature (the letter $T$ is kept for the sequence length)
+#   and $n_{\text{layer}}$ the number of layers of a stack.
 
 # %% llmcourse={"role": "setup"}
 import math
@@ -79,7 +86,7 @@ from autograder.kernel import self_check
 _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
 
 # %% [markdown]
-# ## 4.1 From sequence to sequence
+# ## 4.1 Self-attention
 #
 # A layer of a language model takes a sequence of $T$ vectors $x_1, \dots, x_T \in \mathbb{R}^D$
 # and returns a new sequence $y_1, \dots, y_T$ of the same length. A *position-wise* map, the
@@ -107,8 +114,11 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # \alpha_j = \frac{\exp(s_j)}{\sum_{l=1}^{S} \exp(s_l)} .
 # $$
 #
-# The result is a blend of all the values, dominated by the values whose keys match the query
-# best. When one score is much larger than the others, the blend becomes the hard lookup again.
+# The map from scores to weights is the **softmax**. The result is a blend of all the values,
+# dominated by the values whose keys match the query best. When one score is much larger than the
+# others, the blend becomes the hard lookup again. Section 4.3 takes the softmax apart (how to
+# compute it without overflow, and its derivative) and has you implement it; until then
+# `torch.softmax` computes it for us.
 #
 # ### Queries, keys and values
 #
@@ -131,8 +141,11 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # another. Computing all the scores costs $O(L S E)$ operations and an $L \times S$ matrix, which
 # is quadratic in the sequence length.
 #
-# The rest of the chapter takes this formula apart: first the softmax (what it does, how to compute
-# it safely, and its derivative), then the factor $1/\sqrt{E}$, then masks.
+# The rest of this section looks at the two choices made around the softmax in this formula: the
+# factor $1/\sqrt{E}$, and masks, which hide some keys from some queries. Section 4.2 then runs
+# several attentions side by side and wraps them in normalisations and residual connections,
+# Section 4.3 opens up the softmax itself, and Section 4.4 reads the whole formula as a kernel
+# smoother from statistics.
 
 # %%
 # A soft dictionary with four entries. The keys are unit vectors pointing at 0, 90, 180 and 270
@@ -149,275 +162,28 @@ for sharpness in [0.0, 1.0, 4.0, 16.0]:
           f" -> answer {(weights @ values).item():.2f}")
 
 # %% [markdown]
-# ## Softmax
-#
-# For a vector of *logits* $x \in \mathbb{R}^n$ and a *temperature* $T > 0$,
-#
-# $$
-# \operatorname{softmax}_T(x)_i = \frac{\exp(x_i / T)}{\sum_{j=1}^{n} \exp(x_j / T)} .
-# $$
-#
-# The outputs are positive and sum to one, so they form a probability distribution over $n$ items.
-# The map preserves order: a larger logit gets a larger probability. The name says what it is: a
-# smooth version of the arg max, where the arg max is seen as the one-hot vector that picks the
-# largest entry.
-#
-# **Shift invariance.** Adding the same constant $c$ to every logit changes nothing:
-#
-# $$
-# \operatorname{softmax}_T(x + c\mathbf{1})_i
-# = \frac{e^{c/T} \exp(x_i/T)}{e^{c/T} \sum_j \exp(x_j/T)} = \operatorname{softmax}_T(x)_i .
-# $$
-#
-# Only the *differences* between logits matter. So the softmax has $n - 1$ degrees of freedom, and
-# its Jacobian (below) must send the direction $\mathbf{1}$ to zero.
-#
-# **The stable algorithm.** In `float32`, $\exp(z)$ overflows to `inf` for $z \gtrsim 88.7$ and
-# underflows to $0$ for $z \lesssim -103$. Evaluated as written, logits of $1000$ give
-# $\infty / \infty$ and logits of $-1000$ give $0/0$, and both are `NaN`. Shift invariance lets us
-# choose $c$ freely, so we choose $c = -\max_j x_j$ (divided by $T$):
-#
-# $$
-# \operatorname{softmax}_T(x)_i = \frac{\exp(z_i)}{\sum_j \exp(z_j)}, \qquad
-# z_i = \frac{x_i - \max_j x_j}{T} \le 0 .
-# $$
-#
-# Now no exponent is positive, so nothing overflows. The denominator contains the term
-# $\exp(0) = 1$, so it is at least $1$ and never $0$. Some of the other terms may still underflow to
-# $0$, but that is harmless: they were negligible next to the $1$ anyway. `bfloat16` has the same
-# exponent range as `float32` (with only 8 significant bits), so the same algorithm is safe there. In
-# `float16`, $\exp$ overflows already above $11.1$, so the shift is essential.
-#
-# **Masked entries.** A logit of $-\infty$ gives $\exp(-\infty) = 0$, so that item gets probability
-# exactly zero and the remaining items renormalise among themselves. The stable algorithm keeps
-# this property as long as the row has at least one finite entry, because then the maximum is
-# finite. If *every* entry is $-\infty$, we would be asking for a distribution over an empty set.
-# The subtraction then computes $-\infty - (-\infty) = \text{NaN}$. We deal with that case when we
-# get to attention.
-#
-# **The two limits of the temperature.** Let $m = \max_j x_j$ and let $M$ be the set of positions
-# where the maximum is attained. Then
-#
-# $$
-# \operatorname{softmax}_T(x)_i = \frac{\exp((x_i - m)/T)}{\sum_j \exp((x_j - m)/T)}
-# \xrightarrow[T \to 0]{} \frac{\mathbb{1}[i \in M]}{|M|},
-# $$
-#
-# because every term with $x_j < m$ goes to $0$ and every term with $x_j = m$ equals $1$. As
-# $T \to 0$ the softmax becomes the one-hot vector of the arg max (or the uniform distribution over
-# the tied maxima). As $T \to \infty$, every $x_i / T \to 0$, so every exponential tends to $1$ and
-# the softmax becomes uniform, $1/n$. The temperature moves continuously between "take the best"
-# and "ignore the scores". In attention, the factor $1/\sqrt{E}$ plays the role of a temperature.
-
-# %%
-# Figure 1: one fixed logit vector pushed through the softmax at several temperatures.
-logits = torch.tensor([3.0, 2.0, 1.5, 0.5, 0.0, -1.0])
-temperatures = [0.1, 0.5, 1.0, 2.0, 10.0]
-fig, axes = plt.subplots(1, len(temperatures), figsize=(15, 3), sharey=True)
-for ax, T in zip(axes, temperatures):
-    p = torch.softmax(logits / T, dim=0)
-    ax.bar(range(len(logits)), p, color="tab:blue")
-    ax.axhline(1 / len(logits), color="gray", linestyle=":", label="uniform 1/n")
-    ax.set_xticks(range(len(logits)), [f"{v:g}" for v in logits.tolist()])
-    ax.set_xlabel("logit")
-    ax.set_title(f"T = {T:g}")
-axes[0].set_ylabel("probability")
-axes[0].legend(loc="upper right", fontsize=8)
-fig.suptitle("Softmax of the same logits: T → 0 approaches the one-hot arg max, "
-             "T → ∞ the uniform distribution")
-fig.tight_layout()
-plt.show()
-
-
-# %% [markdown]
-# ### Exercise 1 — a numerically stable softmax
-#
-# Implement `softmax(x, dim=-1, temperature=1.0)` along any dimension, following the stable
-# algorithm above. Requirements:
-#
-# - no overflow and no `NaN` for logits as large as $\pm 10^4$, in every dtype;
-# - entries equal to $-\infty$ get probability exactly $0$, provided that their slice contains at
-#   least one finite entry;
-# - the function must be differentiable with autograd, because later exercises backpropagate
-#   through it;
-# - the output has the same shape and dtype as the input.
-#
-# **Not allowed:** `torch.softmax`, `torch.nn.functional.softmax`, `Tensor.softmax`,
-# `torch.special.softmax`, and their `log_softmax` versions.
-
-# %% llmcourse={"role": "answer", "exercise": "ch04.softmax"}
-def softmax(x, dim=-1, temperature=1.0):
-    """Numerically stable softmax of ``x / temperature`` along ``dim``.
-
-    Computes p_i = exp(x_i / T) / sum_j exp(x_j / T) over the dimension ``dim``.
-    Subtract the maximum of x / T along ``dim`` before exponentiating (shift
-    invariance), so that no exponent is positive and the denominator is >= 1.
-
-    Args:
-        x: floating-point tensor of logits. Entries may be -inf (masked out); every
-            slice along ``dim`` contains at least one finite entry.
-        dim: the dimension to normalise over.
-        temperature: a positive number T. Larger T gives a flatter distribution.
-
-    Returns:
-        A tensor with the shape and dtype of ``x``. Its slices along ``dim`` are
-        non-negative and sum to 1, and it is exactly 0 where ``x`` is -inf.
-
-    Shape:
-        x: (*), any shape.
-        Output: (*), the same shape as x.
-    """
-    ### BEGIN SOLUTION
-    z = x / temperature
-    # Shift invariance (Section 4.1): with c = max, every exponent is <= 0 and the
-    # denominator contains exp(0) = 1. The shift does not change the output, so its
-    # derivative contributes nothing and we need not backpropagate through the max.
-    z = z - z.amax(dim=dim, keepdim=True).detach()
-    e = torch.exp(z)
-    return e / e.sum(dim=dim, keepdim=True)
-    ### END SOLUTION
-
-
-# %% llmcourse={"role": "check", "exercise": "ch04.softmax"}
-self_check("ch04.softmax", softmax)
-
-
-# %%
-# Try it: the textbook formula against your stable softmax on extreme logits.
-def naive_softmax(x):
-    return torch.exp(x) / torch.exp(x).sum(dim=-1, keepdim=True)
-
-extreme = torch.tensor([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, -1e4], [3.0, float("-inf"), 1.0]])
-print("naive :\n", naive_softmax(extreme))
-try:
-    print("stable:\n", softmax(extreme))
-    print("rows sum to", softmax(extreme).sum(dim=-1))
-    print("T = 0.01:", softmax(torch.tensor([1.0, 2.0, 3.0]), temperature=0.01))
-    print("T = 100 :", softmax(torch.tensor([1.0, 2.0, 3.0]), temperature=100.0))
-except NotImplementedError:
-    print("Implement `softmax` above first, then re-run this cell.")
-
-
-# %% [markdown]
-# ## The Jacobian of the softmax
-#
-# Take $T = 1$ and write $p = \operatorname{softmax}(x)$, so $p_i = e^{x_i}/Z$ with
-# $Z = \sum_k e^{x_k}$. The quickest route is through the logarithm: since
-# $\log p_i = x_i - \log Z$ and $\partial \log Z / \partial x_j = e^{x_j}/Z = p_j$,
-#
-# $$
-# \frac{\partial \log p_i}{\partial x_j} = \delta_{ij} - p_j
-# \quad\Longrightarrow\quad
-# \frac{\partial p_i}{\partial x_j} = p_i\,(\delta_{ij} - p_j),
-# $$
-#
-# or, as a matrix,
-#
-# $$
-# J = \frac{\partial p}{\partial x} = \operatorname{diag}(p) - p\,p^\top .
-# $$
-#
-# With a temperature, the chain rule adds a factor: $J_T = \tfrac{1}{T}(\operatorname{diag}(p) - pp^\top)$.
-# The formula tells us several things.
-#
-# 1. **It depends on $x$ only through $p$.** To differentiate a softmax you do not need its
-#    input, only its output. This is why autograd saves the *output* of a softmax for the
-#    backward pass, and why the exercise below takes `p`.
-# 2. **It is symmetric**, $J = J^\top$.
-# 3. **Its rows and columns sum to zero**: $J\mathbf{1} = p - p\,(p^\top \mathbf{1}) = p - p = 0$.
-#    This is shift invariance in differential form: moving all logits together changes nothing.
-# 4. **It is positive semi-definite.** For any $v$,
-#    $v^\top J v = \sum_i p_i v_i^2 - \big(\sum_i p_i v_i\big)^2 = \operatorname{Var}_{i \sim p}[v_i] \ge 0$.
-#    In fact $J$ *is* a covariance matrix: the covariance of the one-hot vector $e_I$ when the
-#    index $I$ is drawn from $p$ (because $\mathbb{E}[e_I] = p$ and
-#    $\mathbb{E}[e_I e_I^\top] = \operatorname{diag}(p)$). When all $p_i > 0$, its null space is
-#    exactly the direction $\mathbf{1}$.
-# 5. **Saturation kills the gradient.** Every entry of $J$ contains a factor $p_i$, and the
-#    diagonal entries are $p_i(1 - p_i)$. If $p$ is nearly one-hot, say $p_k = 1 - \varepsilon$,
-#    every entry is $O(\varepsilon)$. Its trace, $1 - \sum_i p_i^2$, is largest for the uniform
-#    distribution and tends to $0$ at a one-hot vector. A saturated softmax passes almost no
-#    gradient back to its logits, so whatever produced those logits (queries and keys, in
-#    attention) stops learning.
-#
-# In the backward pass nobody builds the $n \times n$ matrix. The vector-Jacobian product
-# $g^\top J = p \odot \big(g - (g^\top p)\mathbf{1}\big)$ costs $O(n)$. Here we build $J$
-# explicitly so that we can look at it.
-
-# %% [markdown]
-# ### Exercise 2 — the softmax Jacobian
-#
-# Implement `softmax_jacobian(p)`. It takes softmax probabilities along the last dimension and
-# returns the Jacobian $\operatorname{diag}(p) - pp^\top$ for every batch entry. Useful functions:
-# `torch.diag_embed`, `unsqueeze`, broadcasting.
-#
-# **Not allowed:** the built-in softmax functions listed in Exercise 1 (you do not need them
-# anyway).
-
-# %% llmcourse={"role": "answer", "exercise": "ch04.softmax_jacobian"}
-def softmax_jacobian(p):
-    """Jacobian of the softmax, written in terms of its output.
-
-    If p = softmax(x) along the last dimension, return J with
-    J[..., i, j] = d p_i / d x_j = p_i * (delta_ij - p_j), that is
-    J = diag(p) - p p^T, computed separately for every batch entry.
-
-    Args:
-        p: probabilities (non-negative, summing to 1 along the last dimension).
-
-    Returns:
-        The Jacobian, in the dtype of ``p``.
-
-    Shape:
-        p: (..., n).
-        Output: (..., n, n).
-    """
-    ### BEGIN SOLUTION
-    # diag_embed puts p on the diagonal of the last two dims; the outer product broadcasts.
-    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (..., n, n)
-    ### END SOLUTION
-
-
-# %% llmcourse={"role": "check", "exercise": "ch04.softmax_jacobian"}
-self_check("ch04.softmax_jacobian", softmax_jacobian)
-
-# %%
-# Try it: your Jacobian against autograd, and the properties derived above.
-try:
-    x = torch.randn(5, dtype=torch.float64)
-    p = softmax(x)
-    J = softmax_jacobian(p)
-    J_autograd = torch.autograd.functional.jacobian(softmax, x)
-    print("max |J - J_autograd| :", (J - J_autograd).abs().max().item())
-    print("symmetric            :", torch.allclose(J, J.T))
-    print("row sums             :", J.sum(dim=-1).numpy().round(12))
-    print("eigenvalues          :", torch.linalg.eigvalsh(J).numpy().round(4))
-    for scale in [1.0, 10.0, 100.0]:
-        trace = softmax_jacobian(softmax(scale * x)).diagonal().sum().item()
-        print(f"logits x {scale:5.0f}: trace of J = {trace:.2e}")
-except NotImplementedError:
-    print("Implement `softmax` and `softmax_jacobian` above first, then re-run this cell.")
-
-# %% [markdown]
-# ## Why divide by $\sqrt{E}$?
+# ### Why divide by $\sqrt{E}$?
 #
 # Suppose that at initialisation the entries of a query $q$ and a key $k$ in $\mathbb{R}^E$ are
-# independent, with mean $0$ and variance $1$. Then $q \cdot k = \sum_{m=1}^{E} q_m k_m$ is a sum
-# of $E$ terms, each with mean $\mathbb{E}[q_m]\,\mathbb{E}[k_m] = 0$ and variance
-# $\mathbb{E}[q_m^2]\,\mathbb{E}[k_m^2] = 1$. The terms are uncorrelated, so the variances add:
+# independent, with mean $0$ and variance $1$. Then $q \cdot k = \sum_{i=1}^{E} q_i k_i$ is a sum
+# of $E$ terms, each with mean $\mathbb{E}[q_i]\,\mathbb{E}[k_i] = 0$ and variance
+# $\mathbb{E}[q_i^2]\,\mathbb{E}[k_i^2] = 1$. The terms are uncorrelated, so the variances add:
 #
 # $$
 # \operatorname{Var}(q \cdot k) = E, \qquad \operatorname{std}(q \cdot k) = \sqrt{E} .
 # $$
 #
 # With $E = 64$ the raw scores have a standard deviation of $8$; with $E = 1024$ it is $32$. Logits
-# that differ by tens put the softmax deep into its one-hot regime. That is the same as running it
-# at a temperature $\sqrt{E}$ times too low. By property 5 of the Jacobian, the gradient that
-# reaches the scores, and through them the queries and keys, then almost vanishes. The attention
-# pattern stays frozen at whichever key happened to win at initialisation.
+# that differ by tens put the softmax deep into its one-hot regime: nearly all the weight goes to
+# the key with the largest score. A softmax in that regime passes almost no gradient back to its
+# inputs (Section 4.3 shows why: every entry of its Jacobian carries a factor $p_i$ or
+# $1 - p_i$). So the gradient that reaches the scores, and through them the queries and keys,
+# almost vanishes, and the attention pattern stays frozen at whichever key happened to win at
+# initialisation.
 #
 # Dividing the scores by $\sqrt{E}$ brings their variance back to $1$ whatever the width. The
 # softmax then starts in its responsive range. The assumption of unit-variance entries is roughly
-# what standard initialisation together with the normalisation layers of Section 4.3 provide.
+# what standard initialisation together with the normalisation layers of Section 4.2 provide.
 #
 # The figure checks this numerically. It shows the variance of $q \cdot k$ for random Gaussian
 # vectors. It also shows two properties of a softmax over 16 such scores: how much of the
@@ -506,22 +272,23 @@ def self_score_variance(E, s):
 self_check("ch04.self_score_variance", self_score_variance)
 
 # %% [markdown]
-# ## Scaled dot-product attention with masks
+# ### Scaled dot-product attention with masks
 #
 # With a mask, the full operation is
 #
 # $$
-# \operatorname{Attention}(Q, K, V; M) = \operatorname{softmax}\!\big(s\, Q K^\top + M\big)\, V,
-# \qquad s = \tfrac{1}{\sqrt{E}} \text{ by default},
+# \operatorname{Attention}(Q, K, V; \mathcal{M}) = \operatorname{softmax}\!\big(c\, Q K^\top + \mathcal{M}\big)\, V,
+# \qquad c = \tfrac{1}{\sqrt{E}} \text{ by default},
 # $$
 #
-# where $M \in (\mathbb{R} \cup \{-\infty\})^{L \times S}$ is added to the scores. Masks are needed
+# where the mask $\mathcal{M} \in (\mathbb{R} \cup \{-\infty\})^{L \times S}$ is added to the
+# scores. Masks are needed
 # for several reasons. In a causal language model, position $i$ predicts token $i+1$, so it must not
 # see the tokens after it. In a batch of sequences padded to a common length, the padding positions
 # are not real tokens and must be ignored. And several documents packed into one row must not see
 # each other.
 #
-# ### The mask goes *before* the softmax
+# #### The mask goes *before* the softmax
 #
 # Adding $-\infty$ to score $(i, j)$ makes $\exp(-\infty) = 0$. The weight of key $j$ is then
 # exactly zero, and the softmax renormalises over the keys that remain. Row $i$ stays a proper
@@ -539,13 +306,13 @@ self_check("ch04.self_score_variance", self_score_variance)
 # before the softmax. Adding $-\infty$ to the scores does it in one pass, and it is what fused
 # attention kernels do.
 #
-# ### Boolean and float masks
+# #### Boolean and float masks
 #
 # - A **boolean** mask has `True` where the query **may attend** to the key. Scores where the mask
 #   is `False` are set to $-\infty$. This is the convention of
 #   `torch.nn.functional.scaled_dot_product_attention`, and the one used throughout this course.
-# - A **float** mask is **added** to the scores. A boolean mask $m$ corresponds to the float mask
-#   that is $0$ where $m$ is `True` and $-\infty$ where it is `False`. A float mask can also carry
+# - A **float** mask is **added** to the scores. A boolean mask corresponds to the float mask
+#   that is $0$ where it is `True` and $-\infty$ where it is `False`. A float mask can also carry
 #   soft biases, for example a penalty that grows with the distance $|i - j|$.
 # - A mask only needs to *broadcast* to the score shape `(..., L, S)`. An `(L, S)` mask is shared by
 #   every batch entry and head, and a `(B, 1, 1, S)` mask hides padding keys per sequence.
@@ -556,7 +323,7 @@ self_check("ch04.self_score_variance", self_score_variance)
 # > causal model then attends only to the future. Whenever a mask crosses an API boundary, check
 # > its polarity.
 #
-# ### The causal mask
+# #### The causal mask
 #
 # Query $i$ may attend to key $j$ if and only if $j \le i$. The **diagonal is included**: a token
 # sees itself. For $L = S$ this is the lower-triangular matrix of `True`s. When $L \neq S$,
@@ -567,14 +334,17 @@ self_check("ch04.self_score_variance", self_score_variance)
 # positions of a sequence of length $S$, and the right mask is aligned to the **bottom right**:
 # $[\,j \le i + S - L\,]$. `is_causal` does not build that mask; pass it explicitly in that case.
 #
-# ### Queries with nothing to attend to
+# #### Queries with nothing to attend to
 #
-# If a query's row of the mask is entirely `False` (or $-\infty$), its softmax would be $0/0$.
-# PyTorch's `scaled_dot_product_attention` returns a **zero output row** for such a query, with zero
-# gradients, instead of `NaN`. Your implementation must do the same.
+# If a query's row of the mask is entirely `False` (or $-\infty$), every weight of its softmax is
+# $0/0$, and `torch.softmax` returns `NaN` for the whole row. PyTorch's
+# `scaled_dot_product_attention` returns a **zero output row** for such a query, with zero
+# gradients, instead of `NaN`. Your implementation must do the same. One way: before the softmax,
+# replace the scores of such a row by harmless finite values (zeros, say), and afterwards set its
+# weights to zero; `masked_fill` does both and also stops the gradient from reaching those rows.
 
 # %%
-# Figure 2: attention weights for 8 random tokens, without and with the causal mask.
+# Figure: attention weights for 8 random tokens, without and with the causal mask.
 # A trick to read the weights out of the built-in attention: with V = identity, the output
 # softmax(QK^T/sqrt(E)) @ I is the weight matrix itself.
 T, E = 8, 16
@@ -630,21 +400,22 @@ for name, fn in [("after softmax ", weights_masked_after), ("before softmax", we
 
 
 # %% [markdown]
-# ### Exercise 3 — scaled dot-product attention
+# ### Exercise 1 — scaled dot-product attention
 #
 # Implement `scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None)`
 # with the same semantics as `torch.nn.functional.scaled_dot_product_attention`, without dropout:
 #
-# - scores $s\, q k^\top$ with $s$ = `scale`, or $1/\sqrt{E}$ when `scale` is `None`;
+# - scores $c\, q k^\top$ with $c$ = `scale`, or $1/\sqrt{E}$ when `scale` is `None`;
 # - a boolean `attn_mask` (`True` = may attend) or a float `attn_mask` that is added to the scores,
 #   broadcastable to `(..., L, S)`;
 # - `is_causal=True` applies the top-left aligned causal mask described above. You may assume that
 #   `attn_mask` and `is_causal=True` are not given together (PyTorch refuses that combination);
 # - a query that may attend to no key at all gets an output row of zeros and no `NaN` gradients;
-# - use **your own `softmax`** from Exercise 1.
+# - for the softmax, use `torch.softmax` (you build your own in Section 4.3; if you call yours
+#   here instead, PyTorch's stands in for it while this exercise is graded, so a bug in it is
+#   charged to the softmax exercise only).
 #
-# **Not allowed:** `torch.nn.functional.scaled_dot_product_attention` (under any name), and the
-# built-in softmax functions.
+# **Not allowed:** `torch.nn.functional.scaled_dot_product_attention` (under any name).
 
 # %% llmcourse={"role": "answer", "exercise": "ch04.scaled_dot_product_attention"}
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
@@ -691,7 +462,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
     # 0/0 = NaN: give its row harmless scores for the softmax, then zero its weights.
     # masked_fill also stops the gradient from reaching those rows.
     visible = (scores > float("-inf")).any(dim=-1, keepdim=True)  # (..., L, 1)
-    weights = softmax(scores.masked_fill(~visible, 0.0), dim=-1)  # (..., L, S)
+    weights = torch.softmax(scores.masked_fill(~visible, 0.0), dim=-1)  # (..., L, S)
     weights = weights.masked_fill(~visible, 0.0)
     return weights @ v  # (..., L, Ev)
     ### END SOLUTION
@@ -723,21 +494,27 @@ try:
     out_changed = scaled_dot_product_attention(x_changed, x_changed, x_changed, is_causal=True)
     print("outputs 0..3 unchanged:", torch.equal(out[:4], out_changed[:4]))
 except NotImplementedError:
-    print("Implement `softmax` and `scaled_dot_product_attention` first, then re-run this cell.")
+    print("Implement `scaled_dot_product_attention` first, then re-run this cell.")
 
 
 # %% [markdown]
-# ## 4.2 Multi-head attention
+# ## 4.2 Multi-head attention, norms and residuals
+#
+# A transformer layer uses attention in a particular form: several attentions side by side
+# (multi-head attention), with a normalisation in front and a residual connection around it. This
+# section builds the three pieces.
+#
+# ### Multi-head attention
 #
 # One attention gives each query *one* distribution over the keys and returns *one* average. A
 # token often needs several different things at once, for example the previous token, the subject
 # of the sentence and the matching opening bracket. A single softmax can only compromise between
 # them and return a blurred mix. **Multi-head attention** runs $H$ attentions in parallel, each in its
-# own subspace of dimension $D/H$:
+# own subspace of dimension $E = D/H$ (the head size):
 #
 # $$
 # \operatorname{head}_h = \operatorname{Attention}\big(X W_Q^{(h)},\, X W_K^{(h)},\, X W_V^{(h)}\big),
-# \qquad W_Q^{(h)}, W_K^{(h)}, W_V^{(h)} \in \mathbb{R}^{D \times D/H},
+# \qquad W_Q^{(h)}, W_K^{(h)}, W_V^{(h)} \in \mathbb{R}^{D \times E},
 # $$
 #
 # $$
@@ -746,26 +523,26 @@ except NotImplementedError:
 # $$
 #
 # Each head has its own queries and keys, and so its own attention pattern. The values it returns
-# live in its own $D/H$-dimensional subspace, and the output projection $W_O$ mixes the heads back
-# together. Narrowing each head to $D/H$ keeps the total cost the same as one head of full width.
-# The projections cost $O(TD^2)$ whatever $H$ is, and the scores cost
-# $H \cdot T^2 \cdot D/H = T^2 D$.
+# live in its own $E$-dimensional subspace, and the output projection $W_O$ mixes the heads back
+# together. Narrowing each head to $E = D/H$ keeps the total cost the same as one head of full
+# width. The projections cost $O(TD^2)$ whatever $H$ is, and the scores cost
+# $H \cdot T^2 \cdot E = T^2 D$.
 #
-# ### Splitting into heads is a reshape
+# #### Splitting into heads is a reshape
 #
 # Put the $H$ matrices $W_Q^{(h)}$ side by side and you get one $D \times D$ matrix
 # $W_Q = [W_Q^{(1)} \cdots W_Q^{(H)}]$. So one `nn.Linear(D, D)` computes the queries of all heads
-# at once, and feature block $h$ of its output (features $h\frac{D}{H}$ to $(h+1)\frac{D}{H} - 1$)
-# belongs to head $h$. To give every head its own attention, reshape so that the heads become a
+# at once, and feature block $h$ of its output (features $hE$ to $(h+1)E - 1$) belongs to head
+# $h$. To give every head its own attention, reshape so that the heads become a
 # batch dimension:
 #
 # $$
-# (B, T, D) \xrightarrow{\;\texttt{view}\;} (B, T, H, D/H)
-# \xrightarrow{\;\texttt{transpose(1, 2)}\;} (B, H, T, D/H).
+# (B, T, D) \xrightarrow{\;\texttt{view}\;} (B, T, H, E)
+# \xrightarrow{\;\texttt{transpose(1, 2)}\;} (B, H, T, E), \qquad E = D/H.
 # $$
 #
 # Scaled dot-product attention then treats the $B \cdot H$ pairs as independent problems. Afterwards,
-# undo the reshape: `transpose(1, 2)` back to $(B, T, H, D/H)$, then merge the last two dimensions
+# undo the reshape: `transpose(1, 2)` back to $(B, T, H, E)$, then merge the last two dimensions
 # into $(B, T, D)$. This merge *is* the concatenation $[\operatorname{head}_1, \dots, \operatorname{head}_H]$.
 # Two traps:
 #
@@ -774,7 +551,7 @@ except NotImplementedError:
 # - `view(B, H, T, D // H)` directly on the $(B, T, D)$ tensor runs without error but mixes
 #   positions and features. The split must be `view(B, T, H, D // H)` followed by the transpose.
 #
-# ### Parameter count
+# #### Parameter count
 #
 # There are four $D \times D$ weight matrices ($W_Q, W_K, W_V, W_O$) and, with biases, four bias
 # vectors of length $D$:
@@ -787,35 +564,35 @@ except NotImplementedError:
 # $4 \cdot 589{,}824 + 3{,}072 = 2{,}362{,}368$ parameters per attention layer.
 
 # %% [markdown]
-# ### Exercise 4 — multi-head self-attention
+# ### Exercise 2 — multi-head self-attention
 #
 # Implement `MultiHeadAttention(d_model, n_heads, bias=True)`:
 #
-# - `__init__` stores `self.n_heads` and creates exactly four layers,
-#   `self.q_proj`, `self.k_proj`, `self.v_proj`, `self.out_proj`, each
-#   `nn.Linear(d_model, d_model, bias=bias)`, in that order. The tests load weights by these names.
-#   Raise a `ValueError` if `d_model` is not divisible by `n_heads`;
+# - `__init__` creates four layers, `self.q_proj`, `self.k_proj`, `self.v_proj`, `self.out_proj`,
+#   each `nn.Linear(d_model, d_model, bias=bias)`: the tests load their weights by these names.
+#   It raises a `ValueError` if `d_model` is not divisible by `n_heads` (one of the checks
+#   builds such a module);
 # - `forward(x, attn_mask=None, is_causal=False)` projects `x`, splits the heads with
-#   `view(B, T, H, D // H).transpose(1, 2)`, runs **your** `scaled_dot_product_attention` (passing
-#   the mask and `is_causal` through unchanged), merges the heads and applies `out_proj`.
+#   `view(B, T, H, E).transpose(1, 2)` where $E = D/H$, runs **your**
+#   `scaled_dot_product_attention` from Exercise 1 (passing the mask, boolean or float, and
+#   `is_causal` through unchanged), merges the heads and applies `out_proj`.
 #
 # **Not allowed:** `torch.nn.MultiheadAttention`, `torch.nn.functional.multi_head_attention_forward`,
-# `torch.nn.functional.scaled_dot_product_attention`, and the built-in softmax functions.
+# `torch.nn.functional.scaled_dot_product_attention`.
 
 # %% llmcourse={"role": "answer", "exercise": "ch04.multi_head_attention"}
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention (Section 4.2).
 
     Args:
-        d_model: model width D; must be divisible by ``n_heads``.
-        n_heads: number of heads H; each head works in dimension D / H.
+        d_model: model width D; must be divisible by ``n_heads`` (ValueError if not).
+        n_heads: number of heads H; each head works in dimension E = D / H.
         bias: whether the four linear layers have a bias.
 
     Attributes:
-        n_heads: H.
         q_proj, k_proj, v_proj: nn.Linear(D, D) computing the queries, keys and
             values of all heads at once (head h owns output features
-            h*D/H .. (h+1)*D/H - 1).
+            h*E .. (h+1)*E - 1).
         out_proj: nn.Linear(D, D) applied to the concatenated heads.
     """
 
@@ -851,11 +628,12 @@ class MultiHeadAttention(nn.Module):
         ### BEGIN SOLUTION
         B, T, D = x.shape
         H = self.n_heads
-        q = self.q_proj(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, D/H)
-        k = self.k_proj(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, D/H)
-        v = self.v_proj(x).view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, D/H)
-        y = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)  # (B, H, T, D/H)
-        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, H, D/H) -> (B, T, D): heads concatenated
+        E = D // H  # the head size
+        q = self.q_proj(x).view(B, T, H, E).transpose(1, 2)  # (B, H, T, E)
+        k = self.k_proj(x).view(B, T, H, E).transpose(1, 2)  # (B, H, T, E)
+        v = self.v_proj(x).view(B, T, H, E).transpose(1, 2)  # (B, H, T, E)
+        y = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)  # (B, H, T, E)
+        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, H, E) -> (B, T, D): heads concatenated
         return self.out_proj(y)  # (B, T, D)
         ### END SOLUTION
 
@@ -887,15 +665,16 @@ try:
     print("max difference, polarity converted:", (ours - theirs).abs().max().item())
     print("max difference, mask passed as is :", (ours - inverted).abs().max().item())
 except NotImplementedError:
-    print("Implement Exercises 1, 3 and 4 first, then re-run this cell.")
+    print("Implement Exercises 1 and 2 first, then re-run this cell.")
 
 
 # %% [markdown]
-# ## 4.3 Normalisation and residual connections
-#
 # ### LayerNorm
 #
-# LayerNorm normalises each token's feature vector $x \in \mathbb{R}^D$ on its own:
+# In a transformer, every attention (and every feed-forward network) comes with a normalisation
+# of the token vectors: in front of it, or after the residual addition (where exactly is discussed
+# at the end of this section). LayerNorm normalises each token's feature vector
+# $x \in \mathbb{R}^D$ on its own:
 #
 # $$
 # \mu = \frac{1}{D} \sum_{i=1}^{D} x_i, \qquad
@@ -932,18 +711,19 @@ except NotImplementedError:
 # When the features already have mean zero, RMSNorm equals LayerNorm without $\beta$.
 
 # %% [markdown]
-# ### Exercise 5 — LayerNorm
+# ### Exercise 3 — LayerNorm
 #
 # Implement `layer_norm(x, weight, bias, eps=1e-5)` over the last dimension, exactly as in the
 # formula: biased variance, $\varepsilon$ inside the square root, then the affine `weight` ($\gamma$)
-# and `bias` ($\beta$). If `weight` or `bias` is `None`, leave out that step.
+# and `bias` ($\beta$). Either of them may be `None`: then leave out that step only (the hidden
+# tests pass each of them as `None`, alone and together).
 #
 # **Not allowed:** `torch.nn.functional.layer_norm`, `torch.layer_norm`, `torch.nn.LayerNorm`
-# (and the other built-in normalisation layers: `group_norm`, `rms_norm`, ...).
+# (which calls it) and `torch.nn.functional.group_norm` (which computes it too).
 
 # %% llmcourse={"role": "answer", "exercise": "ch04.layer_norm"}
 def layer_norm(x, weight, bias, eps=1e-5):
-    """Layer normalisation over the last dimension (Section 4.3).
+    """Layer normalisation over the last dimension (Section 4.2).
 
     y = weight * (x - mean) / sqrt(var + eps) + bias, where mean and var are taken
     over the last dimension and var is the biased variance (divide by D).
@@ -979,18 +759,18 @@ self_check("ch04.layer_norm", layer_norm)
 
 
 # %% [markdown]
-# ### Exercise 6 — RMSNorm
+# ### Exercise 4 — RMSNorm
 #
 # Implement `rms_norm(x, weight, eps=1e-6)` over the last dimension:
-# $x / \sqrt{\operatorname{mean}(x^2) + \varepsilon}$, then multiply by `weight` (skip that if it is
-# `None`).
+# $x / \sqrt{\operatorname{mean}(x^2) + \varepsilon}$, then multiply by `weight`; if `weight` is
+# `None`, skip that step and return the normalised $x$.
 #
-# **Not allowed:** `torch.nn.functional.rms_norm`, `torch.rms_norm`, `torch.nn.RMSNorm` (and the other
-# built-in normalisation layers).
+# **Not allowed:** `torch.nn.functional.rms_norm`, `torch.rms_norm`, `torch.nn.RMSNorm` (which
+# calls it).
 
 # %% llmcourse={"role": "answer", "exercise": "ch04.rms_norm"}
 def rms_norm(x, weight, eps=1e-6):
-    """RMS normalisation over the last dimension (Section 4.3).
+    """RMS normalisation over the last dimension (Section 4.2).
 
     y = weight * x / sqrt(mean(x^2) + eps), with the mean taken over the last dimension.
     There is no centring and no bias.
@@ -1042,39 +822,41 @@ except NotImplementedError:
 # A transformer block does not replace its input; it adds an update to it:
 #
 # $$
-# x_{l+1} = x_l + F_l(x_l).
+# x_{l+1} = x_l + f_l(x_l),
 # $$
 #
-# The sequence $x_0, x_1, \dots, x_L$ is called the **residual stream**: each block reads it and
-# writes an increment into it. The Jacobian of one block is
+# where $f_l$ is the block's own function (an attention, or a feed-forward network). The sequence
+# $x_0, x_1, \dots, x_{n_{\text{layer}}}$ is called the **residual stream**: each of the
+# $n_{\text{layer}}$ blocks reads it and writes an increment into it. The Jacobian of one block is
 #
 # $$
-# \frac{\partial x_{l+1}}{\partial x_l} = I + \frac{\partial F_l}{\partial x_l},
+# \frac{\partial x_{l+1}}{\partial x_l} = I + \frac{\partial f_l}{\partial x_l},
 # $$
 #
 # and backpropagation multiplies these matrices from the top down:
 #
 # $$
-# \frac{\partial x_L}{\partial x_l} = \prod_{k=l}^{L-1} \Big(I + \frac{\partial F_k}{\partial x_k}\Big)
-# = I + \sum_k \frac{\partial F_k}{\partial x_k}
-#   + \sum_{k > m} \frac{\partial F_k}{\partial x_k}\frac{\partial F_m}{\partial x_m} + \cdots
+# \frac{\partial x_{n_{\text{layer}}}}{\partial x_l}
+# = \prod_{k=l}^{n_{\text{layer}}-1} \Big(I + \frac{\partial f_k}{\partial x_k}\Big)
+# = I + \sum_k \frac{\partial f_k}{\partial x_k}
+#   + \sum_{k > j} \frac{\partial f_k}{\partial x_k}\frac{\partial f_j}{\partial x_j} + \cdots
 # $$
 #
 # The leading $I$ is a direct path. The gradient at the output reaches every layer unchanged, however
 # small the blocks' own Jacobians are. Without the skip connection only the product
-# $\prod_k \partial F_k / \partial x_k$ remains, and its size typically shrinks or grows
+# $\prod_k \partial f_k / \partial x_k$ remains, and its size typically shrinks or grows
 # geometrically with depth. These are the vanishing and exploding gradients of deep plain networks.
 #
 # ### Where does the normalisation go?
 #
-# - **Post-norm** (the original Transformer): $x_{l+1} = \operatorname{LN}\big(x_l + F_l(x_l)\big)$.
+# - **Post-norm** (the original Transformer): $x_{l+1} = \operatorname{LN}\big(x_l + f_l(x_l)\big)$.
 #   The normalisation sits *on* the residual path, so the skip term reaches layer $l$ only after
 #   passing through the Jacobian of every LayerNorm above it. Each of those Jacobians is a projection
-#   scaled by $1/\sigma$, where $\sigma$ is the standard deviation of $x + F(x)$, typically
+#   scaled by $1/\sigma$, where $\sigma$ is the standard deviation of $x_l + f_l(x_l)$, typically
 #   greater than 1. The clean identity path is lost. Whether deep layers get gradient then depends
 #   on the blocks themselves, which makes deep post-norm stacks sensitive to initialisation and
 #   learning rate; in practice they need a learning-rate warm-up.
-# - **Pre-norm** (GPT-2 and most LLMs since): $x_{l+1} = x_l + F_l\big(\operatorname{LN}(x_l)\big)$,
+# - **Pre-norm** (GPT-2 and most LLMs since): $x_{l+1} = x_l + f_l\big(\operatorname{LN}(x_l)\big)$,
 #   with one final LayerNorm before the output layer. The residual stream itself is never
 #   normalised, so the identity term survives exactly over any depth. The normalisation only
 #   controls what each block *sees*. This is why pre-norm stacks of dozens of layers train stably with
@@ -1139,23 +921,286 @@ plt.show()
 # lower layers get gradient only through the blocks' own Jacobians.
 
 # %% [markdown]
-# ## 4.4 Attention as a kernel method
+# ## 4.3 Softmax
 #
-# Attention has a much older relative in statistics. Given data $(x_i, y_i)$, $i = 1, \dots, N$, with
-# $x_i \in \mathbb{R}^E$ and $y_i \in \mathbb{R}^{E_v}$, **Nadaraya–Watson regression** predicts at a new
-# point $x$ by averaging the $y_i$, weighting each by how close $x_i$ is to $x$:
+# Sections 4.1 and 4.2 used `torch.softmax` as a black box. This section opens it: what it does,
+# how to compute it without overflow, and its derivative, which decides how much gradient
+# attention passes back to its queries and keys.
+#
+# For a vector of *logits* $x \in \mathbb{R}^n$ (a row of $n$ scores) and a *temperature*
+# $\tau > 0$,
 #
 # $$
-# \hat f(x) = \sum_{i=1}^{N} \frac{K(x, x_i)}{\sum_{j=1}^{N} K(x, x_j)}\, y_i,
-# \qquad K(x, x') = \exp\!\Big(-\frac{\lVert x - x' \rVert^2}{2h^2}\Big),
+# \operatorname{softmax}_\tau(x)_i = \frac{\exp(x_i / \tau)}{\sum_{j=1}^{n} \exp(x_j / \tau)} .
+# $$
+#
+# The outputs are positive and sum to one, so they form a probability distribution over $n$ items.
+# The map preserves order: a larger logit gets a larger probability. The name says what it is: a
+# smooth version of the arg max, where the arg max is seen as the one-hot vector that picks the
+# largest entry.
+#
+# **Shift invariance.** Adding the same constant $c$ to every logit changes nothing:
+#
+# $$
+# \operatorname{softmax}_\tau(x + c\mathbf{1})_i
+# = \frac{e^{c/\tau} \exp(x_i/\tau)}{e^{c/\tau} \sum_j \exp(x_j/\tau)}
+# = \operatorname{softmax}_\tau(x)_i .
+# $$
+#
+# Only the *differences* between logits matter. So the softmax has $n - 1$ degrees of freedom, and
+# its Jacobian (below) must send the direction $\mathbf{1}$ to zero.
+#
+# **The stable algorithm.** In `float32`, $\exp(z)$ overflows to `inf` for $z \gtrsim 88.7$ and
+# underflows to $0$ for $z \lesssim -103$. Evaluated as written, logits of $1000$ give
+# $\infty / \infty$ and logits of $-1000$ give $0/0$, and both are `NaN`. Shift invariance lets us
+# choose $c$ freely, so we choose $c = -\max_j x_j$ (divided by $\tau$):
+#
+# $$
+# \operatorname{softmax}_\tau(x)_i = \frac{\exp(z_i)}{\sum_j \exp(z_j)}, \qquad
+# z_i = \frac{x_i - \max_j x_j}{\tau} \le 0 .
+# $$
+#
+# Now no exponent is positive, so nothing overflows. The denominator contains the term
+# $\exp(0) = 1$, so it is at least $1$ and never $0$. Some of the other terms may still underflow to
+# $0$, but that is harmless: they were negligible next to the $1$ anyway. `bfloat16` has the same
+# exponent range as `float32` (with only 8 significant bits), so the same algorithm is safe there. In
+# `float16`, $\exp$ overflows already above $11.1$, so the shift is essential.
+#
+# **Masked entries.** A logit of $-\infty$ gives $\exp(-\infty) = 0$, so that item gets probability
+# exactly zero and the remaining items renormalise among themselves. The stable algorithm keeps
+# this property as long as the row has at least one finite entry, because then the maximum is
+# finite. If *every* entry is $-\infty$, we would be asking for a distribution over an empty set.
+# The subtraction then computes $-\infty - (-\infty) = \text{NaN}$. That is the fully masked query
+# of Section 4.1, which attention handles around the softmax (a zero output row), so your softmax
+# need not handle it.
+#
+# **The two limits of the temperature.** Let $x_{\max} = \max_j x_j$ and let $\mathcal{A}$ be the
+# set of positions where the maximum is attained. Then
+#
+# $$
+# \operatorname{softmax}_\tau(x)_i
+# = \frac{\exp((x_i - x_{\max})/\tau)}{\sum_j \exp((x_j - x_{\max})/\tau)}
+# \xrightarrow[\tau \to 0]{} \frac{\mathbb{1}[i \in \mathcal{A}]}{|\mathcal{A}|},
+# $$
+#
+# because every term with $x_j < x_{\max}$ goes to $0$ and every term with $x_j = x_{\max}$ equals
+# $1$. As $\tau \to 0$ the softmax becomes the one-hot vector of the arg max (or the uniform
+# distribution over the tied maxima). As $\tau \to \infty$, every $x_i / \tau \to 0$, so every
+# exponential tends to $1$ and the softmax becomes uniform, $1/n$. The temperature moves
+# continuously between "take the best" and "ignore the scores". In attention, the factor
+# $1/\sqrt{E}$ of Section 4.1 plays the role of a temperature $\tau = \sqrt{E}$: without it the
+# scores would be read at a temperature $\sqrt{E}$ times too low.
+
+# %%
+# Figure: one fixed logit vector pushed through the softmax at several temperatures tau.
+logits = torch.tensor([3.0, 2.0, 1.5, 0.5, 0.0, -1.0])
+temperatures = [0.1, 0.5, 1.0, 2.0, 10.0]
+fig, axes = plt.subplots(1, len(temperatures), figsize=(15, 3), sharey=True)
+for ax, tau in zip(axes, temperatures):
+    p = torch.softmax(logits / tau, dim=0)
+    ax.bar(range(len(logits)), p, color="tab:blue")
+    ax.axhline(1 / len(logits), color="gray", linestyle=":", label="uniform 1/n")
+    ax.set_xticks(range(len(logits)), [f"{v:g}" for v in logits.tolist()])
+    ax.set_xlabel("logit")
+    ax.set_title(f"τ = {tau:g}")
+axes[0].set_ylabel("probability")
+axes[0].legend(loc="upper right", fontsize=8)
+fig.suptitle("Softmax of the same logits: τ → 0 approaches the one-hot arg max, "
+             "τ → ∞ the uniform distribution")
+fig.tight_layout()
+plt.show()
+
+
+# %% [markdown]
+# ### Exercise 5 — a numerically stable softmax
+#
+# Implement `softmax(x, dim=-1, temperature=1.0)` along any dimension, following the stable
+# algorithm above. Requirements:
+#
+# - no overflow and no `NaN` for logits as large as $\pm 10^4$, in every dtype;
+# - entries equal to $-\infty$ get probability exactly $0$, provided that their slice contains at
+#   least one finite entry;
+# - the function must be differentiable with autograd: the kernel smoother of Section 4.4, and
+#   any model built on it, backpropagate through it;
+# - the output has the same shape and dtype as the input.
+#
+# **Not allowed:** `torch.softmax`, `torch.nn.functional.softmax`, `Tensor.softmax`,
+# `torch.special.softmax`, and their `log_softmax` versions.
+
+# %% llmcourse={"role": "answer", "exercise": "ch04.softmax"}
+def softmax(x, dim=-1, temperature=1.0):
+    """Numerically stable softmax of ``x / temperature`` along ``dim``.
+
+    Computes p_i = exp(x_i / tau) / sum_j exp(x_j / tau) over the dimension ``dim``.
+    Subtract the maximum of x / T along ``dim`` before exponentiating (shift
+    invariance), so that no exponent is positive and the denominator is >= 1.
+
+    Args:
+        x: floating-point tensor of logits. Entries may be -inf (masked out); every
+            slice along ``dim`` contains at least one finite entry.
+        dim: the dimension to normalise over.
+        temperature: a positive number tau. Larger tau gives a flatter distribution.
+
+    Returns:
+        A tensor with the shape and dtype of ``x``. Its slices along ``dim`` are
+        non-negative and sum to 1, and it is exactly 0 where ``x`` is -inf.
+
+    Shape:
+        x: (*), any shape.
+        Output: (*), the same shape as x.
+    """
+    ### BEGIN SOLUTION
+    z = x / temperature
+    # Shift invariance (Section 4.3): with c = max, every exponent is <= 0 and the
+    # denominator contains exp(0) = 1. The shift does not change the output, so its
+    # derivative contributes nothing and we need not backpropagate through the max.
+    z = z - z.amax(dim=dim, keepdim=True).detach()
+    e = torch.exp(z)
+    return e / e.sum(dim=dim, keepdim=True)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch04.softmax"}
+self_check("ch04.softmax", softmax)
+
+
+# %%
+# Try it: the textbook formula against your stable softmax on extreme logits.
+def naive_softmax(x):
+    return torch.exp(x) / torch.exp(x).sum(dim=-1, keepdim=True)
+
+extreme = torch.tensor([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, -1e4], [3.0, float("-inf"), 1.0]])
+print("naive :\n", naive_softmax(extreme))
+try:
+    print("stable:\n", softmax(extreme))
+    print("rows sum to", softmax(extreme).sum(dim=-1))
+    print("tau = 0.01:", softmax(torch.tensor([1.0, 2.0, 3.0]), temperature=0.01))
+    print("tau = 100 :", softmax(torch.tensor([1.0, 2.0, 3.0]), temperature=100.0))
+except NotImplementedError:
+    print("Implement `softmax` above first, then re-run this cell.")
+
+
+# %% [markdown]
+# ### The Jacobian of the softmax
+#
+# Take $\tau = 1$ and write $p = \operatorname{softmax}(x)$, so $p_i = e^{x_i}/Z$ with
+# $Z = \sum_k e^{x_k}$. The quickest route is through the logarithm: since
+# $\log p_i = x_i - \log Z$ and $\partial \log Z / \partial x_j = e^{x_j}/Z = p_j$,
+#
+# $$
+# \frac{\partial \log p_i}{\partial x_j} = \delta_{ij} - p_j
+# \quad\Longrightarrow\quad
+# \frac{\partial p_i}{\partial x_j} = p_i\,(\delta_{ij} - p_j),
+# $$
+#
+# or, as a matrix,
+#
+# $$
+# J = \frac{\partial p}{\partial x} = \operatorname{diag}(p) - p\,p^\top .
+# $$
+#
+# With a temperature, the chain rule adds a factor:
+# $J_\tau = \tfrac{1}{\tau}(\operatorname{diag}(p) - pp^\top)$.
+# The formula tells us several things.
+#
+# 1. **It depends on $x$ only through $p$.** To differentiate a softmax you do not need its
+#    input, only its output. This is why autograd saves the *output* of a softmax for the
+#    backward pass, and why the exercise below takes `p`.
+# 2. **It is symmetric**, $J = J^\top$.
+# 3. **Its rows and columns sum to zero**: $J\mathbf{1} = p - p\,(p^\top \mathbf{1}) = p - p = 0$.
+#    This is shift invariance in differential form: moving all logits together changes nothing.
+# 4. **It is positive semi-definite.** For any $v$,
+#    $v^\top J v = \sum_i p_i v_i^2 - \big(\sum_i p_i v_i\big)^2 = \operatorname{Var}_{i \sim p}[v_i] \ge 0$.
+#    In fact $J$ *is* a covariance matrix: the covariance of the one-hot vector $e_I$ when the
+#    index $I$ is drawn from $p$ (because $\mathbb{E}[e_I] = p$ and
+#    $\mathbb{E}[e_I e_I^\top] = \operatorname{diag}(p)$). When all $p_i > 0$, its null space is
+#    exactly the direction $\mathbf{1}$.
+# 5. **Saturation kills the gradient.** Every entry of $J$ contains a factor $p_i$, and the
+#    diagonal entries are $p_i(1 - p_i)$. If $p$ is nearly one-hot, say $p_k = 1 - \varepsilon$,
+#    every entry is $O(\varepsilon)$. Its trace, $1 - \sum_i p_i^2$, is largest for the uniform
+#    distribution and tends to $0$ at a one-hot vector. A saturated softmax passes almost no
+#    gradient back to its logits, so whatever produced those logits (queries and keys, in
+#    attention) stops learning. This is the failure that the factor $1/\sqrt{E}$ of Section 4.1
+#    prevents at initialisation.
+#
+# In the backward pass nobody builds the $n \times n$ matrix. The vector-Jacobian product
+# $g^\top J = p \odot \big(g - (g^\top p)\mathbf{1}\big)$ costs $O(n)$. Here we build $J$
+# explicitly so that we can look at it.
+
+# %% [markdown]
+# ### Exercise 6 — the softmax Jacobian
+#
+# Implement `softmax_jacobian(p)`. It takes softmax probabilities along the last dimension and
+# returns the Jacobian $\operatorname{diag}(p) - pp^\top$ for every batch entry. Useful functions:
+# `torch.diag_embed`, `unsqueeze`, broadcasting.
+#
+# **Not allowed:** `torch.autograd.functional.jacobian`, `torch.func.jacrev`, `torch.func.jacfwd`
+# and `torch.func.vmap`: write the formula itself.
+
+# %% llmcourse={"role": "answer", "exercise": "ch04.softmax_jacobian"}
+def softmax_jacobian(p):
+    """Jacobian of the softmax, written in terms of its output.
+
+    If p = softmax(x) along the last dimension, return J with
+    J[..., i, j] = d p_i / d x_j = p_i * (delta_ij - p_j), that is
+    J = diag(p) - p p^T, computed separately for every batch entry.
+
+    Args:
+        p: probabilities (non-negative, summing to 1 along the last dimension).
+
+    Returns:
+        The Jacobian, in the dtype of ``p``.
+
+    Shape:
+        p: (..., n).
+        Output: (..., n, n).
+    """
+    ### BEGIN SOLUTION
+    # diag_embed puts p on the diagonal of the last two dims; the outer product broadcasts.
+    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)  # (..., n, n)
+    ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch04.softmax_jacobian"}
+self_check("ch04.softmax_jacobian", softmax_jacobian)
+
+# %%
+# Try it: your Jacobian against autograd, and the properties derived above.
+try:
+    x = torch.randn(5, dtype=torch.float64)
+    p = softmax(x)
+    J = softmax_jacobian(p)
+    J_autograd = torch.autograd.functional.jacobian(softmax, x)
+    print("max |J - J_autograd| :", (J - J_autograd).abs().max().item())
+    print("symmetric            :", torch.allclose(J, J.T))
+    print("row sums             :", J.sum(dim=-1).numpy().round(12))
+    print("eigenvalues          :", torch.linalg.eigvalsh(J).numpy().round(4))
+    for scale in [1.0, 10.0, 100.0]:
+        trace = softmax_jacobian(softmax(scale * x)).diagonal().sum().item()
+        print(f"logits x {scale:5.0f}: trace of J = {trace:.2e}")
+except NotImplementedError:
+    print("Implement `softmax` and `softmax_jacobian` above first, then re-run this cell.")
+
+# %% [markdown]
+# ## 4.4 Attention as a kernel method
+#
+# Attention has a much older relative in statistics. Given $S$ data points $(x_i, y_i)$,
+# $i = 1, \dots, S$, with $x_i \in \mathbb{R}^E$ and $y_i \in \mathbb{R}^{E_v}$, **Nadaraya–Watson
+# regression** predicts at a new point $x$ by averaging the $y_i$, weighting each by how close $x_i$
+# is to $x$:
+#
+# $$
+# \hat f(x) = \sum_{i=1}^{S} \frac{\kappa(x, x_i)}{\sum_{j=1}^{S} \kappa(x, x_j)}\, y_i,
+# \qquad \kappa(x, x') = \exp\!\Big(-\frac{\lVert x - x' \rVert^2}{2h^2}\Big),
 # $$
 #
 # with a Gaussian kernel of **bandwidth** $h$. (You get the same estimator if you estimate the joint
 # density of $(x, y)$ with Gaussian bumps and compute the conditional mean
 # $\mathbb{E}[y \mid x]$.)
 #
-# **It is softmax attention.** Call $x$ the query, the $x_i$ the keys and the $y_i$ the values.
-# Since $K = \exp(\text{score})$, the weights are
+# **It is softmax attention.** Call $x$ the query, the $x_i$ the $S$ keys and the $y_i$ the values
+# (evaluating $\hat f$ at $L$ points gives $L$ queries). Since $\kappa = \exp(\text{score})$, the
+# weights are
 #
 # $$
 # w_i(x) = \frac{\exp(s_i)}{\sum_j \exp(s_j)} = \operatorname{softmax}(s)_i, \qquad
@@ -1180,7 +1225,7 @@ plt.show()
 # **The bandwidth trades bias for variance.**
 #
 # - $h \to \infty$: every score tends to $0$, the weights become uniform, and
-#   $\hat f(x) = \frac{1}{N}\sum_i y_i$ is the global mean. This is the softmax at infinite
+#   $\hat f(x) = \frac{1}{S}\sum_i y_i$ is the global mean. This is the softmax at infinite
 #   temperature: no variance from the choice of neighbours, but maximal bias, since the fit is
 #   a constant.
 # - $h \to 0$: the softmax temperature goes to zero, the weight concentrates on the nearest key, and
@@ -1189,7 +1234,7 @@ plt.show()
 # - In between, $\hat f(x)$ averages the points within a distance of about $h$. A good $h$ averages
 #   enough points to cancel noise, but not so many that the shape of the function is smeared out.
 #
-# **Numerics.** For a small $h$ and a query far from every key, $K(x, x_i)$ underflows to $0$ for
+# **Numerics.** For a small $h$ and a query far from every key, $\kappa(x, x_i)$ underflows to $0$ for
 # *every* $i$, and the textbook formula returns $0/0$. In the log domain, as a softmax over
 # scores, the nearest key always gets $\exp(0) = 1$ before normalisation, so nothing can vanish.
 
@@ -1197,17 +1242,17 @@ plt.show()
 # Figure: the Nadaraya–Watson smoother on noisy 1-D data, with the textbook (linear-domain) formula.
 torch.manual_seed(1)
 n_train = 60
-x_train = torch.rand(n_train, 1)  # (N, 1)
+x_train = torch.rand(n_train, 1)  # (S, 1): the keys
 
 def true_function(x):
     return torch.sin(2 * math.pi * x)
 
-y_train = true_function(x_train) + 0.3 * torch.randn(n_train, 1)  # (N, 1)
-x_grid = torch.linspace(0, 1, 300)[:, None]  # (M, 1)
+y_train = true_function(x_train) + 0.3 * torch.randn(n_train, 1)  # (S, 1): the values
+x_grid = torch.linspace(0, 1, 300)[:, None]  # (L, 1): the queries
 
 def textbook_smoother(x_query, x_data, y_data, h):
-    kernel = torch.exp(-((x_query - x_data.T) ** 2) / (2 * h**2))  # (M, N), 1-D inputs only
-    return (kernel @ y_data) / kernel.sum(dim=1, keepdim=True)  # (M, 1)
+    kernel = torch.exp(-((x_query - x_data.T) ** 2) / (2 * h**2))  # (L, S), 1-D inputs only
+    return (kernel @ y_data) / kernel.sum(dim=1, keepdim=True)  # (L, 1)
 
 bandwidths = [0.005, 0.03, 0.1, 0.5]
 fig, axes = plt.subplots(1, len(bandwidths), figsize=(16, 3.4), sharey=True)
@@ -1228,22 +1273,25 @@ plt.show()
 # Implement `kernel_smoother(queries, keys, values, bandwidth)`, the Nadaraya–Watson estimator with a
 # Gaussian kernel for inputs of any dimension $E$ and any batch shape:
 #
-# - compute squared distances by broadcasting,
-#   `((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)`. This is exact, and its
-#   gradient is defined at distance zero. `torch.cdist` followed by squaring has an undefined
-#   gradient there (from the square root). The expansion $\lVert q\rVert^2 - 2q^\top k + \lVert k\rVert^2$
-#   loses precision by cancellation when $q \approx k$;
-# - work **in the log domain**: apply **your** `softmax` to the scores $-\text{dist}^2 / (2h^2)$
-#   and average the values with the resulting weights. This must stay finite for tiny bandwidths.
+# - compute the squared distances from the differences, by broadcasting:
+#   `((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)`. The expansion
+#   $\lVert q\rVert^2 - 2q^\top k + \lVert k\rVert^2$ is cheaper (one matrix product) but loses
+#   precision by cancellation when $q$ and $k$ are close to each other and far from the origin, and
+#   a hidden case puts them there (`torch.cdist` switches to that expansion above 25 points);
+# - work **in the log domain**: apply a softmax to the scores $-\text{dist}^2 / (2h^2)$ and average
+#   the values with the resulting weights. This must stay finite for tiny bandwidths and for queries
+#   far from every key. Use your `softmax` from Section 4.3 (PyTorch's stands in for it while this
+#   exercise is graded, so a bug in yours costs only Exercise 5) or `torch.softmax`.
 #
-# **Not allowed:** the built-in softmax functions.
+# Nothing is forbidden here.
 
 # %% llmcourse={"role": "answer", "exercise": "ch04.kernel_smoother"}
 def kernel_smoother(queries, keys, values, bandwidth):
     """Nadaraya-Watson regression with a Gaussian kernel, computed as attention.
 
-    f(q) = sum_i K(q, k_i) v_i / sum_j K(q, k_j) with K(q, k) = exp(-|q - k|^2 / (2 h^2)),
-    evaluated stably as softmax(-|q - k_i|^2 / (2 h^2)) over the keys.
+    f(q) = sum_i kappa(q, k_i) v_i / sum_j kappa(q, k_j) with the Gaussian kernel
+    kappa(q, k) = exp(-|q - k|^2 / (2 h^2)), evaluated stably as
+    softmax(-|q - k_i|^2 / (2 h^2)) over the keys.
 
     Args:
         queries: points where the regression is evaluated.
@@ -1255,16 +1303,16 @@ def kernel_smoother(queries, keys, values, bandwidth):
         The smoothed values at the queries.
 
     Shape:
-        queries: (..., M, E).
-        keys: (..., N, E).
-        values: (..., N, Ev).
-        Output: (..., M, Ev).
+        queries: (..., L, E).
+        keys: (..., S, E).
+        values: (..., S, Ev).
+        Output: (..., L, Ev).
     """
     ### BEGIN SOLUTION
-    sq_dist = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)  # (..., M, N)
-    # log K = -dist^2 / (2 h^2): the kernel weights are a softmax over these scores (Section 4.4).
-    weights = softmax(-sq_dist / (2 * bandwidth**2), dim=-1)  # (..., M, N)
-    return weights @ values  # (..., M, Ev)
+    sq_dist = ((queries[..., :, None, :] - keys[..., None, :, :]) ** 2).sum(-1)  # (..., L, S)
+    # log kappa = -dist^2 / (2 h^2): the kernel weights are a softmax over these scores.
+    weights = softmax(-sq_dist / (2 * bandwidth**2), dim=-1)  # (..., L, S)
+    return weights @ values  # (..., L, Ev)
     ### END SOLUTION
 
 
@@ -1311,23 +1359,24 @@ try:
     plt.title("small h: variance (nearest neighbour)   large h: bias (global mean)", fontsize=9)
     plt.show()
 except NotImplementedError:
-    print("Implement `softmax` and `kernel_smoother` (and Exercise 3) first, then re-run this cell.")
+    print("Implement `softmax` and `kernel_smoother` (and Exercise 1) first, then re-run this cell.")
 
 # %% [markdown]
 # ## Summary
 #
 # - Attention is a differentiable dictionary lookup: scores from queries and keys, a softmax that
 #   turns them into a distribution, and an average of the values.
-# - The softmax depends only on differences of logits. Subtracting the maximum makes it safe to
-#   compute. Its Jacobian $\operatorname{diag}(p) - pp^\top$ is a covariance matrix that vanishes as
-#   the softmax saturates.
 # - The $1/\sqrt{E}$ keeps the score variance at $1$ whatever the width, so that the softmax starts
 #   unsaturated and gradients can flow.
 # - Masks go into the scores as $-\infty$ *before* the softmax. Boolean `True` means "may attend" here,
-#   and the opposite in `nn.MultiheadAttention`. `is_causal` is aligned to the top left.
-# - Multi-head attention splits the width into $H$ subspaces with a reshape, and costs $4D^2 + 4D$
-#   parameters whatever $H$ is.
+#   and the opposite in `nn.MultiheadAttention`. `is_causal` is aligned to the top left. A query
+#   with no key to attend to gets a zero output row.
+# - Multi-head attention splits the width into $H$ subspaces of size $E = D/H$ with a reshape, and
+#   costs $4D^2 + 4D$ parameters whatever $H$ is.
 # - LayerNorm centres and rescales each token, and RMSNorm only rescales. Residual connections put an
 #   identity into every layer's Jacobian, and pre-norm keeps that identity path clean.
+# - The softmax depends only on differences of logits. Subtracting the maximum makes it safe to
+#   compute. Its Jacobian $\operatorname{diag}(p) - pp^\top$ is a covariance matrix that vanishes as
+#   the softmax saturates.
 # - A Gaussian-kernel smoother is softmax attention over negative squared distances. Its bandwidth is
 #   a temperature that trades bias for variance.

@@ -14,7 +14,8 @@
 # # Chapter 5 — Positional encodings and sequence structure
 #
 # Attention, as built in Chapter 4, compares every query with every key, and nothing in that
-# comparison says *where* the key is. This chapter adds order to the picture. We first show that
+# comparison says *where* the key is. This chapter adds order to the picture; it follows
+# Sections 5.1–5.5 of the book. We first show that
 # attention on its own cannot tell a sentence from any shuffle of it. Then we study the main ways of
 # giving it a sense of position: absolute sinusoidal encodings added to the tokens, learned
 # relative biases (T5's buckets and ALiBi's linear penalty), and rotary embeddings (RoPE), which
@@ -50,17 +51,26 @@
 #   in `bfloat16` you must be about as accurate as a straightforward computation in `bfloat16`.
 # - Functions that build a table from sizes alone (`sinusoidal_positional_encoding`,
 #   `sinusoidal_shift_matrix`, `alibi_slopes`, `alibi_bias`, `rope_cache`) take keyword arguments
-#   `dtype=torch.float32` and `device=None`: build the table **in that dtype, on that device**. The
-#   tests call them with `dtype=torch.float64` and `dtype=torch.bfloat16` too.
+#   `dtype=torch.float32` and `device=None`: return the table **in that dtype, on that device**. The
+#   tests call them with `dtype=torch.float64` and `dtype=torch.bfloat16` too, and judge the values
+#   as usual: computing in `dtype` is the natural way, and computing in a wider dtype and casting at
+#   the end is just as good (never less accurate).
 # - Where a built-in would do the exercise for you (the FFT, in the last part), the exercise says
 #   so; calling it costs the exercise. Everything else in PyTorch is allowed.
 #
 # ## Conventions
 #
 # - Positions count from $0$. A sequence of length $T$ has positions $0, 1, \dots, T-1$.
-# - `P` is a number of positions, `D` the model width `d_model`, `Dh` the size of the vectors
-#   RoPE rotates (a head size), `H` a number of heads, `L` and `S` the numbers of queries and keys.
-#   `...` is any number of leading batch dimensions.
+# - Dimension letters, as in the whole course ([the notation page](../../docs/NOTATION.md)): `P`
+#   the number of positions of a table, `D` the model width `d_model` (the width of a sinusoidal
+#   table), `E` the head size (the size of the vectors RoPE rotates), `H` the number of heads,
+#   `T` the sequence length, `L` and `S` the numbers of queries and keys, `...` any number of
+#   leading batch dimensions. Other counts are lower case and defined where they are used.
+# - Symbols: $\theta_i$ is the angular frequency of pair $i$ and $\Theta$ the base of the
+#   frequencies (the argument `base`, $10\,000$ unless stated): $\theta_i = \Theta^{-2i/D}$ in a
+#   sinusoidal table, $\Theta^{-2i/E}$ in RoPE. (The notation page writes $\theta_k$; in this
+#   chapter $k$ already names a shift, a key vector and a Fourier bin, so pairs are counted by $i$.)
+#   $W_Q, W_K$ act on the right, $q = x W_Q$.
 # - Vectors are rows in code; in formulas we write $\mathrm{PE}(p)$ as a column vector when a
 #   matrix acts on it from the left.
 
@@ -77,7 +87,7 @@ from autograder.kernel import self_check
 _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
 
 # %% [markdown]
-# ## 5.1 Attention does not know where tokens are
+# ## 5.1 Why position matters: attention alone sees a set of tokens
 #
 # Write one attention layer as a function of the token matrix $X \in \mathbb{R}^{T \times D}$:
 #
@@ -98,8 +108,18 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # nothing else: attention is **permutation-equivariant**. Every token of "dog bites man" gets
 # exactly the same output vector as in "man bites dog". Position-wise layers (the MLP, the norms)
 # are permutation-equivariant too, so a whole transformer stack without positional information
-# sees a *set* of tokens, not a sequence. A causal mask breaks the symmetry only partly: it tells
-# a token how many tokens precede it, not which came where.
+# sees a *set* of tokens, not a sequence.
+#
+# A causal mask breaks the symmetry, though not in one step. In **one** causal layer, the output
+# of token $t$ depends on the tokens before it only as an unordered collection: shuffle them and
+# that output does not move. Yet the collection grows with $t$, so the outputs already vary with
+# the position (a head that attends evenly gives the first token weight $1/(t+1)$). A second
+# causal layer reads those outputs, each of which summarises its own prefix, and from **two
+# layers on** the order of the earlier tokens can be recovered. Decoder-only models trained with
+# no positional encoding at all ("NoPE") do learn positions this way (Haviv et al., 2022;
+# Kazemnejad et al., 2023). Bidirectional attention has no such way out: however many layers are
+# stacked, the model stays permutation-equivariant. Explicit positions remain the norm because
+# they give every layer, from the first, a direct and controllable view of order.
 #
 # The fix is to make the vectors, or the scores, depend on position. There are two families:
 #
@@ -130,21 +150,36 @@ table = torch.randn(T, D, dtype=torch.float64)
 moved = attention_layer(X[perm] + table) - attention_layer(X + table)[perm]
 print("with positions, max difference =", moved.abs().max().item())
 
+
+# A causal mask: shuffle every token but the last. One causal layer leaves the last output where
+# it was; after two layers it has moved, because the earlier outputs now depend on their prefixes.
+def causal_layer(X):
+    scores = (X @ W_q) @ (X @ W_k).T / math.sqrt(D)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)  # key after query: hidden
+    return torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1) @ (X @ W_v)
+
+
+prefix = torch.cat([torch.randperm(T - 1), torch.tensor([T - 1])])
+one = causal_layer(X[prefix])[-1] - causal_layer(X)[-1]
+two = causal_layer(causal_layer(X[prefix]))[-1] - causal_layer(causal_layer(X))[-1]
+print("causal, last token's output moved by: one layer", one.abs().max().item(),
+      " two layers", two.abs().max().item())
+
 # %% [markdown]
-# ## 5.2 Sinusoidal encodings
+# ## 5.2 Sinusoidal encodings: position told by many clocks
 #
 # The original transformer adds to the token at position $p$ the vector
 #
 # $$
-# \mathrm{PE}(p)_{2i} = \sin(p\,\omega_i), \qquad \mathrm{PE}(p)_{2i+1} = \cos(p\,\omega_i),
-# \qquad \omega_i = \mathrm{base}^{-2i/D}, \quad i = 0, \dots, \tfrac{D}{2} - 1,
+# \mathrm{PE}(p)_{2i} = \sin(p\,\theta_i), \qquad \mathrm{PE}(p)_{2i+1} = \cos(p\,\theta_i),
+# \qquad \theta_i = \Theta^{-2i/D}, \quad i = 0, \dots, \tfrac{D}{2} - 1,
 # $$
 #
-# with $\mathrm{base} = 10000$. Column pair $(2i, 2i+1)$ is a point going round the unit circle
-# at angular speed $\omega_i$ radians per position. Its wavelength is
-# $\lambda_i = 2\pi / \omega_i = 2\pi\, \mathrm{base}^{2i/D}$: the frequencies form a **geometric
-# sequence**, from one radian per position ($\lambda_0 = 2\pi \approx 6.3$ positions) down to
-# $\omega \approx 1/\mathrm{base}$ (a wavelength of about $63\,000$ positions). The fast pairs
+# with base $\Theta = 10\,000$. Column pair $(2i, 2i+1)$ is a point going round the unit circle
+# at angular speed $\theta_i$ radians per position, so it repeats every
+# $2\pi / \theta_i = 2\pi\, \Theta^{2i/D}$ positions (its wavelength): the frequencies form a
+# **geometric sequence**, from one radian per position (a wavelength of $2\pi \approx 6.3$
+# positions) down to about $1/\Theta$ (a wavelength of about $63\,000$ positions). The fast pairs
 # tell neighbouring positions apart, like the seconds hand of a clock; the slow pairs tell far-apart
 # positions apart, like the hour hand. Together they give every position a distinct code, and the
 # code of every position has the same norm, $\|\mathrm{PE}(p)\|^2 = D/2$ (each pair is a unit
@@ -159,22 +194,23 @@ print("with positions, max difference =", moved.abs().max().item())
 # ### Exercise 1 — the sinusoidal table
 #
 # Implement `sinusoidal_positional_encoding(n_positions, d_model, base=10000.0, *, dtype, device)`.
-# For an odd `d_model`, the last pair keeps its sine column only. Compute in `dtype` (default
-# `float32`) on `device`. No built-in is forbidden here.
+# For an odd `d_model`, the last pair keeps its sine column only. Return the table in `dtype`
+# (default `float32`) on `device`. No built-in is forbidden here.
 
 # %% llmcourse={"role": "answer", "exercise": "ch05.sinusoidal_positional_encoding"}
 def sinusoidal_positional_encoding(n_positions, d_model, base=10000.0, *, dtype=torch.float32,
                                    device=None):
     """The sinusoidal position table.
 
-    PE[p, 2i] = sin(p * w_i) and PE[p, 2i + 1] = cos(p * w_i), with w_i = base ** (-2i / d_model),
-    for positions p = 0 .. n_positions - 1. If d_model is odd, the last column is a sine.
+    PE[p, 2i] = sin(p * theta_i) and PE[p, 2i + 1] = cos(p * theta_i), with
+    theta_i = base ** (-2i / d_model), for positions p = 0 .. n_positions - 1. If d_model is odd,
+    the last column is a sine.
 
     Args:
         n_positions: number of positions P.
         d_model: width D of the encoding.
         base: the base of the geometric sequence of frequencies.
-        dtype, device: dtype and device of the result (compute in that dtype).
+        dtype, device: dtype and device of the result.
 
     Shape:
         Output: (P, D).
@@ -218,26 +254,26 @@ except NotImplementedError:
 # ### Periodicity: a shift is a linear map
 #
 # Vaswani et al. chose sinusoids partly because *moving by $k$ positions is a linear map that does
-# not depend on where you start*. For one pair, with $s = \sin(p\omega)$ and $c = \cos(p\omega)$,
-# the angle-addition formulas give
+# not depend on where you start*. For pair $i$, with $s = \sin(p\theta_i)$ and
+# $c = \cos(p\theta_i)$, the angle-addition formulas give
 #
 # $$
-# \begin{pmatrix} \sin((p+k)\omega) \\ \cos((p+k)\omega) \end{pmatrix}
-# = \begin{pmatrix} \cos k\omega & \sin k\omega \\ -\sin k\omega & \cos k\omega \end{pmatrix}
+# \begin{pmatrix} \sin((p+k)\theta_i) \\ \cos((p+k)\theta_i) \end{pmatrix}
+# = \begin{pmatrix} \cos k\theta_i & \sin k\theta_i \\ -\sin k\theta_i & \cos k\theta_i \end{pmatrix}
 # \begin{pmatrix} s \\ c \end{pmatrix}.
 # $$
 #
-# The $2\times 2$ matrix depends on $k$ and $\omega$ but not on $p$. Stacking one block per
+# The $2\times 2$ matrix depends on $k$ and $\theta_i$ but not on $p$. Stacking one block per
 # frequency gives a block-diagonal matrix $M_k$ with
 #
 # $$
 # \mathrm{PE}(p + k) = M_k\, \mathrm{PE}(p) \qquad \text{for every } p .
 # $$
 #
-# Each block is a rotation (by $-k\omega_i$ in the $(\sin, \cos)$ plane), so $M_k$ is
+# Each block is a rotation (by $-k\theta_i$ in the $(\sin, \cos)$ plane), so $M_k$ is
 # **orthogonal**, $M_k M_k^\top = I$, and the maps compose like the shifts they represent:
 # $M_j M_k = M_{j+k}$, $M_{-k} = M_k^{-1} = M_k^\top$. A consequence: the dot product of two
-# encodings, $\mathrm{PE}(p)^\top \mathrm{PE}(q) = \sum_i \cos((p - q)\omega_i)$, depends only on
+# encodings, $\mathrm{PE}(p)^\top \mathrm{PE}(q) = \sum_i \cos((p - q)\theta_i)$, depends only on
 # $p - q$. A linear layer can therefore, in principle, learn to attend "$k$ tokens back" with the
 # same weights at every position. (In a real model the encodings are added to token
 # embeddings, and the projections mix both, so this relative structure is only partly available;
@@ -254,10 +290,10 @@ except NotImplementedError:
 def sinusoidal_shift_matrix(k, d_model, base=10000.0, *, dtype=torch.float32, device=None):
     """The matrix M_k with PE(p + k) = M_k @ PE(p) for every position p.
 
-    Block diagonal with one 2x2 block per frequency w_i = base ** (-2i / d_model), acting on the
-    columns (2i, 2i + 1) = (sin, cos):
-        [[ cos(k w_i), sin(k w_i)],
-         [-sin(k w_i), cos(k w_i)]]
+    Block diagonal with one 2x2 block per frequency theta_i = base ** (-2i / d_model), acting on
+    the columns (2i, 2i + 1) = (sin, cos):
+        [[ cos(k theta_i), sin(k theta_i)],
+         [-sin(k theta_i), cos(k theta_i)]]
 
     Args:
         k: the shift, any real number.
@@ -269,13 +305,13 @@ def sinusoidal_shift_matrix(k, d_model, base=10000.0, *, dtype=torch.float32, de
         Output: (D, D).
     """
     ### BEGIN SOLUTION
-    w = base ** (-torch.arange(0, d_model, 2, dtype=dtype, device=device) / d_model)  # (D/2,)
-    c, s = torch.cos(k * w), torch.sin(k * w)
+    theta = base ** (-torch.arange(0, d_model, 2, dtype=dtype, device=device) / d_model)  # (D/2,)
+    c, s = torch.cos(k * theta), torch.sin(k * theta)
     M = torch.zeros(d_model, d_model, dtype=dtype, device=device)
     even = torch.arange(0, d_model, 2, device=device)
-    M[even, even] = c  # sin row: cos(kw) * sin + sin(kw) * cos
+    M[even, even] = c  # sin row: cos(k theta) * sin + sin(k theta) * cos
     M[even, even + 1] = s
-    M[even + 1, even] = -s  # cos row: -sin(kw) * sin + cos(kw) * cos
+    M[even + 1, even] = -s  # cos row: -sin(k theta) * sin + cos(k theta) * cos
     M[even + 1, even + 1] = c
     return M
     ### END SOLUTION
@@ -313,26 +349,29 @@ except NotImplementedError:
 #
 # T5 learns one scalar per head for each *bucket* of offsets. Nearby offsets matter most and each
 # gets a bucket of its own; far offsets share buckets whose width grows geometrically, and all
-# offsets beyond `max_distance` share the last one. With $n$ the distance in one direction, $B$
-# buckets for that direction and $E = B/2$ exact buckets,
+# offsets beyond `max_distance` share the last one. With $n$ the distance in one direction,
+# $n_{\text{dir}}$ buckets for that direction and $n_{\text{exact}} = n_{\text{dir}}/2$ exact
+# buckets (two counts, not dimensions, hence the lower case),
 #
 # $$
 # \operatorname{bucket}(n) =
 # \begin{cases}
-#   n & n < E, \\
-#   \min\!\Big(B - 1,\; E + \Big\lfloor \dfrac{\log(n / E)}{\log(\text{max\_distance} / E)}\,(B - E) \Big\rfloor\Big) & n \ge E .
+#   n & n < n_{\text{exact}}, \\
+#   \min\!\Big(n_{\text{dir}} - 1,\; n_{\text{exact}} + \Big\lfloor \dfrac{\log(n / n_{\text{exact}})}{\log(\text{max\_distance} / n_{\text{exact}})}\,(n_{\text{dir}} - n_{\text{exact}}) \Big\rfloor\Big) & n \ge n_{\text{exact}} .
 # \end{cases}
 # $$
 #
-# The fraction is $0$ at $n = E$ and $1$ at $n = $ `max_distance`, so the $B - E$ logarithmic
-# buckets cover $[E, \text{max\_distance})$ with edges in geometric progression.
+# The fraction is $0$ at $n = n_{\text{exact}}$ and $1$ at $n = $ `max_distance`, so the
+# $n_{\text{dir}} - n_{\text{exact}}$ logarithmic buckets cover
+# $[n_{\text{exact}}, \text{max\_distance})$ with edges in geometric progression.
 #
 # The relative position is $r = j - i$ (**key minus query**: positive when the key is to the
 # right). It comes as an integer tensor, or as a float tensor of whole numbers, which you convert.
 # An encoder attends both ways (`bidirectional=True`): the buckets are split in two halves
-# of $B = \texttt{num\_buckets}/2$, keys on the left or at the same place ($r \le 0$) use the lower
-# half with $n = |r|$, keys on the right ($r > 0$) use the upper half, offset by $B$. A decoder
-# (`bidirectional=False`) only looks left: $B = \texttt{num\_buckets}$, $n = \max(-r, 0)$, and every
+# of $n_{\text{dir}} = \texttt{num\_buckets}/2$, keys on the left or at the same place ($r \le 0$)
+# use the lower half with $n = |r|$, keys on the right ($r > 0$) use the upper half, offset by
+# $n_{\text{dir}}$. A decoder (`bidirectional=False`) only looks left:
+# $n_{\text{dir}} = \texttt{num\_buckets}$, $n = \max(-r, 0)$, and every
 # key on the right counts as distance $0$ (the causal mask hides it anyway).
 
 # %% [markdown]
@@ -348,10 +387,11 @@ def t5_relative_position_bucket(relative_position, bidirectional=True, num_bucke
                                 max_distance=128):
     """T5's bucket ids for relative positions r = key_position - query_position.
 
-    bidirectional=True: B = num_buckets // 2 buckets per direction; r > 0 (key to the right) adds B
-    to the id; n = |r|. bidirectional=False: B = num_buckets; n = max(-r, 0).
-    Then with E = B // 2: n < E -> n; otherwise
-    E + floor(log(n / E) / log(max_distance / E) * (B - E)), capped at B - 1.
+    bidirectional=True: n_dir = num_buckets // 2 buckets per direction; r > 0 (key to the right)
+    adds n_dir to the id; n = |r|. bidirectional=False: n_dir = num_buckets; n = max(-r, 0).
+    Then with n_exact = n_dir // 2: n < n_exact -> n; otherwise
+    n_exact + floor(log(n / n_exact) / log(max_distance / n_exact) * (n_dir - n_exact)), capped at
+    n_dir - 1.
 
     Args:
         relative_position: relative positions (integers, possibly stored in a float tensor).
@@ -417,11 +457,15 @@ except NotImplementedError:
 # m_h = 2^{-8h/H}, \qquad h = 1, \dots, H \qquad (H \text{ a power of two}),
 # $$
 #
-# i.e. $\tfrac12, \tfrac14, \dots, \tfrac1{256}$ for $8$ heads. For a head count that is not a
-# power of two, the paper takes the largest power of two $p < H$, uses its $p$ slopes, and fills
-# the remaining $H - p$ heads with the slopes of $2p$ heads at odd $h = 1, 3, 5, \dots$ — those lie
-# in between the first ones, because $2^{-8h/(2p)} = 2^{-4h/p}$. For $H = 6$: the four slopes
-# $2^{-2}, 2^{-4}, 2^{-6}, 2^{-8}$ of $p = 4$, then $2^{-1}, 2^{-3}$.
+# i.e. $\tfrac12, \tfrac14, \dots, \tfrac1{256}$ for $8$ heads, largest first. For a head count
+# that is not a power of two, the paper takes the largest power of two $p < H$, uses its $p$
+# slopes, and fills the remaining $H - p$ heads with the slopes of $2p$ heads at odd
+# $h = 1, 3, 5, \dots$ — those lie in between the first ones, because $2^{-8h/(2p)} = 2^{-4h/p}$.
+# For $H = 6$: the four slopes $2^{-2}, 2^{-4}, 2^{-6}, 2^{-8}$ of $p = 4$, then $2^{-1}, 2^{-3}$.
+# The heads take them **in that order** (the order of the authors' code): the $p$ slopes first,
+# then the extra ones, each run decreasing. So the list is sorted only when $H$ is a power of two;
+# for $H = 6$ head $0$ has $2^{-2}$ and the largest slope, $2^{-1}$, belongs to head $4$. A model
+# trained from scratch would not mind another assignment, but a checkpoint does.
 #
 # Because the bias only depends on the distance and grows without bound, a model trained on short
 # sequences still behaves sensibly on longer ones: far keys are simply faded out.
@@ -432,8 +476,11 @@ except NotImplementedError:
 # %% [markdown]
 # ### Exercise 4 — ALiBi slopes
 #
-# Implement `alibi_slopes(n_heads, *, dtype, device)`: the slopes $m_h$, head 0 first (the
-# largest slope), for any `n_heads` ≥ 1. No built-in is forbidden.
+# Implement `alibi_slopes(n_heads, *, dtype, device)`: the slopes $m_h$ of heads $0, 1, \dots, H-1$
+# in the order above, for any `n_heads` ≥ 1. With $p$ the largest power of two $\le H$: first
+# $2^{-8/p}, 2^{-16/p}, \dots, 2^{-8}$, then the $H - p$ extra slopes $2^{-4/p}, 2^{-12/p},
+# 2^{-20/p}, \dots$. Do not sort them: the hidden tests include head counts that are not powers of
+# two. No built-in is forbidden.
 
 # %% llmcourse={"role": "answer", "exercise": "ch05.alibi_slopes"}
 def alibi_slopes(n_heads, *, dtype=torch.float32, device=None):
@@ -441,7 +488,8 @@ def alibi_slopes(n_heads, *, dtype=torch.float32, device=None):
 
     n_heads a power of two: m_h = 2 ** (-8 h / n_heads), h = 1 .. n_heads.
     Otherwise, with p the largest power of two below n_heads: the p slopes for p heads, then the
-    slopes for 2p heads at h = 1, 3, 5, ... until there are n_heads slopes.
+    slopes for 2p heads at h = 1, 3, 5, ... until there are n_heads slopes, in that order (not
+    sorted: for 6 heads, 2^-2, 2^-4, 2^-6, 2^-8, 2^-1, 2^-3).
 
     Args:
         n_heads: number of heads H >= 1.
@@ -529,9 +577,10 @@ except NotImplementedError:
 #
 # ### Rotations in the plane
 #
-# Split a vector $x \in \mathbb{R}^{D_h}$ into $D_h/2$ pairs $(x^{(1)}_i, x^{(2)}_i)$ and rotate pair
-# $i$ of the token at position $m$ by the angle $m\theta_i$, with
-# $\theta_i = \mathrm{base}^{-2i/D_h}$ (the frequencies of Section 5.2):
+# Split a query or key $x \in \mathbb{R}^{E}$ ($E$ the head size) into $E/2$ pairs
+# $(x^{(1)}_i, x^{(2)}_i)$ and rotate pair $i$ of the token at position $m$ by the angle
+# $m\theta_i$, with $\theta_i = \Theta^{-2i/E}$ (the frequencies of Section 5.2, with $E$ in place
+# of $D$):
 #
 # $$
 # \begin{pmatrix} x^{(1)}_i \\ x^{(2)}_i \end{pmatrix} \mapsto
@@ -572,7 +621,7 @@ except NotImplementedError:
 # %% [markdown]
 # ### Derivation 1 — one RoPE score, written out (symbolic answer, 0.5 points)
 #
-# Take the smallest case, $D_h = 2$: a single pair and a single frequency $\theta$. The query
+# Take the smallest case, $E = 2$: a single pair and a single frequency $\theta$. The query
 # $q = (q_1, q_2)$ is at position $m$ and is rotated by $R(m\theta)$; the key $k = (k_1, k_2)$ is at
 # position $n$ and is rotated by $R(n\theta)$, with $R(\alpha)$ the counter-clockwise rotation
 # defined above. Write the score $\langle R(m\theta)\, q,\; R(n\theta)\, k \rangle$ as a formula
@@ -598,17 +647,30 @@ self_check("ch05.rope_score", rope_score)
 # ### Long-range decay
 #
 # Take $q = k$ with all pairs equal to $(1, 0)$. The score is $\sum_i \cos((m-n)\theta_i)$: equal to
-# $D_h/2$ at distance $0$, and, as the distance grows, a sum of cosines of many different
-# frequencies that no longer add up in phase. Its envelope decays (Su et al. bound it by a sum of
-# partial sums of the $\theta$'s), which gives RoPE a mild built-in preference for nearby tokens.
-# Figure 3 below shows it.
+# $E/2$ at distance $0$, and, as the distance grows, a sum of cosines of many different
+# frequencies that no longer add up in phase. Su et al. turn this into a bound for any $q$ and
+# $k$. Write the score as $\operatorname{Re} \sum_{i=0}^{E/2-1} h_i\, e^{\mathrm{i}(m-n)\theta_i}$
+# with $h_i = q_i \overline{k_i}$ (the pairs as complex numbers), call
+# $S_j = \sum_{i=0}^{j-1} e^{\mathrm{i}(m-n)\theta_i}$ the partial sums of the **rotations** (not
+# of the $\theta_i$), and sum by parts (Abel summation): with $h_{E/2} = 0$,
+#
+# $$
+# \Big| \sum_i h_i\, e^{\mathrm{i}(m-n)\theta_i} \Big|
+# = \Big| \sum_{j=1}^{E/2} (h_{j-1} - h_j)\, S_j \Big|
+# \le \Big(\max_j |h_{j-1} - h_j|\Big) \sum_{j=1}^{E/2} |S_j| .
+# $$
+#
+# The last sum depends on the distance $m - n$ alone, and it shrinks as the distance grows — as a
+# trend, **not monotonically**: it oscillates, with bumps where several frequencies come back
+# into phase. So RoPE has a mild built-in preference for nearby tokens, but a farther key is not
+# always scored lower than a nearer one. Figure 3 below shows the ripples.
 #
 # ### Two layouts (and one sign convention)
 #
 # Which features form pair $i$ is a convention, and both are in wide use:
 #
 # - **`interleaved=False` — half-split (GPT-NeoX, Llama in Hugging Face):** pair $i$ is
-#   $(x_i, x_{i + D_h/2})$, the first half against the second half. Written with "rotate half":
+#   $(x_i, x_{i + E/2})$, the first half against the second half. Written with "rotate half":
 #   $x \cos + \operatorname{rotate\_half}(x) \sin$ with $\operatorname{rotate\_half}(x) = (-x_{\text{2nd half}}, x_{\text{1st half}})$.
 # - **`interleaved=True` — adjacent pairs (RoFormer, Meta's original Llama code):** pair $i$ is
 #   $(x_{2i}, x_{2i+1})$. This is the layout `torch.view_as_complex` produces.
@@ -616,16 +678,18 @@ self_check("ch05.rope_score", rope_score)
 # In both, pair $i$ turns by $+m\theta_i$: its first member becomes $x^{(1)}\cos - x^{(2)}\sin$
 # and its second $x^{(1)}\sin + x^{(2)}\cos$. The layouts are the same rotation up to a
 # permutation $\Pi$ of the features, $\operatorname{rope}_{\text{half}}(x) = \Pi^\top \operatorname{rope}_{\text{interleaved}}(\Pi x)$
-# with $\Pi$ taking $(a_0..a_{k}, b_0..b_{k})$ to $(a_0, b_0, a_1, b_1, \dots)$. Applying the
-# permutation to the rows of $W_Q$ and $W_K$ converts a checkpoint from one layout to the other,
-# and forgetting to do so is a classic silent bug: the model still runs, but its attention is
-# scrambled.
+# with $\Pi$ taking $(a_0, \dots, a_{E/2-1}, b_0, \dots, b_{E/2-1})$ to $(a_0, b_0, a_1, b_1, \dots)$.
+# To convert a checkpoint from one layout to the other, apply the permutation to the query and key
+# features of every head. With $q = x W_Q$ (the course's convention), those features are the
+# **columns** of $W_Q$ and $W_K$ — which are the **rows** of `nn.Linear.weight`, since a linear
+# layer stores $W^\top$ with shape (out_features, in_features). Forgetting the conversion is a
+# classic silent bug: the model still runs, but its attention is scrambled.
 
 # %% [markdown]
 # ### Exercise 6 — the RoPE cache
 #
 # Implement `rope_cache(seq_len, head_dim, base=10000.0, *, dtype, device)`, returning the pair
-# `(cos, sin)` of the angles $m\theta_i$ for $m = 0, \dots, T-1$ and $i = 0, \dots, D_h/2 - 1$:
+# `(cos, sin)` of the angles $m\theta_i$ for $m = 0, \dots, T-1$ and $i = 0, \dots, E/2 - 1$:
 # **one column per pair**, shape `(T, head_dim // 2)`, so the same cache serves both layouts.
 # No built-in is forbidden.
 
@@ -635,7 +699,7 @@ def rope_cache(seq_len, head_dim, base=10000.0, *, dtype=torch.float32, device=N
 
     Args:
         seq_len: number of positions T (m = 0 .. T - 1).
-        head_dim: even size Dh of the rotated vectors.
+        head_dim: even size E of the rotated vectors.
         base: the base of the frequencies.
         dtype, device: dtype and device of the results.
 
@@ -643,11 +707,11 @@ def rope_cache(seq_len, head_dim, base=10000.0, *, dtype=torch.float32, device=N
         (cos, sin), in that order.
 
     Shape:
-        cos, sin: (T, Dh // 2) each.
+        cos, sin: (T, E // 2) each.
     """
     ### BEGIN SOLUTION
     theta = base ** (-torch.arange(0, head_dim, 2, dtype=dtype, device=device) / head_dim)
-    angle = torch.arange(seq_len, dtype=dtype, device=device)[:, None] * theta  # (T, Dh/2)
+    angle = torch.arange(seq_len, dtype=dtype, device=device)[:, None] * theta  # (T, E/2)
     return angle.cos(), angle.sin()
     ### END SOLUTION
 
@@ -659,44 +723,45 @@ self_check("ch05.rope_cache", rope_cache)
 # ### Exercise 7 — applying RoPE, in both layouts
 #
 # Implement `apply_rope(x, positions=None, base=10000.0, interleaved=False)` for `x` of shape
-# `(..., T, Dh)`. With `positions=None` token $t$ is at position $t$; otherwise `positions` is an
+# `(..., T, E)`. With `positions=None` token $t$ is at position $t$; otherwise `positions` is an
 # integer tensor broadcastable to `(..., T)` (for example `(T,)`, or `(B, T)` for a batch of
 # sequences with their own offsets) and token $t$ is rotated by `positions[..., t]` $\cdot\,\theta_i$.
-# Compute in the dtype of `x` and return that dtype; the function must be differentiable. The
-# hidden tests also check the identities of this section: norms kept,
-# $\mathcal{R}_n \mathcal{R}_m = \mathcal{R}_{m+n}$, scores unchanged when all positions move by
-# $1000$, and the two layouts agreeing after the permutation. No built-in is forbidden.
+# Return the dtype of `x` (computing in it is the natural way; a wider dtype is fine too); the
+# function must be differentiable. The hidden tests also check the identities of this section:
+# norms kept, $\mathcal{R}_n \mathcal{R}_m = \mathcal{R}_{m+n}$, scores unchanged when all
+# positions move by $1000$, and the two layouts agreeing after the permutation. No built-in is
+# forbidden.
 
 # %% llmcourse={"role": "answer", "exercise": "ch05.apply_rope"}
 def apply_rope(x, positions=None, base=10000.0, interleaved=False):
     """Rotary position embedding: rotate feature pairs of x by the angle m * theta_i.
 
-    theta_i = base ** (-2i / Dh). Pair i is (x[..., i], x[..., i + Dh/2]) when interleaved=False
+    theta_i = base ** (-2i / E). Pair i is (x[..., i], x[..., i + E/2]) when interleaved=False
     (GPT-NeoX/Llama) and (x[..., 2i], x[..., 2i + 1]) when interleaved=True (RoFormer). A pair
     (x1, x2) becomes (x1 cos - x2 sin, x1 sin + x2 cos): a counter-clockwise rotation.
 
     Args:
-        x: queries or keys, Dh even.
+        x: queries or keys, E even.
         positions: None (positions 0 .. T - 1) or an integer tensor of positions.
         base: the base of the frequencies.
         interleaved: the pair layout, see above.
 
     Shape:
-        x: (..., T, Dh).
+        x: (..., T, E).
         positions: broadcastable to (..., T).
-        Output: (..., T, Dh), dtype of x.
+        Output: (..., T, E), dtype of x.
     """
     ### BEGIN SOLUTION
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     if positions is None:
         positions = torch.arange(T, device=x.device)
-    theta = base ** (-torch.arange(0, Dh, 2, dtype=x.dtype, device=x.device) / Dh)  # (Dh/2,)
-    angle = positions.to(x.dtype)[..., None] * theta  # (..., T, Dh/2)
+    theta = base ** (-torch.arange(0, E, 2, dtype=x.dtype, device=x.device) / E)  # (E/2,)
+    angle = positions.to(x.dtype)[..., None] * theta  # (..., T, E/2)
     cos, sin = angle.cos(), angle.sin()
     if interleaved:
         x1, x2 = x[..., 0::2], x[..., 1::2]
         return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
-    x1, x2 = x[..., : Dh // 2], x[..., Dh // 2:]
+    x1, x2 = x[..., : E // 2], x[..., E // 2:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
     ### END SOLUTION
 
@@ -709,23 +774,23 @@ self_check("ch05.apply_rope", apply_rope)
 # sum_i cos((m − n) θ_i); it decays with the distance. Right: the score of random q, k is the same
 # function of m − n wherever the two tokens are.
 try:
-    Dh = 64
-    q = torch.zeros(Dh, dtype=torch.float64)
-    q[: Dh // 2] = 1.0  # the first member of every pair (half-split layout)
+    E = 64
+    q = torch.zeros(E, dtype=torch.float64)
+    q[: E // 2] = 1.0  # the first member of every pair (half-split layout)
     dist = torch.arange(0, 1024)
-    rotated = apply_rope(q.expand(len(dist), Dh), positions=dist)  # (T, Dh): q at positions 0..1023
+    rotated = apply_rope(q.expand(len(dist), E), positions=dist)  # (T, E): q at positions 0..1023
     score = rotated @ q  # <R_m q, R_0 q> for m = distance
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
     axes[0].plot(dist, score)
     axes[0].set_xscale("symlog", linthresh=10)
     axes[0].set_xlabel("distance m − n")
     axes[0].set_ylabel("score")
-    axes[0].set_title(f"⟨R_m q, R_n q⟩, q = all pairs (1, 0), Dh = {Dh}")
+    axes[0].set_title(f"⟨R_m q, R_n q⟩, q = all pairs (1, 0), E = {E}")
     g = torch.Generator().manual_seed(1)
-    qr, kr = torch.randn(2, Dh, generator=g, dtype=torch.float64)
+    qr, kr = torch.randn(2, E, generator=g, dtype=torch.float64)
     for start in (0, 300, 5000):
         pos = torch.arange(start, start + 40)
-        s = apply_rope(qr.expand(40, Dh), positions=pos)[-1] @ apply_rope(kr.expand(40, Dh), positions=pos).T
+        s = apply_rope(qr.expand(40, E), positions=pos)[-1] @ apply_rope(kr.expand(40, E), positions=pos).T
         axes[1].plot(torch.arange(39, -1, -1), s, label=f"query at {start + 39}", ls="-" if start == 0 else "--")
     axes[1].set_xlabel("distance m − n")
     axes[1].set_title("random q, k: the curve does not depend on where the pair sits")
@@ -750,32 +815,34 @@ except NotImplementedError:
 # contiguous tensor), `torch.complex`, `torch.polar`, `torch.view_as_real`. The output is real,
 # in the dtype of `x`. PyTorch has no `bfloat16` complex dtype (complex tensors are built from
 # `float32` or `float64`), so for a `bfloat16` or `float16` input compute in `float32`/`complex64`
-# and cast the result back; `float32` and `float64` inputs are computed in their own precision.
+# and cast the result back. `float32` and `float64` inputs are computed in their own precision: a
+# `float64` input that takes a detour through `complex64` loses digits, and the `float64` tests
+# notice.
 
 # %% llmcourse={"role": "answer", "exercise": "ch05.rope_complex"}
 def rope_complex(x, positions=None, base=10000.0):
     """RoPE as complex multiplication (RoFormer layout): z_i = x[..., 2i] + 1j * x[..., 2i + 1]
-    becomes z_i * exp(1j * m * theta_i), theta_i = base ** (-2i / Dh), and is returned as real pairs.
+    becomes z_i * exp(1j * m * theta_i), theta_i = base ** (-2i / E), and is returned as real pairs.
 
     Args:
-        x: queries or keys, Dh even. bfloat16/float16 inputs are rotated in complex64.
+        x: queries or keys, E even. bfloat16/float16 inputs are rotated in complex64.
         positions: None (positions 0 .. T - 1) or an integer tensor broadcastable to (..., T).
         base: the base of the frequencies.
 
     Shape:
-        x: (..., T, Dh).
-        Output: (..., T, Dh), real, dtype of x.
+        x: (..., T, E).
+        Output: (..., T, E), real, dtype of x.
     """
     ### BEGIN SOLUTION
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()  # no bfloat16 complex
     if positions is None:
         positions = torch.arange(T, device=x.device)
-    theta = base ** (-torch.arange(0, Dh, 2, dtype=work.dtype, device=x.device) / Dh)
-    angle = positions.to(work.dtype)[..., None] * theta  # (..., T, Dh/2)
-    z = torch.view_as_complex(work.unflatten(-1, (Dh // 2, 2)).contiguous())  # (..., T, Dh/2)
+    theta = base ** (-torch.arange(0, E, 2, dtype=work.dtype, device=x.device) / E)
+    angle = positions.to(work.dtype)[..., None] * theta  # (..., T, E/2)
+    z = torch.view_as_complex(work.unflatten(-1, (E // 2, 2)).contiguous())  # (..., T, E/2)
     rotated = z * torch.polar(torch.ones_like(angle), angle)  # times e^{i m theta}
-    return torch.view_as_real(rotated).flatten(-2).to(x.dtype)  # (..., T, Dh)
+    return torch.view_as_real(rotated).flatten(-2).to(x.dtype)  # (..., T, E)
     ### END SOLUTION
 
 
@@ -786,7 +853,7 @@ self_check("ch05.rope_complex", rope_complex)
 # ## 5.5 A Fourier view of the encodings
 #
 # Each column of the sinusoidal table is a pure tone along the positions: column $2i$ is
-# $\sin(\omega_i p)$, a wave of **frequency** $f_i = \omega_i / 2\pi = 1/(2\pi\, \mathrm{base}^{2i/D})$
+# $\sin(\theta_i p)$, a wave of **frequency** $f_i = \theta_i / 2\pi = 1/(2\pi\, \Theta^{2i/D})$
 # cycles per position. The discrete Fourier transform (DFT) of a column $x_0, \dots, x_{P-1}$,
 #
 # $$
@@ -808,7 +875,7 @@ self_check("ch05.rope_complex", rope_complex)
 #   two bins leaks into its neighbours, but its largest bin is within one bin of the true
 #   frequency. Tones slower than $1/P$ (less than one cycle over the table) show up in bin $1$.
 #
-# So the *dominant frequency* of column pair $i$ estimates $1/(2\pi\,\mathrm{base}^{2i/D})$ to within
+# So the *dominant frequency* of column pair $i$ estimates $1/(2\pi\,\Theta^{2i/D})$ to within
 # $1/P$: the spectrum reads the geometric ladder of frequencies back out of the table. The figure
 # after the exercises shows it; it also shows why only the first columns of a short table carry
 # fine position information — the others oscillate too slowly to change much over $P$ positions.
@@ -816,18 +883,24 @@ self_check("ch05.rope_complex", rope_complex)
 # **Computing it.** In matrix form the one-sided DFT is $C x$ and $S x$ with
 # $C_{kp} = \cos(2\pi kp/P)$ and $S_{kp} = \sin(2\pi kp/P)$ for $k = 0..\lfloor P/2\rfloor$, and
 # $|X_k| = \sqrt{(Cx)_k^2 + (Sx)_k^2}$: $O(P^2)$ work, fine for tables of a few hundred positions
-# (the FFT does the same in $O(P \log P)$). One numerical detail: $2\pi kp/P$ grows to about
-# $\pi P/2$ radians, and in `float32` a large angle is rounded before its cosine is taken. Reducing
-# $kp$ modulo $P$ in integers first (`(k * p) % P`) keeps the angle in $[0, 2\pi)$ and exact to the
-# last bit; computing the angles in `float64` and casting also works.
+# (the FFT does the same in $O(P \log P)$). One numerical detail: with $k$ up to $P/2$ and $p$ up
+# to $P - 1$, the angle $2\pi kp/P$ grows to about $\pi(P-1)$ radians, and a large angle is rounded
+# before its cosine is taken — by up to $\pi(P-1)$ times the dtype's relative precision, which in
+# `bfloat16` is a good fraction of a radian already for $P = 64$. Reducing $kp$ modulo $P$ in
+# integers first (`(k * p) % P`) leaves an index below $P$ and an angle in $[0, 2\pi)$, so only
+# the rounding of a number below $2\pi$ remains. (The index itself is exact in `float32`; in
+# `bfloat16`, which holds whole numbers exactly only up to $256$, a longer table rounds it too, to
+# about 3 significant digits — still far better than rounding hundreds of radians.) Computing the
+# angles in `float64` and casting them also works.
 
 # %% [markdown]
 # ### Exercise 9 — the spectrum of an encoding
 #
 # Implement `encoding_spectrum(pe)`: remove the mean of each column, then return the magnitudes
-# $|X_k|$ for $k = 0, \dots, \lfloor P/2 \rfloor$ of every column, no normalisation. Compute in
-# the dtype of `pe` and return it (real). The tests include `bfloat16`, where the angle reduction
-# described above matters most.
+# $|X_k|$ for $k = 0, \dots, \lfloor P/2 \rfloor$ of every column, no normalisation. Return the
+# dtype of `pe` (real). The tests include pure tones over $128$ positions: with angles that are
+# not reduced as described above, their energy leaks out of their bins, by far more than the
+# rounding of a careful computation — in `bfloat16`, and in `float32` too.
 #
 # **Not allowed:** the FFT functions `torch.fft.*` (`fft`, `rfft`, ...) and `torch.stft`. Build
 # the DFT as a matrix product.
@@ -847,11 +920,11 @@ def encoding_spectrum(pe):
     """
     ### BEGIN SOLUTION
     P = pe.shape[0]
-    k = torch.arange(P // 2 + 1, device=pe.device)[:, None]  # (K, 1)
+    k = torch.arange(P // 2 + 1, device=pe.device)[:, None]  # (P // 2 + 1, 1): the bins
     p = torch.arange(P, device=pe.device)[None, :]  # (1, P)
-    angle = (2 * math.pi / P) * ((k * p) % P).to(pe.dtype)  # (K, P), reduced mod P exactly
+    angle = (2 * math.pi / P) * ((k * p) % P).to(pe.dtype)  # (P // 2 + 1, P), index mod P
     centred = pe - pe.mean(dim=0, keepdim=True)  # (P, D)
-    re, im = angle.cos() @ centred, angle.sin() @ centred  # (K, D) each
+    re, im = angle.cos() @ centred, angle.sin() @ centred  # (P // 2 + 1, D) each
     return (re * re + im * im).sqrt()
     ### END SOLUTION
 
@@ -889,7 +962,7 @@ self_check("ch05.dominant_frequencies", dominant_frequencies)
 
 # %%
 # Try it (Figure 4): the spectrum of a sinusoidal table, with the predicted frequencies
-# w_i / 2π = 1 / (2π base^(2i/D)) on top, and the dominant frequencies against the prediction.
+# θ_i / 2π = 1 / (2π base^(2i/D)) on top, and the dominant frequencies against the prediction.
 try:
     P, Dm = 256, 32
     pe = sinusoidal_positional_encoding(P, Dm, dtype=torch.float64)
@@ -899,7 +972,7 @@ try:
     fig, axes = plt.subplots(1, 2, figsize=(13, 4))
     im = axes[0].imshow(torch.log10(spec + 1e-3), aspect="auto", origin="lower", cmap="magma",
                         extent=(-0.5, Dm - 0.5, 0, 0.5))
-    axes[0].plot(range(Dm), predicted, "c.", label="w_i / 2π")
+    axes[0].plot(range(Dm), predicted, "c.", label="θ_i / 2π")
     axes[0].set_xlabel("column")
     axes[0].set_ylabel("frequency (cycles per position)")
     axes[0].set_title("log10 |X_k| of each column")
@@ -921,13 +994,16 @@ except NotImplementedError:
 # %% [markdown]
 # ## Summary
 #
-# - Without positional information attention is permutation-equivariant: it sees a set.
+# - Without positional information attention is permutation-equivariant: it sees a set. A causal
+#   mask lets a stack of two or more layers recover order indirectly; explicit encodings give it
+#   directly.
 # - Sinusoidal encodings give each position a code made of tones with geometrically spaced
 #   frequencies; a shift by $k$ is one orthogonal, block-diagonal matrix $M_k$ for all positions.
 # - Relative schemes act on the scores: T5 learns a bias per logarithmic bucket of offsets, ALiBi
-#   subtracts $m_h |i - j|$ with fixed geometric slopes.
+#   subtracts $m_h |i - j|$ with fixed geometric slopes (in the paper's order, which is sorted only
+#   when $H$ is a power of two).
 # - RoPE rotates pairs of query and key features by $m\theta_i$ (a complex multiplication); the
 #   scores then depend only on $m - n$. Two layouts exist (half-split and interleaved); they agree
 #   after a permutation of the features, and mixing them up silently breaks a model.
-# - The Fourier spectrum of the sinusoidal table recovers its frequencies $\omega_i / 2\pi$ to
+# - The Fourier spectrum of the sinusoidal table recovers its frequencies $\theta_i / 2\pi$ to
 #   within the resolution $1/P$.

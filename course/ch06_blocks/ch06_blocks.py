@@ -14,19 +14,22 @@
 # # Chapter 6 — Transformer blocks and representation power
 #
 # Chapter 4 built attention and the two normalisations; Chapter 5 gave positions a meaning through
-# RoPE. This assignment puts the pieces together into the unit that a language model repeats dozens
-# of times, the **transformer block**, and then into a small **GPT**. On the way we look at the
-# second half of every block, the position-wise **feed-forward network** (FFN), at the activation
-# functions it uses, and at the question behind all of it: *what can such a network represent?*
+# RoPE. This assignment follows Sections 6.1–6.5 of the book. It starts with the second half of
+# every block, the position-wise **feed-forward network** (FFN, Section 6.1), and the activation
+# functions inside it (Section 6.2); it then puts the pieces together into the unit that a language
+# model repeats dozens of times, the **transformer block**, and into a small **GPT** (Section 6.3);
+# and it ends with the question behind all of it, *what can such a network represent?* — first for
+# one token (Section 6.4), then for attention across tokens (Section 6.5).
 #
 # You will implement:
 #
-# 1. `gelu` (exact and tanh forms) and `silu`, and the derivative of SiLU in closed form (a
+# 1. `FeedForward`, the plain position-wise FFN;
+# 2. `gelu` (exact and tanh forms) and `silu`, and the derivative of SiLU in closed form (a
 #    derivation);
-# 2. `FeedForward` and `SwiGLU`, the plain and the gated FFN;
-# 3. `TransformerBlock`, a pre-norm causal block with RoPE attention;
-# 4. `GPT` and `count_parameters`, a whole decoder-only model and its size in closed form;
-# 5. `relu_network_for_piecewise_linear` and `previous_token_head`: two networks whose weights you
+# 3. `SwiGLU`, the gated FFN;
+# 4. `TransformerBlock`, a pre-norm causal block with RoPE attention;
+# 5. `GPT` and `count_parameters`, a whole decoder-only model and its size in closed form;
+# 6. `relu_network_for_piecewise_linear` and `previous_token_head`: two networks whose weights you
 #    *construct* by hand, to see what a single layer can express.
 #
 # ## How to work through it
@@ -63,11 +66,17 @@
 #
 # ## Conventions
 #
-# - Dimension letters: `B` batch, `T` sequence length, `D` model width (`d_model`), `H` heads,
-#   `Dh = D / H` head size, `Dff` hidden width of the FFN (`d_ff`; $D_{ff}$ in formulas), `V` vocabulary size.
+# - Dimension letters, as in the course's glossary ([docs/NOTATION.md](../../docs/NOTATION.md)):
+#   `B` batch, `T` sequence length, `D` model width (`d_model`), `H` heads, `E = D / H` head size,
+#   `F` hidden width of the FFN (`d_ff`), `V` vocabulary size. Any other count is written in lower
+#   case and defined where it is used. In formulas, $n_{\text{layer}}$ is the number of blocks,
+#   $W_E \in \mathbb{R}^{V \times D}$ the token embedding and $W_U \in \mathbb{R}^{D \times V}$ the
+#   unembedding.
 # - Vectors are rows; `nn.Linear` computes `x @ weight.T + bias`.
-# - RoPE uses the **half-split** pairing (GPT-NeoX / Llama): feature $i$ of a head is rotated together
-#   with feature $i + D_h/2$ by the angle $t\,\theta^{-2i/D_h}$ at position $t$ (counted from 0).
+# - RoPE uses the **half-split** pairing (GPT-NeoX / Llama): feature $i$ of a head is rotated
+#   together with feature $i + E/2$ by the angle $t\,\theta_i$ at position $t$ (counted from 0),
+#   with frequencies $\theta_i = \Theta^{-2i/E}$ and base $\Theta$ (`rope_base`, 10 000 by
+#   default).
 # - Causal attention: position $t$ may attend to positions $0, \dots, t$.
 
 # %% llmcourse={"role": "setup"}
@@ -83,7 +92,9 @@ from autograder.kernel import self_check
 _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
 
 # %% [markdown]
-# ## 6.1 Two kinds of mixing
+# ## 6.1 Feed-forward networks in transformers
+#
+# ### Two kinds of mixing
 #
 # A transformer layer receives a sequence $X \in \mathbb{R}^{T \times D}$ (one row per token) and
 # returns one of the same shape. It does so in two steps that move information in two different
@@ -97,14 +108,14 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #
 # $$
 # \operatorname{FFN}(x) = \phi(x W_1 + b_1)\, W_2 + b_2, \qquad
-# W_1 \in \mathbb{R}^{D \times D_{ff}},\; W_2 \in \mathbb{R}^{D_{ff} \times D},
+# W_1 \in \mathbb{R}^{D \times F},\; W_2 \in \mathbb{R}^{F \times D},
 # $$
 #
-# with a nonlinearity $\phi$ applied elementwise and usually $D_{ff} = 4D$. It cannot move anything
-# between positions (permuting the tokens permutes its outputs), but it is a universal function
-# approximator on each token's vector, as Section 6.7 shows.
+# with a nonlinearity $\phi$ applied elementwise (Section 6.2) and usually $F = 4D$. It cannot move
+# anything between positions (permuting the tokens permutes its outputs), but it is a universal
+# function approximator on each token's vector, as Section 6.4 shows.
 #
-# One useful reading of the FFN: the $D_{ff}$ columns of $W_1$ are *keys* that each hidden unit matches
+# One useful reading of the FFN: the $F$ columns of $W_1$ are *keys* that each hidden unit matches
 # against the token, $\phi$ decides how strongly each key fires, and the rows of $W_2$ are the *values*
 # that get added to the token in proportion. Attention is a lookup over the *context*; the FFN is a
 # lookup over a memory *stored in the weights*. Stacking blocks alternates the two, so that what a
@@ -112,9 +123,9 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 
 # %%
 # The FFN is position-wise: permuting tokens permutes its outputs. Attention is not position-wise.
-T, D, Fh = 5, 8, 32
+T, D, d_ff = 5, 8, 32
 X = torch.randn(T, D)
-W1, W2 = torch.randn(D, Fh) / D**0.5, torch.randn(Fh, D) / Fh**0.5
+W1, W2 = torch.randn(D, d_ff) / D**0.5, torch.randn(d_ff, D) / d_ff**0.5
 ffn = lambda x: torch.relu(x @ W1) @ W2  # noqa: E731
 perm = torch.randperm(T)
 print("FFN(X)[perm] == FFN(X[perm]):", torch.allclose(ffn(X)[perm], ffn(X[perm]), atol=1e-6))
@@ -122,7 +133,73 @@ print("row 0 of FFN(X) depends on row 1 of X?",
       not torch.allclose(ffn(X)[0], ffn(torch.cat([X[:1], torch.randn(T - 1, D)]))[0]))
 
 # %% [markdown]
-# ## 6.2 Activation functions
+# ### The feed-forward network as a module
+#
+# In code the FFN is two `nn.Linear` layers around the activation: `fc1` widens the token from $D$
+# to $F$ features, `fc2` brings it back to $D$. Which $\phi$ to use is the subject of Section 6.2;
+# here the module only has to dispatch on its name, using PyTorch's own activations.
+#
+# ### Exercise 1 — `FeedForward`
+#
+# Implement `FeedForward(d_model, d_ff, activation="gelu", bias=True)`:
+#
+# - `__init__` creates `self.fc1 = nn.Linear(d_model, d_ff, bias=bias)` and
+#   `self.fc2 = nn.Linear(d_ff, d_model, bias=bias)` (these names are how the weights are loaded);
+# - `forward(x)` returns `fc2(φ(fc1(x)))`, where `activation` selects φ: `"relu"` (`torch.relu`),
+#   `"gelu"` (`F.gelu`, the exact form), `"gelu_tanh"` (`F.gelu(·, approximate="tanh")`) or
+#   `"silu"` (`F.silu`). Section 6.2 opens these up, and you write your own there.
+#
+# PyTorch's activations are allowed here (and expected); nothing else is forbidden.
+
+# %% llmcourse={"role": "answer", "exercise": "ch06.feed_forward"}
+class FeedForward(nn.Module):
+    """Position-wise feed-forward network fc2(φ(fc1(x))).
+
+    Args:
+        d_model: D, the width of the input and output.
+        d_ff: F, the hidden width.
+        activation: "relu", "gelu", "gelu_tanh" or "silu".
+        bias: whether fc1 and fc2 have biases.
+
+    Attributes:
+        fc1: nn.Linear(D, F).
+        fc2: nn.Linear(F, D).
+
+    Shape:
+        x: (..., D).
+        Output: (..., D).
+    """
+
+    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
+        super().__init__()
+        ### BEGIN SOLUTION
+        if activation not in ("relu", "gelu", "gelu_tanh", "silu"):
+            raise ValueError(f"unknown activation {activation!r}")
+        self.activation = activation
+        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        h = self.fc1(x)  # (..., F)
+        if self.activation == "relu":
+            h = torch.relu(h)
+        elif self.activation == "gelu":
+            h = F.gelu(h)
+        elif self.activation == "gelu_tanh":
+            h = F.gelu(h, approximate="tanh")
+        else:
+            h = F.silu(h)
+        return self.fc2(h)  # (..., D)
+        ### END SOLUTION
+
+
+# %% llmcourse={"role": "check", "exercise": "ch06.feed_forward"}
+self_check("ch06.feed_forward", FeedForward)
+
+# %% [markdown]
+# ## 6.2 Activation functions and nonlinearity
 #
 # Without $\phi$ the FFN would be the linear map $x W_1 W_2$ of rank at most $D$: the hidden width
 # would buy nothing. The choice of $\phi$ matters less than its presence, but it does matter for
@@ -148,9 +225,11 @@ print("row 0 of FFN(X) depends on row 1 of X?",
 # \Phi(x) \approx \tfrac12\left(1 + \tanh\!\big(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\big)\right),
 # $$
 #
-# a $\tanh$ of a cubic whose coefficient was fitted so that it follows the normal CDF closely. It is off by at most about $5 \cdot 10^{-4}$, which is invisible in a plot but
-# large compared with float32 rounding: a checkpoint trained with one form should be run with the
-# same form. PyTorch exposes both as `F.gelu(x, approximate="none" | "tanh")`.
+# a $\tanh$ of a cubic whose coefficient was fitted so that it follows the normal CDF closely. It
+# is off by at most about $5 \cdot 10^{-4}$, which is invisible in a plot but large compared with
+# float32 rounding: a checkpoint trained with one form should be run with the
+# same form. PyTorch exposes both as `F.gelu(x, approximate="none" | "tanh")`, the calls your
+# `FeedForward` made in Exercise 1.
 #
 # **SiLU** (also called swish) gates the input by a sigmoid instead of the normal CDF:
 #
@@ -189,10 +268,12 @@ gap = (F.gelu(xs_plot, approximate="tanh") - F.gelu(xs_plot)).abs().max().item()
 print(f"max |GELU_tanh − GELU| on [−4, 4]: {gap:.2e}")
 
 # %% [markdown]
-# ### Exercise 1 — GELU and SiLU
+# ### Exercise 2 — GELU and SiLU
 #
-# Implement `gelu(x, approximate="none")` with both forms above, and `silu(x)`. Compute in the dtype
-# of `x` (no `.double()` needed). Both must work for any shape and give correct gradients.
+# Implement `gelu(x, approximate="none")` with both forms above, and `silu(x)`. Return a tensor of
+# the dtype of `x` (computing in that dtype is accurate enough: no `.double()` needed). Both must
+# work for any shape and give correct gradients, and `gelu` must raise a `ValueError` for any other
+# value of `approximate` (as `F.gelu` does): a typo such as `"tahn"` must not silently pick a form.
 #
 # **Not allowed:** `F.gelu`, `F.silu` (and so `nn.GELU`, `nn.SiLU`, which call them).
 # `torch.erf`, `torch.tanh`, `torch.sigmoid` and `torch.exp` are fine.
@@ -246,8 +327,8 @@ self_check("ch06.silu", silu)
 # above. Derive it for SiLU: differentiate $\operatorname{SiLU}(x) = x\,\sigma(x)$, with
 # $\sigma(x) = 1/(1 + e^{-x})$, and write $\operatorname{SiLU}'(x)$ as a formula in $x$. You may
 # express $\sigma'$ through $\sigma$ itself or leave everything in exponentials: both are graded the
-# same, and `sigmoid(x)` (or `torch.sigmoid(x)`) is read as $1/(1 + e^{-x})$. The right panel of the figure above, drawn by autograd, shows the curve your formula
-# must reproduce.
+# same, and `sigmoid(x)` (or `torch.sigmoid(x)`) is read as $1/(1 + e^{-x})$. The right panel of
+# the figure above, drawn by autograd, shows the curve your formula must reproduce.
 
 # %% llmcourse={"role": "answer", "exercise": "ch06.silu_derivative"}
 def silu_derivative(x):
@@ -263,75 +344,15 @@ def silu_derivative(x):
 self_check("ch06.silu_derivative", silu_derivative)
 
 # %% [markdown]
-# ## 6.3 The feed-forward network
+# ### Gated activations: GLU and SwiGLU
 #
-# ### Exercise 2 — `FeedForward`
-#
-# Implement `FeedForward(d_model, d_ff, activation="gelu", bias=True)`:
-#
-# - `__init__` creates `self.fc1 = nn.Linear(d_model, d_ff, bias=bias)` and
-#   `self.fc2 = nn.Linear(d_ff, d_model, bias=bias)` (these names are how the weights are loaded);
-# - `forward(x)` returns `fc2(φ(fc1(x)))`, where `activation` selects φ: `"relu"` (`torch.relu`),
-#   `"gelu"` (your exact `gelu`), `"gelu_tanh"` (your `gelu` with `approximate="tanh"`) or `"silu"`.
-#
-# **Not allowed:** `F.gelu`, `F.silu`, `nn.GELU`, `nn.SiLU`: call your own functions.
-
-# %% llmcourse={"role": "answer", "exercise": "ch06.feed_forward"}
-class FeedForward(nn.Module):
-    """Position-wise feed-forward network fc2(φ(fc1(x))).
-
-    Args:
-        d_model: D, the width of the input and output.
-        d_ff: Dff, the hidden width.
-        activation: "relu", "gelu", "gelu_tanh" or "silu".
-        bias: whether fc1 and fc2 have biases.
-
-    Attributes:
-        fc1: nn.Linear(D, Dff).
-        fc2: nn.Linear(Dff, D).
-
-    Shape:
-        x: (..., D).
-        Output: (..., D).
-    """
-
-    def __init__(self, d_model, d_ff, activation="gelu", bias=True):
-        super().__init__()
-        ### BEGIN SOLUTION
-        if activation not in ("relu", "gelu", "gelu_tanh", "silu"):
-            raise ValueError(f"unknown activation {activation!r}")
-        self.activation = activation
-        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
-        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        h = self.fc1(x)  # (..., Dff)
-        if self.activation == "relu":
-            h = torch.relu(h)
-        elif self.activation == "gelu":
-            h = gelu(h)
-        elif self.activation == "gelu_tanh":
-            h = gelu(h, approximate="tanh")
-        else:
-            h = silu(h)
-        return self.fc2(h)  # (..., D)
-        ### END SOLUTION
-
-
-# %% llmcourse={"role": "check", "exercise": "ch06.feed_forward"}
-self_check("ch06.feed_forward", FeedForward)
-
-# %% [markdown]
-# ## 6.4 Gated linear units and SwiGLU
-#
-# A *gated linear unit* (GLU) computes two projections of the token and multiplies them
-# elementwise, one of them passed through a nonlinearity:
+# An activation need not act on one number at a time. A *gated linear unit* (GLU) computes two
+# projections of the token and multiplies them elementwise, one of them passed through a
+# nonlinearity, so that the activation of a hidden unit is a *gate* times a *value*:
 #
 # $$
 # \operatorname{SwiGLU}(x) = \big(\operatorname{SiLU}(x W_1) \odot x W_3\big)\, W_2,
-# \qquad W_1, W_3 \in \mathbb{R}^{D \times D_{ff}},\; W_2 \in \mathbb{R}^{D_{ff} \times D}.
+# \qquad W_1, W_3 \in \mathbb{R}^{D \times F},\; W_2 \in \mathbb{R}^{F \times D}.
 # $$
 #
 # $W_1$ is the **gate**, $W_3$ the **up** (value) projection and $W_2$ the **down** projection (the
@@ -342,11 +363,14 @@ self_check("ch06.feed_forward", FeedForward)
 #   *quadratic* form $\tfrac12 (a^\top x)(b^\top x)$. A ReLU unit is piecewise linear; products of
 #   features ("this token is a verb *and* it is plural") come directly with a gate, instead of
 #   having to be approximated by many linear pieces.
-# - **A gate decides, a value carries.** The gate can switch a unit off while the value stays
-#   linear in $x$, so the gradient with respect to $W_3$ is not squashed by the nonlinearity.
+# - **A gate decides, a value carries.** The value $x W_3$ enters the product linearly, so no
+#   derivative of the nonlinearity appears in the gradient with respect to $W_3$: it is
+#   $x^\top\big(\delta \odot \operatorname{SiLU}(x W_1)\big)$, with $\delta$ the gradient
+#   arriving at the product, i.e. the incoming gradient *scaled by the gate* (and zero where the
+#   gate is shut). Only the gate's own weights $W_1$ see the factor $\operatorname{SiLU}'(x W_1)$.
 # - **Empirically** (Shazeer, 2020), GLU variants give lower perplexity at equal compute. To keep the
-#   parameter count of a $4D$-wide plain FFN ($8D^2$), gated FFNs use $D_{ff} = \tfrac{2}{3} \cdot 4D$, so
-#   that $3 D D_{ff} = 8 D^2$.
+#   parameter count of a $4D$-wide plain FFN ($8D^2$), gated FFNs use $F = \tfrac{2}{3} \cdot 4D$,
+#   so that $3 D F = 8 D^2$.
 #
 # ### Exercise 3 — `SwiGLU`
 #
@@ -361,9 +385,9 @@ class SwiGLU(nn.Module):
     """Gated FFN w2(silu(w1 x) * w3 x), without biases.
 
     Attributes:
-        w1: gate, nn.Linear(D, Dff, bias=False).
-        w3: up, nn.Linear(D, Dff, bias=False).
-        w2: down, nn.Linear(Dff, D, bias=False).
+        w1: gate, nn.Linear(D, F, bias=False).
+        w3: up, nn.Linear(D, F, bias=False).
+        w2: down, nn.Linear(F, D, bias=False).
 
     Shape:
         x: (..., D).
@@ -380,7 +404,7 @@ class SwiGLU(nn.Module):
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., Dff) -> (..., D)
+        return self.w2(silu(self.w1(x)) * self.w3(x))  # (..., F) -> (..., D)
         ### END SOLUTION
 
 
@@ -401,7 +425,7 @@ except NotImplementedError:
     print("Implement `silu` and `SwiGLU` first, then re-run this cell.")
 
 # %% [markdown]
-# ## 6.5 The transformer block
+# ## 6.3 The transformer block
 #
 # A block wraps each of the two sublayers in a **residual connection** with a **normalisation**
 # in front (pre-norm, used since GPT-2):
@@ -439,21 +463,21 @@ except NotImplementedError:
 # %% llmcourse={"role": "given"}
 # Given (from Chapters 4 and 5): do not edit. The grader runs its own copy of this cell.
 def apply_rope(x, positions=None, base=10000.0):
-    """Rotary position embedding, half-split pairing: feature i rotates with feature i + Dh/2 by
-    the angle positions[t] * base**(-2i/Dh). Computes in x's dtype.
+    """Rotary position embedding, half-split pairing: feature i rotates with feature i + E/2 by
+    the angle positions[t] * θ_i, where θ_i = base**(-2i/E) (base is Θ). Computes in x's dtype.
 
     Shape:
-        x: (..., T, Dh), Dh even.
+        x: (..., T, E), E even.
         positions: (T,), or None for 0, 1, ..., T-1.
         Output: same shape as x.
     """
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     if positions is None:
         positions = torch.arange(T, device=x.device, dtype=x.dtype)
-    inv_freq = base ** (-torch.arange(0, Dh, 2, device=x.device, dtype=x.dtype) / Dh)  # (Dh/2,)
-    angles = positions.to(x.dtype)[:, None] * inv_freq  # (T, Dh/2)
+    inv_freq = base ** (-torch.arange(0, E, 2, device=x.device, dtype=x.dtype) / E)  # (E/2,)
+    angles = positions.to(x.dtype)[:, None] * inv_freq  # (T, E/2)
     cos, sin = angles.cos(), angles.sin()
-    a, b = x[..., : Dh // 2], x[..., Dh // 2 :]
+    a, b = x[..., : E // 2], x[..., E // 2 :]
     return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)
 
 
@@ -483,15 +507,15 @@ def scaled_dot_product_attention(q, k, v, is_causal=False, scale=None):
 
 
 def split_heads(x, n_heads):
-    """(B, T, D) -> (B, H, T, D/H); head h owns feature columns h*Dh:(h+1)*Dh."""
+    """(B, T, D) -> (B, H, T, E) with E = D/H; head h owns feature columns h*E:(h+1)*E."""
     B, T, D = x.shape
     return x.view(B, T, n_heads, D // n_heads).transpose(1, 2)
 
 
 def merge_heads(x):
-    """(B, H, T, Dh) -> (B, T, H*Dh), the inverse of split_heads."""
-    B, H, T, Dh = x.shape
-    return x.transpose(1, 2).contiguous().view(B, T, H * Dh)
+    """(B, H, T, E) -> (B, T, H*E), the inverse of split_heads."""
+    B, H, T, E = x.shape
+    return x.transpose(1, 2).contiguous().view(B, T, H * E)
 
 
 def rms_norm(x, weight=None, eps=1e-6):
@@ -579,13 +603,13 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, Dh)
-        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, Dh)
-        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, Dh)
+        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, T, E)
+        k = split_heads(self.k_proj(x), self.n_heads)  # (B, H, T, E)
+        v = split_heads(self.v_proj(x), self.n_heads)  # (B, H, T, E)
         if self.rope:
             q = apply_rope(q, base=self.rope_base)
             k = apply_rope(k, base=self.rope_base)
-        y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
+        y = scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, E)
         return self.out_proj(merge_heads(y))  # (B, T, D)
         ### END SOLUTION
 
@@ -594,10 +618,10 @@ class TransformerBlock(nn.Module):
     """Pre-norm causal transformer block.
 
     Args:
-        d_model: D; n_heads: H (D divisible by H, D/H even when rope); d_ff: F.
+        d_model: D; n_heads: H (D divisible by H, E = D/H even when rope); d_ff: F.
         norm: "rms" or "layer".
         ffn: "swiglu", or an activation name of FeedForward ("relu", "gelu", "gelu_tanh", "silu").
-        rope, rope_base: RoPE on queries and keys, and its base.
+        rope, rope_base: RoPE on queries and keys, and its base Θ.
 
     Attributes:
         norm1, attn, norm2, ffn (see the exercise text).
@@ -646,17 +670,18 @@ except NotImplementedError:
     print("Implement `TransformerBlock` (and the FFN exercises) first, then re-run this cell.")
 
 # %% [markdown]
-# ## 6.6 A GPT, and where its parameters are
+# ### A GPT, and where its parameters are
 #
 # A decoder-only language model maps token ids to next-token logits:
 #
-# 1. **embed**: $x_t = E[\text{idx}_t]$, a row of the embedding matrix $E \in \mathbb{R}^{V \times D}$;
-# 2. apply $L$ blocks to the residual stream;
+# 1. **embed**: $x_t = W_E[\text{idx}_t]$, a row of the embedding matrix
+#    $W_E \in \mathbb{R}^{V \times D}$;
+# 2. apply $n_{\text{layer}}$ blocks to the residual stream;
 # 3. a final norm (pre-norm blocks leave the stream unnormalised, and its scale grows with depth);
-# 4. **unembed**: logits $= \operatorname{norm}_f(x)\, W_{\text{head}}^\top$ with
-#    $W_{\text{head}} \in \mathbb{R}^{V \times D}$.
+# 4. **unembed**: logits $= \operatorname{norm}_f(x)\, W_U$ with $W_U \in \mathbb{R}^{D \times V}$
+#    (`lm_head.weight`, of shape `(V, D)`, stores $W_U^\top$).
 #
-# **Weight tying** sets $W_{\text{head}} = E$: the logit of token $v$ is the dot product of the final
+# **Weight tying** sets $W_U = W_E^\top$: the logit of token $v$ is the dot product of the final
 # state with $v$'s own embedding, so "predict $v$" and "read $v$" share one vector. It saves $VD$
 # parameters (for GPT-2 small, $50257 \cdot 768 \approx 38.6$M of its 124M) and acts as a
 # regulariser. In PyTorch, tying means sharing the **same `Parameter` object**
@@ -667,7 +692,7 @@ except NotImplementedError:
 # This GPT has no learned position table: positions enter only through RoPE in every block. So
 # `context_length` only bounds the input length; it costs no parameters.
 #
-# ### Counting parameters
+# #### Counting parameters
 #
 # Per block (pre-norm, RMSNorm, attention with biases, SwiGLU):
 #
@@ -676,10 +701,10 @@ except NotImplementedError:
 # \underbrace{3DF}_{\text{w1, w3, w2}},
 # $$
 #
-# and for the model $VD + L \cdot (\text{block}) + D + [\text{not tied}]\,VD$. The number of heads
-# does not appear: the heads *split* $D$, they do not multiply it. For large models the $D^2$ and
-# $D D_{ff}$ terms dominate, which is why "$12 L D^2$" (with $D_{ff} = 4D$ and a plain FFN) is the usual rule
-# of thumb.
+# and for the model $VD + n_{\text{layer}} \cdot (\text{block}) + D + [\text{not tied}]\,VD$. The
+# number of heads does not appear: the heads *split* $D$, they do not multiply it. For large models
+# the $D^2$ and $D F$ terms dominate, which is why "$12\, n_{\text{layer}} D^2$" (with $F = 4D$ and
+# a plain FFN) is the usual rule of thumb.
 #
 # ### Exercise 5 — `GPT`
 #
@@ -689,7 +714,8 @@ except NotImplementedError:
 # `self.blocks = nn.ModuleList` of `n_layers` default `TransformerBlock(d_model, n_heads, d_ff)`,
 # `self.norm_f = RMSNorm(d_model)` and `self.lm_head = nn.Linear(d_model, vocab_size, bias=False)`,
 # tied to the embedding when `tie_embeddings` is true. `forward(idx)` maps token ids of shape
-# `(B, T)` to logits `(B, T, V)`; raise a `ValueError` if `T > context_length`.
+# `(B, T)` to logits `(B, T, V)`; it must raise a `ValueError` if `T > context_length` (a model
+# without a position table would otherwise run silently on contexts it was never trained for).
 #
 # **Not allowed:** the same fused attention modules as in Exercise 4.
 #
@@ -706,7 +732,7 @@ class GPT(nn.Module):
 
     Attributes:
         tok_emb: nn.Embedding(V, D).
-        blocks: nn.ModuleList of n_layers TransformerBlock(D, H, Dff).
+        blocks: nn.ModuleList of n_layers TransformerBlock(D, H, F).
         norm_f: RMSNorm(D).
         lm_head: nn.Linear(D, V, bias=False); its weight *is* tok_emb.weight when tied.
 
@@ -765,52 +791,52 @@ try:
     cfg = (50, 8, 16, 2, 4, 24)
     model = GPT(*cfg)
     print("module:", sum(p.numel() for p in model.parameters()), " formula:", count_parameters(*cfg))
-    V, D, L, F_ = 50257, 768, 12, 2048
-    groups = {"embedding (tied)": V * D, "attention": L * 4 * (D * D + D),
-              "SwiGLU": L * 3 * D * F_, "norms": (2 * L + 1) * D}
-    total = count_parameters(V, 1024, D, L, 12, F_)
+    V, D, n_layer, F_ = 50257, 768, 12, 2048
+    groups = {"embedding (tied)": V * D, "attention": n_layer * 4 * (D * D + D),
+              "SwiGLU": n_layer * 3 * D * F_, "norms": (2 * n_layer + 1) * D}
+    total = count_parameters(V, 1024, D, n_layer, 12, F_)
     assert total == sum(groups.values())
     plt.figure(figsize=(6, 2.6))
     plt.barh(list(groups), [n / 1e6 for n in groups.values()])
     plt.xlabel("millions of parameters")
-    plt.title(f"V={V}, D={D}, L={L}, Dff={F_}: {total / 1e6:.1f}M in total", fontsize=9)
+    plt.title(f"V={V}, D={D}, n_layer={n_layer}, F={F_}: {total / 1e6:.1f}M in total", fontsize=9)
     plt.tight_layout()
     plt.show()
 except NotImplementedError:
     print("Implement `GPT` and `count_parameters` first, then re-run this cell.")
 
 # %% [markdown]
-# ## 6.7 What can a network represent?
+# ## 6.4 What can a network represent?
 #
 # **Universal approximation.** A network with one hidden layer of ReLU units can approximate any
 # continuous function on a bounded interval as closely as we like (Cybenko 1989 and Hornik 1991
 # proved it for sigmoid units; for ReLU there is a one-line proof by construction). In one dimension:
-# a piecewise-linear function with knots $x_0 < x_1 < \dots < x_{N-1}$ and slopes
+# a piecewise-linear function with $n$ knots $x_0 < x_1 < \dots < x_{n-1}$ and slopes
 # $s_k = \frac{y_{k+1} - y_k}{x_{k+1} - x_k}$ on $[x_k, x_{k+1}]$ is exactly
 #
 # $$
-# f(x) = y_0 + s_0 \operatorname{relu}(x - x_0) + \sum_{k=1}^{N-2} (s_k - s_{k-1})\,
-# \operatorname{relu}(x - x_k), \qquad x \in [x_0, x_{N-1}].
+# f(x) = y_0 + s_0 \operatorname{relu}(x - x_0) + \sum_{k=1}^{n-2} (s_k - s_{k-1})\,
+# \operatorname{relu}(x - x_k), \qquad x \in [x_0, x_{n-1}].
 # $$
 #
 # Each unit is zero to the left of its knot and a ramp to the right of it, so unit $k$ *changes the
-# slope* by $s_k - s_{k-1}$ from $x_k$ on. That is a one-hidden-layer network with $N - 1$ units:
+# slope* by $s_k - s_{k-1}$ from $x_k$ on. That is a one-hidden-layer network with $n - 1$ units:
 # $W_1 = \mathbf 1$, $b_1 = -x_k$, $W_2 = $ the slope changes, $b_2 = y_0$. Any continuous
 # function on an interval is uniformly close to its piecewise-linear interpolant on a fine grid
-# (for a smooth $g$ with $N$ equally spaced knots the error is at most
-# $\frac{h^2}{8}\max|g''|$ with $h$ the spacing), so the width needed for error $\varepsilon$ grows like
-# $\varepsilon^{-1/2}$. In $d$ dimensions a grid argument needs roughly $\varepsilon^{-d/2}$ units:
-# the theorem promises existence, not efficiency.
+# (for a smooth $g$ with $n$ equally spaced knots the error is at most $\frac{h^2}{8}\max|g''|$
+# with $h$ the spacing), so the width needed for error $\varepsilon$ grows like
+# $\varepsilon^{-1/2}$. In $d$ input dimensions a grid argument needs roughly
+# $\varepsilon^{-d/2}$ units: the theorem promises existence, not efficiency.
 #
 # **Width versus depth.** Depth can be exponentially more efficient. The tent map
 # $\tau(x) = 2\operatorname{relu}(x) - 4\operatorname{relu}(x - \tfrac12)$ on $[0, 1]$ needs two ReLU
-# units. Composing it $k$ times, a network of depth $k$ and width $2$, gives a sawtooth with
-# $2^{k}$ linear pieces; a one-hidden-layer ReLU network has at most (units + 1) pieces, so it needs
-# about $2^k$ units to do the same (Telgarsky, 2016). Transformers exploit the same effect:
-# each block composes with the previous ones.
+# units. Composing it $\ell$ times, a network of depth $\ell$ and width $2$, gives a sawtooth with
+# $2^{\ell}$ linear pieces; a one-hidden-layer ReLU network has at most (units + 1) pieces, so it
+# needs about $2^{\ell}$ units to do the same (Telgarsky, 2016). Transformers exploit the same
+# effect: each block composes with the previous ones.
 
 # %%
-# Figure: interpolating g(x) = sin(3x) with N knots, sup error vs number of hidden units (log-log),
+# Figure: interpolating g(x) = sin(3x) with n knots, sup error vs number of hidden units (log-log),
 # and the sawtooth made by composing the two-unit tent map.
 def interp(x, xk, yk):
     k = (torch.searchsorted(xk, x, right=True) - 1).clamp(0, len(xk) - 2)
@@ -830,7 +856,7 @@ tent = lambda t: 2 * torch.relu(t) - 4 * torch.relu(t - 0.5)  # noqa: E731
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.4))
 ax0.loglog(units, errors, "o-", label="max error")
 ax0.loglog(units, [9 / 8 * (3 / u) ** 2 for u in units], "--", label="h²/8 · max|g''|")
-ax0.set_xlabel("hidden units (N − 1)")
+ax0.set_xlabel("hidden units (n − 1)")
 ax0.set_title("one hidden layer: error ∝ width⁻²", fontsize=9)
 ax0.legend(fontsize=8)
 x01 = torch.linspace(0, 1, 2001)
@@ -846,12 +872,14 @@ plt.show()
 # %% [markdown]
 # ### Exercise 7 — a ReLU network for a piecewise-linear function
 #
-# Implement `relu_network_for_piecewise_linear(xs, ys)`: given knots `xs` (strictly increasing,
-# at least 2) and values `ys`, return `(W1, b1, W2, b2)` with shapes `(Hd, 1)`, `(Hd,)`, `(1, Hd)`,
-# `(1,)` (the layouts of `nn.Linear(1, Hd)` and `nn.Linear(Hd, 1)`, any number of hidden units `Hd`)
+# Implement `relu_network_for_piecewise_linear(xs, ys)`: given $n \ge 2$ knots `xs` (strictly
+# increasing) and values `ys`, return `(W1, b1, W2, b2)` with shapes `(u, 1)`, `(u,)`, `(1, u)`,
+# `(1,)`, the layouts of `nn.Linear(1, u)` and `nn.Linear(u, 1)` for any number $u$ of hidden units,
 # such that `f(x) = relu(x W1ᵀ + b1) W2ᵀ + b2` equals the interpolant **exactly** on
-# `[xs[0], xs[-1]]` (in exact arithmetic). Return tensors in the dtype of `xs`. The tests evaluate your
-# network at the knots and on a grid between them, so any correct construction passes.
+# `[xs[0], xs[-1]]` (in exact arithmetic). Return the four tensors in exactly these shapes, in the
+# dtype and on the device of `xs`: the tests check both, as loading them into the two layers would.
+# They evaluate your network at the knots and on a grid between them, so any correct construction
+# passes.
 #
 # **Not allowed:** fitting (`torch.linalg.lstsq`, `solve`, `pinv`): construct the weights.
 
@@ -860,11 +888,12 @@ def relu_network_for_piecewise_linear(xs, ys):
     """Weights of f(x) = W2 relu(W1 x + b1) + b2 reproducing the piecewise-linear interpolant.
 
     Shape:
-        xs, ys: (N,), xs strictly increasing, N >= 2.
-        Output: W1 (Hd, 1), b1 (Hd,), W2 (1, Hd), b2 (1,), in xs's dtype.
+        xs, ys: (n,), xs strictly increasing, n >= 2.
+        Output: W1 (u, 1), b1 (u,), W2 (1, u), b2 (1,), in xs's dtype and on its device, for
+        u hidden units (your choice).
     """
     ### BEGIN SOLUTION
-    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])  # (N-1,)
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])  # (n-1,)
     jumps = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # change of slope at each knot
     W1 = torch.ones(len(jumps), 1, dtype=xs.dtype, device=xs.device)
     return W1, -xs[:-1].clone(), jumps[None, :], ys[:1].clone()
@@ -892,7 +921,7 @@ except NotImplementedError:
     print("Implement `relu_network_for_piecewise_linear` first, then re-run this cell.")
 
 # %% [markdown]
-# ## 6.8 Attention by construction: a previous-token head
+# ## 6.5 Attention by construction: a previous-token head
 #
 # Universal approximation is about one token. What can attention do across tokens? A useful way to
 # find out is to *write the weights by hand*. The simplest circuit found in trained models is the
@@ -902,20 +931,23 @@ except NotImplementedError:
 # learning during training (Olsson et al., 2022).
 #
 # Take inputs with a one-hot position and a content part,
-# $x_t = [\,e_t \;|\; c_t\,] \in \mathbb{R}^{T + C}$, and one causal head
+# $x_t = [\,e_t \;|\; c_t\,] \in \mathbb{R}^{T + d_c}$ ($d_c$ content features), and one causal
+# head whose queries and keys have $E$ features
 #
 # $$
-# Y = \operatorname{softmax}\!\Big(\operatorname{causal}\big(\tfrac{1}{\sqrt{d_k}} (X W_Q)(X W_K)^\top\big)\Big)\, X W_V .
+# Y = \operatorname{softmax}\!\Big(\operatorname{causal}\big(\tfrac{1}{\sqrt{E}}\,
+# (X W_Q)(X W_K)^\top\big)\Big)\, X W_V .
 # $$
 #
 # - Let the keys **read the position**: $k_s = e_s$ (so $W_K$ is the identity on the position block).
 # - Let the query of position $t$ **ask for position $t-1$**: $q_t = \gamma\, e_{t-1}$, i.e.
-#   $W_Q[t, t-1] = \gamma$. Then the score of key $s$ is $\gamma/\sqrt{d_k}$ if $s = t - 1$ and $0$
+#   $W_Q[t, t-1] = \gamma$. Then the score of key $s$ is $\gamma/\sqrt{E}$ if $s = t - 1$ and $0$
 #   otherwise.
-# - The softmax puts weight $\big(1 + t\, e^{-\gamma/\sqrt{d_k}}\big)^{-1}$ on key $t - 1$: with a
+# - The softmax puts weight $\big(1 + t\, e^{-\gamma/\sqrt{E}}\big)^{-1}$ on key $t - 1$: with a
 #   score gap of $50$ the rest is $e^{-50} \approx 2\cdot 10^{-22}$, below float64 rounding. This is
 #   the general lesson: attention is a *soft* lookup that becomes hard as the scores grow.
-# - Let the values **keep the content and drop the position**: $W_V = \operatorname{diag}(0_T, I_C)$.
+# - Let the values **keep the content and drop the position**:
+#   $W_V = \operatorname{diag}(0_T, I_{d_c})$.
 #
 # Position $0$ has no previous token; its query is $0$, and as it may only attend to itself, it
 # returns its own content.
@@ -923,21 +955,22 @@ except NotImplementedError:
 # ### Exercise 8 — `previous_token_head`
 #
 # Implement `previous_token_head(seq_len, d_model)` returning `(W_q, W_k, W_v)` for the head above
-# with $T = $ `seq_len` and $C = $ `d_model − seq_len`: `W_q` and `W_k` of shape `(d_model, d_k)`
-# (your choice of `d_k`), `W_v` of shape `(d_model, d_model)`, float32. The output row $t$ must be
-# $[\,0 \;|\; c_{t-1}\,]$ for $t \ge 1$ and $[\,0 \;|\; c_0\,]$ for $t = 0$, **to float64 precision**:
-# make the score gap (after the $1/\sqrt{d_k}$) at least about $50$.
+# with $T = $ `seq_len` and $d_c = $ `d_model − seq_len`: `W_q` and `W_k` of shape `(d_model, E)`
+# (your choice of the key width $E$), `W_v` of shape `(d_model, d_model)`, all three `float32`
+# (PyTorch's default; the tests check it, then convert them to the dtype of each test). The output
+# row $t$ must be $[\,0 \;|\; c_{t-1}\,]$ for $t \ge 1$ and $[\,0 \;|\; c_0\,]$ for $t = 0$,
+# **to float64 precision**: make the score gap (after the $1/\sqrt{E}$) at least about $50$.
 
 # %% llmcourse={"role": "answer", "exercise": "ch06.previous_token_head"}
 def previous_token_head(seq_len, d_model):
     """(W_q, W_k, W_v) of a causal head that copies the previous token's content.
 
     Shape:
-        Output: W_q (d_model, d_k), W_k (d_model, d_k), W_v (d_model, d_model), float32.
+        Output: W_q (d_model, E), W_k (d_model, E), W_v (d_model, d_model), float32.
     """
     ### BEGIN SOLUTION
     T = seq_len
-    gain = 100.0 * math.sqrt(d_model)  # score gap 100 after dividing by sqrt(d_k = d_model)
+    gain = 100.0 * math.sqrt(d_model)  # score gap 100 after dividing by sqrt(E), E = d_model
     W_q = torch.zeros(d_model, d_model)
     W_q[1:T, : T - 1] = gain * torch.eye(T - 1)  # position t -> asks for position t - 1
     W_k = torch.zeros(d_model, d_model)
@@ -954,9 +987,9 @@ self_check("ch06.previous_token_head", previous_token_head)
 # %%
 # Try it: the attention pattern of your head on a sequence of 6 tokens with 3 content features.
 try:
-    T_, C_ = 6, 3
-    Wq, Wk, Wv = previous_token_head(T_, T_ + C_)
-    content = torch.randn(T_, C_)
+    T_, d_c = 6, 3
+    Wq, Wk, Wv = previous_token_head(T_, T_ + d_c)
+    content = torch.randn(T_, d_c)
     X_ = torch.cat([torch.eye(T_), content], dim=-1)
     scores = (X_ @ Wq) @ (X_ @ Wk).T / math.sqrt(Wq.shape[1])
     pattern = torch.softmax(scores.masked_fill(torch.ones(T_, T_).triu(1).bool(), float("-inf")), -1)
@@ -981,12 +1014,13 @@ except NotImplementedError:
 # - GELU is $x\,\Phi(x)$ (exact with erf, or GPT-2's tanh approximation, off by up to $5\cdot 10^{-4}$);
 #   SiLU is $x\,\sigma(x)$. Both are smooth ReLUs that let small negative inputs through.
 # - SwiGLU multiplies a SiLU gate with a linear "up" projection: products of features come for free.
-#   Three matrices, so $D_{ff} \approx \tfrac83 D$ to match a $4D$ plain FFN.
+#   Three matrices, so $F \approx \tfrac83 D$ to match a $4D$ plain FFN; the gradient of the up
+#   projection is scaled by the gate but carries no derivative of the nonlinearity.
 # - Pre-norm blocks add each sublayer's output to an un-normalised residual stream; causality comes
 #   from the attention mask alone, and RoPE rotates queries and keys, never values.
 # - A GPT is embedding → blocks → final norm → head; tying shares one Parameter, and the count is
-#   $VD + L(2D + 4D^2 + 4D + 3DF) + D\ (+VD)$, independent of the number of heads and, with RoPE,
-#   of the context length.
+#   $VD + n_{\text{layer}}(2D + 4D^2 + 4D + 3DF) + D\ (+VD)$, independent of the number of heads
+#   and, with RoPE, of the context length.
 # - One hidden ReLU layer can reproduce any piecewise-linear function exactly, hence approximate any
 #   continuous one, but width grows fast with accuracy and dimension; depth composes, and can be
 #   exponentially cheaper.

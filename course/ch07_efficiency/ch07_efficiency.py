@@ -14,20 +14,21 @@
 # # Chapter 7 — Efficiency and variants of Transformers
 #
 # A transformer is a handful of matrix products. How *many* — and how much memory they need — decides
-# what context length, batch size and model fits on a machine. This assignment does the arithmetic
-# first (FLOPs, bytes), then builds the three ideas that changed what is affordable:
+# what context length, batch size and model fits on a machine. The notebook follows Sections 7.1–7.5
+# of the book: it does the arithmetic first (FLOPs, bytes), then builds the ideas that changed what is
+# affordable:
 #
-# 1. `attention_flops` and `transformer_flops_per_token`: the cost of a forward pass;
-# 2. `parameter_bytes`, `training_memory_bytes` and `kv_cache_bytes`: where the memory goes;
-# 3. two derivations (the online softmax's update, the share of a causal mask), then
+# 1. (7.1) `attention_flops` and `transformer_flops_per_token`: the cost of a forward pass;
+# 2. (7.2) `parameter_bytes`, `training_memory_bytes` and `kv_cache_bytes`: where the memory goes;
+# 3. (7.3) two derivations (the online softmax's update, the share of a causal mask), then
 #    `flash_attention_forward`, `flash_attention_backward` and `FlashAttentionFunction`: exact
 #    attention, tile by tile, **without ever holding the $L \times S$ score matrix** — graded on its
 #    memory and on the work it skips, not only on its values — and `triton_flash_attention_forward`,
 #    the same forward pass as one GPU kernel (graded where a CUDA GPU is present);
-# 4. `grouped_query_attention` and `KVCache`: sharing keys and values between heads, and reusing them
-#    between decoding steps;
-# 5. `glu` and `gated_attention_output`: multiplicative gates;
-# 6. `low_rank_approximation`, `linformer_attention`, `performer_features` and
+# 4. (7.4) variants of attention: `grouped_query_attention` and `KVCache` share keys and values
+#    between heads and reuse them between decoding steps; `glu` and `gated_attention_output` are
+#    multiplicative gates;
+# 5. (7.5) `low_rank_approximation`, `linformer_attention`, `performer_features` and
 #    `performer_attention`: low-rank and random-feature views of attention, with linear cost.
 #
 # ## How to work through it
@@ -49,18 +50,32 @@
 # ## How grading works
 #
 # - **Only code inside answer cells is graded.** A helper your answer needs must be in the same cell.
-# - Counts (FLOPs, bytes) must be exact integers. Tensors are compared in `float64`, `float32` and
+# - Counts (FLOPs, bytes) are compared **exactly**: return Python `int`s (a float that equals the
+#   count passes, one that has been rounded fails). Tensors are compared in `float64`, `float32` and
 #   `bfloat16` with tolerances that follow the dtype: about as accurate as a straightforward
 #   implementation in that dtype.
-# - `flash_attention_forward` is also graded on **how** it computes: while it runs, the grader records
-#   every tensor it creates and counts its matrix-product FLOPs. An $L\times S$ tensor, or FLOPs
-#   spent on tiles that the causal mask hides completely, fail the case with a message that says which.
+# - `flash_attention_forward` and `flash_attention_backward` are also graded on **how** they compute:
+#   while they run, the grader records the largest tensor they create and counts their matrix-product
+#   FLOPs. A tensor above the exact budget stated in Exercise 6 (an $L\times S$ matrix, or a row
+#   block of scores, `block_q` × $S$), or FLOPs spent on tiles that the causal mask hides completely,
+#   fail the case with a message that says which. `FlashAttentionFunction` is graded on what it
+#   keeps between the passes, and `performer_attention` on its largest tensor (no $L \times S$
+#   matrix in either).
 # - Each exercise names the **built-ins you may not call**. Anything else in PyTorch is fine.
 #
 # ## Conventions
 #
-# - Dimension letters: `B` batch, `H` heads, `L` queries, `S` keys/values, `E` query/key size per
-#   head, `Ev` value size, `D` model width, `T` sequence length, `V` vocabulary.
+# - Dimension letters, as in the course's glossary
+#   ([docs/NOTATION.md](../../docs/NOTATION.md), which also lists the symbols of the formulas):
+#   `B` batch size, `T` sequence length, `L` number of queries, `S` number of keys (and of values),
+#   `H` number of (query) heads, `Hkv` number of key/value heads, `E` head size (features of one
+#   head's queries and keys; $E = D/H$ in multi-head attention), `Ev` features of one head's values,
+#   `D` model width, `F` hidden width of the feed-forward network, `V` vocabulary size. In
+#   self-attention $L = S = T$. `...` means any number of leading batch dimensions, which may also
+#   be zero. Any other count is a lower-case letter defined where it is used.
+# - Symbols: $N$ parameters, $n_{\text{layer}}$ layers, $M$ the on-chip memory (SRAM) of one
+#   streaming multiprocessor in elements, $m$ the number of random features (in Section 7.3 $m$ is
+#   also the running maximum of the online softmax, as in the FlashAttention papers).
 # - Causal masks are **top-left aligned**, as `is_causal=True` in PyTorch: query $i$ may attend to key
 #   $j$ iff $j \le i$ (both counted from 0), also when $L \ne S$. Boolean masks: True = may attend.
 
@@ -116,14 +131,14 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
 
 
 # %% [markdown]
-# ## 7.1 What attention costs
+# ## 7.1 The computational cost of attention
 #
 # ### Counting FLOPs
 #
-# Multiplying an $m\times k$ matrix by a $k \times n$ matrix takes $m n$ dot products of length $k$:
-# $k$ multiplications and $k$ additions each, so
+# Multiplying an $a\times b$ matrix by a $b \times c$ matrix takes $a c$ dot products of length $b$:
+# $b$ multiplications and $b$ additions each, so
 #
-# $$ \text{FLOPs}(m \times k \cdot k \times n) = 2\,m\,k\,n. $$
+# $$ \text{FLOPs}(a \times b \cdot b \times c) = 2\,a\,b\,c. $$
 #
 # Attention for one head does two such products: the scores $QK^\top$ ($L \times E$ by $E \times S$)
 # and the weighted sum $PV$ ($L\times S$ by $S\times E_v$). With $E_v = E$ that is $4LSE$ per head,
@@ -134,7 +149,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
 # kernel that skips masked work entry by entry does $4BHE\sum_{i<L}\min(i+1,S)$ FLOPs: for $L = S$
 # this is $2BHE\,L(L+1)$, a little *more* than half, because the diagonal is kept.
 #
-# ### Time and memory are both $O(N^2)$
+# ### Time and memory are both $O(T^2)$
 #
 # For self-attention $L=S=T$: the FLOPs grow like $T^2$, and so does the size of the score matrix,
 # $B H T^2$ numbers. For $T = 32\,768$, $H=32$ and one sequence in bfloat16 that is 64 GiB for one
@@ -188,17 +203,20 @@ except NotImplementedError:
 # ### Exercise 2 — `transformer_flops_per_token`
 #
 # Chapter 6's `GPT` has, per layer, four $D\times D$ attention projections, a SwiGLU FFN with three
-# $D \times D_{ff}$ matrices, and the attention itself; after the last layer a $D \times V$ head. One
-# forward pass over a full context of $T$ tokens multiplies every token by every weight matrix once,
-# $2\times$(weights) FLOPs per token, plus attention: $4TD$ per token and layer when the whole
-# $T\times T$ score matrix is computed (as the naive implementation does; all heads together have
-# width $D$). The embedding is a lookup, not a product.
+# $D \times F$ matrices ($F$ = `d_ff`), and the attention itself; after the last layer a $D \times V$
+# head. One forward pass over a full context of $T$ tokens multiplies every token by every weight
+# matrix once, $2\times$(weights) FLOPs per token, plus attention: $4TD$ per token and layer when the
+# whole $T\times T$ score matrix is computed (as the naive implementation does; all heads together
+# have width $D$). The embedding is a lookup, not a product.
 #
-# $$ C_\text{forward}/\text{token} = n_\text{layers}\,\big(2(4D^2 + 3 D D_{ff}) + 4TD\big) + 2DV. $$
+# $$ C_\text{forward}/\text{token} = n_{\text{layer}}\,\big(2(4D^2 + 3 D F) + 4TD\big) + 2DV. $$
 #
 # Compared with the rule of thumb $2N$ ($N$ parameters), the attention term matters once $T$ is
-# comparable to $D$: at $T = 32\,768$ and $D = 512$ it is most of the cost. Training costs about three
-# forward passes (the backward pass computes two products per forward one): the familiar $6N$ per token.
+# comparable to $D$. With SwiGLU's usual width $F = 8D/3$ the weights of a layer cost
+# $2(4D^2 + 8D^2) = 24D^2$ FLOPs per token and attention $4TD$, so attention's share of a layer is
+# exactly $4TD/(4TD + 24D^2) = T/(T + 6D)$: $1/7 \approx 14\%$ at $T = D$, one half at $T = 6D$, and
+# $91\%$ at $T = 32\,768$ with $D = 512$. Training costs about three forward passes (the backward
+# pass computes two products per forward one): the familiar $6N$ per token.
 #
 # **Not allowed:** `FlopCounterMode` (count on paper; the cell after it checks you with it).
 
@@ -220,9 +238,9 @@ self_check("ch07.transformer_flops_per_token", transformer_flops_per_token)
 # Try it: where the FLOPs go, per token, as the context grows (D = 768, 12 layers, V = 50257).
 try:
     Ts = [2 ** p for p in range(8, 17)]
-    D, n_layers, V, Dff = 768, 12, 50257, 2048
-    total = [transformer_flops_per_token(V, T, D, n_layers, 12, Dff) for T in Ts]
-    attn = [n_layers * 4 * T * D for T in Ts]
+    D, n_layer, V, d_ff = 768, 12, 50257, 2048  # d_ff = 8D/3
+    total = [transformer_flops_per_token(V, T, D, n_layer, 12, d_ff) for T in Ts]
+    attn = [n_layer * 4 * T * D for T in Ts]
     plt.figure(figsize=(4.5, 3))
     plt.semilogx(Ts, [a / t for a, t in zip(attn, total)], "o-", base=2)
     plt.xlabel("context length T")
@@ -233,17 +251,19 @@ except NotImplementedError:
     print("Implement `transformer_flops_per_token` first, then re-run this cell.")
 
 # %% [markdown]
-# ## 7.2 Where the memory goes
+# ## 7.2 GPU memory: where the bytes go
 #
 # A number of dtype `float32` takes 4 bytes; `bfloat16` and `float16` take 2, `float64` 8
 # (`torch.finfo(dtype).bits // 8`). Training holds, for every parameter:
 #
 # - the parameter itself and its gradient;
-# - the optimizer's state: AdamW keeps two moments $m$ and $v$, SGD with momentum one buffer, plain
-#   SGD nothing;
-# - with **mixed precision**, a float32 *master copy* of the weights, which the optimizer updates
-#   (bfloat16 has only 8 bits of mantissa: adding an update $10^{-4}$ times smaller than a weight
-#   would round away), and then the optimizer's state is float32 too.
+# - the optimizer's state: AdamW keeps two moments (running means of the gradient and of its
+#   square), SGD with momentum one buffer, plain SGD nothing;
+# - with **mixed precision**, a float32 *master copy* of the weights, which the optimizer updates,
+#   and then the optimizer's state is float32 too. bfloat16 stores 7 mantissa bits (8 significant
+#   bits with the implicit leading one; float16 stores 10, so 11 significant): neighbouring
+#   bfloat16 numbers near a weight $w$ are $2^{-8}|w|$ to $2^{-7}|w|$ apart, so an update
+#   $10^{-4}$ times smaller than the weight would round away.
 #
 # The classic count for bfloat16 training with AdamW is $2 + 2 + 4 + 4 + 4 = 16$ bytes per parameter:
 # a 7B-parameter model needs 112 GB before a single activation is stored. Activations (what the
@@ -251,11 +271,11 @@ except NotImplementedError:
 # are not part of these exercises.
 #
 # At inference, the **KV cache** dominates: every layer keeps the keys and values of every past
-# position, $2\cdot n_\text{layers}\cdot H_{kv} \cdot E \cdot T \cdot B$ numbers.
+# position, $2\cdot n_{\text{layer}}\cdot H_{kv} \cdot E \cdot T \cdot B$ numbers.
 #
 # ### Exercise 3 — `parameter_bytes`, Exercise 4 — `training_memory_bytes`, Exercise 5 — `kv_cache_bytes`
 #
-# All three return exact integers. `dtype`s are `torch.dtype` objects. `optimizer` is one of
+# All three return exact Python `int`s. `dtype`s are `torch.dtype` objects. `optimizer` is one of
 # `"adamw"` (2 state tensors), `"sgd_momentum"` (1) or `"sgd"` (0). With `master_weights=True` add a
 # float32 copy of the parameters and keep the optimizer state in float32; otherwise the state has
 # the parameters' dtype.
@@ -326,7 +346,7 @@ except NotImplementedError:
     print("Implement the byte counts first, then re-run this cell.")
 
 # %% [markdown]
-# ## 7.3 FlashAttention: exact attention without the $N\times N$ matrix
+# ## 7.3 FlashAttention: exact attention without the $L\times S$ matrix
 #
 # ### The online softmax
 #
@@ -383,15 +403,19 @@ self_check("ch07.online_softmax_denominator", online_softmax_denominator)
 #
 # FlashAttention (Dao et al., 2022) runs this for a block of `block_q` queries at a time against
 # blocks of `block_k` keys: each step holds one `block_q × block_k` tile of scores, small enough to
-# live in the GPU's on-chip SRAM. The $L\times S$ matrix is never written to memory: memory is
-# $O(N d)$ instead of $O(N^2)$, and the HBM traffic drops by a factor of order (SRAM size)/$d$. That
-# is why it is called **IO-aware**: it does the *same* FLOPs as naive attention (a few more, in
-# fact) and is faster because it moves less.
+# live in the GPU's on-chip SRAM. The $L\times S$ matrix is never written to memory: besides its
+# inputs and outputs ($O(TE)$ numbers in self-attention) it keeps $O(T)$ numbers (the lse below)
+# instead of $O(T^2)$. The traffic to and from HBM falls as well. Dao et al. (2022, Theorem 2)
+# count $\Theta(TE + T^2)$ HBM accesses for standard attention and $\Theta(T^2E^2/M)$ for
+# FlashAttention, where $M$ is the size of the SRAM in elements ($E \le M \le TE$): fewer by a
+# factor of order $M/E^2$, a few times to about ten times for head sizes $E$ of 64 to 128 and
+# roughly 100 KB of SRAM. That is why it is called **IO-aware**: it does the *same* FLOPs as naive
+# attention (a few more, in fact) and is faster because it moves less.
 #
 # For the backward pass it keeps one number per query, the log-sum-exp
 # $\text{lse}_i = m_i + \log \ell_i = \log \sum_j e^{s_{ij}}$. Then any tile of probabilities can be
 # **recomputed** as $P_{ij} = e^{s_{ij} - \text{lse}_i}$ from $Q$ and $K$, instead of being stored:
-# recomputing is cheaper than reading an $N \times N$ matrix back from memory.
+# recomputing is cheaper than reading an $L \times S$ matrix back from memory.
 #
 # ### Causal masks skip tiles
 #
@@ -425,13 +449,21 @@ self_check("ch07.causal_fraction", causal_fraction)
 # ### Exercise 6 — `flash_attention_forward`
 #
 # Implement the tiled forward pass in pure PyTorch: for each block of queries, loop over blocks of
-# keys with the online softmax above. Return `(out, lse)`. Block sizes need not divide $L$ or $S$
-# (the last block is shorter). Compute in the dtype of the inputs.
+# keys with the online softmax above. Return `(out, lse)`. `q`, `k`, `v` may have any number of
+# leading dimensions (the same for all three), not only $(B, H)$. Block sizes need not divide $L$
+# or $S$ (the last block is shorter). Compute in the dtype of the inputs, and return it.
 #
-# **Graded on values** (`out` against attention, `lse` against `torch.logsumexp` of the scores), **on
-# memory**: no tensor may be larger than one `block_q × block_k` tile per head plus $O((L + S)(E+E_v))$
-# per head (a full $L \times S$ score, probability or mask matrix fails), and **on work**: with
-# `is_causal=True`, matmul FLOPs beyond those of the tiles that are not entirely masked fail.
+# **Graded on values** (`out` against attention, `lse` against `torch.logsumexp` of the scores),
+# **on memory** and **on work**. Memory: no tensor may hold more than
+#
+# $$ n_\text{heads}\,\big(b_q\, b_k + (L + S)(E + E_v)\big) \text{ elements}, $$
+#
+# with $n_\text{heads}$ the product of the leading dimensions ($B\cdot H$),
+# $b_q = \min(\text{block\_q}, L)$ and $b_k = \min(\text{block\_k}, S)$: one score tile per head,
+# plus tensors as large as `q`, `k`, `v` and `out` together. A full $L \times S$ score, probability
+# or mask matrix fails, and so, in the graded cases, does a row block of scores `block_q` × $S$ (all
+# keys at once). Work: with `is_causal=True`, matmul FLOPs beyond $2(E + E_v)$ per (query, key) pair
+# of the tiles that are not entirely masked fail.
 #
 # **Not allowed:** `F.scaled_dot_product_attention` (and the other fused attention kernels).
 
@@ -443,6 +475,9 @@ def flash_attention_forward(q, k, v, is_causal=False, scale=None, block_q=64, bl
         is_causal: top-left causal mask (query i sees keys j <= i); skip fully masked tiles.
         scale: multiplies the scores; default 1/sqrt(E).
         block_q, block_k: tile sizes (need not divide L, S).
+
+    Memory: no tensor above heads * (min(block_q, L) * min(block_k, S) + (L + S) * (E + Ev))
+    elements, heads = the product of the leading dimensions.
 
     Shape:
         q: (..., L, E); k: (..., S, E); v: (..., S, Ev) (same leading dimensions).
@@ -508,9 +543,9 @@ class LargestTensor(TorchDispatchMode):
 
 
 try:
-    Ns, rows = [128, 256, 512, 1024], []
-    for N in Ns:
-        q, k, v = (torch.randn(1, 4, N, 32) for _ in range(3))
+    Ts, rows = [128, 256, 512, 1024], []
+    for T in Ts:
+        q, k, v = (torch.randn(1, 4, T, 32) for _ in range(3))
         row = []
         for fn in (lambda: scaled_dot_product_attention(q, k, v),
                    lambda: flash_attention_forward(q, k, v, block_q=128, block_k=128)):
@@ -520,13 +555,13 @@ try:
             row += [time.perf_counter() - start, watch.nbytes / 2 ** 20]
         rows.append(row)
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
-    ax[0].loglog(Ns, [r[0] for r in rows], "o-", label="naive", base=2)
-    ax[0].loglog(Ns, [r[2] for r in rows], "s-", label="tiled (yours)", base=2)
-    ax[0].set_xlabel("N")
+    ax[0].loglog(Ts, [r[0] for r in rows], "o-", label="naive", base=2)
+    ax[0].loglog(Ts, [r[2] for r in rows], "s-", label="tiled (yours)", base=2)
+    ax[0].set_xlabel("T")
     ax[0].set_ylabel("seconds")
-    ax[1].loglog(Ns, [r[1] for r in rows], "o-", label="naive", base=2)
-    ax[1].loglog(Ns, [r[3] for r in rows], "s-", label="tiled (yours)", base=2)
-    ax[1].set_xlabel("N")
+    ax[1].loglog(Ts, [r[1] for r in rows], "o-", label="naive", base=2)
+    ax[1].loglog(Ts, [r[3] for r in rows], "s-", label="tiled (yours)", base=2)
+    ax[1].set_xlabel("T")
     ax[1].set_ylabel("largest tensor (MiB)")
     ax[1].legend(fontsize=8)
     plt.tight_layout()
@@ -537,34 +572,40 @@ except NotImplementedError:
 # %% [markdown]
 # ### The backward pass, by recomputation
 #
-# Write $S = \text{scale}\cdot QK^\top$, $P = \operatorname{softmax}(S)$ (rows), $O = PV$, and let
-# $dO$ be the gradient of the loss with respect to $O$. The chain rule gives
+# Write $Z = \text{scale}\cdot QK^\top$ for the matrix of scores $s_{ij}$ (the FlashAttention
+# papers call it $S$; here $S$ counts the keys), $P = \operatorname{softmax}(Z)$ (rows), $O = PV$,
+# and let $dO$ be the gradient of the loss with respect to $O$. The chain rule gives
 #
 # $$
 # dV = P^\top dO, \qquad dP = dO\, V^\top, \qquad
-# dS_{ij} = P_{ij}\big(dP_{ij} - D_i\big),\quad D_i = \textstyle\sum_j P_{ij}\, dP_{ij},
-# \qquad dQ = \text{scale}\cdot dS\, K, \qquad dK = \text{scale}\cdot dS^\top Q .
+# dZ_{ij} = P_{ij}\big(dP_{ij} - \delta_i\big),\quad \delta_i = \textstyle\sum_j P_{ij}\, dP_{ij},
+# \qquad dQ = \text{scale}\cdot dZ\, K, \qquad dK = \text{scale}\cdot dZ^\top Q .
 # $$
 #
-# ($dS$ is the softmax Jacobian $\operatorname{diag}(p) - pp^\top$ applied to each row of $dP$.) Two
-# observations make this tile-friendly. First, $D_i = \sum_j P_{ij} (dO_i \cdot V_j) = dO_i \cdot O_i$:
-# one number per query, computed up front from $dO$ and $O$ without $P$. Second, any tile of $P$ is
-# $e^{S_{ij} - \text{lse}_i}$: recomputed from $Q$, $K$ and the saved lse. So the backward pass loops over
-# the same tiles as the forward, accumulating $dQ$, $dK$, $dV$ block by block, and never stores more
-# than one tile of $P$ or $dS$. It does about 2.5× the forward's matmul FLOPs (five products per
-# tile instead of two) — recomputing $S$ is the price of not storing it.
+# ($dZ$ is the softmax Jacobian $\operatorname{diag}(p) - pp^\top$ applied to each row of $dP$.) Two
+# observations make this tile-friendly. First,
+# $\delta_i = \sum_j P_{ij} (dO_i \cdot V_j) = dO_i \cdot O_i$: one number per query, computed up
+# front from $dO$ and $O$ without $P$. Second, any tile of $P$ is $e^{s_{ij} - \text{lse}_i}$:
+# recomputed from $Q$, $K$ and the saved lse. So the backward pass loops over the same tiles as the
+# forward, accumulating $dQ$, $dK$, $dV$ block by block, and never stores more than one tile of $P$
+# or $dZ$. It does about 2.5× the forward's matmul FLOPs (five products per tile instead of two) —
+# recomputing $Z$ is the price of not storing it.
 #
 # ### Exercise 6b — `flash_attention_backward`
 #
-# Graded against autograd through attention, with the same memory rule as the forward (no
-# $L\times S$ tensor) and the same causal rule (skip tiles the mask hides completely: the grader
-# counts five matmuls per remaining tile). **Not allowed:** autograd (`torch.autograd.grad`,
-# `.backward()`, `torch.func`), `F.scaled_dot_product_attention`.
+# Graded against autograd through attention, with the same memory budget as the forward (no tensor
+# above $n_\text{heads}(b_q b_k + (L + S)(E + E_v))$ elements: no $L\times S$ tensor, and in the
+# graded cases no `block_q` × $S$ row block either) and the same causal rule (skip the tiles the mask
+# hides completely: the grader allows five matmuls, $2(3E + 2E_v)$ FLOPs, per (query, key) pair of
+# the remaining tiles). **Not allowed:** autograd (`torch.autograd.grad`, `.backward()`,
+# `torch.func`), `F.scaled_dot_product_attention`.
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.flash_attention_backward"}
 def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale=None,
                              block_q=64, block_k=64):
     """Gradients of attention with respect to q, k and v, recomputing P tile by tile from lse.
+
+    Memory: the same budget as the forward pass.
 
     Shape:
         q: (..., L, E); k: (..., S, E); v: (..., S, Ev); out, grad_out: (..., L, Ev); lse: (..., L).
@@ -574,7 +615,7 @@ def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale
     L, S, E = q.size(-2), k.size(-2), q.size(-1)
     if scale is None:
         scale = 1.0 / math.sqrt(E)
-    D = (grad_out * out).sum(dim=-1)  # (..., L)
+    delta = (grad_out * out).sum(dim=-1)  # (..., L)
     dq_tiles = [torch.zeros_like(q[..., i0:i0 + block_q, :]) for i0 in range(0, L, block_q)]
     dk_tiles, dv_tiles = [], []
     for j0 in range(0, S, block_k):
@@ -586,16 +627,16 @@ def flash_attention_backward(q, k, v, out, lse, grad_out, is_causal=False, scale
             if is_causal and j0 > i1 - 1:
                 continue
             qi, doi = q[..., i0:i1, :], grad_out[..., i0:i1, :]
-            s = (qi @ kj.transpose(-2, -1)) * scale  # (..., bq, bk)
+            z = (qi @ kj.transpose(-2, -1)) * scale  # (..., bq, bk): a tile of the scores Z
             if is_causal and j1 - 1 > i0:
                 rows = torch.arange(i0, i1, device=q.device).unsqueeze(-1)
-                s = s.masked_fill(torch.arange(j0, j1, device=q.device) > rows, float("-inf"))
-            p = torch.exp(s - lse[..., i0:i1].unsqueeze(-1))
+                z = z.masked_fill(torch.arange(j0, j1, device=q.device) > rows, float("-inf"))
+            p = torch.exp(z - lse[..., i0:i1].unsqueeze(-1))
             dv = dv + p.transpose(-2, -1) @ doi
             dp = doi @ vj.transpose(-2, -1)
-            ds = p * (dp - D[..., i0:i1].unsqueeze(-1))
-            dq_tiles[n] = dq_tiles[n] + (ds @ kj) * scale
-            dk = dk + (ds.transpose(-2, -1) @ qi) * scale
+            dz = p * (dp - delta[..., i0:i1].unsqueeze(-1))
+            dq_tiles[n] = dq_tiles[n] + (dz @ kj) * scale
+            dk = dk + (dz.transpose(-2, -1) @ qi) * scale
         dk_tiles.append(dk)
         dv_tiles.append(dv)
     return torch.cat(dq_tiles, dim=-2), torch.cat(dk_tiles, dim=-2), torch.cat(dv_tiles, dim=-2)
@@ -612,10 +653,11 @@ self_check("ch07.flash_attention_backward", flash_attention_backward)
 # `FlashAttentionFunction.apply(q, k, v, is_causal, scale, block_q, block_k)` returns `out` and
 # `.backward()` works. `forward` computes `(out, lse)` with your forward pass and saves what the
 # backward needs with `ctx.save_for_backward` (tensors) and attributes of `ctx` (the options) — but
-# never a score or probability matrix. `backward(ctx, grad_out)` returns one gradient per input of
-# `forward`, in order: `dq, dk, dv`, then `None` for each of the four options. While this exercise
-# is graded, built-in stand-ins replace your `flash_attention_forward` and
-# `flash_attention_backward`, so a bug in those is charged to them only.
+# never a score or probability matrix: the grader measures what `ctx` keeps, and no tensor there
+# may hold more than $n_\text{heads}(L + S)(E + E_v)$ elements. `backward(ctx, grad_out)` returns
+# one gradient per input of `forward`, in order: `dq, dk, dv`, then `None` for each of the four
+# options. While this exercise is graded, built-in stand-ins replace your `flash_attention_forward`
+# and `flash_attention_backward`, so a bug in those is charged to them only.
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.flash_attention_function"}
 class FlashAttentionFunction(torch.autograd.Function):
@@ -674,8 +716,9 @@ except NotImplementedError:
 #
 # Write the kernel and a wrapper that flattens the leading dimensions to one, launches one program
 # per (query block, batch·head) and returns `softmax(q kᵀ/√E [+ causal mask]) v` with the shape and
-# dtype of `q`. Accumulate in float32. With `is_causal=True` stop the key loop at the last block the
-# query block can see (top-left mask, as everywhere in this chapter).
+# dtype of `q`. Accumulate in float32. With `is_causal=True` the mask is top-left aligned, as
+# everywhere in this chapter; stop the key loop at the last block the query block can see (half the
+# work; the grader checks the values only, so a kernel that visits every block and masks passes).
 #
 # **Graded only where a CUDA GPU and Triton are present** (`pip install triton` comes with
 # PyTorch's CUDA builds). Elsewhere the check says *ungraded on this machine*, and the points are
@@ -760,14 +803,14 @@ self_check("ch07.triton_flash_attention_forward", triton_flash_attention_forward
 # Try it (on a GPU): your kernel against PyTorch's fused attention, causal, float16.
 if torch.cuda.is_available() and triton is not None:
     try:
-        for n in (1024, 4096):
-            q, k, v = (torch.randn(4, 8, n, 64, device="cuda", dtype=torch.float16) for _ in range(3))
+        for T in (1024, 4096):
+            q, k, v = (torch.randn(4, 8, T, 64, device="cuda", dtype=torch.float16) for _ in range(3))
             mine = triton_flash_attention_forward(q, k, v, is_causal=True)
             fused = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             ms_mine = triton.testing.do_bench(lambda: triton_flash_attention_forward(q, k, v, True))
             ms_fused = triton.testing.do_bench(
                 lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
-            print(f"N={n}: max difference {(mine - fused).abs().max().item():.1e}, "
+            print(f"T={T}: max difference {(mine - fused).abs().max().item():.1e}, "
                   f"yours {ms_mine:.3f} ms, SDPA {ms_fused:.3f} ms")
     except NotImplementedError:
         print("Implement triton_flash_attention_forward first, then re-run this cell.")
@@ -775,18 +818,27 @@ else:
     print("No CUDA GPU with Triton here: this exercise is ungraded on this machine.")
 
 # %% [markdown]
-# ## 7.4 Sharing keys and values: MQA, GQA and the KV cache
+# ## 7.4 Variants of attention: shared keys and values, and gates
 #
-# When a model generates text, each new token attends to all previous ones. Recomputing their keys
-# and values at every step would cost $O(T^2)$ per token; instead they are stored in a **KV cache**
-# and each step appends one position. Decoding then reads the whole cache for every token it
+# Two changes to the attention layer that the models of today use: fewer key/value heads, which
+# shrinks what decoding has to keep and read, and multiplicative gates.
+#
+# ### Sharing keys and values: MQA, GQA and the KV cache
+#
+# When a model generates text, each new token attends to all previous ones. Without a cache, step $t$
+# recomputes the keys and values of all $t$ tokens so far: two products of $t$ rows of width $D$
+# by $D \times D$ matrices, $4tD^2$ FLOPs per layer in multi-head attention — $O(TD^2)$ per layer
+# and token, and $\sum_{t=1}^{T} 4tD^2 = 2T(T+1)D^2$, i.e. $O(T^2D^2)$, per layer over a generation
+# of $T$ tokens (on top of recomputing the earlier layers' outputs for those tokens, which costs the
+# same order). Instead they are stored in a **KV cache**: each step projects only the new token
+# ($4D^2$ per layer) and appends one position. Decoding then reads the whole cache for every token it
 # produces: a memory-bound operation whose speed is set by the cache's size in bytes.
 #
 # **Multi-query attention** (Shazeer, 2019) keeps $H$ query heads but a single key/value head shared
 # by all of them: the cache shrinks by a factor $H$. **Grouped-query attention** (Ainslie et al.,
-# 2023) interpolates: $H_{kv}$ key/value heads, each shared by a group of $H_q/H_{kv}$ consecutive
-# query heads. $H_{kv} = H_q$ is ordinary multi-head attention, $H_{kv} = 1$ is MQA. Query head $h$
-# uses key/value head $\lfloor h / (H_q/H_{kv}) \rfloor$ (the layout of PyTorch's `enable_gqa=True`).
+# 2023) interpolates: $H_{kv}$ key/value heads, each shared by a group of $H/H_{kv}$ consecutive
+# query heads. $H_{kv} = H$ is ordinary multi-head attention, $H_{kv} = 1$ is MQA. Query head $h$
+# uses key/value head $\lfloor h / (H/H_{kv}) \rfloor$ (the layout of PyTorch's `enable_gqa=True`).
 #
 # ### Exercise 7 — `grouped_query_attention`
 #
@@ -795,17 +847,17 @@ else:
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.grouped_query_attention"}
 def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False):
-    """Attention where query head h uses key/value head h // (Hq / Hkv).
+    """Attention where query head h uses key/value head h // (H / Hkv).
 
     Shape:
-        q: (B, Hq, L, E); k: (B, Hkv, S, E); v: (B, Hkv, S, Ev); Hq divisible by Hkv.
-        attn_mask: broadcastable to (B, Hq, L, S).
-        Output: (B, Hq, L, Ev).
+        q: (B, H, L, E); k: (B, Hkv, S, E); v: (B, Hkv, S, Ev); H divisible by Hkv.
+        attn_mask: broadcastable to (B, H, L, S).
+        Output: (B, H, L, Ev).
     """
     ### BEGIN SOLUTION
     group = q.size(1) // k.size(1)
-    k = k.repeat_interleave(group, dim=1)  # (B, Hq, S, E)
-    v = v.repeat_interleave(group, dim=1)  # (B, Hq, S, Ev)
+    k = k.repeat_interleave(group, dim=1)  # (B, H, S, E)
+    v = v.repeat_interleave(group, dim=1)  # (B, H, S, Ev)
     return scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
     ### END SOLUTION
 
@@ -816,16 +868,18 @@ self_check("ch07.grouped_query_attention", grouped_query_attention)
 # %% [markdown]
 # ### Exercise 8 — `KVCache`
 #
-# Preallocate two buffers of shape `(batch, n_kv_heads, max_seq_len, head_dim)` in `__init__`.
-# `update(k, v)` receives the keys and values of the next `t` positions (shape `(B, Hkv, t, E)`),
-# writes them after the positions already stored, and returns **all** keys and values stored so far,
-# shape `(B, Hkv, S, E)` with $S$ the number of positions so far. The grader decodes a sequence token
-# by token (and in chunks, as after a prompt) with your cache and checks that attention over what
+# Keep the keys and values in two buffers of shape `(batch, n_kv_heads, max_seq_len, head_dim)`,
+# preallocated in `__init__` (as real decoders do, so that no step allocates; the grader checks
+# what `update` returns, so a cache that grows by concatenation passes too). `update(k, v)`
+# receives the keys and values of the next `t` positions (shape `(B, Hkv, t, E)`), writes them
+# after the positions already stored, and returns **all** keys and values stored so far, shape
+# `(B, Hkv, S, E)` with $S$ the number of positions so far. The grader decodes a sequence token by
+# token (and in chunks, as after a prompt) with your cache and checks that attention over what
 # `update` returns equals full causal attention.
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.kv_cache"}
 class KVCache:
-    """Keys and values of past positions, preallocated for ``max_seq_len`` positions.
+    """Keys and values of past positions, room for ``max_seq_len`` positions.
 
     Shape:
         update: k, v (B, Hkv, t, E) -> keys, values (B, Hkv, S, E), S = positions stored so far.
@@ -868,7 +922,7 @@ except NotImplementedError:
     print("Implement `grouped_query_attention` and `KVCache` first, then re-run this cell.")
 
 # %% [markdown]
-# ## 7.5 Gates
+# ### Gates
 #
 # A **gated linear unit** (Dauphin et al., 2017) splits its input into halves $a, b$ and returns
 # $a \odot \sigma(b)$: $b$ decides, feature by feature, how much of $a$ passes. Chapter 6's SwiGLU is
@@ -886,7 +940,7 @@ def glu(x, dim=-1):
     """a * sigmoid(b), with a the first and b the second half of x along ``dim``.
 
     Shape:
-        x: (..., 2N, ...) with 2N at ``dim``. Output: (..., N, ...).
+        x: (..., 2n, ...) with 2n features at ``dim``. Output: (..., n, ...).
     """
     ### BEGIN SOLUTION
     a, b = x.chunk(2, dim=dim)
@@ -914,7 +968,7 @@ def gated_attention_output(attn_out, gate_logits):
 self_check("ch07.gated_attention_output", gated_attention_output)
 
 # %% [markdown]
-# ## 7.6 Low-rank views of attention
+# ## 7.5 Low-rank and linear views of attention
 #
 # FlashAttention keeps attention exact and removes the memory term; the FLOPs stay quadratic. A
 # different family of methods gives up exactness to get **linear** cost, by betting that the
@@ -941,7 +995,7 @@ def low_rank_approximation(a, rank):
     """Best rank-``rank`` approximation of each matrix of ``a`` (keep the largest singular values).
 
     Shape:
-        a: (..., M, N). Output: (..., M, N), dtype of a.
+        a: (..., n_rows, n_cols). Output: (..., n_rows, n_cols), dtype of a.
     """
     ### BEGIN SOLUTION
     work = a if a.dtype in (torch.float32, torch.float64) else a.float()
@@ -957,13 +1011,15 @@ self_check("ch07.low_rank_approximation", low_rank_approximation)
 # ### Linformer
 #
 # Linformer (Wang et al., 2020) projects the **sequence** dimension of the keys and values with two
-# $P \times S$ matrices $E$ and $F$ (learned in the paper; given here), then attends over $P$ projected
-# positions:
+# $p \times S$ matrices $P_K$ and $P_V$ (learned in the paper, where they are called $E$ and $F$;
+# given here as `e_proj` and `f_proj`), then attends over $p$ projected positions:
 #
-# $$ \operatorname{Linformer}(Q, K, V) = \operatorname{softmax}\!\Big(\frac{Q (EK)^\top}{\sqrt{E_\text{dim}}}\Big)\,(FV), $$
+# $$ \operatorname{Linformer}(Q, K, V)
+#    = \operatorname{softmax}\!\Big(\frac{Q (P_K K)^\top}{\sqrt{E}}\Big)\,(P_V V), $$
 #
-# an $L \times P$ attention matrix: $O(LP)$ time and memory. It cannot represent a causal mask (every
-# projected position mixes all keys), which is why decoders rarely use it.
+# with $E$ the head size: an $L \times p$ attention matrix, $O(Lp)$ time and memory. It cannot
+# represent a causal mask (every projected position mixes all keys), which is why decoders rarely
+# use it.
 #
 # ### Exercise 12 — `linformer_attention`
 #
@@ -971,16 +1027,16 @@ self_check("ch07.low_rank_approximation", low_rank_approximation)
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.linformer_attention"}
 def linformer_attention(q, k, v, e_proj, f_proj):
-    """softmax(q (e_proj k)ᵀ / √E) (f_proj v).
+    """softmax(q (e_proj k)ᵀ / √E) (f_proj v): e_proj is P_K, f_proj is P_V.
 
     Shape:
-        q: (..., L, E); k: (..., S, E); v: (..., S, Ev); e_proj, f_proj: (P, S).
-        Output: (..., L, Ev).
+        q: (..., L, E); k: (..., S, E); v: (..., S, Ev); e_proj, f_proj: (p, S), p projected
+        positions. Output: (..., L, Ev).
     """
     ### BEGIN SOLUTION
-    k_proj = e_proj @ k  # (..., P, E)
-    v_proj = f_proj @ v  # (..., P, Ev)
-    scores = (q @ k_proj.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (..., L, P)
+    k_proj = e_proj @ k  # (..., p, E)
+    v_proj = f_proj @ v  # (..., p, Ev)
+    scores = (q @ k_proj.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (..., L, p)
     return softmax(scores, dim=-1) @ v_proj
     ### END SOLUTION
 
@@ -1000,35 +1056,47 @@ self_check("ch07.linformer_attention", linformer_attention)
 # = e^{|q + k|^2/2 - |q|^2/2 - |k|^2/2} = e^{q^\top k}.
 # $$
 #
-# Averaging over $F$ independent draws (the columns of $\Omega \in \mathbb R^{E\times F}$) gives features
-# $\phi(x) = e^{\Omega^\top x - |x|^2/2}/\sqrt F \in \mathbb R^F$ whose dot product $\phi(q)^\top\phi(k)$ is an
-# **unbiased** estimate of $e^{q^\top k}$ with variance $O(1/F)$. They are *positive*, unlike
-# sine/cosine features, so the estimated attention weights can never be negative — the reason the
-# estimate stays stable where the kernel is small. Attention then becomes
+# Averaging over $m$ independent draws (the columns of $\Omega \in \mathbb R^{E\times m}$) gives
+# features $\phi(x) = e^{\Omega^\top x - |x|^2/2}/\sqrt m \in \mathbb R^m$ whose dot product
+# $\phi(q)^\top\phi(k)$ is an **unbiased** estimate of $e^{q^\top k}$ with variance $O(1/m)$. They
+# are *positive*, unlike sine/cosine features, so the estimated attention weights can never be
+# negative — the reason the estimate stays stable where the kernel is small. Attention then becomes
 #
 # $$
 # \operatorname{out} = \frac{\phi(Q)\,\big(\phi(K)^\top V\big)}{\phi(Q)\,\big(\phi(K)^\top \mathbf 1\big)},
 # $$
 #
-# computed right to left in $O((L + S) F E)$: the $L\times S$ matrix is never formed. Softmax
-# attention's kernel is $e^{q^\top k/\sqrt E}$, so $q$ and $k$ are first scaled by $E^{-1/4}$.
+# computed right to left in $O((L + S)\,m\,(E + E_v))$: the $L\times S$ matrix is never formed.
+# Softmax attention's kernel is $e^{q^\top k/\sqrt E}$, so $q$ and $k$ are first scaled by
+# $E^{-1/4}$.
+#
+# The numerator and the denominator are each unbiased, but their **ratio is not**: a ratio of two
+# estimates is biased at second order, so the output's bias is $O(1/m)$, smaller than its random
+# error (standard deviation $O(1/\sqrt m)$); both vanish as $m$ grows. FAVOR+, the Performer's
+# estimator, also draws the $m$ directions **orthogonal** to one another (in blocks of $E$, with
+# the lengths of Gaussian vectors) rather than independently, which lowers the variance for the same
+# $m$. Here they are independent, which keeps the sampling to one line.
 #
 # ### Exercise 13 — `performer_features`, Exercise 14 — `performer_attention`
 #
-# In `performer_attention`, draw $\Omega$ as `torch.randn(E, n_features, generator=generator)`
-# (float32, on the CPU, exactly this call, once), then move it to the dtype and device of `q`. The
+# In `performer_attention` ($m$ = `n_features`), draw $\Omega$ as
+# `torch.randn(E, n_features, generator=generator)` (float32, on the CPU, exactly this call, once),
+# then move it to the dtype and device of `q`. The
 # grader checks `performer_features` statistically too: with 8192 features the estimate of
-# $e^{q^\top k}$ must be within 5 standard errors (central limit theorem) of the truth.
+# $e^{q^\top k}$ must be within 5 standard errors (central limit theorem) of the truth. It checks
+# `performer_attention` on its memory as well, in a case where $L = S$ is much larger than $m$: no
+# tensor may hold more than $n_\text{heads}(L + S)(m + E + E_v) + E\,m$ elements, so the
+# $L \times S$ matrix $\phi(Q)\phi(K)^\top$ fails.
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.performer_features"}
 def performer_features(x, omega):
-    """Positive random features: exp(x Ω − |x|²/2) / √F.
+    """Positive random features: exp(x Ω − |x|²/2) / √m, m = the number of features.
 
     Shape:
-        x: (..., N, E); omega: (E, F). Output: (..., N, F).
+        x: (..., n, E), n rows; omega: (E, m). Output: (..., n, m).
     """
     ### BEGIN SOLUTION
-    sq = (x * x).sum(dim=-1, keepdim=True) / 2  # (..., N, 1)
+    sq = (x * x).sum(dim=-1, keepdim=True) / 2  # (..., n, 1)
     return torch.exp(x @ omega - sq) / math.sqrt(omega.size(-1))
     ### END SOLUTION
 
@@ -1038,7 +1106,7 @@ self_check("ch07.performer_features", performer_features)
 
 # %% llmcourse={"role": "answer", "exercise": "ch07.performer_attention"}
 def performer_attention(q, k, v, n_features, generator):
-    """Random-feature estimate of softmax attention (no mask).
+    """Random-feature estimate of softmax attention (no mask), never forming an L × S matrix.
 
     Shape:
         q: (..., L, E); k: (..., S, E); v: (..., S, Ev). Output: (..., L, Ev).
@@ -1047,9 +1115,9 @@ def performer_attention(q, k, v, n_features, generator):
     E = q.size(-1)
     omega = torch.randn(E, n_features, generator=generator).to(dtype=q.dtype, device=q.device)
     c = E ** -0.25
-    phi_q = performer_features(q * c, omega)  # (..., L, F)
-    phi_k = performer_features(k * c, omega)  # (..., S, F)
-    kv = phi_k.transpose(-2, -1) @ v  # (..., F, Ev)
+    phi_q = performer_features(q * c, omega)  # (..., L, m)
+    phi_k = performer_features(k * c, omega)  # (..., S, m)
+    kv = phi_k.transpose(-2, -1) @ v  # (..., m, Ev)
     norm = phi_q @ phi_k.sum(dim=-2).unsqueeze(-1)  # (..., L, 1)
     return (phi_q @ kv) / norm
     ### END SOLUTION
@@ -1063,9 +1131,9 @@ self_check("ch07.performer_attention", performer_attention)
 # vs rank. Right: Performer's error vs the number of features (mean over 5 seeds).
 try:
     torch.manual_seed(0)
-    N, d = 128, 16
-    q, k, v = (torch.randn(1, N, d, dtype=torch.float64) * 0.6 for _ in range(3))
-    P = softmax(q @ k.transpose(-2, -1) / math.sqrt(d))[0]
+    T, E = 128, 16
+    q, k, v = (torch.randn(1, T, E, dtype=torch.float64) * 0.6 for _ in range(3))
+    P = softmax(q @ k.transpose(-2, -1) / math.sqrt(E))[0]
     ranks = list(range(1, 65, 4))
     svd_err = [torch.linalg.matrix_norm(P - low_rank_approximation(P, r)).item() for r in ranks]
     exact = P @ v[0]
@@ -1078,8 +1146,8 @@ try:
     ax[0].set_ylabel("‖P − P_r‖_F")
     ax[1].loglog(feats, perf_err, "s-", base=2, label="Performer")
     ax[1].loglog(feats, [perf_err[0] * (feats[0] / m) ** 0.5 for m in feats], "k:",
-                 base=2, label="∝ 1/√F")
-    ax[1].set_xlabel("random features F")
+                 base=2, label="∝ 1/√m")
+    ax[1].set_xlabel("random features m")
     ax[1].set_ylabel("mean |error|")
     ax[1].legend(fontsize=8)
     plt.tight_layout()
@@ -1090,12 +1158,14 @@ except NotImplementedError:
 # %% [markdown]
 # ## Summary
 #
-# - A matmul costs $2mkn$ FLOPs; attention costs $4BHLSE$, $O(N^2)$ in time and, done naively, in
-#   memory. Per token, a GPT's forward pass is about $2N$ plus $4TD$ per layer for attention.
+# - A matmul costs $2abc$ FLOPs; attention costs $4BHLSE$, $O(T^2)$ in time and, done naively, in
+#   memory. Per token, a GPT's forward pass is about $2N$ ($N$ parameters) plus $4TD$ per layer for
+#   attention, whose share of a layer is $T/(T + 6D)$ with $F = 8D/3$.
 # - Training memory per parameter: weights + gradients + optimizer state (+ float32 master copy);
 #   16 bytes for bfloat16 AdamW. At inference the KV cache grows with layers × KV heads × context.
 # - FlashAttention computes *exact* attention tile by tile with an online softmax (running max,
 #   normaliser and output, rescaled by $e^{m - m'}$), keeps only the log-sum-exp for the backward
-#   pass, and skips tiles a causal mask hides. Same FLOPs, $O(N)$ memory, far less memory traffic.
-# - MQA and GQA share key/value heads across query heads, shrinking the KV cache by $H_q/H_{kv}$.
+#   pass, and skips tiles a causal mask hides. Same FLOPs, $O(T)$ extra memory, and HBM traffic
+#   smaller by a factor of order $M/E^2$.
+# - MQA and GQA share key/value heads across query heads, shrinking the KV cache by $H/H_{kv}$.
 # - Gates multiply by a sigmoid; low-rank and random-feature methods trade exactness for linear cost.

@@ -13,12 +13,15 @@
 # %% [markdown]
 # # Chapter 9 — Training at scale: tokenization, data pipelines, the training loop
 #
-# Chapters 6 and 8 gave us a model, a loss and an optimizer. This chapter builds everything
-# around them that turns "a model that can learn" into "a model that has learned": text becomes
-# integers (byte-level BPE), integers become batches (packing, random windows), batches become
-# gradients (accumulation, mixed precision), and gradients become a run that can be stopped,
-# resumed and measured (checkpoints, tokens per second, model FLOPs utilisation). The loop you
-# write at the end is the one the rest of the course trains with.
+# This notebook follows Sections 9.1–9.2 of the book. Chapters 6 and 8 gave us a model, a loss
+# and an optimizer; this chapter builds everything around them that turns "a model that can
+# learn" into "a model that has learned". **9.1 Data preprocessing**: text becomes integers
+# (byte-level BPE) and integers become batches (packing, random windows), on a language whose
+# best possible loss we know. **9.2 Mini-batch learning and GPU parallelism**: batches become
+# gradients (their noise, accumulation, mixed precision), gradients become a run that can be
+# stopped, resumed and measured (checkpoints, tokens per second, model FLOPs utilisation), and
+# the work is shared between processes (data parallelism). The loop you write is the one the rest
+# of the course trains with.
 #
 # ## How to work through it
 #
@@ -28,8 +31,8 @@
 # - Below each answer cell a **check cell** runs `self_check(...)` on a few quick cases and says
 #   what went wrong, if anything. Do not edit or delete check cells.
 # - Cells marked **given** hold code from earlier chapters (the cross-entropy, AdamW, the cosine
-#   schedule, gradient clipping) and the pre-tokenizer. Use them, do not edit them: the grader
-#   runs its own copy.
+#   schedule, gradient clipping), the pre-tokenizer and two measuring helpers (FLOPs per token,
+#   the machine's peak FLOP/s). Use them, do not edit them: the grader runs its own copy.
 # - One answer is a **formula** you derive on paper (the cell titled *Derivation*): a function of
 #   the named symbols that returns your formula, written with `+ - * / **` (local names for parts
 #   of it are fine). The grader reads the formula, does not run it, and compares it with the
@@ -42,15 +45,24 @@
 # - Hidden tests compare your code with a reference implementation. Tokenizers are compared merge
 #   by merge and id by id; batches token by token (the random draw is specified, so it must be the
 #   same draw); gradients and training trajectories in `float64` and `float32` with tolerances
-#   that follow the dtype. A statistical test checks that your batch offsets are uniform.
+#   that follow the dtype. A statistical test checks that your batch offsets are uniform. The
+#   training loop is also checked for its bookkeeping (steps, checkpoints, modes, loss scale)
+#   and, where it runs under autocast, by what its model's forward and backward passes saw.
 # - While `train` is graded, built-in stand-ins replace your `get_batch` and
 #   `accumulate_gradients` (and your `all_reduce_gradients` while `ddp_train_step` is graded),
 #   so one bug costs one exercise.
 #
 # ## Conventions
 #
-# `V` is the vocabulary size, `N` the length of a token stream, `B` the batch size, `T` the
-# context length. Losses are in nats per token.
+# The notation is the course's, one meaning per letter: [docs/NOTATION.md](../../docs/NOTATION.md).
+# In this chapter:
+#
+# - Dimension letters: `V` the vocabulary size, `B` the batch size (sequences per micro-batch),
+#   `T` the context length (tokens per sequence), `D` the model width. A token stream holds `n`
+#   tokens (lower case: a count, not one of the glossary's dimensions).
+# - Formulas: $N$ the number of parameters of a model, $D_{\text{tok}}$ the training tokens, $C$
+#   compute in FLOPs, $n_{\text{layer}}$ the number of layers, $\mathcal{L}$ a loss in nats per
+#   token, $\eta$ the learning rate.
 
 # %% llmcourse={"role": "setup"}
 import math
@@ -66,14 +78,21 @@ from reference.data import markov_chain, read_text, sample_markov, synthetic_cor
 from reference.data import entropy_rate as markov_entropy_rate
 
 # %% [markdown]
-# ## 9.1 A language whose loss floor we know
+# ## 9.1 Data preprocessing
+#
+# Before a model sees any text, the text is turned into a stream of integers and the stream into
+# batches. We first fix the data this chapter trains on, then tokenize (byte-level BPE), then pack
+# documents and draw batches.
+#
+# ### Beyond the book: a language whose loss floor we know
 #
 # On real text nobody knows the best achievable loss, so a falling curve says little about how
 # far there is left to go. We therefore train on a language we invented: a $k$-th order Markov
 # chain over $V$ symbols. Each context $s = (c_1, \dots, c_k)$ has a next-token distribution
 # $P(\cdot \mid s)$, drawn once from a Dirichlet distribution. The contexts themselves form a
-# Markov chain $M$ (from $(c_1, \dots, c_k)$ we move to $(c_2, \dots, c_k, v)$ with probability
-# $P(v \mid s)$), whose stationary distribution solves $\pi M = \pi$, $\sum_s \pi(s) = 1$.
+# Markov chain with transition matrix $A$ (from $(c_1, \dots, c_k)$ we move to
+# $(c_2, \dots, c_k, v)$ with probability $P(v \mid s)$), whose stationary distribution solves
+# $\pi A = \pi$, $\sum_s \pi(s) = 1$.
 # The **entropy rate**
 #
 # $$H = -\sum_s \pi(s) \sum_v P(v \mid s) \log P(v \mid s)$$
@@ -92,17 +111,20 @@ print(f"Monte-Carlo estimate:      {nll.mean():.4f} ± {nll.std() / len(nll) ** 
 print(f"uniform guess, log V:      {math.log(8):.4f}")
 
 # %% [markdown]
-# ## 9.2 Tokenization as compression: byte-level BPE
+# ### Tokenization as compression: byte-level BPE
 #
 # A model sees integers. Feeding it raw bytes (V = 256) works for any text but makes sequences
 # long: attention costs grow with $T^2$ and every token costs a forward pass. **Byte-pair
 # encoding** (BPE) learns a vocabulary of frequent byte strings: start from the 256 bytes, and
 # repeatedly replace the most frequent adjacent pair of tokens by a new token. Each merge
-# shortens the training text by the pair's count, so BPE is a greedy compressor.
+# shortens the training text by the number of occurrences it replaces, which can be fewer than
+# the pair's count: in `aaa` the pair `(a, a)` is counted twice, but the merge replaces it once
+# (occurrences may not overlap), leaving `aa a`. Either way every merge shortens the text, so BPE
+# is a greedy compressor.
 #
-# Compression changes the loss you read: a loss of $\ell$ nats per token with an average of $r$
-# bytes per token is $\ell / r$ nats per byte. Two models with different tokenizers can only be
-# compared per byte (or per character), never per token.
+# Compression changes the loss you read: a loss of $\mathcal{L}$ nats per token with an average
+# of $r$ bytes per token is $\mathcal{L} / r$ nats per byte. Two models with different tokenizers
+# can only be compared per byte (or per character), never per token.
 #
 # Conventions (the grader holds you to them):
 #
@@ -125,11 +147,13 @@ import re
 PRETOKENIZE = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\w+| ?[^\s\w]+|\s+(?!\S)|\s+""")
 
 # %% [markdown]
-# ### Exercise 1: `train_bpe` (2 points)
+# #### Exercise 1: `train_bpe` (2 points)
 #
 # Learn the merges. A dictionary from each pre-token (as a tuple of ids) to its count keeps the
 # work small: count pairs over the distinct pre-tokens, weighted by their counts. Stop early if
-# no pair is left. Nothing is forbidden here beyond using a tokenizer library.
+# no pair is left. The special tokens take the last ids in the order they are given (not
+# sorted). Write it in plain Python: a tokenizer library follows other conventions (ties,
+# pre-tokenization) and would not give these merges.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.train_bpe"}
 def train_bpe(text, vocab_size, special_tokens=()):
@@ -194,7 +218,7 @@ def train_bpe(text, vocab_size, special_tokens=()):
 self_check("ch09.train_bpe", train_bpe)
 
 # %% [markdown]
-# ### Exercise 2: `BPETokenizer` (2 points)
+# #### Exercise 2: `BPETokenizer` (2 points)
 #
 # `encode(text)` cuts out the special tokens, pre-tokenizes the rest and, inside each pre-token,
 # starts from its bytes and repeatedly merges the pair that was **learned earliest** (lowest rank)
@@ -207,7 +231,9 @@ self_check("ch09.train_bpe", train_bpe)
 # has id 97 only in the vocabularies `train_bpe` makes.
 #
 # `decode(ids)` joins the tokens' bytes and decodes **once** (a multi-byte character can be split
-# across tokens), with `errors="replace"`. Round trip: `decode(encode(t)) == t` for every string.
+# across tokens), with `errors="replace"`: bytes that are not valid UTF-8 (a character cut short,
+# as a model can generate) become U+FFFD `�`, they are neither dropped nor an error. Round trip:
+# `decode(encode(t)) == t` for every string.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.BPETokenizer"}
 class BPETokenizer:
@@ -295,7 +321,7 @@ except NotImplementedError:
     print("Implement `train_bpe` and `BPETokenizer` above first, then re-run this cell.")
 
 # %% [markdown]
-# ## 9.3 From documents to batches
+# ### From documents to batches
 #
 # Real corpora are many documents of different lengths. Padding each to the longest wastes
 # compute on padding tokens; **packing** concatenates them, with an end-of-sequence token after
@@ -304,18 +330,20 @@ except NotImplementedError:
 # repeated $r$ times is seen $r$ times per epoch, which both wastes compute and inflates how well
 # the model appears to do on it.)
 #
-# ### Exercise 3: `pack_documents` (1 point)
+# #### Exercise 3: `pack_documents` (1 point)
 #
-# The stream is `doc_1, EOS, doc_2, EOS, ..., doc_n, EOS` (an EOS after every document, the last
+# The stream is `doc_1, EOS, doc_2, EOS, ..., doc_k, EOS` (an EOS after every document, the last
 # one included); return its first `n_rows * seq_len` tokens as an `(n_rows, seq_len)` int64
-# tensor, `n_rows = len(stream) // seq_len`. The incomplete tail is dropped, never padded.
+# tensor, `n_rows = len(stream) // seq_len`. The incomplete tail is dropped, never padded. A
+# document is a list of ids or a 1-D integer tensor of any integer dtype (token ids are often
+# stored as uint8 or int32); the rows are int64 whatever the documents' dtype.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.pack_documents"}
 def pack_documents(docs, seq_len, eos_id):
     """Pack documents into rows of exactly seq_len tokens, EOS after each document.
 
     Shape:
-        docs: a list of 1-D sequences of token ids (lists or int tensors).
+        docs: a list of documents, each a list of ids or a 1-D tensor of any integer dtype.
         Output: (n_rows, seq_len) int64.
     """
     ### BEGIN SOLUTION
@@ -333,21 +361,25 @@ def pack_documents(docs, seq_len, eos_id):
 self_check("ch09.pack_documents", pack_documents)
 
 # %% [markdown]
-# ### Exercise 4: `get_batch` (1 point)
+# #### Exercise 4: `get_batch` (1 point)
 #
 # A training example is a window of the token stream: inputs $x = (t_o, \dots, t_{o+T-1})$ and
 # targets $y = (t_{o+1}, \dots, t_{o+T})$, the same window shifted by one. Draw the offsets
-# uniformly from every window whose target fits, $o \in \{0, \dots, N - T - 1\}$, with exactly
-# `torch.randint(0, N - T, (B,), generator=generator)` (on the CPU; then move `x` and `y` to
-# `device`). Uniform offsets make each minibatch loss an **unbiased** estimate of the loss over
-# the whole stream: its expectation is the full-data loss, whatever the batch size.
+# uniformly from every window whose target fits, $o \in \{0, \dots, n - T - 1\}$, with exactly
+# `torch.randint(0, n - T, (B,), generator=generator)` (on the CPU; then move `x` and `y` to
+# `device`; the grader calls it with `device="cpu"`, `train` with its own device). Uniform
+# offsets make each minibatch loss an **unbiased** estimate of the mean loss over the $n - T$
+# windows, whatever the batch size. That mean is not quite the mean over the stream's targets:
+# tokens $1, \dots, T - 1$ and $n - T + 1, \dots, n - 1$ (counting from 0) lie in fewer than $T$
+# windows (tokens $1$ and $n - 1$ in one), every other target in exactly $T$, so the ends of the
+# stream weigh less. With $n \gg T$ the difference is negligible.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.get_batch"}
 def get_batch(tokens, batch_size, context_length, device="cpu", generator=None):
     """A random batch of (input, target) windows from a 1-D token stream.
 
     Shape:
-        tokens: (N,) integer, N > context_length.
+        tokens: (n,) integer, n > context_length.
         Output: x (B, T) int64 and y (B, T) int64 on ``device``; y is x shifted by one.
     """
     ### BEGIN SOLUTION
@@ -363,19 +395,27 @@ def get_batch(tokens, batch_size, context_length, device="cpu", generator=None):
 self_check("ch09.get_batch", get_batch)
 
 # %% [markdown]
-# ## 9.4 Minibatch gradients, their noise, and accumulation
+# ## 9.2 Mini-batch learning and GPU parallelism
+#
+# A training step sees a small random batch, not the data set: its gradient is a noisy estimate
+# of the full gradient, cheap enough to take many steps. This section measures that noise,
+# accumulates a batch too large for memory in pieces, makes each piece cheaper with lower
+# precision, measures how well the hardware is used, writes the loop that puts it together, and
+# shares the batch between processes.
+#
+# ### Minibatch gradients, their noise, and accumulation
 #
 # The gradient on a batch of $B$ independent examples is an average,
-# $\hat g_B = \frac{1}{B}\sum_{i} \nabla \ell_i$, so $\mathbb{E}[\hat g_B] = \nabla L$ and
-# $\operatorname{Var}[\hat g_B] = \Sigma / B$, with $\Sigma$ the covariance of one example's
+# $\hat g_B = \frac{1}{B}\sum_{i} \nabla \ell_i$, so $\mathbb{E}[\hat g_B] = \nabla \mathcal{L}$
+# and $\operatorname{Var}[\hat g_B] = \Sigma / B$, with $\Sigma$ the covariance of one example's
 # gradient. Doubling the batch halves the noise. The figure below measures it on a small bigram
 # model: the mean squared distance of $\hat g_B$ from the full gradient falls as $1/B$.
 #
 # When $B$ does not fit in memory, split it into $k$ **micro-batches**. The mean loss over all
-# $N = \sum_i n_i$ targets is $\sum_i \frac{n_i}{N} L_i$, with $L_i$ the mean over micro-batch $i$;
-# since gradients are linear, calling `backward` on each $\frac{n_i}{N} L_i$ in turn adds up,
-# in `.grad`, exactly the gradient of the big batch, with one micro-batch's activations in
-# memory at a time.
+# $n_{\text{total}} = \sum_i n_i$ targets is $\sum_i \frac{n_i}{n_{\text{total}}} \mathcal{L}_i$,
+# with $\mathcal{L}_i$ the mean over micro-batch $i$; since gradients are linear, calling
+# `backward` on each $\frac{n_i}{n_{\text{total}}} \mathcal{L}_i$ in turn adds up, in `.grad`,
+# exactly the gradient of the big batch, with one micro-batch's activations in memory at a time.
 
 # %%
 _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers every run
@@ -399,18 +439,19 @@ plt.figure(figsize=(4, 2.6))
 plt.loglog(batch_sizes, noise, "o-", label="measured")
 plt.loglog(batch_sizes, [noise[0] * batch_sizes[0] / b for b in batch_sizes], "--", label="∝ 1/B")
 plt.xlabel("batch size B")
-plt.ylabel("E‖ĝ − ∇L‖²")
+plt.ylabel("E‖ĝ − ∇𝓛‖²")
 plt.legend()
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ### Exercise 5: `accumulate_gradients` (1.5 points)
+# #### Exercise 5: `accumulate_gradients` (1.5 points)
 #
 # Discard the gradients already present (set each `p.grad` to `None`), then for each `(x, y)`
 # compute `loss_fn(model(x), y)` (a mean over that micro-batch's targets), weight it by
-# `y.numel() / N` and call `backward`. Return the weighted total, detached. Micro-batches may
-# have different sizes, so $1/k$ is not the right weight in general.
+# `y.numel() / n_total` and call `backward`. Return the weighted total, **detached** (a tensor
+# that keeps its graph keeps every micro-batch's activations alive). Micro-batches may have
+# different sizes, so $1/k$ is not the right weight in general.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.accumulate_gradients"}
 def accumulate_gradients(model, micro_batches, loss_fn):
@@ -422,7 +463,7 @@ def accumulate_gradients(model, micro_batches, loss_fn):
         loss_fn: loss_fn(logits, y) -> mean loss over y's targets.
 
     Returns:
-        The mean loss over all targets, a detached 0-dim tensor.
+        The mean loss over all targets, a 0-dim tensor detached from the graph.
     """
     ### BEGIN SOLUTION
     for p in model.parameters():
@@ -441,38 +482,44 @@ def accumulate_gradients(model, micro_batches, loss_fn):
 self_check("ch09.accumulate_gradients", accumulate_gradients)
 
 # %% [markdown]
-# ## 9.5 Mixed precision and throughput
+# ### Mixed precision and throughput
 #
-# `bfloat16` keeps float32's 8 exponent bits (range up to $3 \times 10^{38}$) with 8 bits of
-# mantissa; `float16` has 11 bits of mantissa but only 5 exponent bits: its largest value is
-# 65504 and its smallest normal number $6 \times 10^{-5}$. Small gradients underflow to zero in
-# float16, so float16 training multiplies the loss by a large factor $S$ before `backward` and
-# divides the gradients by $S$ before the update (**loss scaling**; `torch.amp.GradScaler`
-# chooses $S$ and skips steps whose gradients overflowed). bfloat16 needs none of that.
+# `bfloat16` keeps float32's 8 exponent bits (range up to $3 \times 10^{38}$) and stores 7
+# mantissa bits, 8 significant bits with the implicit leading one (about 2–3 decimal digits);
+# `float16` stores 10 mantissa bits (11 significant) but has only 5 exponent bits: its largest
+# value is 65504 and its smallest normal number $6 \times 10^{-5}$. Small gradients underflow to
+# zero in float16, so float16 training multiplies the loss by a large factor $S$ before
+# `backward` and divides the gradients by $S$ before the update (**loss scaling**;
+# `torch.amp.GradScaler` chooses $S$, $2^{16}$ to begin with, and skips steps whose gradients
+# overflowed). bfloat16 needs none of that.
 # `torch.autocast` runs matrix products in the low precision and keeps reductions such as the
-# softmax in float32.
+# softmax in float32. Only the **forward pass** belongs under autocast: PyTorch advises against
+# running `backward` under it (each backward op already runs in the dtype autocast chose for its
+# forward op), so the loss and the backward pass run outside the `with torch.autocast(...)` block.
 #
 # **Throughput.** How well a run uses the hardware is judged by counting its useful arithmetic.
 # Almost all of it is in matrix products, and the product of an $a \times b$ matrix with a
 # $b \times c$ one costs $2abc$ FLOPs: $abc$ multiply-adds, each a multiply and an add.
 #
-# ### Derivation 1: the training FLOPs of a linear layer (symbolic answer, 0.5 points)
+# #### Derivation 1: the training FLOPs of a linear layer (symbolic answer, 0.5 points)
 #
-# A linear layer $y = W x$ without bias has weights $W$ of shape $(m, n)$: $n$ inputs, $m$ outputs.
-# Training it on one token $x \in \mathbb{R}^n$ takes the forward product and, in the backward pass,
-# given $\partial \mathcal{L}/\partial y \in \mathbb{R}^m$, the gradient with respect to the input
-# (passed on to the layers below) and the gradient with respect to the weights (for the optimizer).
+# A linear layer $y = x W$ without bias (vectors are rows, as everywhere in the course) has
+# weights $W$ of shape $(n, m)$: $n$ inputs, $m$ outputs. Training it on one token
+# $x \in \mathbb{R}^{1 \times n}$ takes the forward product and, in the backward pass, given
+# $\partial \mathcal{L}/\partial y \in \mathbb{R}^{1 \times m}$, the gradient with respect to the
+# input (passed on to the layers below) and the gradient with respect to the weights (for the
+# optimizer).
 # How many FLOPs is that per token, as a function of $m$ and $n$? Count as above (a multiply-add is
 # 2 FLOPs) and only the matrix products.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.linear_training_flops"}
 def linear_training_flops(m, n):
-    """FLOPs per token to train y = W x, W of shape (m, n), no bias: the forward and the two
+    """FLOPs per token to train y = x W, W of shape (n, m), no bias: the forward and the two
     backward matrix products (a multiply-add is 2 FLOPs). A formula, read by the grader, not run."""
     ### BEGIN SOLUTION
-    forward = 2 * m * n  # y = W x
-    grad_input = 2 * m * n  # W^T dL/dy
-    grad_weight = 2 * m * n  # dL/dy x^T
+    forward = 2 * m * n  # y = x W
+    grad_input = 2 * m * n  # dL/dx = dL/dy W^T
+    grad_weight = 2 * m * n  # dL/dW = x^T dL/dy
     return forward + grad_input + grad_weight
     ### END SOLUTION
 
@@ -482,15 +529,19 @@ self_check("ch09.linear_training_flops", linear_training_flops)
 
 # %% [markdown]
 # Summed over the weights of a model with $N$ parameters, this gives the standard estimate:
-# training costs $\approx 6N$ FLOPs per token (plus $12 L T D$ for attention scores), a third of
-# it in the forward pass. The **model FLOPs utilisation** is the fraction of the hardware's peak
-# that this useful arithmetic achieves:
+# training costs $\approx 6N$ FLOPs per token, a third of it in the forward pass, plus
+# $12\, n_{\text{layer}} T D$ for the attention scores and their use on the values (which involve
+# no weights), so a run over $D_{\text{tok}}$ tokens costs $C \approx 6 N D_{\text{tok}}$. The
+# given function `flops_per_token(model, T)` returns $6N + 12\, n_{\text{layer}} T D$ for the
+# course's GPT (and $6N$ for a model without attention). The **model FLOPs utilisation** is the
+# fraction of the hardware's peak that this useful arithmetic achieves:
 #
 # $$\text{MFU} = \frac{\text{FLOPs per token} \times \text{tokens per second}}{\text{peak FLOP/s}}.$$
 #
-# ### Exercise 6: `estimate_mfu` (0.5 points)
+# #### Exercise 6: `estimate_mfu` (0.5 points)
 #
-# Return the MFU as a fraction (a Python float). `flops_per_token` already includes the 6.
+# Return the MFU as a fraction: a Python float when the arguments are Python numbers, a 0-dim
+# tensor when they are tensors. `flops_per_token` already includes the 6.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.estimate_mfu"}
 def estimate_mfu(flops_per_token, tokens_per_second, peak_flops):
@@ -504,13 +555,16 @@ def estimate_mfu(flops_per_token, tokens_per_second, peak_flops):
 self_check("ch09.estimate_mfu", estimate_mfu)
 
 # %% [markdown]
-# ## 9.6 The training loop
+# ### The training loop
 #
-# The given cell holds Chapter 8's pieces (cross-entropy, AdamW, the schedule, clipping) and the
-# configuration, a frozen dataclass with a one-line reason per field.
+# The given cell holds Chapter 8's pieces (cross-entropy, AdamW, the schedule, clipping), the two
+# measurements behind the MFU, and the configuration, a frozen dataclass with a one-line reason
+# per field.
 
 # %% llmcourse={"role": "given"}
-# Given (from Chapter 8, and the configuration): do not edit. The grader runs its own copy.
+# Given (from Chapter 8, the MFU's measurements, the configuration): do not edit. The grader runs
+# its own copy.
+import time
 from dataclasses import dataclass
 
 
@@ -569,6 +623,36 @@ def clip_grad_norm(parameters, max_norm):
     return total
 
 
+def flops_per_token(model, context_length):
+    """Training FLOPs per token: 6 N + 12 n_layer T D, with N every parameter of the model, T the
+    context length, n_layer = len(model.blocks) and D = model.tok_emb.embedding_dim (the course's
+    GPT; both 0 for a model without them, such as a bigram)."""
+    n_params = sum(p.numel() for p in model.parameters())
+    d_model = getattr(getattr(model, "tok_emb", None), "embedding_dim", 0)
+    return 6 * n_params + 12 * len(getattr(model, "blocks", [])) * context_length * d_model
+
+
+def measure_peak_flops(device, dtype, n=1024, repeats=20):
+    """The machine's matrix-product FLOP/s in the training dtype (float32 for float16 on a CPU,
+    which has no float16 matrix units): one warm-up product, then the fastest of ``repeats``
+    n x n products, each timed between synchronisations. Draws from a generator of its own."""
+    if dtype == torch.float16 and not str(device).startswith("cuda"):
+        dtype = torch.float32
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first product warms up
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on besides the model and the data."""
@@ -598,51 +682,71 @@ class TrainConfig:
 
 
 # %% [markdown]
-# ### Exercise 7: `train` (3 points)
+# #### Exercise 7: `train` (3 points)
 #
-# Write the loop. Its contract, step $s = 0, 1, \dots$ (the grader checks each item):
+# Write the loop. Its contract, step $s = 0, 1, \dots$ (the grader checks all of it except the
+# progress line, the choice of device for `"auto"`, the measured speeds themselves, and the
+# scaler's state in a checkpoint, which a short float16 run never changes):
 #
-# 1. **Device and precision.** `config.device == "auto"` means CUDA when available; move the
-#    model there. `config.dtype == "auto"` means bfloat16 on CUDA and float32 on CPU. Wrap
-#    forward passes in `torch.autocast(device_type, dtype)` unless the dtype is float32, and
-#    use `torch.amp.GradScaler(device_type, enabled=(dtype is float16))`.
+# 1. **Device and precision.** Move the model to `config.device` (`"auto"`: CUDA when available;
+#    the grader always names the device). `config.dtype == "auto"` means bfloat16 on CUDA and
+#    float32 on the CPU. Unless the dtype is float32, run every **forward pass** of the model
+#    (training and evaluation) under `torch.autocast(device_type, dtype)`, with the weights left
+#    in float32, and compute the loss and run `backward` **outside** autocast.
+#    `accumulate_gradients` does both the forward and the backward, so give it the model wrapped
+#    in a small `nn.Module` whose `forward(x)` alone enters autocast (`with autocast: return
+#    model(x)`); the wrapper holds the model, so its `parameters()` are the model's. Use
+#    `scaler = torch.amp.GradScaler(device_type, enabled=(dtype is torch.float16))`.
 # 2. **Optimizer.** `AdamW` with two groups: parameters with `dim() >= 2` get
 #    `config.weight_decay`, the others (biases, gains) 0; `lr=config.lr, betas=config.betas`.
 # 3. **Batches.** One `torch.Generator().manual_seed(config.seed)`; each step draws its
 #    `grad_accum_steps` micro-batches, in order, with `get_batch(train_tokens, batch_size,
 #    context_length, device, generator)`.
 # 4. **A step.** Set every group's lr to `cosine_schedule(s, lr, min_lr, warmup_steps,
-#    max_steps)`; `accumulate_gradients` with a `loss_fn` that computes `cross_entropy` on the
-#    logits promoted to at least float32 and scales it with the scaler; the step's loss is that
-#    value (divided by the scale when the scaler is enabled). Then `scaler.unscale_(opt)`,
-#    `clip_grad_norm(params, grad_clip)` when `grad_clip > 0`, `scaler.step(opt)`,
-#    `scaler.update()`. Append `s`, the lr and the loss to `history["step"]`, `["lr"]`,
-#    `["train_loss"]`.
+#    max_steps)`; call `accumulate_gradients(wrapped model, micro_batches, loss_fn)` with
+#    `loss_fn(logits, y) = scaler.scale(cross_entropy(logits promoted to at least float32, y))`;
+#    the step's loss is the float of what it returns, divided by `scaler.get_scale()` when the
+#    scaler is enabled. Then `scaler.unscale_(opt)`, `clip_grad_norm(params, grad_clip)` when
+#    `grad_clip > 0`, `scaler.step(opt)`, `scaler.update()`. Append `s`, the lr and the loss to
+#    `history["step"]`, `["lr"]`, `["train_loss"]`.
 # 5. **Evaluation** after the step when `(s + 1) % eval_interval == 0` or `s == max_steps - 1`:
-#    the mean of `eval_batches` losses on batches of `val_tokens` drawn from a **new** generator
-#    seeded with `seed + 1` (so evaluation never changes the training batches), in `eval()` mode
-#    and without gradients; append `s` and the loss to `history["val_step"]`, `["val_loss"]`.
-# 6. **Throughput.** Every `log_interval` steps (and at the end) append tokens/s (training time
-#    only) and its MFU to `history["tokens_per_s"]`, `["mfu"]`; print a progress line if
-#    `config.progress`.
+#    create `gen = torch.Generator().manual_seed(seed + 1)` (anew at every evaluation, so each
+#    sees the same batches and the training batches never change), draw `eval_batches` batches
+#    `get_batch(val_tokens, batch_size, context_length, device, gen)`, and average the
+#    `cross_entropy` of each batch's logits, promoted to at least float32 (no scaling): the forward
+#    under autocast as in training, the loss outside it. Evaluate in `eval()` mode under
+#    `torch.no_grad()`, and put the model back in `train()` mode afterwards. Append `s` and the
+#    loss to `history["val_step"]`, `["val_loss"]`.
+# 6. **Throughput.** After the step when `(s + 1) % log_interval == 0` or when it is the run's
+#    last step: append to `history["tokens_per_s"]` the tokens of the steps since the previous log
+#    (or since the start of this run), $k \times$ `grad_accum_steps * batch_size *
+#    context_length` for $k$ steps, divided by the seconds those steps took, each step timed from
+#    its start to the end of its update (`torch.cuda.synchronize()` before reading the clock on
+#    CUDA; evaluation and checkpointing are not counted); and to `history["mfu"]` the MFU,
+#    `flops_per_token(model, context_length) * tokens_per_s / peak` with `peak = config.peak_flops`,
+#    or `measure_peak_flops(device, dtype)` when it is `None` (both functions given). Print a
+#    progress line if `config.progress`. The speeds are not compared with anything; the grader
+#    checks how many there are and that each `mfu * peak / tokens_per_s` is the FLOPs per token.
 # 7. **Checkpoints.** If `checkpoint_path` is set, after step $s$ when
 #    `(s + 1) % checkpoint_interval == 0` or when the run ends, save with `torch.save` a dict with
 #    the model's and optimizer's and scaler's `state_dict()`, `"step": s + 1`, the history, the
 #    batch generator's `get_state()`. At the start, if `resume` and the file exists, restore all
-#    of it and continue from the saved step. Nothing in the loop draws from PyTorch's global
+#    of it and continue from the saved step; otherwise (no file, or `resume` false) start from
+#    the model as given, at step 0. Nothing in the loop draws from PyTorch's global
 #    generator, so a checkpoint neither needs its state nor overwrites it on resuming (the
 #    program that resumes keeps its own random state). The run ends after
 #    `min(max_steps, stop_at_step)` steps (`stop_at_step` may be `None`).
 #
 # Return the `history` dict (keys `step, lr, train_loss, val_step, val_loss, tokens_per_s, mfu`).
-# Interrupting at any step and resuming must give **exactly** the uninterrupted run.
+# Resuming must give **exactly** the uninterrupted run, both after a planned stop
+# (`stop_at_step`) and after the job is killed mid-step, from its last periodic checkpoint.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.train"}
 def train(model, train_tokens, val_tokens, config):
     """Train ``model`` on next-token prediction; returns the history dict (see above).
 
     Shape:
-        train_tokens, val_tokens: (N,) integer token streams.
+        train_tokens, val_tokens: (n,) integer token streams.
     """
     ### BEGIN SOLUTION
     import contextlib
@@ -666,6 +770,16 @@ def train(model, train_tokens, val_tokens, config):
             return contextlib.nullcontext()
         return torch.autocast(device_type=device_type, dtype=dtype)
 
+    class AutocastForward(nn.Module):  # the forward under autocast; loss and backward outside
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            with autocast():
+                return self.inner(x)
+
+    forward_model = AutocastForward(model)
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
@@ -702,29 +816,25 @@ def train(model, train_tokens, val_tokens, config):
         model.train()
         return sum(losses) / len(losses)
 
-    n_params = sum(p.numel() for p in params)
-    peak = config.peak_flops
-    if peak is None:
-        a = torch.randn(512, 512, device=device)
-        t0 = time.perf_counter()
-        for _ in range(4):
-            a @ a
+    def sync():
         if device_type == "cuda":
             torch.cuda.synchronize()
-        peak = 4 * 2 * 512 ** 3 / (time.perf_counter() - t0)
+
+    fpt = flops_per_token(model, config.context_length)
+    peak = config.peak_flops or measure_peak_flops(device, dtype)
     end = config.max_steps if config.stop_at_step is None else min(config.max_steps,
                                                                    config.stop_at_step)
     tokens_per_step = config.batch_size * config.context_length * config.grad_accum_steps
     busy, done = 0.0, 0
     for step in range(start, end):
+        sync()
         t0 = time.perf_counter()
         lr = cosine_schedule(step, config.lr, config.min_lr, config.warmup_steps, config.max_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         micro = [get_batch(train_tokens, config.batch_size, config.context_length, device,
                            batch_gen) for _ in range(config.grad_accum_steps)]
-        with autocast():
-            loss = float(accumulate_gradients(model, micro, loss_fn))
+        loss = float(accumulate_gradients(forward_model, micro, loss_fn))
         if scaler.is_enabled():
             loss = loss / scaler.get_scale()
         scaler.unscale_(optimizer)
@@ -732,8 +842,7 @@ def train(model, train_tokens, val_tokens, config):
             clip_grad_norm(params, config.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        if device_type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         busy += time.perf_counter() - t0
         done += 1
         history["step"].append(step)
@@ -741,7 +850,7 @@ def train(model, train_tokens, val_tokens, config):
         history["train_loss"].append(loss)
         if (step + 1) % config.log_interval == 0 or step + 1 == end:
             tok_s = done * tokens_per_step / busy
-            mfu = 6 * n_params * tok_s / peak
+            mfu = fpt * tok_s / peak
             history["tokens_per_s"].append(tok_s)
             history["mfu"].append(mfu)
             if config.progress:
@@ -765,7 +874,7 @@ def train(model, train_tokens, val_tokens, config):
 self_check("ch09.train", train)
 
 # %%
-# Try it: a bigram model on the order-1 language of section 9.1, against its entropy floor.
+# Try it: a bigram model on the order-1 language of Section 9.1, against its entropy floor.
 corpus = synthetic_corpus(vocab_size=8, order=1, n_train=20_000, n_val=4_000, seed=0)
 try:
     torch.manual_seed(0)
@@ -789,35 +898,36 @@ except NotImplementedError:
     print("Implement `train` (and `get_batch`, `accumulate_gradients`) first, then re-run.")
 
 # %% [markdown]
-# ## 9.7 Data parallelism
+# ### Data parallelism
 #
-# With $W$ workers (ranks), each holding a copy of the model, give rank $w$ its own micro-batch
-# of $n$ targets and let it compute the gradient $g_w$ of its mean loss $L_w$. The mean loss over
-# all $Wn$ targets is $L = \frac{1}{W}\sum_w L_w$ (every micro-batch has the same size), and
-# gradients are linear, so
+# With $R$ workers (ranks), each holding a copy of the model, give rank $r$ its own micro-batch
+# of $n_r$ targets, the same number on every rank, and let it compute the gradient $g_r$ of its
+# mean loss $\mathcal{L}_r$. The mean loss over all $R\, n_r$ targets is
+# $\mathcal{L} = \frac{1}{R}\sum_r \mathcal{L}_r$, and gradients are linear, so
 #
-# $$\nabla L = \frac{1}{W}\sum_{w=1}^{W} g_w .$$
+# $$\nabla \mathcal{L} = \frac{1}{R}\sum_{r=1}^{R} g_r .$$
 #
 # An **all-reduce** leaves the same reduction of every rank's tensor on every rank. Summing the
-# gradients with it and dividing by $W$ gives each rank $\nabla L$: the large-batch gradient, as
-# with gradient accumulation, but computed in parallel. Every rank then applies the same update
-# to the same weights, so the copies never drift apart and nothing else needs to be exchanged.
+# gradients with it and dividing by $R$ gives each rank $\nabla \mathcal{L}$: the large-batch
+# gradient, as with gradient accumulation, but computed in parallel. Every rank then applies the
+# same update to the same weights, so the copies never drift apart and nothing else needs to be
+# exchanged.
 #
 # Two details matter in practice. The **sum, not the mean**, is what collectives offer on every
 # backend (gloo has no average), so the division is ours; forgetting it multiplies the step by
-# $W$ for SGD (Adam hides the factor, its update is scale-invariant up to $\epsilon$). And every
+# $R$ for SGD (Adam hides the factor, its update is scale-invariant up to $\epsilon$). And every
 # rank must call the **same collectives in the same order**: a rank that skips one leaves the
 # others waiting for it until a timeout.
 #
-# **Cost.** A ring all-reduce of $M$ bytes sends and receives $2\frac{W-1}{W}M$ bytes per rank,
-# almost independent of $W$, which is why data parallelism scales until the per-rank batch gets
-# too small to hide the communication behind the backward pass (DDP overlaps the two by reducing
-# gradients in buckets as soon as they are ready).
+# **Cost.** A ring all-reduce of a gradient sends and receives $2\frac{R-1}{R}$ times its size
+# in bytes per rank, almost independent of $R$, which is why data parallelism scales until the
+# per-rank batch gets too small to hide the communication behind the backward pass (DDP overlaps
+# the two by reducing gradients in buckets as soon as they are ready).
 #
 # The grader runs your functions on two processes that share a `gloo` process group (NCCL on
 # GPUs) created through a file in a temporary folder, with no network.
 #
-# ### Exercise 8: `all_reduce_gradients` (1 point)
+# #### Exercise 8: `all_reduce_gradients` (1 point)
 #
 # Replace every existing `p.grad` by its average over the ranks of the default process group, in
 # place. Skip parameters whose `.grad` is `None`.
@@ -829,7 +939,7 @@ import torch.distributed as dist
 def all_reduce_gradients(model):
     """Average each parameter's gradient over all ranks, in place.
 
-    After the call every rank holds (1/W) * sum_w g_w in p.grad, W = dist.get_world_size().
+    After the call every rank holds (1/R) * sum_r g_r in p.grad, R = dist.get_world_size().
     Parameters whose .grad is None are skipped (they have none on any rank).
     """
     ### BEGIN SOLUTION
@@ -845,10 +955,11 @@ def all_reduce_gradients(model):
 self_check("ch09.all_reduce_gradients", all_reduce_gradients)
 
 # %% [markdown]
-# ### Exercise 9: `ddp_train_step` (1.5 points)
+# #### Exercise 9: `ddp_train_step` (1.5 points)
 #
 # One data-parallel step on this rank's micro-batch: zero the gradients, forward, backward,
-# average the gradients across ranks, update. Return this rank's own (local) loss, detached.
+# average the gradients across ranks, update. Return this rank's own (local) loss, detached from
+# the graph.
 # While it is graded, a built-in stand-in replaces your `all_reduce_gradients`.
 
 # %% llmcourse={"role": "answer", "exercise": "ch09.ddp_train_step"}

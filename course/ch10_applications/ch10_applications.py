@@ -50,12 +50,17 @@
 #   reference one while it is graded, so one bug costs points once, and the tokens must equal the
 #   reference's for the same seed, with and without the cache.
 # - Beam search is compared exactly on small toy language models. Speculative decoding is judged
-#   over thousands of rounds: the tokens it emits must follow the target model's distributions.
+#   over thousands of rounds: the tokens it emits must follow the target model's distributions,
+#   and its first rounds, run again with a generator seeded the same, must emit the same tokens.
 # - The metrics are compared in `float64` on many pairs of texts.
 #
 # ## Conventions
 #
-# - Logits and distributions lie along the **last axis**; $V$ is the vocabulary size.
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $V$ is the vocabulary size,
+#   $B$ the batch size and $T$ the length of a sequence. Any other count is written in lower case
+#   and defined where it is used ($k$ kept tokens or draft tokens, $b$ the beam width). The
+#   temperature is $\tau$.
+# - Logits and distributions lie along the **last axis**.
 # - A "filtered" logit is `-inf`: after the softmax its probability is exactly 0.
 # - Token ids are `int64`. Sequences include their prompt: `generate` returns the prompt followed
 #   by the new tokens.
@@ -97,15 +102,17 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #
 # ### Temperature
 #
-# Dividing the logits by a **temperature** $T > 0$ before the softmax,
+# Dividing the logits by a **temperature** $\tau > 0$ before the softmax,
 #
-# $$p_T(v) = \frac{e^{z_v / T}}{\sum_u e^{z_u / T}} \;\propto\; p(v)^{1/T},$$
+# $$p_\tau(v) = \frac{e^{z_v / \tau}}{\sum_u e^{z_u / \tau}} \;\propto\; p(v)^{1/\tau},$$
 #
-# raises every probability to the power $1/T$ and renormalises. $T = 1$ is the model itself. $T < 1$
-# sharpens the distribution: ratios $p_T(v)/p_T(u) = (p(v)/p(u))^{1/T}$ grow, and as $T \to 0$ all
-# mass moves to the argmax (greedy is the limit $T = 0$). $T > 1$ flattens it towards uniform. The
-# entropy of $p_T$ increases with $T$. In statistical physics this is the Boltzmann distribution at
-# temperature $T$ with energies $-z_v$, which is where the name comes from.
+# raises every probability to the power $1/\tau$ and renormalises. $\tau = 1$ is the model
+# itself. $\tau < 1$ sharpens the distribution: ratios $p_\tau(v)/p_\tau(u) =
+# (p(v)/p(u))^{1/\tau}$ grow, and as $\tau \to 0$ all mass moves to the argmax (greedy is the
+# limit $\tau = 0$). $\tau > 1$ flattens it towards uniform. The entropy of $p_\tau$ increases
+# with $\tau$. In statistical physics this is the Boltzmann distribution at temperature $\tau$
+# with energies $-z_v$, which is where the name comes from (books often write the temperature
+# $T$; in this course $T$ is the sequence length).
 #
 # ### Truncation: top-k and nucleus (top-p)
 #
@@ -135,8 +142,8 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 # ### Exercise 1: `top_k_filter` (1 point)
 #
 # Return the logits with every entry below the $k$-th largest of its row set to `-inf`. For
-# $k \ge V$, return the logits unchanged (as a new tensor). `torch.topk` gives the $k$ largest
-# values of each row.
+# $k \ge V$, return the logits unchanged. `torch.topk` gives the $k$ largest values of each
+# row.
 
 # %% llmcourse={"role": "answer", "exercise": "ch10.top_k_filter"}
 def top_k_filter(logits, k):
@@ -147,7 +154,7 @@ def top_k_filter(logits, k):
         k: an integer ≥ 1. k ≥ V keeps everything.
 
     Returns:
-        A new tensor: the kept logits unchanged, the others -inf.
+        The kept logits unchanged, the others -inf.
 
     Shape:
         logits: (..., V)
@@ -170,9 +177,11 @@ self_check("ch10.top_k_filter", top_k_filter)
 # Keep the nucleus: sort the probabilities `softmax(logits)` in decreasing order, take their
 # cumulative sums, find the first position $j$ where the cumulative sum is $\ge p$, and keep every
 # token whose logit is $\ge$ the logit at position $j$. This always keeps at least one token. For
-# $p \ge 1$ keep everything. For `float16`/`bfloat16` logits, compute the probabilities in
-# `float32`, since 16-bit cumulative sums drift by several hundredths over a long row. Return the
-# logits themselves, not probabilities, with the dropped ones set to `-inf`.
+# $p \ge 1$ keep everything. For `float16`/`bfloat16` logits, compute the probabilities and their
+# cumulative sums in `float32`: in `bfloat16` each of them is rounded to 8 significant bits, off
+# by up to a few thousandths near 1, which is enough to move the token that crosses $p$ (a hidden
+# case has such logits). Return the logits themselves, not probabilities, with the dropped ones
+# set to `-inf`.
 #
 # A hint for the "first position where the sum reaches $p$": the number of cumulative sums that
 # are still $< p$ is exactly that position's index.
@@ -186,8 +195,7 @@ def top_p_filter(logits, p):
         p: in (0, 1]; p ≥ 1 keeps everything.
 
     Returns:
-        A new tensor: the kept logits unchanged (ties with the token that crosses p are kept),
-        the others -inf.
+        The kept logits unchanged (ties with the token that crosses p are kept), the others -inf.
 
     Shape:
         logits: (..., V)
@@ -215,11 +223,12 @@ self_check("ch10.top_p_filter", top_p_filter)
 # Put the pieces together, in this order: divide by the temperature, apply top-k (if `top_k` is
 # given), apply top-p (if `top_p` is given) to the tempered and top-k-filtered logits, take the
 # softmax, and draw one token per row with `torch.multinomial(probs, 1, generator=generator)`.
-# `multinomial` takes a 2-D `(R, V)` tensor, so reshape the leading dimensions into one and back.
-# `temperature=0` means greedy: return `logits.argmax(-1)`, which picks the first index among equal
-# maxima. For 16-bit logits compute in `float32`, as in Exercise 2.
+# `multinomial` takes a 2-D `(n, V)` tensor of n rows, so reshape the leading dimensions into one
+# and back. `temperature=0` means greedy: return `logits.argmax(-1)`, which picks the first index
+# among equal maxima. The reference computes 16-bit logits in `float32`, as in Exercise 2 (the
+# frequency tests cannot tell the two apart, so here it is your choice).
 #
-# The order matters for top-p. Its kept set depends on the *tempered* distribution: at $T = 2$
+# The order matters for top-p. Its kept set depends on the *tempered* distribution: at $\tau = 2$
 # the distribution is flatter, so more tokens are needed to reach mass $p$.
 
 # %% llmcourse={"role": "answer", "exercise": "ch10.sample_next_token"}
@@ -263,7 +272,7 @@ self_check("ch10.sample_next_token", sample_next_token)
 try:
     z = torch.tensor([3.0, 2.5, 2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -1.5, -2.0])
     g = torch.Generator().manual_seed(0)
-    settings = [("T = 1", {}), ("T = 0.5", {"temperature": 0.5}), ("T = 2", {"temperature": 2.0}),
+    settings = [("τ = 1", {}), ("τ = 0.5", {"temperature": 0.5}), ("τ = 2", {"temperature": 2.0}),
                 ("top-k = 3", {"top_k": 3}), ("top-p = 0.9", {"top_p": 0.9})]
     fig, axes = plt.subplots(1, len(settings), figsize=(15, 2.6), sharey=True)
     for ax, (title, kw) in zip(axes, settings):
@@ -391,13 +400,13 @@ except NotImplementedError:
 #
 # For tasks with one right answer (a translation, a short answer), we want the **most probable
 # sequence**, $\arg\max_y \log p(y)$, which is maximum a posteriori decoding. Exact search is
-# hopeless: there are $V^L$ sequences of length $L$. Greedy decoding is the cheapest
-# approximation. **Beam search** keeps the $B$ best partial hypotheses instead of one (the beam
-# width $B$). At each step it extends every hypothesis by every token, scores each extension by
-# its total log-probability $\sum_t \log p(y_t \mid y_{<t})$, and keeps the $B$ best extensions.
+# hopeless: there are $V^n$ sequences of $n$ tokens. Greedy decoding is the cheapest
+# approximation. **Beam search** keeps the $b$ best partial hypotheses instead of one (the beam
+# width $b$). At each step it extends every hypothesis by every token, scores each extension by
+# its total log-probability $\sum_t \log p(y_t \mid y_{<t})$, and keeps the $b$ best extensions.
 # A hypothesis that ends with `eos` is finished: it leaves the beam for the finished list and is
 # never extended. After `max_len` steps the hypotheses still in the beam are finished as they are.
-# $B = 1$ is greedy, and $B \ge V^L$ is exhaustive search.
+# $b = 1$ is greedy, and $b \ge V^n$ is exhaustive search (for outputs of at most $n$ tokens).
 #
 # **Why beam search likes short outputs.** Every token multiplies the probability by a number
 # below 1, so $\log p(y)$ decreases with length. A hypothesis that stops early escapes all the
@@ -405,13 +414,14 @@ except NotImplementedError:
 # text as better per token. Wu et al. (2016, Google's NMT system) divide by a **length penalty**,
 #
 # $$\text{score}(y) = \frac{\log p(y)}{\mathrm{lp}(|y|)}, \qquad
-#   \mathrm{lp}(L) = \left(\frac{5 + L}{6}\right)^{\alpha},$$
+#   \mathrm{lp}(|y|) = \left(\frac{5 + |y|}{6}\right)^{\alpha},$$
 #
-# where $L$ counts the generated tokens (`eos` included, `bos` not). With $\alpha = 0$ the score is
-# the plain log-probability. With $\alpha = 1$ and long outputs it is proportional to the average
-# log-probability per token ($\mathrm{lp}(L) \approx L/6$). Larger $\alpha$ favours longer outputs.
-# The penalty is applied only to compare **finished** hypotheses. While the search runs, the beam
-# is ranked by total log-probability, since all hypotheses in it have the same length anyway.
+# where $|y|$ counts the generated tokens (`eos` included, `bos` not). With $\alpha = 0$ the score
+# is the plain log-probability. With $\alpha = 1$ and long outputs it is proportional to the average
+# log-probability per token ($\mathrm{lp}(|y|) \approx |y|/6$). Larger $\alpha$ favours longer
+# outputs. The penalty is applied only to compare **finished** hypotheses. While the search runs,
+# the beam is ranked by total log-probability, since all hypotheses in it have the same length
+# anyway.
 #
 # Beam search is still an approximation. A hypothesis that leaves the beam never comes back, even
 # if its continuations turn out to be the best. The Try-it below finds small examples where a
@@ -420,28 +430,29 @@ except NotImplementedError:
 # %% [markdown]
 # ### Exercise 5: `beam_search` (2 points)
 #
-# Implement the search as described, on one sequence. `step_log_probs(prefixes)` takes an
-# `(N, t)` `int64` tensor of prefixes, all starting with `bos_id`, and returns the `(N, V)`
-# log-probabilities of their next token. Call it once per step on all unfinished hypotheses. At
-# each step, put the `N × V` extension scores in one vector and keep its `beam_width` largest
-# (`torch.topk`). Return the best finished hypothesis by normalised score, as `(sequence,
-# score)`: the sequence is a 1-D `int64` tensor starting with `bos_id`, and the score is a float,
-# $\log p(y) / \mathrm{lp}(L)$.
+# Implement the search as described, on one sequence. `step_log_probs(prefixes)` takes an `(nh, t)`
+# `int64` tensor of `nh` prefixes, all starting with `bos_id`, and returns the `(nh, V)`
+# log-probabilities of their next token. One call per step with all unfinished hypotheses, as a
+# batch, is the efficient way to use it (a real model scores them in one pass). At each step, put
+# the `nh × V` extension scores in one vector and keep its `beam_width` largest (`torch.topk`).
+# Return the best finished hypothesis by normalised score, as `(sequence, score)`: the sequence is a
+# 1-D `int64` tensor starting with `bos_id`, and the score is a float,
+# $\log p(y) / \mathrm{lp}(|y|)$.
 
 # %% llmcourse={"role": "answer", "exercise": "ch10.beam_search"}
 def beam_search(step_log_probs, bos_id, eos_id, beam_width, max_len, length_penalty=1.0):
     """The best sequence found by beam search, scored with the GNMT length penalty.
 
     Args:
-        step_log_probs: prefixes (N, t) int64 -> (N, V) next-token log-probabilities.
+        step_log_probs: nh prefixes (nh, t) int64 -> (nh, V) next-token log-probabilities.
         bos_id, eos_id: the start and end tokens; a hypothesis ending in eos_id is finished.
         beam_width: the most unfinished hypotheses kept after each step.
         max_len: the most tokens generated after bos.
-        length_penalty: α in lp(L) = ((5 + L) / 6) ** α, L = generated tokens (eos included).
+        length_penalty: α in lp(|y|) = ((5 + |y|) / 6) ** α, |y| = generated tokens (eos included).
 
     Returns:
-        (sequence, score): sequence int64 (1 + L,) starting with bos_id; score the float
-        log p(sequence) / lp(L), the highest among finished hypotheses.
+        (sequence, score): sequence int64 (1 + |y|,) starting with bos_id; score the float
+        log p(sequence) / lp(|y|), the highest among finished hypotheses.
     """
     ### BEGIN SOLUTION
     def normalised(hyp, total):
@@ -451,9 +462,9 @@ def beam_search(step_log_probs, bos_id, eos_id, beam_width, max_len, length_pena
     scores = torch.zeros(1, dtype=torch.float64)
     finished = []
     for _ in range(max_len):
-        logp = step_log_probs(torch.tensor(beams, dtype=torch.long)).double()  # (N, V)
+        logp = step_log_probs(torch.tensor(beams, dtype=torch.long)).double()  # (nh, V)
         V = logp.shape[-1]
-        candidates = (scores[:, None] + logp).reshape(-1)  # (N * V,)
+        candidates = (scores[:, None] + logp).reshape(-1)  # (nh * V,)
         best = torch.topk(candidates, min(beam_width, candidates.numel()))
         next_beams, next_scores = [], []
         for total, flat in zip(best.values.tolist(), best.indices.tolist()):
@@ -496,18 +507,18 @@ def exhaustive(step_log_probs, bos_id, eos_id, V, max_len, alpha):
 
 
 try:
-    V, L, trials = 5, 5, 60
+    V, length, trials = 5, 5, 60
     widths = [1, 2, 3, 5, 8]
     found = {w: 0 for w in widths}
     g = torch.Generator().manual_seed(1)
     for _ in range(trials):
-        logits = torch.randn(L, V, V, generator=g, dtype=torch.float64) * 1.5
+        logits = torch.randn(length, V, V, generator=g, dtype=torch.float64) * 1.5
         logits[..., 0] = -math.inf  # token 0 is bos: never generated
         table = torch.log_softmax(logits, -1)
         step = lambda prefixes: table[prefixes.shape[1] - 1][prefixes[:, -1]]  # noqa: E731
-        _, best = exhaustive(step, 0, V - 1, V, L, 1.0)
+        _, best = exhaustive(step, 0, V - 1, V, length, 1.0)
         for w in widths:
-            found[w] += abs(beam_search(step, 0, V - 1, w, L, 1.0)[1] - best) < 1e-12
+            found[w] += abs(beam_search(step, 0, V - 1, w, length, 1.0)[1] - best) < 1e-12
     plt.figure(figsize=(5, 3))
     plt.plot(widths, [found[w] / trials for w in widths], "o-")
     plt.xlabel("beam width")
@@ -525,19 +536,19 @@ except NotImplementedError:
 # batch sizes that pass is limited by memory bandwidth, not arithmetic (Chapter 7): reading all
 # the weights once costs about the same whether the pass scores 1 position or 5. **Speculative
 # decoding** (Leviathan et al., 2023; Chen et al., 2023) makes use of this. A small **draft** model
-# $q$ proposes $K$ tokens $x_1, \dots, x_K$, one at a time as usual, and the large **target** model
+# $q$ proposes $k$ tokens $x_1, \dots, x_k$, one at a time as usual, and the large **target** model
 # $p$ scores all of them in **one** pass. This pass gives $p_i = p(\cdot \mid \text{prefix}, x_{<i})$
-# for $i = 1, \dots, K + 1$. A rule then keeps a prefix of the draft, and it keeps the output
+# for $i = 1, \dots, k + 1$. A rule then keeps a prefix of the draft, and it keeps the output
 # distribution **exactly** that of the target.
 #
-# **The rule.** For $i = 1, \dots, K$, in order, accept $x_i$ with probability
+# **The rule.** For $i = 1, \dots, k$, in order, accept $x_i$ with probability
 # $\min\big(1, p_i(x_i) / q_i(x_i)\big)$. At the first rejection, draw the next token from the
 # **residual**
 #
 # $$r_i(x) = \frac{\max(0,\, p_i(x) - q_i(x))}{\sum_y \max(0,\, p_i(y) - q_i(y))}$$
 #
-# and discard the rest of the draft. If all $K$ are accepted, draw one more token from $p_{K+1}$.
-# Each round therefore emits between 1 and $K + 1$ tokens for one pass of the large model.
+# and discard the rest of the draft. If all $k$ are accepted, draw one more token from $p_{k+1}$.
+# Each round therefore emits between 1 and $k + 1$ tokens for one pass of the large model.
 #
 # **Why the output follows $p$ exactly.** Look at one position, with $x \sim q$. The probability
 # that the emitted token is $x$ has two parts: $x$ was proposed and accepted, or something was
@@ -554,20 +565,20 @@ except NotImplementedError:
 #
 # The same argument applies at the next position, given the tokens before it. A perfect draft
 # ($q = p$) is always accepted. A useless one still emits one correct token per round, from the
-# residual or from $p_{K+1}$.
+# residual or from $p_{k+1}$.
 #
 # **How much it helps.** Draft token $i$ is accepted with probability
 # $\beta_i = \sum_x \min(p_i(x), q_i(x))$, which is $1$ minus the total variation distance between
 # $p_i$ and $q_i$. The number of accepted tokens $n$ then has
 # $P(n = i) = \beta_1 \cdots \beta_i (1 - \beta_{i+1})$, and the expected number of tokens per
-# target pass is $E[n] + 1$.
+# target pass is $\mathbb{E}[n] + 1$.
 
 # %% [markdown]
 # ### Exercise 6: `speculative_accept` (2 points)
 #
-# Implement one round: given the target's $K + 1$ distributions, the draft's $K$ distributions
-# and the $K$ draft tokens, return the accepted prefix of the draft tokens and the next token
-# (from the residual at the first rejection, or from $p_{K+1}$ if every draft token was accepted).
+# Implement one round: given the target's $k + 1$ distributions, the draft's $k$ distributions
+# and the $k$ draft tokens, return the accepted prefix of the draft tokens and the next token
+# (from the residual at the first rejection, or from $p_{k+1}$ if every draft token was accepted).
 # Draw the uniform numbers with `torch.rand(..., generator=generator)` and the tokens with
 # `torch.multinomial(..., generator=generator)`. The grader runs thousands of rounds and tests the
 # frequencies of what you emit.
@@ -577,26 +588,26 @@ def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
     """One round of speculative decoding: accept a prefix of the draft and draw the next token.
 
     Args:
-        target_probs: the target model's next-token distributions at the K draft positions and at
+        target_probs: the target model's next-token distributions at the k draft positions and at
             the position after them.
         draft_probs: the draft model's distributions, from which draft_tokens were drawn.
         draft_tokens: int64 draft tokens.
         generator: the torch.Generator for every random draw.
 
     Returns:
-        (accepted, next_token): accepted = the first n draft tokens (int64, n from 0 to K);
+        (accepted, next_token): accepted = the first n draft tokens (int64, n from 0 to k);
         next_token = a 0-dim int64 tensor, drawn from the residual at the first rejection, or
-        from target_probs[K] if all K were accepted.
+        from target_probs[k] if all k were accepted.
 
     Shape:
-        target_probs: (K + 1, V)
-        draft_probs: (K, V)
-        draft_tokens: (K,)
+        target_probs: (k + 1, V)
+        draft_probs: (k, V)
+        draft_tokens: (k,)
     """
     ### BEGIN SOLUTION
     p, q = target_probs.double(), draft_probs.double()
-    K = draft_tokens.shape[0]
-    for i in range(K):
+    k = draft_tokens.shape[0]
+    for i in range(k):
         x = int(draft_tokens[i])
         u = torch.rand((), generator=generator, dtype=torch.float64)
         if u < min(1.0, float(p[i, x] / q[i, x])):
@@ -604,7 +615,7 @@ def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
         residual = (p[i] - q[i]).clamp(min=0)
         residual = residual / residual.sum()
         return draft_tokens[:i].clone(), torch.multinomial(residual, 1, generator=generator)[0]
-    return draft_tokens.clone(), torch.multinomial(p[K], 1, generator=generator)[0]
+    return draft_tokens.clone(), torch.multinomial(p[k], 1, generator=generator)[0]
     ### END SOLUTION
 
 
@@ -615,20 +626,20 @@ self_check("ch10.speculative_accept", speculative_accept)
 # Try it: tokens emitted per target pass, against how close the draft is to the target.
 try:
     g = torch.Generator().manual_seed(0)
-    K, V = 4, 8
-    target = torch.softmax(torch.randn(K + 1, V, generator=g, dtype=torch.float64) * 2, -1)
-    noise = torch.softmax(torch.randn(K, V, generator=g, dtype=torch.float64) * 2, -1)
+    k, V = 4, 8
+    target = torch.softmax(torch.randn(k + 1, V, generator=g, dtype=torch.float64) * 2, -1)
+    noise = torch.softmax(torch.randn(k, V, generator=g, dtype=torch.float64) * 2, -1)
     mixes = [0.0, 0.25, 0.5, 0.75, 0.9, 1.0]
     measured, predicted = [], []
     for w in mixes:
-        draft = w * target[:K] + (1 - w) * noise
+        draft = w * target[:k] + (1 - w) * noise
         emitted = 0
         for _ in range(1000):
             tokens = torch.multinomial(draft, 1, generator=g)[:, 0]
             accepted, _ = speculative_accept(target, draft, tokens, generator=g)
             emitted += len(accepted) + 1
         measured.append(emitted / 1000)
-        beta = torch.minimum(target[:K], draft).sum(-1)
+        beta = torch.minimum(target[:k], draft).sum(-1)
         predicted.append(1 + float(beta.cumprod(0).sum()))  # E[n] + 1 = 1 + Σ_i β_1⋯β_i
     plt.figure(figsize=(5, 3))
     plt.plot(mixes, measured, "o", label="measured (1000 rounds)")
@@ -679,14 +690,15 @@ except NotImplementedError:
 # $R = \ell / |\text{ref}|$ and $F_1 = 2PR/(P+R)$.
 #
 # **Translation: BLEU (Papineni et al., 2002).** BLEU is computed over a whole **corpus**, not
-# averaged over sentences. For each $n = 1, \dots, N$ (usually 4), sum the clipped n-gram matches
-# over all sentences and divide by the total number of candidate n-grams; this is the modified
-# precision $p_n$. Precision alone rewards short candidates: "the" alone has unigram precision 1.
-# So a **brevity penalty** compares the total candidate length $c$ with the total reference
-# length $r$:
+# averaged over sentences. For each $n = 1, \dots, n_{\max}$ (usually 4), sum the clipped n-gram
+# matches over all sentences and divide by the total number of candidate n-grams; this is the
+# modified precision $p_n$. Precision alone rewards short candidates: "the" alone has unigram
+# precision 1. So a **brevity penalty** compares the total candidate length $c$ with the total
+# reference length $r$:
 #
 # $$\mathrm{BP} = \begin{cases} 1 & c > r \\ e^{1 - r/c} & c \le r, \end{cases} \qquad
-#   \mathrm{BLEU} = 100 \cdot \mathrm{BP} \cdot \exp\Big(\frac{1}{N} \sum_{n=1}^{N} \log p_n\Big).$$
+#   \mathrm{BLEU} = 100 \cdot \mathrm{BP} \cdot
+#   \exp\Big(\frac{1}{n_{\max}} \sum_{n=1}^{n_{\max}} \log p_n\Big).$$
 #
 # The geometric mean makes BLEU 0 as soon as one $p_n$ is 0. Tools add smoothing for single
 # sentences, and we use none. A caveat for all of these metrics: they count words, not meaning.
@@ -847,8 +859,9 @@ self_check("ch10.rouge_l", rouge_l)
 #
 # BLEU on pre-tokenised text, one reference per candidate, no smoothing: pool the clipped matches
 # and the candidate n-gram totals over the whole corpus for each $n \le$ `max_n`. If any total or
-# any match count is 0, BLEU is 0.0. Otherwise apply the brevity penalty with the total lengths
-# and return $100 \cdot \mathrm{BP} \cdot \exp(\frac{1}{N}\sum_n \log p_n)$ as a Python float.
+# any match count is 0, BLEU is 0.0. Otherwise apply the brevity penalty with the total lengths and
+# return $100 \cdot \mathrm{BP} \cdot \exp(\frac{1}{n_{\max}}\sum_n \log p_n)$, $n_{\max}$ =
+# `max_n`, as a Python float.
 
 # %% llmcourse={"role": "answer", "exercise": "ch10.corpus_bleu"}
 def corpus_bleu(candidates, references, max_n=4):
@@ -857,12 +870,13 @@ def corpus_bleu(candidates, references, max_n=4):
     Args:
         candidates: a list of token lists (the system's outputs).
         references: a list of token lists, one reference per candidate.
-        max_n: the largest n-gram length N.
+        max_n: the largest n-gram length.
 
     Returns:
-        A Python float: 100 · BP · exp(mean over n ≤ N of log p_n), p_n = (clipped n-gram matches
-        over the corpus) / (candidate n-grams over the corpus); BP = 1 if c > r else exp(1 − r/c),
-        c and r the total candidate and reference lengths. 0.0 if some p_n is 0 or undefined.
+        A Python float: 100 · BP · exp(mean over n ≤ max_n of log p_n), p_n = (clipped n-gram
+        matches over the corpus) / (candidate n-grams over the corpus); BP = 1 if c > r else
+        exp(1 − r/c), c and r the total candidate and reference lengths. 0.0 if some p_n is 0
+        or undefined.
     """
     ### BEGIN SOLUTION
     from collections import Counter
@@ -913,7 +927,7 @@ except NotImplementedError:
 # the random digits of the input.
 #
 # We evaluate on 100 held-out inputs with greedy decoding, beam search (width 4, over the model's
-# log-probabilities) and sampling at $T = 1$, by exact match of the reversed digits and by corpus
+# log-probabilities) and sampling at $\tau = 1$, by exact match of the reversed digits and by corpus
 # BLEU, at several points during training. Training takes about 30 to 60 seconds on two CPU
 # cores.
 
@@ -953,9 +967,9 @@ def answer_tokens(seq, start):
 
 
 def evaluate_reversal(model, n_examples=100, seed=1234):
-    """Exact match and BLEU of greedy, beam (width 4) and sampling (T = 1) on held-out inputs."""
+    """Exact match and BLEU of greedy, beam (width 4) and sampling (τ = 1) on held-out inputs."""
     g, sample_g = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
-    outputs = {"greedy": [], "beam 4": [], "sampling T=1": []}
+    outputs = {"greedy": [], "beam 4": [], "sampling τ=1": []}
     references = []
     for _ in range(n_examples):
         source, target = reversal_example(g)
@@ -973,7 +987,7 @@ def evaluate_reversal(model, n_examples=100, seed=1234):
 
         beam, _ = beam_search(step_log_probs, SEP, EOS, 4, len(source) + 1, length_penalty=1.0)
         outputs["greedy"].append(answer_tokens(greedy[0].tolist(), start))
-        outputs["sampling T=1"].append(answer_tokens(sampled[0].tolist(), start))
+        outputs["sampling τ=1"].append(answer_tokens(sampled[0].tolist(), start))
         outputs["beam 4"].append(answer_tokens(beam.tolist(), 1))
     return {name: (sum(exact_match(" ".join(o), " ".join(r)) for o, r in zip(outs, references))
                    / n_examples, corpus_bleu(outs, references))
@@ -1018,12 +1032,12 @@ except NotImplementedError:
 # %% [markdown]
 # What the figure shows (measured with the seeds above when the notebook was built): exact match
 # climbs from about 0.2 after 100 steps to about 0.98 after 800. Beam search (width 4) and greedy
-# decoding hardly differ at any point. The reversal has one right token per position, and when
-# this model is wrong it is wrong with confidence, so the right continuation is rarely waiting
-# lower in the beam. Beam search pays off where an early choice that looks worse leads to a better
-# sequence, as in the toy models of 10.3. Sampling at $T = 1$ trails both until the model is sure,
-# because it sometimes draws one of the wrong tokens that still have some probability. BLEU stays
-# above exact match throughout, since it gives partial credit for right digits in the right order.
+# decoding hardly differ at any point. The reversal has one right token per position, and when this
+# model is wrong it is wrong with confidence, so the right continuation is rarely waiting lower in
+# the beam. Beam search pays off where an early choice that looks worse leads to a better sequence,
+# as in the toy models of 10.3. Sampling at $\tau = 1$ trails both until the model is sure, because
+# it sometimes draws one of the wrong tokens that still have some probability. BLEU stays above
+# exact match throughout, since it gives partial credit for right digits in the right order.
 #
 # **Your own text.** The command line does the same with the course's GPT trained on any text
 # file:
@@ -1039,12 +1053,12 @@ except NotImplementedError:
 # ## Summary
 #
 # - Decoding maps next-token distributions to text. Greedy takes the argmax, sampling draws from
-#   $p$. The temperature reshapes $p$ to $p^{1/T}$, and top-k or nucleus truncation removes the tail
-#   before renormalising.
+#   $p$. The temperature reshapes $p$ to $p^{1/\tau}$, and top-k or nucleus truncation removes the
+#   tail before renormalising.
 # - A key/value cache makes each generated token cost one position of compute, with the same
 #   logits as recomputing everything.
 # - Beam search approximates the most probable sequence. Without a length penalty it favours short
-#   outputs; the GNMT penalty $((5+L)/6)^\alpha$ corrects this.
+#   outputs; the GNMT penalty $((5+|y|)/6)^\alpha$ corrects this.
 # - Speculative decoding accepts draft tokens with probability $\min(1, p/q)$ and resamples from
 #   $\max(0, p - q)$. This reproduces the target distribution exactly, with $1 + \sum_i \beta_1
 #   \cdots \beta_i$ tokens per target pass on average.

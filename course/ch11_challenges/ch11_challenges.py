@@ -66,10 +66,16 @@
 #   $2.5 \to 2$, $3.5 \to 4$, $-2.5 \to -2$.
 # - A weight of a linear layer has shape `(out, in)`, as in `nn.Linear`; "per channel" means one
 #   scale per output row (`dim=-1`). The matrix products of Exercises 7 and 8 compute `x @ w` with
-#   activations `x` of shape `(N, D)` ($N$ tokens) and a weight `w` of shape `(D, Dff)`.
+#   activations `x` of shape `(n, D)` ($n$ tokens) and a weight `w` of shape `(D, F)`, as the
+#   first matrix of a feed-forward layer.
 # - A slice of a tensor whose values are all 0 gets scale 1 (nothing divides by 0).
 # - The cosine with a zero vector is 0. Fairness predictions and labels are 0/1 (int or bool);
 #   group ids are any integers.
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $N$ parameters, $D$ the model
+#   width, $F$ the feed-forward width, $n_{\text{layer}}$ blocks, $T$ positions of context, $B$
+#   the batch size, $V$ the vocabulary, $D_{\text{tok}}$ training tokens and $C$ compute in
+#   FLOPs. Any other count is written in lower case and defined where it is used ($n$ rows or
+#   examples, $g$ a group size).
 
 # %% llmcourse={"role": "setup"}
 import math
@@ -91,20 +97,21 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #
 # ### Counting parameters
 #
-# A transformer block of width $d$ has two parts with weights (Chapter 6). Attention has four
-# $d \times d$ projections, $W_Q, W_K, W_V, W_O$: that is $4d^2$ parameters. The feed-forward
-# layer with the usual hidden width $d_{ff} = 4d$ has two $d \times 4d$ matrices: $8d^2$. Norm
-# gains and biases add $O(d)$, which is negligible. So $L$ blocks hold
+# A transformer block of width $D$ has two parts with weights (Chapter 6). Attention has four
+# $D \times D$ projections, $W_Q, W_K, W_V, W_O$: that is $4D^2$ parameters. The feed-forward
+# layer with the usual hidden width $F = 4D$ has two $D \times 4D$ matrices: $8D^2$. Norm
+# gains and biases add $O(D)$, which is negligible. So $n_{\text{layer}}$ blocks hold
 #
-# $$N \approx 12\,L\,d^2,$$
+# $$N \approx 12\,n_{\text{layer}}\,D^2,$$
 #
-# plus $V d$ for the token embeddings (twice that if the output head is not tied to them). A
-# SwiGLU feed-forward layer has three matrices instead of two, and it keeps the count by
-# shrinking the hidden width to about $\frac{8}{3}d$. Two checks: GPT-3 has $L = 96$ and
-# $d = 12\,288$, and $12 \cdot 96 \cdot 12\,288^2 = 1.74 \cdot 10^{11}$, its 175 billion
-# parameters (Brown et al., 2020). A model with the shape of Llama 2 7B (Touvron et al., 2023),
-# $L = 32$ and $d = 4096$, gives $6.4 \cdot 10^9$, plus $2 \cdot 32\,000 \cdot 4096 = 0.26 \cdot
-# 10^9$ for its untied embedding and head: $6.7 \cdot 10^9$.
+# plus $V D$ for the token embeddings (twice that if the output head is not tied to them). A SwiGLU
+# feed-forward layer has three matrices instead of two, and it keeps the count by shrinking the
+# hidden width to about $\frac{8}{3}D$. Two checks: GPT-3 has $n_{\text{layer}} = 96$ and
+# $D = 12\,288$, and $12 \cdot 96 \cdot 12\,288^2 = 1.74 \cdot 10^{11}$, its 175 billion parameters
+# (Brown et al., 2020). A model with the shape of Llama 2 7B (Touvron et al., 2023),
+# $n_{\text{layer}} = 32$ and $D = 4096$, gives $6.4 \cdot 10^9$, plus
+# $2 \cdot 32\,000 \cdot 4096 = 0.26 \cdot 10^9$ for its untied embedding and head:
+# $6.7 \cdot 10^9$.
 #
 # Memory follows directly. In `bfloat16` each parameter takes 2 bytes, so a 7B model needs
 # 13.5 GB for its weights alone. That is before the key/value cache of Chapter 7, and before the
@@ -114,24 +121,25 @@ _ = torch.manual_seed(0)  # the figures and "Try it" cells draw the same numbers
 #
 # In a forward pass each weight meets each token's activation in exactly one multiply-add, so
 # the weights cost $2N$ FLOPs per token. Attention adds work that has no weights: a token that
-# attends to $T$ positions computes $T$ scores $q \cdot k$ of length $d$ (all heads together) and
-# a weighted sum of $T$ value vectors of length $d$. That is $2Td + 2Td$ FLOPs per layer, so
+# attends to $T$ positions computes $T$ scores $q \cdot k$ of length $D$ (all heads together) and
+# a weighted sum of $T$ value vectors of length $D$. That is $2TD + 2TD$ FLOPs per layer, so
 #
-# $$C_{\text{forward}} \approx 2N + 4LTd \quad \text{FLOPs per token.}$$
+# $$C_{\text{forward}} \approx 2N + 4\,n_{\text{layer}}\,T D \quad \text{FLOPs per token.}$$
 #
-# Kaplan et al. (2020, table 1) count $2N + 2LTd$: they count the scores $QK^\top$ but not the
-# product with the values. We count both. For a 7B model at $T = 1500$ the attention term is
-# 5.5% of the total, so $2N$ is the rule of thumb.
+# Kaplan et al. (2020, table 1) count $2N + 2\,n_{\text{layer}}\,T D$: they count the scores
+# $QK^\top$ but not the product with the values. We count both. For a 7B model at $T = 1500$ the
+# attention term is 5.5% of the total, so $2N$ is the rule of thumb.
 #
 # Training does a forward and a backward pass. The backward pass costs about twice the forward:
 # for each weight it needs one multiply-add for the gradient with respect to the input and one
 # for the gradient with respect to the weight. So training costs about $6N$ FLOPs per token, and
-# on $D$ tokens
+# on $D_{\text{tok}}$ tokens
 #
-# $$C_{\text{train}} \approx 6ND$$
+# $$C_{\text{train}} \approx 6\,N D_{\text{tok}}$$
 #
-# (Kaplan et al., 2020; Hoffmann et al., 2022). Here $D$ counts training tokens, not the width.
-# Llama 2 7B was trained on $2 \cdot 10^{12}$ tokens, so $6ND = 8.1 \cdot 10^{22}$ FLOPs.
+# (Kaplan et al., 2020; Hoffmann et al., 2022; they write $D$ for the tokens, which is the width
+# here). Llama 2 7B was trained on $D_{\text{tok}} = 2 \cdot 10^{12}$ tokens, so
+# $6\,N D_{\text{tok}} = 8.1 \cdot 10^{22}$ FLOPs.
 #
 # ### From FLOPs to seconds and money
 #
@@ -160,15 +168,15 @@ def inference_cost(n_params, n_layers, d_model, context, n_tokens, peak_flops, m
                    price_per_hour):
     """FLOPs, wall-clock seconds and money to process (or generate) n_tokens tokens.
 
-    Per token the forward pass costs 2·N + 4·L·T·D FLOPs: 2 N for the weights, 2 L T D for the
-    scores q·kᵀ and 2 L T D for the weighted sum of the values. Then
-        flops = n_tokens · (2 N + 4 L T D)
+    Per token the forward pass costs 2·N + 4·n_layer·T·D FLOPs: 2 N for the weights,
+    2 n_layer T D for the scores q·kᵀ and 2 n_layer T D for the weighted sum of the values. Then
+        flops = n_tokens · (2 N + 4 n_layer T D)
         seconds = flops / (peak_flops · mfu)
         cost = seconds / 3600 · price_per_hour
 
     Args:
         n_params: N, the number of parameters that multiply an activation.
-        n_layers: L, the number of transformer blocks.
+        n_layers: n_layer, the number of transformer blocks.
         d_model: D, the model width.
         context: T, the number of positions each token attends to.
         n_tokens: how many tokens are processed.
@@ -403,13 +411,15 @@ self_check("ch11.quantize_absmax", quantize_absmax)
 # %% [markdown]
 # ### Exercise 4: `quantize_zero_point` (1.5 points)
 #
-# Follow the formulas above, with the range widened to contain 0 and a range of 0 giving scale
-# 1. Three details matter for exact codes.
+# Follow the formulas above, with the range widened to contain 0 and a range of 0 giving
+# scale 1. Three details.
 #
 # - Round $x / s$ first and then add $z$ **as integers**: $\mathrm{round}(x/s) + z$, not
-#   $\mathrm{round}(x/s + z)$. (With an odd $z$ the two differ on exact ties.)
-# - Clamp $z$ to $[0, 2^b - 1]$ as well. In exact arithmetic $-\mathit{lo}/s \le 2^b - 1$, but in
-#   low precision a scale rounded down can push the quotient past it.
+#   $\mathrm{round}(x/s + z)$. With an odd $z$ the two differ on exact ties, and a hidden case
+#   has them.
+# - Clamp $z$ to $[0, 2^b - 1]$ as well, as a safeguard. In exact arithmetic
+#   $-\mathit{lo}/s \le 2^b - 1$; only a scale rounded down in 16-bit precision, where codes are
+#   not graded, can push the quotient past it.
 # - Return `q` as `torch.uint8` and `z` as `torch.int64`.
 
 # %% llmcourse={"role": "answer", "exercise": "ch11.quantize_zero_point"}
@@ -525,9 +535,9 @@ except NotImplementedError:
 # %% [markdown]
 # ### Exercise 6: `quantize_groupwise` (1.5 points)
 #
-# View the last axis of length $N$ as $N/g$ groups of $g$ entries (a `reshape` to
-# `(..., N // g, g)`), quantize with absmax along the new last axis, and reshape back. Call your
-# `quantize_absmax`. The scales come back with shape `(..., N // g)`, without the size-1 axis.
+# View the last axis of length $n$ as $n/g$ groups of $g$ entries (a `reshape` to
+# `(..., n // g, g)`), quantize with absmax along the new last axis, and reshape back. Call your
+# `quantize_absmax`. The scales come back with shape `(..., n // g)`, without the size-1 axis.
 
 # %% llmcourse={"role": "answer", "exercise": "ch11.quantize_groupwise"}
 def quantize_groupwise(x, bits=4, group_size=64):
@@ -545,13 +555,13 @@ def quantize_groupwise(x, bits=4, group_size=64):
         (q, scales): q torch.int8; scales in x's dtype.
 
     Shape:
-        x: (..., N)
-        q: (..., N)
-        scales: (..., N // group_size)
+        x: (..., n), n divisible by group_size
+        q: (..., n)
+        scales: (..., n // group_size)
     """
     ### BEGIN SOLUTION
-    groups = x.reshape(*x.shape[:-1], x.shape[-1] // group_size, group_size)  # (..., N/g, g)
-    q, scales = quantize_absmax(groups, bits, dim=-1)  # scales (..., N/g, 1)
+    groups = x.reshape(*x.shape[:-1], x.shape[-1] // group_size, group_size)  # (..., n/g, g)
+    q, scales = quantize_absmax(groups, bits, dim=-1)  # scales (..., n/g, 1)
     return q.reshape(x.shape), scales.squeeze(-1)
     ### END SOLUTION
 
@@ -600,7 +610,7 @@ print(f"trained in {time.perf_counter() - start:.1f} s: validation loss "
 # matrix of block 0, shape (64, 256)), as it is and with one entry set to 10 × its max |w|.
 def dequantize_groups(q, scales, group_size):
     """Undo quantize_groupwise with your dequantize: each entry times its group's scale."""
-    groups = q.reshape(*q.shape[:-1], -1, group_size)  # (..., N / g, g)
+    groups = q.reshape(*q.shape[:-1], -1, group_size)  # (..., n / g, g)
     return dequantize(groups, scales.unsqueeze(-1)).reshape(q.shape)
 
 
@@ -693,8 +703,8 @@ except NotImplementedError:
 # Quantized weights save memory even if every product dequantizes them first. To save
 # **arithmetic** as well, the product itself must run on integers. GPUs multiply int8 matrices
 # with int32 accumulators, at twice the `bfloat16` rate or more. Take activations $x$ of shape
-# $(N, D)$, quantized with one scale $s_i$ per row (per token), and a weight $w$ of shape
-# $(D, D_{ff})$, quantized with one scale $t_j$ per column (per output feature). Then
+# $(n, D)$, quantized with one scale $s_i$ per row (per token), and a weight $w$ of shape
+# $(D, F)$, quantized with one scale $t_j$ per column (per output feature). Then
 #
 # $$(x w)_{ij} \approx \sum_k (s_i\, q_{ik}) (t_j\, r_{kj}) = s_i\, t_j \sum_k q_{ik}\, r_{kj}.$$
 #
@@ -744,14 +754,14 @@ def int8_matmul(a_q, a_scale, b_q, b_scale):
         ValueError: if D > 133 144.
 
     Shape:
-        a_q: (N, D); a_scale: (N, 1)
-        b_q: (D, Dff); b_scale: (1, Dff)
-        Output: (N, Dff)
+        a_q: (n, D); a_scale: (n, 1)
+        b_q: (D, F); b_scale: (1, F)
+        Output: (n, F)
     """
     ### BEGIN SOLUTION
     if a_q.shape[-1] > (2**31 - 1) // 127**2:
         raise ValueError("inner dimension too large: an int32 accumulator could overflow")
-    exact = a_q.double() @ b_q.double()  # (N, Dff), integers below 2^31: exact in float64
+    exact = a_q.double() @ b_q.double()  # (n, F), integers below 2^31: exact in float64
     return exact.to(a_scale.dtype) * a_scale * b_scale
     ### END SOLUTION
 
@@ -821,16 +831,16 @@ def outlier_decomposed_matmul(x, w, threshold=6.0):
         The approximate product x @ w, in x's dtype.
 
     Shape:
-        x: (N, D); w: (D, Dff)
-        Output: (N, Dff)
+        x: (n, D); w: (D, F)
+        Output: (n, F)
     """
     ### BEGIN SOLUTION
     outliers = (x.abs() >= threshold).any(dim=0)  # (D,)
-    out = x[:, outliers] @ w[outliers]  # (N, Dff)
+    out = x[:, outliers] @ w[outliers]  # (n, F)
     rest = ~outliers
     if rest.any():
-        x_q, x_scale = quantize_absmax(x[:, rest], 8, dim=-1)  # (N, R), (N, 1)
-        w_q, w_scale = quantize_absmax(w[rest], 8, dim=0)  # (R, Dff), (1, Dff)
+        x_q, x_scale = quantize_absmax(x[:, rest], 8, dim=-1)  # (n, r), (n, 1), r = |R|
+        w_q, w_scale = quantize_absmax(w[rest], 8, dim=0)  # (r, F), (1, F)
         out = out + int8_matmul(x_q, x_scale, w_q, w_scale)
     return out
     ### END SOLUTION
@@ -916,16 +926,17 @@ except NotImplementedError:
 #
 # The test is one-sided, and large $S$ means $X$ is closer to $A$. With 16 words there are
 # $\binom{16}{8} = 12\,870$ splits, but with 25 per set there are $10^{14}$, so we draw random
-# splits instead. With $P$ random draws the estimate is
+# splits instead. With $n_{\text{perm}}$ random draws the estimate is
 #
-# $$\hat p = \frac{1 + \#\{\text{draws with } S_{\text{perm}} \ge S_{\text{obs}}\}}{1 + P}.$$
+# $$\hat p = \frac{1 + \#\{\text{draws with } S_{\text{perm}} \ge S_{\text{obs}}\}}
+#   {1 + n_{\text{perm}}}.$$
 #
-# **Why add one.** Under the null hypothesis the observed split is just one more draw from the
-# same distribution. So the $P + 1$ statistics are exchangeable, and the rank of the observed
-# one among them is uniform. Counting it gives $P(\hat p \le \alpha) \le \alpha$ for any $P$: the
-# test is valid however few draws we take. It also means that $\hat p$ is never 0. A p-value of 0
-# from a finite sample would claim a certainty that the sample cannot give (Phipson & Smyth,
-# 2010).
+# **Why add one.** Under the null hypothesis the observed split is just one more draw from the same
+# distribution. So the $n_{\text{perm}} + 1$ statistics are exchangeable, and the rank of the
+# observed one among them is uniform. Counting it gives $P(\hat p \le \alpha) \le \alpha$ for any
+# $n_{\text{perm}}$: the test is valid however few draws we take. It also means that $\hat p$ is
+# never 0. A p-value of 0 from a finite sample would claim a certainty that the sample cannot give
+# (Phipson & Smyth, 2010).
 #
 # One more observation: the denominator of $d$ uses all $n$ words, so it is the same for every
 # split. For fixed set sizes $d$ is therefore an increasing function of $S$, and permuting $d$
@@ -944,7 +955,7 @@ def weat_effect_size(X, Y, A, B):
     """WEAT effect size d = (mean_x s(x) - mean_y s(y)) / std_{w in X ∪ Y} s(w).
 
     s(w) = mean_a cos(w, a) - mean_b cos(w, b); the std is the sample std (divisor n - 1) over
-    the Nx + Ny target words. Cosines divide by the norms clamped at 1e-12 (a zero vector has
+    the n = nx + ny target words. Cosines divide by the norms clamped at 1e-12 (a zero vector has
     cosine 0). Positive when X is more associated with A (and Y with B).
 
     Args:
@@ -955,15 +966,15 @@ def weat_effect_size(X, Y, A, B):
         A 0-dim tensor in the inputs' dtype.
 
     Shape:
-        X: (Nx, D); Y: (Ny, D); A: (Na, D); B: (Nb, D)
+        X: (nx, D); Y: (ny, D); A: (na, D); B: (nb, D): nx, ny, na, nb words
         Output: ()
     """
     ### BEGIN SOLUTION
     def association(W):
         unit = F.normalize(W, dim=-1, eps=1e-12)
-        to_a = unit @ F.normalize(A, dim=-1, eps=1e-12).T  # (N, Na)
-        to_b = unit @ F.normalize(B, dim=-1, eps=1e-12).T  # (N, Nb)
-        return to_a.mean(-1) - to_b.mean(-1)  # (N,)
+        to_a = unit @ F.normalize(A, dim=-1, eps=1e-12).T  # (n, na)
+        to_b = unit @ F.normalize(B, dim=-1, eps=1e-12).T  # (n, nb)
+        return to_a.mean(-1) - to_b.mean(-1)  # (n,)
 
     s_x, s_y = association(X), association(Y)
     return (s_x.mean() - s_y.mean()) / torch.cat([s_x, s_y]).std()
@@ -987,8 +998,8 @@ self_check("ch11.weat_effect_size", weat_effect_size)
 #   bit. With 3 + 3 words, 1 draw in 20 does so. If you summed in the permuted order instead,
 #   rounding could put such a draw a hair below $S_{\text{obs}}$, and it would not be counted.
 #
-# A vectorized way: build a `(1 + P, n)` matrix of signs, all $-1$ to start with (row 0 for the
-# observed split), set the entries `perm[:Nx]` of each row to $+1$, and sum `signs * s` along
+# A vectorized way: build a `(1 + n_perm, n)` matrix of signs, all $-1$ to start with (row 0 for the
+# observed split), set the entries `perm[:nx]` of each row to $+1$, and sum `signs * s` along
 # the last axis.
 
 # %% llmcourse={"role": "answer", "exercise": "ch11.weat_p_value"}
@@ -996,10 +1007,10 @@ def weat_p_value(X, Y, A, B, n_permutations, generator=None):
     """One-sided permutation p-value of the WEAT statistic S = Σ_{x∈X} s(x) - Σ_{y∈Y} s(y).
 
     The recipe:
-      1. s = s(w, A, B) for each row w of W = torch.cat([X, Y]), n = Nx + Ny rows, with the
+      1. s = s(w, A, B) for each row w of W = torch.cat([X, Y]), n = nx + ny rows, with the
          cosines of weat_effect_size.
       2. For each of the n_permutations draws, in order:
-         perm = torch.randperm(n, generator=generator); the rows perm[:Nx] of W form the new X,
+         perm = torch.randperm(n, generator=generator); the rows perm[:nx] of W form the new X,
          the other rows the new Y.
       3. Each statistic (the observed split's and every draw's) is the sum, over the n rows of W
          in their order, of +s(w) for the rows in X and -s(w) for the rows in Y.
@@ -1008,21 +1019,21 @@ def weat_p_value(X, Y, A, B, n_permutations, generator=None):
     Args:
         X, Y: the target words' embeddings, one word per row.
         A, B: the attribute words' embeddings, one word per row.
-        n_permutations: P ≥ 1, the number of random splits.
+        n_permutations: n_perm ≥ 1, the number of random splits.
         generator: the torch.Generator for torch.randperm (None: the global one).
 
     Returns:
         A Python float in (0, 1].
 
     Shape:
-        X: (Nx, D); Y: (Ny, D); A: (Na, D); B: (Nb, D)
+        X: (nx, D); Y: (ny, D); A: (na, D); B: (nb, D): nx, ny, na, nb words
     """
     ### BEGIN SOLUTION
     def association(W):
         unit = F.normalize(W, dim=-1, eps=1e-12)
-        to_a = unit @ F.normalize(A, dim=-1, eps=1e-12).T  # (N, Na)
-        to_b = unit @ F.normalize(B, dim=-1, eps=1e-12).T  # (N, Nb)
-        return to_a.mean(-1) - to_b.mean(-1)  # (N,)
+        to_a = unit @ F.normalize(A, dim=-1, eps=1e-12).T  # (n, na)
+        to_b = unit @ F.normalize(B, dim=-1, eps=1e-12).T  # (n, nb)
+        return to_a.mean(-1) - to_b.mean(-1)  # (n,)
 
     s = association(torch.cat([X, Y]))  # (n,)
     n, n_x = s.shape[0], X.shape[0]
@@ -1031,7 +1042,7 @@ def weat_p_value(X, Y, A, B, n_permutations, generator=None):
     for row in range(1, n_permutations + 1):
         perm = torch.randperm(n, generator=generator)
         signs[row, perm[:n_x]] = 1
-    stats = (signs * s).sum(dim=-1)  # (1 + P,)
+    stats = (signs * s).sum(dim=-1)  # (1 + n_perm,)
     exceed = int((stats[1:] >= stats[0]).sum())
     return (1 + exceed) / (1 + n_permutations)
     ### END SOLUTION
@@ -1096,7 +1107,7 @@ except NotImplementedError:
 # size without its p-value says little. The same bias also gives quite different results from one
 # draw of words to the next. As the bias grows, $d$ approaches its bound of about 2, and the
 # p-value reaches its floor of $1/1000$: no random split beats the observed one. That floor is
-# $1/(1+P)$, so a smaller p-value needs more permutations, not a larger effect.
+# $1/(1 + n_{\text{perm}})$, so a smaller p-value needs more permutations, not a larger effect.
 
 # %% [markdown]
 # ### Gaps between groups: demographic parity and equalized odds
@@ -1149,7 +1160,7 @@ def demographic_parity_difference(predictions, groups):
         A Python float in [0, 1].
 
     Shape:
-        predictions: (N,); groups: (N,)
+        predictions: (n,); groups: (n,), n examples
     """
     ### BEGIN SOLUTION
     rates = [predictions[groups == g].double().mean().item() for g in torch.unique(groups)]
@@ -1184,7 +1195,7 @@ def equalized_odds_difference(predictions, labels, groups):
         A Python float in [0, 1].
 
     Shape:
-        predictions: (N,); labels: (N,); groups: (N,)
+        predictions: (n,); labels: (n,); groups: (n,), n examples
     """
     ### BEGIN SOLUTION
     def gap(condition):
@@ -1259,8 +1270,9 @@ except NotImplementedError:
 # %% [markdown]
 # ## Summary
 #
-# - A transformer has about $12Ld^2$ parameters. A forward pass costs $2N + 4LTd$ FLOPs per
-#   token, and training about $6ND$. Time is FLOPs / (peak · MFU), and money is time × price.
+# - A transformer has about $12\,n_{\text{layer}} D^2$ parameters. A forward pass costs
+#   $2N + 4\,n_{\text{layer}} T D$ FLOPs per token, and training about $6\,N D_{\text{tok}}$.
+#   Time is FLOPs / (peak · MFU), and money is time × price.
 # - Decoding reads every weight once per step and does $2B$ FLOPs per weight, an arithmetic
 #   intensity of $2B/\beta$ FLOPs per byte. That is far below the ridge point of a GPU
 #   (about 300), so small-batch decoding is memory-bound. Batching and fewer bytes per weight

@@ -72,6 +72,10 @@
 #   these attributes; a real `transformers.GPT2Config` has them too.
 # - State-dict keys may carry the prefix `transformer.` (as `GPT2LMHeadModel` writes them) or
 #   not (as `GPT2Model` does).
+# - Letters follow the course's [notation](../../docs/NOTATION.md): $V$ the vocabulary, $D$ the
+#   model width (`n_embd`), $H$ heads of size $E = D/H$, $P$ positions of a learned table
+#   (`n_positions`), $T$ a sequence length, $W_E$ the token embedding. Any other count is written
+#   in lower case and defined where it is used.
 
 # %% llmcourse={"role": "setup"}
 import importlib.util
@@ -108,22 +112,22 @@ def have(package):
 # | | course GPT (default) | GPT-2 | option of `GPT(...)` |
 # |---|---|---|---|
 # | norm | RMSNorm | LayerNorm with bias, eps $10^{-5}$ | `norm="layer"`, `norm_eps=...` |
-# | feed-forward | SwiGLU | $W_2\,\mathrm{GELU}(W_1 x + b_1) + b_2$, width $4d$ | `ffn="gelu_tanh"` |
-# | positions | RoPE inside attention | a learned table $P \in \mathbb{R}^{T_{\max} \times d}$ added to the token embeddings | `positions="learned"` |
+# | feed-forward | SwiGLU | $W_2\,\mathrm{GELU}(W_1 x + b_1) + b_2$, width $4D$ | `ffn="gelu_tanh"` |
+# | positions | RoPE inside attention | a learned table $W_{\text{pos}} \in \mathbb{R}^{P \times D}$ added to the token embeddings | `positions="learned"` |
 #
 # GPT-2's GELU is the tanh approximation of Chapter 6,
 # $\mathrm{GELU}(x) \approx \tfrac{x}{2}\bigl(1 + \tanh\bigl(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\bigr)\bigr)$,
 # which `transformers` calls `"gelu_new"`. Everything else is what you built: pre-norm blocks
 # $h = x + \mathrm{attn}(\mathrm{LN}_1(x))$, $y = h + \mathrm{ffn}(\mathrm{LN}_2(h))$, causal
 # multi-head attention with biases, a final norm, and a head tied to the token embedding, so that
-# the logit of token $v$ is $\langle h_t, E_v \rangle$.
+# the logit of token $v$ is $\langle h_t, (W_E)_v \rangle$, row $v$ of the embedding $W_E$.
 #
 # With learned positions the input to the first block is
 #
-# $$x_t = E_{\text{id}_t} + P_t, \qquad t = 0, \dots, T-1,$$
+# $$x_t = (W_E)_{\text{id}_t} + (W_{\text{pos}})_t, \qquad t = 0, \dots, T-1,$$
 #
-# so a model can only read sequences up to $T_{\max}$ = `n_positions` (1024 for GPT-2), and the
-# table costs $T_{\max} d$ parameters. RoPE has no parameters and no such table.
+# so a model can only read sequences of $T \le P$ = `n_positions` tokens (1024 for GPT-2), and
+# the table costs $P D$ parameters. RoPE has no parameters and no such table.
 #
 # ### Two changes of layout
 #
@@ -131,15 +135,15 @@ def have(package):
 # 1×1 convolution, written as a matrix product). It computes $y = xW + b$ with $W$ stored as
 # `(in, out)`. `nn.Linear` computes $y = xW^\top + b$ with $W$ stored as `(out, in)`. So every
 # projection weight must be **transposed** on the way in. Biases are vectors and stay as they
-# are. For the feed-forward matrices, `(d, 4d)` versus `(4d, d)`, a forgotten transpose fails
-# with a shape error. For the square attention output projection `c_proj`, `(d, d)`, nothing
+# are. For the feed-forward matrices, `(D, 4D)` versus `(4D, D)`, a forgotten transpose fails
+# with a shape error. For the square attention output projection `c_proj`, `(D, D)`, nothing
 # complains: the model loads, runs, and computes garbage.
 #
-# **Fused q, k, v.** `attn.c_attn` is one projection of width $3d$, whose output is the queries,
+# **Fused q, k, v.** `attn.c_attn` is one projection of width $3D$, whose output is the queries,
 # then the keys, then the values: $[q \mid k \mid v] = x W_{qkv} + b_{qkv}$ with
-# $W_{qkv} \in \mathbb{R}^{d \times 3d}$. Its transpose, `(3d, d)`, is three `(d, d)` blocks of
-# rows, one per projection, in that order; its bias is three blocks of $d$. Each of $q$, $k$,
-# $v$ is then split into $H$ heads of $d/H$ consecutive features, exactly as `split_heads` did
+# $W_{qkv} \in \mathbb{R}^{D \times 3D}$. Its transpose, `(3D, D)`, is three `(D, D)` blocks of
+# rows, one per projection, in that order; its bias is three blocks of $D$. Each of $q$, $k$,
+# $v$ is then split into $H$ heads of $E = D/H$ consecutive features, exactly as `split_heads` did
 # in Chapter 4, so no further reordering is needed.
 #
 # The names, with `i` the block index (`GPT2LMHeadModel` adds the prefix `transformer.` to all
@@ -147,16 +151,16 @@ def have(package):
 #
 # | GPT-2 | course GPT | layout change |
 # |---|---|---|
-# | `wte.weight` (V, d) | `tok_emb.weight` | — |
-# | `wpe.weight` (n_positions, d) | `pos_emb.weight` | — |
+# | `wte.weight` (V, D) | `tok_emb.weight` | — |
+# | `wpe.weight` (P, D) | `pos_emb.weight` | — |
 # | `h.i.ln_1.weight`, `.bias` | `blocks[i].norm1.weight`, `.bias` | — |
-# | `h.i.attn.c_attn.weight` (d, 3d), `.bias` (3d) | `blocks[i].attn.q_proj`, `k_proj`, `v_proj` | transpose, split in three |
-# | `h.i.attn.c_proj.weight` (d, d), `.bias` | `blocks[i].attn.out_proj` | transpose |
+# | `h.i.attn.c_attn.weight` (D, 3D), `.bias` (3D) | `blocks[i].attn.q_proj`, `k_proj`, `v_proj` | transpose, split in three |
+# | `h.i.attn.c_proj.weight` (D, D), `.bias` | `blocks[i].attn.out_proj` | transpose |
 # | `h.i.ln_2.weight`, `.bias` | `blocks[i].norm2` | — |
-# | `h.i.mlp.c_fc.weight` (d, 4d), `.bias` | `blocks[i].ffn.fc1` | transpose |
-# | `h.i.mlp.c_proj.weight` (4d, d), `.bias` | `blocks[i].ffn.fc2` | transpose |
+# | `h.i.mlp.c_fc.weight` (D, 4D), `.bias` | `blocks[i].ffn.fc1` | transpose |
+# | `h.i.mlp.c_proj.weight` (4D, D), `.bias` | `blocks[i].ffn.fc2` | transpose |
 # | `ln_f.weight`, `.bias` | `norm_f.weight`, `.bias` | — |
-# | `lm_head.weight` (V, d) | `lm_head.weight` | only if the head is untied |
+# | `lm_head.weight` (V, D) | `lm_head.weight` | only if the head is untied |
 #
 # With a tied head, `lm_head.weight` in a GPT-2 state dict is the same tensor as `wte.weight`;
 # the course GPT built with `tie_embeddings=True` already shares the embedding's parameter.
@@ -421,8 +425,8 @@ plt.show()
 #
 # A safetensors file is three things in a row:
 #
-# 1. $N$, an unsigned 64-bit little-endian integer;
-# 2. $N$ bytes of JSON: for each tensor its `dtype` (`"F32"`, `"BF16"`, ...), its `shape`, and
+# 1. $n$, an unsigned 64-bit little-endian integer;
+# 2. $n$ bytes of JSON: for each tensor its `dtype` (`"F32"`, `"BF16"`, ...), its `shape`, and
 #    `data_offsets` $[b, e)$, plus an optional `"__metadata__"` object of string keys and string
 #    values;
 # 3. the tensors' raw bytes, each row-major in its own range $[b, e)$, counted from the end of
@@ -514,7 +518,7 @@ self_check("ch12.save_safetensors", save_safetensors)
 #
 # Read the bytes (`file.read()` for a file object), the tensors with
 # `safetensors.torch.load(data)`, and the metadata from the header yourself: the first 8 bytes
-# are $N$ (`int.from_bytes(data[:8], "little")`) and the next $N$ are the JSON. Build the model on
+# are $n$ (`int.from_bytes(data[:8], "little")`) and the next $n$ are the JSON. Build the model on
 # the meta device, load with `assign=True` (give each alias its stored tensor), restore the tie
 # (the course GPT has one: `lm_head.weight` is `tok_emb.weight`), and return the model in eval
 # mode.
@@ -585,25 +589,27 @@ if have("safetensors"):
 # %% [markdown]
 # ## D. Capstone: one model, one loop, one sampler, one budget
 #
-# The capstone puts the course's parts together the way a real project does: a model (Chapter
-# 6's GPT), a training loop (Chapter 9's `train`), a sampler (Chapter 10's `generate`), and a
-# fixed amount of compute. The data is a Markov source of the kind used since Chapter 1, so the
-# best possible loss is known exactly: the entropy rate $H$ of the source (Chapter 2). A model
-# that has learned the source gets a held-out loss close to $H$; no model can go below it, except
-# by chance on a finite sample.
+# The capstone puts the course's parts together the way a real project does: a model (Chapter 6's
+# GPT), a training loop (Chapter 9's `train`), a sampler (Chapter 10's `generate`), and a fixed
+# amount of compute. The data is a Markov source of the kind used since Chapter 1, so the best
+# possible loss is known exactly: the entropy rate $\mathcal{H}$ of the source (Chapter 2). A model
+# that has learned the source gets a held-out loss close to $\mathcal{H}$; no model can go below it,
+# except by chance on a finite sample.
 #
 # ### Planning a run to a budget
 #
-# A cosine schedule (Chapter 8) must know its length $S$ before the first step, so a run under a
-# time budget $B$ has to predict how many steps fit. Measure it: run a few steps of a throwaway
-# copy of the model, read the time per step $\tau$ from the loop's own throughput record (the
-# first step pays one-time costs, so use the later ones), and plan
+# A cosine schedule (Chapter 8) must know its length $n_{\text{steps}}$ before the first step, so
+# a run under a time budget $t_{\text{budget}}$ has to predict how many steps fit. Measure it: run
+# a few steps of a throwaway copy of the model, read the time per step $t_{\text{step}}$ from the
+# loop's own throughput record (the first step pays one-time costs, so use the later ones), and
+# plan
 #
-# $$S = \Bigl\lfloor \rho \, \frac{B - t_{\text{spent}}}{\tau} \Bigr\rfloor,$$
+# $$n_{\text{steps}} = \Bigl\lfloor \rho \,
+#   \frac{t_{\text{budget}} - t_{\text{spent}}}{t_{\text{step}}} \Bigr\rfloor,$$
 #
-# with a share $\rho < 1$ that leaves time for the evaluations inside the loop, for sampling,
-# and for a machine that gets slower because a neighbour starts working. This is the small
-# version of how large runs are planned: their compute $C \approx 6ND$ (Chapter 11) is fixed in
+# with a share $\rho < 1$ that leaves time for the evaluations inside the loop, for sampling, and
+# for a machine that gets slower because a neighbour starts working. This is the small version of
+# how large runs are planned: their compute $C \approx 6\,N D_{\text{tok}}$ (Chapter 11) is fixed in
 # advance, and the model size and token count are chosen to fit it (Chapter 8's scaling laws).
 #
 # ### What the report contains
@@ -645,7 +651,7 @@ def capstone(train_tokens, val_tokens, budget_seconds):
     """Train a GPT on `train_tokens` within `budget_seconds` of wall time, and report on it.
 
     Args:
-        train_tokens, val_tokens: (N,) int64 token streams over ids 0 .. V-1.
+        train_tokens, val_tokens: (n,) int64 token streams over ids 0 .. V-1.
         budget_seconds: the wall time the whole call should take (training, evaluation,
             sampling).
 

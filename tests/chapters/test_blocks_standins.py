@@ -1,8 +1,8 @@
 """Chapter 6 grades each module exercise with PyTorch built-ins standing in for the earlier
 exercises it calls (``gradelib.blocks``, tested there one by one), so that a student is never
 charged twice for one bug. Here: the chapter declares a stand-in for every earlier exercise that an
-exercise's reference calls, and a GPT built on the stand-ins, as the grader builds them, computes
-what the reference GPT computes with the same parameters."""
+exercise's solution calls, and for no later one, and a GPT built on the stand-ins, as the grader
+builds them, computes what the reference GPT computes with the same parameters."""
 
 import pytest
 import torch
@@ -13,8 +13,8 @@ from autograder.worker import with_standins
 from reference import blocks as ref
 
 CHAPTER = get_chapter("ch06")
-CALLS = {  # exercise -> the earlier exercises its reference calls
-    "ch06.feed_forward": {"gelu", "silu"},
+CALLS = {  # exercise -> the earlier exercises its solution calls (through the ones it calls)
+    "ch06.feed_forward": set(),  # Section 6.1: PyTorch's activations, before gelu and silu exist
     "ch06.swiglu": {"silu"},
     "ch06.transformer_block": {"gelu", "silu", "FeedForward", "SwiGLU"},
     "ch06.gpt": {"gelu", "silu", "FeedForward", "SwiGLU", "TransformerBlock"},
@@ -24,6 +24,16 @@ CALLS = {  # exercise -> the earlier exercises its reference calls
 @pytest.mark.parametrize("ex_id", sorted(CALLS))
 def test_every_earlier_exercise_called_has_a_standin(ex_id):
     assert set(CHAPTER.exercise(ex_id).standin_names) == CALLS[ex_id]
+
+
+@pytest.mark.parametrize("ex_id", sorted(CALLS))
+def test_standins_replace_earlier_exercises_only(ex_id):
+    """A stand-in replaces an exercise the student has already written: its answer cell comes
+    earlier in the notebook (the declaration follows the notebook's order)."""
+    order = [ex.id for ex in CHAPTER.exercises]
+    later = [key for key in CHAPTER.exercise(ex_id).standins
+             if order.index(key) > order.index(ex_id)]
+    assert not later, f"{ex_id} is graded with stand-ins for later exercises: {later}"
 
 
 def test_gpt_on_the_standins_equals_the_reference():

@@ -1,7 +1,8 @@
 """Chapter 7's graders beyond value comparison: the Performer's statistical properties are judged
-whatever random numbers the student draws (and a biased estimator fails them with a message), and
-FlashAttentionFunction is graded with stand-ins for the student's forward and backward passes, so
-a bug there costs those exercises only."""
+whatever random numbers the student draws (and a biased estimator fails them with a message), its
+memory is measured (an L × S kernel matrix fails), and FlashAttentionFunction is graded with
+stand-ins for the student's forward and backward passes, so a bug there costs those exercises
+only."""
 
 from __future__ import annotations
 
@@ -59,3 +60,16 @@ def test_flash_function_is_graded_with_stand_ins_for_forward_and_backward(grade_
         del sys.modules[module.__name__]
     assert result.passed and result.points == CH07.exercise("FlashAttentionFunction").points, \
         result.messages
+
+
+KERNEL_MATRIX = next(m for m in CH07.exercise("performer_attention").mistakes
+                     if m.key == "kernel_matrix")
+
+
+def test_a_quadratic_performer_loses_the_points_naming_the_l_by_s_matrix(grade_inprocess):
+    """Its values are right: only the measured largest tensor (64 × 64 per head) fails it."""
+    result = grade_inprocess("ch07.performer_attention", KERNEL_MATRIX.impl, "linear memory")
+    assert result.points == 0
+    text = "\n".join(result.messages)
+    assert "64 × 64" in text and "the L × S matrix φ(q) φ(k)ᵀ" in text, text
+    assert grade_inprocess("ch07.performer_attention", performer_attention, "linear memory").passed

@@ -1,7 +1,8 @@
 """Chapter 9's "autocast in use" case is judged by the computations of the model the loop was
 given (a forward hook on its head sees bfloat16 logits from float32 weights), not by whatever
 matrix products run in the process: dummy low-precision work beside a float32 loop earns nothing,
-and every forward pass of the model, training and evaluation, must run under autocast."""
+every forward pass of the model, training and evaluation, must run under autocast, and no backward
+pass may (a hook on the head's output sees autograd's autocast state)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,33 @@ def test_training_another_model_fails(grade_inprocess):
     assert not result.passed
     assert "the model given to train ran 1 forward passes in 4 steps" in _messages(result), \
         result.messages
+
+
+def test_backward_under_autocast_fails(grade_inprocess):
+    def all_under_autocast(model, train_tokens, val_tokens, config):
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # forward and backward alike
+            return train(model, train_tokens, val_tokens, config)
+
+    result = grade_inprocess("ch09.train", all_under_autocast, tag="autocast")
+    assert not result.passed
+    assert re.search(r"\d+ backward passes ran under autocast", _messages(result)), result.messages
+
+
+def test_the_backward_check_sees_only_backward_passes_under_autocast():
+    """The reference runs backward outside autocast: no backward pass is counted, while every
+    forward pass of its training and evaluation is (8 steps of 2 micro-batches, 2 evaluations
+    of 2 batches)."""
+    from autograder.gradelib.training import drive_train
+    from reference.data import markov_chain, sample_markov
+
+    g = torch.Generator().manual_seed(0)
+    tokens = sample_markov(markov_chain(8, 1, seed=5), 800, g)
+    emb, w, b = torch.randn(8, 6, generator=g), torch.randn(8, 6, generator=g), torch.zeros(8)
+    settings = dict(max_steps=8, batch_size=4, grad_accum_steps=2, context_length=8, lr=3e-2,
+                    min_lr=3e-3, warmup_steps=2, weight_decay=0.1, betas=(0.9, 0.95),
+                    grad_clip=1.0, eval_interval=4, eval_batches=2, dtype="bfloat16",
+                    device="cpu", seed=0, checkpoint_path=None, checkpoint_interval=100,
+                    resume=True, stop_at_step=None, peak_flops=1e12, log_interval=4,
+                    progress=False)
+    counts = drive_train(train, tokens, tokens, emb, w, b, settings, run="autocast_all")
+    assert counts.tolist() == [8 * 2 + 2 * 2, 0, 0]

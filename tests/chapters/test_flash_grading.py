@@ -1,13 +1,21 @@
 """The complexity rules of Chapter 7's flash_attention_forward, as the grader applies them: a naive
 attention loses the exercise with a message naming the L × S tensor it created, and a tiled one
-that computes (then masks) the tiles a causal mask hides loses it with the FLOP counts."""
+that computes (then masks) the tiles a causal mask hides loses it with the FLOP counts. The cases
+that carry the memory rule are large enough for the budget to refuse a row block of width S (and
+the Performer's memory case an L × S matrix)."""
 
 import math
 
 import pytest
 import torch
 
+from autograder.cases import build_cases
+from autograder.chapters import get_chapter
+from autograder.gradelib.flash import tensor_budget
+from autograder.gradelib.random_features import memory_budget
 from reference.flash import flash_attention_forward
+
+CH07 = get_chapter("ch07")
 
 
 @pytest.fixture
@@ -47,7 +55,8 @@ def test_naive_attention_loses_the_memory_points_naming_the_tensor(graded):
     result = graded(naive_flash)
     assert not result.passed and result.points == 0
     text = "\n".join(result.messages)
-    assert "MemoryError" in text and "(4, 40, 40)" in text and "L × S" in text, text
+    assert "6,400 elements" in text and "40 × 40" in text and "an L × S" in text, text
+    assert "likely mistake: the whole L × S score matrix at once" in text, text
 
 
 def test_computing_masked_tiles_loses_the_points_with_flop_counts(graded):
@@ -55,8 +64,37 @@ def test_computing_masked_tiles_loses_the_points_with_flop_counts(graded):
     assert not result.passed
     text = "\n".join(result.messages)
     assert "matmul FLOPs" in text and "hides completely" in text, text
-    assert "MemoryError" not in text  # it is tiled: only the causal cases fail
+    assert "created a tensor" not in text  # it is tiled: only the causal cases fail
 
 
 def test_reference_passes(graded):
     assert graded(flash_attention_forward).passed
+
+
+def _sizes(case):
+    q, k, v = case.args[:3]
+    L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+    return L, S, E, Ev, q.numel() // (L * E)
+
+
+@pytest.mark.parametrize("name", ["flash_attention_forward", "flash_attention_backward"])
+def test_the_memory_rule_refuses_a_row_block_or_a_column_block(name):
+    """At the graded sizes a block_q × S row of scores (all keys at once) or an L × block_k column
+    (all queries at once) is over the budget, so the rule is more than "no L × S matrix"."""
+    cases = [c for c in build_cases(CH07.exercise(name)) if "memory rule" in c.tags]
+    assert cases
+    for case in cases:
+        L, S, E, Ev, heads = _sizes(case)
+        bq, bk = case.kwargs["block_q"], case.kwargs["block_k"]
+        limit = tensor_budget(L, S, E, Ev, heads, bq, bk)
+        assert heads * bq * bk <= limit < heads * min(bq * S, L * bk), (case.name, limit)
+
+
+def test_the_performer_memory_case_refuses_an_l_by_s_matrix():
+    cases = [c for c in build_cases(CH07.exercise("performer_attention"))
+             if "linear memory" in c.tags]
+    assert cases
+    for case in cases:
+        L, S, E, Ev, heads = _sizes(case)
+        m = case.args[3]
+        assert heads * L * max(m, E, Ev) <= memory_budget(L, S, E, Ev, m, heads) < heads * L * S

@@ -4,6 +4,7 @@ property it states. (That every catalogued mistake is caught and named, and that
 passes, is proven for all chapters by tests/chapters/test_catalogs.py.)"""
 
 import pytest
+import torch
 
 from autograder.cases import build_cases, run_reference
 from autograder.chapters import get_chapter
@@ -55,3 +56,27 @@ def test_rope_property_cases_cover_each_identity():
     names = [c.name for c in build_cases(CHAPTER.exercise("ch05.apply_rope"))]
     for identity in ("R_n R_m x = R_(m+n) x", "scores depend only on m − n", "layouts agree"):
         assert sum(identity in n for n in names) >= 2, identity
+
+
+def test_leaking_tones_are_caught_by_the_check_not_by_the_comparison():
+    """The on-bin tone cases exist for one mistake: angles 2πkp/P rounded before they are reduced.
+    In bfloat16 the comparison with the reference (64 ulps of the peak) lets it through; the check
+    that tones stay in their bins does not, in bfloat16 and in float32."""
+    from autograder import tolerance
+    from autograder.cases import prepare
+
+    ex = CHAPTER.exercise("ch05.encoding_spectrum")
+    [mistake] = [m for m in ex.mistakes if m.key == "angle_not_reduced"]
+    tones = [(i, c) for i, c in enumerate(build_cases(ex)) if "large angles" in c.tags]
+    assert {c.dtype for _, c in tones} >= {torch.bfloat16, torch.float32}
+    for index, case in tones:
+        prepared = prepare(ex, case, index)
+        leaked, _ = run_reference(mistake.impl, ex, case)
+        verdicts = [check(leaked, case) for check in case.checks]
+        if case.dtype == torch.float64:  # float64 angles need no reduction (the notebook says so)
+            assert not any(verdicts), (case.name, verdicts)
+            continue
+        assert any(verdicts), f"{case.name}: the leak went unnoticed"
+        if case.dtype == torch.bfloat16:
+            assert tolerance.compare(leaked[0], prepared.truth[0], prepared.allowed[0]).ok, \
+                "the comparison alone now catches it: the check may no longer be needed"

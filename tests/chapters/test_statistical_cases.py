@@ -19,7 +19,7 @@ ROWS = [
     # unbounded input norms made the CLT-based 5σ test unfair
     ("ch07.performer_features", "statistics", [80, *range(100)]),
     # a badly conditioned x needed more than the 500 steps the case ran
-    ("ch08.gd_least_squares", "N < D", [190, *range(3)]),
+    ("ch08.gd_least_squares", "n < d", [190, *range(3)]),
 ]
 
 

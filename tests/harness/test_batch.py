@@ -64,7 +64,8 @@ def test_parallel_batch_reports_and_feedback(course, ch04):
     assert before == {p: p.read_bytes() for p in (course / "submitted").rglob("*") if p.is_file()}
     csv_path, json_path = batch.write_reports(course, ASSIGNMENT, ch04, records)
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("student,status,failure,total,max_total,ch04.softmax")
+    assert rows[0].startswith("student,status,failure,total,max_total,"
+                              + ",".join(ex.id for ex in ch04.exercises))
     dave = next(r for r in rows if r.startswith("dave,"))
     assert dave.startswith("dave,failed,") and f",{full}," in dave
     assert ",0" not in dave.split(f",{full},")[0]
@@ -153,3 +154,42 @@ def test_held_exercises_in_summary_reports_and_feedback(tmp_path, ch04):
     html = batch.feedback_html(records["alice"], ch04)
     assert "held for review by your instructor" in html and "import threading" not in html
     assert "held for review" not in batch.feedback_html(records["bob"], ch04)
+
+
+def test_job_folders_of_killed_graders_are_removed(tmp_path, monkeypatch):
+    """A grader killed before its cleanup leaves students' code in the temp dir: the next batch
+    removes the folders whose process is gone, and only those."""
+    import tempfile
+
+    from autograder import runner
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"{runner.JOB_PREFIX}{dead.pid}-abc"
+    (stale / "in").mkdir(parents=True)
+    (stale / "in" / "job.bin").write_bytes(b"student code")
+    running = tmp_path / f"{runner.JOB_PREFIX}{os.getpid()}-def"
+    running.mkdir()
+    other = tmp_path / "llmcourse-build-xyz"
+    other.mkdir()
+    assert runner.remove_stale_job_dirs() == 1
+    assert not stale.exists() and running.exists() and other.exists()
+
+
+def test_feedback_leads_with_the_likely_mistake_and_says_shared_notes_once():
+    from autograder.chapters import get_chapter
+
+    note = "CUDA cases: ungraded on this machine (no CUDA device); graded on CPU only"
+    ex = lambda name, passed, messages: {  # noqa: E731
+        "id": f"ch04.{name}", "name": name, "points": 1.0 if passed else 0.0, "max_points": 1.0,
+        "passed": passed, "messages": messages}
+    rec = {"student": "alice", "failure": None, "warnings": ["not graded: extra.ipynb"],
+           "notebooks": {"nb": {"exercises": [
+               ex("softmax", True, [note]),
+               ex("layer_norm", False, ["case 3 (float64, (2, 5)): max error 0.2", note,
+                                        "likely mistake: unbiased variance. use 1/N"])]}}}
+    page = batch.feedback_html(rec, get_chapter("ch04"))
+    assert page.count(note) == 1 and "not graded: extra.ipynb" in page
+    assert page.index("likely mistake") < page.index("case 3")
+    assert "<title>Chapter 4: " in page

@@ -1,6 +1,7 @@
 """gradelib.blocks, .constructions, .calls (drive_count) and .rope: Chapter 6's stand-ins compute what the
 reference computes (float64), with the reference's parameter names, also as the worker wraps them;
-its drivers give the expected values on reference targets and refuse what they must."""
+its drivers give the expected values on reference targets, report the dtype and layout of built
+weights and whether a call refused, and refuse what they must."""
 
 import math
 
@@ -123,6 +124,24 @@ def test_drive_gpt_gives_an_untied_head_the_embedding_values():
     assert int(is_tied) == 0
 
 
+@pytest.mark.parametrize("model, refused", [
+    (ref.GPT(20, 8, 8, 1, 2, 16), 1),
+    (lambda idx: torch.zeros(*idx.shape, 20), 0),  # no length check: logits for any length
+    ], ids=["checks the length", "no check"])
+def test_drive_gpt_reports_a_refusal(model, refused):
+    """A sequence longer than the context must raise ValueError: 1 if it did, 0 if not."""
+    flag = blocks.drive_gpt(model, torch.zeros(1, 9, dtype=torch.long), refuse=True)
+    assert flag.dtype == torch.int64 and int(flag) == refused
+
+
+def test_drive_gpt_lets_other_exceptions_through():
+    def model(idx):
+        raise IndexError("position 8 out of range")
+
+    with pytest.raises(IndexError):
+        blocks.drive_gpt(model, torch.zeros(1, 9, dtype=torch.long), refuse=True)
+
+
 def test_drive_count():
     like = torch.zeros(1, dtype=torch.bfloat16)
     n = calls.drive_count(ref.count_parameters, like, 50, 8, 16, 2, 4, 24, tie_embeddings=False)
@@ -139,14 +158,59 @@ def test_drive_count():
 def test_drive_relu_network_evaluates_the_interpolant():
     xs, ys = torch.tensor([0.0, 1, 3, 4], dtype=F64), torch.tensor([1.0, -1, 2, 2], dtype=F64)
     x_eval = torch.linspace(0, 4, 17, dtype=F64)
-    got = constructions.drive_relu_network(ref.relu_network_for_piecewise_linear, xs, ys, x_eval)
+    got, flags = constructions.drive_relu_network(ref.relu_network_for_piecewise_linear, xs, ys,
+                                                  x_eval)
     want = torch.from_numpy(__import__("numpy").interp(x_eval.numpy(), xs.numpy(), ys.numpy()))
     torch.testing.assert_close(got, want)
+    assert flags.tolist() == [1, 1]
+
+
+def _float32_W1(xs, ys):
+    W1, b1, W2, b2 = ref.relu_network_for_piecewise_linear(xs, ys)
+    return W1.float(), b1, W2, b2
+
+
+def _scalar_b2(xs, ys):
+    W1, b1, W2, b2 = ref.relu_network_for_piecewise_linear(xs, ys)
+    return W1, b1, W2, b2[0]
+
+
+def _row_b1(xs, ys):
+    W1, b1, W2, b2 = ref.relu_network_for_piecewise_linear(xs, ys)
+    return W1, b1[None, :], W2, b2
+
+
+@pytest.mark.parametrize("build, flags", [(_float32_W1, [0, 1]), (_scalar_b2, [1, 0]),
+                                          (_row_b1, [1, 0])],
+                         ids=["W1 float32", "b2 0-dim", "b1 a row"])
+def test_drive_relu_network_reports_dtype_and_layout(build, flags):
+    """Weights in another dtype or layout are reported by the flags, and the values are those of
+    the weights converted, so that the verdict names the dtype or the layout, not wrong values."""
+    xs, ys = torch.tensor([0.0, 1, 3, 4], dtype=F64), torch.tensor([1.0, -1, 2, 2], dtype=F64)
+    x_eval = torch.linspace(0, 4, 9, dtype=F64)
+    got, got_flags = constructions.drive_relu_network(build, xs, ys, x_eval)
+    want, _ = constructions.drive_relu_network(ref.relu_network_for_piecewise_linear, xs, ys,
+                                               x_eval)
+    torch.testing.assert_close(got, want)
+    assert got_flags.tolist() == flags
 
 
 def test_drive_previous_token_head_copies_the_previous_content():
     content = torch.randn(2, 5, 3, dtype=F64)
-    out = constructions.drive_previous_token_head(ref.previous_token_head, content)  # (2, 5, 8)
+    out, is_float32 = constructions.drive_previous_token_head(ref.previous_token_head, content)
+    assert out.shape == (2, 5, 8)
     torch.testing.assert_close(out[:, 1:, 5:], content[:, :-1])
     torch.testing.assert_close(out[:, 0, 5:], content[:, 0])
     assert out[..., :5].abs().max() == 0
+    assert int(is_float32) == 1
+
+
+def test_drive_previous_token_head_reports_the_dtype():
+    def in_float64(seq_len, d_model):
+        return tuple(w.double() for w in ref.previous_token_head(seq_len, d_model))
+
+    content = torch.randn(1, 4, 2, dtype=F64)
+    out, is_float32 = constructions.drive_previous_token_head(in_float64, content)
+    want, _ = constructions.drive_previous_token_head(ref.previous_token_head, content)
+    torch.testing.assert_close(out, want)
+    assert int(is_float32) == 0

@@ -27,6 +27,7 @@ from autograder import gradebook  # noqa: E402 - needs nbgrader (the instructor 
 
 pytestmark = pytest.mark.costly_setup  # the course of ``flow``: built once, by one xdist worker
 
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = get_chapter("ch04")
 ASSIGNMENT = CHAPTER.assignment
 NOTEBOOK = f"{CHAPTER.notebook_stem}.ipynb"
@@ -303,6 +304,11 @@ def test_regrade_keeps_manual_scores_and_survives_a_broken_resubmission(course_c
     before = snapshot(course_copy)
 
     rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "carol")
+    assert rc == 0 and "already recorded" in log, log  # nothing changed: nbgrader not run
+    assert snapshot(course_copy) == before  # the manual score untouched
+
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "carol",
+                           "--regrade")
     assert rc == 0, log
     after = snapshot(course_copy)
     assert after["carol"]["manual"][wrong] == 1.0 and after["carol"]["flag"]  # kept, for review
@@ -322,14 +328,17 @@ def test_failed_recording_puts_back_the_earlier_notebook(course_copy, monkeypatc
     before_nb = (course_copy / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).read_bytes()
     before = snapshot(course_copy)
 
-    def broken_record(course_dir, assignment, graded, chapter, everyone, run):
+    def broken_record(course_dir, assignment, graded, chapter, run):
         shutil.rmtree(course_dir / "autograded" / "alice")  # as --force does, then it fails
         return subprocess.CompletedProcess([], 1, "", "nbgrader: simulated crash")
 
     monkeypatch.setattr(gradebook, "record", broken_record)
-    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "alice")
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "alice",
+                           "--regrade")
     assert rc == gradebook.EXIT_FAILURES
     assert "alice" in log and "NOT GRADED" in log and "simulated crash" in log
+    page = (course_copy / "llmcourse" / "feedback" / ASSIGNMENT / "alice.html").read_text()
+    assert "simulated crash" not in page  # nbgrader's log is for the instructor only
     assert (course_copy / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).read_bytes() == before_nb
     assert snapshot(course_copy) == before
 
@@ -345,3 +354,129 @@ def test_course_config_gives_kernels_one_thread_unless_the_instructor_chose(monk
         exec(compile(config, "nbgrader_config.py", "exec"),  # noqa: S102 - our own config
              {"get_config": lambda: __import__("traitlets.config").config.Config()})
         assert os.environ["OMP_NUM_THREADS"] == expected
+
+
+# --------------------------------------------------------------------------- slow: a real class
+def report_rows(course: Path) -> dict:
+    with open(course / "llmcourse" / "reports" / f"{ASSIGNMENT}.csv", newline="") as fh:
+        return {row["student"]: row for row in csv.DictReader(fh)}
+
+
+def stored(course: Path) -> dict:
+    folder = course / "llmcourse" / "results" / ASSIGNMENT
+    return {json.loads(p.read_text())["student"]: json.loads(p.read_text())
+            for p in folder.glob("*.json") if not p.name.startswith(".")}
+
+
+@pytest.mark.slow
+def test_wrong_assignment_is_named_and_the_feedback_holds_no_log(course_copy, llmcourse):
+    """A ch06 notebook saved under ch04's name: named as such up front (it was graded on the
+    names its cells define, then 'not recorded' with nbgrader's log in the student's feedback)."""
+    ch06 = get_chapter("ch06")
+    shutil.copy(ROOT / "solutions" / ch06.assignment / f"{ch06.notebook_stem}.ipynb",
+                course_copy / "submitted" / "carol" / ASSIGNMENT / NOTEBOOK)
+    before = snapshot(course_copy)["carol"]
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "carol")
+    assert rc == gradebook.EXIT_FAILURES
+    [line] = [ln for ln in log.splitlines() if ln.startswith("carol ")]
+    assert f"is a {ch06.assignment} notebook" in line and "gradebook unchanged" in line
+    assert snapshot(course_copy)["carol"] == before
+    page = (course_copy / "llmcourse" / "feedback" / ASSIGNMENT / "carol.html").read_text()
+    assert f"is a {ch06.assignment} notebook" in page
+    for leak in ("alice", "bob", "[Autograde", str(course_copy), "Traceback"):
+        assert leak not in page, leak
+    assert stored(course_copy)["carol"]["failure"].startswith(NOTEBOOK)
+
+
+@pytest.mark.slow
+def test_one_student_regraded_keeps_the_class_wide_reports(course_copy, llmcourse):
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "alice",
+                           "--regrade")
+    assert rc == 0, log
+    rows = report_rows(course_copy)
+    assert set(rows) == {*GRADED, INVALID, TAMPER}, "the report lost the other students"
+    assert float(rows["carol"]["total"]) == EXPECTED_TOTAL["carol"]
+    assert rows[INVALID]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_odd_student_ids_are_graded_and_recorded_as_themselves(course_copy, llmcourse):
+    """nbgrader's exclusion list is comma-separated: with a student "o,ther" in the class,
+    `--student other` ran nbgrader on them too and recorded 0. Ids are passed in a file now."""
+    odd = ["smith, j", "ann lee", "zoë", "-dash"]
+    alice = course_copy / "submitted" / "alice" / ASSIGNMENT / NOTEBOOK
+    for student in [*odd, "o,ther"]:
+        (course_copy / "submitted" / student / ASSIGNMENT).mkdir(parents=True)
+        shutil.copy(alice, course_copy / "submitted" / student / ASSIGNMENT / NOTEBOOK)
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student=-dash",
+                           *(f"--student={s}" for s in odd[:3]))
+    assert rc == 0, log
+    now = snapshot(course_copy)
+    for student in odd:
+        assert now[student]["total"] == CHAPTER.max_points and not now[student]["flag"], student
+    assert "o,ther" not in now, "nbgrader recorded a student it was not given"
+    assert set(report_rows(course_copy)) >= set(odd)
+
+
+@pytest.mark.slow
+def test_missing_and_extra_notebooks_are_visible(course_copy, llmcourse):
+    alice = course_copy / "submitted" / "alice" / ASSIGNMENT / NOTEBOOK
+    renamed = course_copy / "submitted" / "frank" / ASSIGNMENT / "ch04_attention (1).ipynb"
+    renamed.parent.mkdir(parents=True)
+    shutil.copy(alice, renamed)
+    extra = course_copy / "submitted" / "gina" / ASSIGNMENT
+    extra.mkdir(parents=True)
+    shutil.copy(alice, extra / NOTEBOOK)
+    shutil.copy(alice, extra / "ch04_attention-final.ipynb")
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT, "--student", "frank",
+                           "--student", "gina")
+    assert rc == gradebook.EXIT_FAILURES
+    [frank] = [ln for ln in log.splitlines() if ln.startswith("frank ")]
+    assert "NOT GRADED" in frank and "ch04_attention (1).ipynb" in frank
+    now = snapshot(course_copy)
+    assert now["frank"]["flag"] and set(now["frank"]["cells"].values()) == {None}  # to look at
+    assert "frank" in export_csv(course_copy, "after.csv")  # not absent from the export
+    assert now["gina"]["total"] == CHAPTER.max_points
+    assert "warning: not graded: ch04_attention-final.ipynb" in log
+    page = (course_copy / "llmcourse" / "feedback" / ASSIGNMENT / "gina.html").read_text()
+    assert "ch04_attention-final.ipynb" in page
+
+
+@pytest.mark.slow
+def test_a_killed_regrade_resumes_and_never_mixes_generations(course_copy, llmcourse,
+                                                             monkeypatch):
+    from autograder import batch
+
+    real, graded = batch.grade_folder, []
+
+    def killed_after_two(student, *args, **kwargs):
+        if len(graded) == 2:
+            raise KeyboardInterrupt  # the instructor's Ctrl-C, or the machine going down
+        graded.append(student)
+        return real(student, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "grade_folder", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        llmcourse("grade", str(course_copy), ASSIGNMENT, "--regrade", "--jobs", "1")
+    marker = json.loads((course_copy / "llmcourse" / "results" / ASSIGNMENT /
+                         batch.REGRADE_MARKER).read_text())
+    first = set(graded)
+    assert {s for s, r in stored(course_copy).items()
+            if r.get("generation") == marker["generation"]} == first
+
+    graded.clear()
+    monkeypatch.setattr(batch, "grade_folder",
+                        lambda student, *a, **k: (graded.append(student), real(student, *a, **k))[1])
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT)  # no --regrade: resumed anyway
+    assert rc == gradebook.EXIT_FAILURES  # dave's notebook is still not JSON
+    assert "resuming the regrade" in log
+    # the first two were kept (dave's notebook fails every time: a failure is never reused)
+    assert set(graded) == (set(marker["students"]) - first) | {INVALID}
+    assert {r.get("generation") for r in stored(course_copy).values()} == {marker["generation"]}
+    assert not (course_copy / "llmcourse" / "results" / ASSIGNMENT / batch.REGRADE_MARKER).exists()
+    assert snapshot(course_copy)["carol"]["total"] == EXPECTED_TOTAL["carol"]
+
+    graded.clear()
+    rc, log, _ = llmcourse("grade", str(course_copy), ASSIGNMENT)  # nothing changed
+    assert graded == [INVALID] and "already recorded in the gradebook" in log
+    assert "by nbgrader autograde" not in log  # nbgrader is not run again for nothing

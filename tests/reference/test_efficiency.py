@@ -4,6 +4,7 @@ cache against full causal attention, GLU against F.glu, Eckart–Young, Linforme
 against closed forms and statistics."""
 
 import math
+from fractions import Fraction
 
 import pytest
 import torch
@@ -43,12 +44,24 @@ def test_causal_attention_flops_count_the_lower_triangle():
 @pytest.mark.parametrize("cfg", [(50, 12, 16, 2, 4, 40), (31, 7, 24, 3, 2, 64)],
                          ids=["V50-T12", "V31-T7"])
 def test_transformer_flops_match_flop_counter(cfg):
-    V, T, D, n_layers, H, Dff = cfg
-    model = GPT(V, T, D, n_layers, H, Dff)
+    V, T, D, n_layers, H, d_ff = cfg
+    model = GPT(V, T, D, n_layers, H, d_ff)
     idx = torch.randint(0, V, (2, T))
     with FlopCounterMode(display=False) as fc:
         model(idx)
     assert fc.get_total_flops() == 2 * T * transformer_flops_per_token(*cfg)
+
+
+def test_attention_share_of_a_layer_is_t_over_t_plus_6d():
+    """The notebook's figures: with F = 8D/3, attention is T / (T + 6D) of a layer's FLOPs (1/7
+    at T = D, one half at T = 6D, 91 % at T = 32 768 with D = 512)."""
+    D, V = 768, 1000
+    d_ff = 8 * D // 3  # F, exactly: D is a multiple of 3
+    for T, share in ((D, Fraction(1, 7)), (6 * D, Fraction(1, 2)),
+                     (32768, Fraction(32768, 32768 + 6 * D))):
+        per_layer = transformer_flops_per_token(V, T, D, 1, 12, d_ff) - 2 * D * V
+        assert Fraction(4 * T * D, per_layer) == share
+    assert round(32768 / (32768 + 6 * 512), 2) == 0.91
 
 
 @pytest.mark.parametrize("dt", [torch.float64, torch.float32, torch.bfloat16, torch.float16])

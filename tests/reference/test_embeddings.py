@@ -98,7 +98,7 @@ def test_cooccurrence_against_a_window_loop():
 
 def test_ppmi_by_hand():
     counts = torch.tensor([[0, 2], [2, 4]])
-    # C = 8, row sums (2, 6): PMI(0,1) = log(2·8 / (2·6)) = log(4/3); PMI(1,1) = log(4·8/36) < 0
+    # c_tot = 8, row sums (2, 6): PMI(0,1) = log(2·8 / (2·6)) = log(4/3); PMI(1,1) = log(4·8/36) < 0
     out = ppmi_matrix(counts.double())
     torch.testing.assert_close(out, torch.tensor([[0.0, math.log(4 / 3)], [math.log(4 / 3), 0.0]],
                                                  dtype=F64))

@@ -28,7 +28,7 @@ def smoother_magnitude(queries, keys, values, h):
     l_j = |q - k_j|^2 / (2 h^2) by up to (E + 2) u l_j, which moves the output by
     max|v| * (E + 2) u * sum_j p_j l_j (to first order)."""
     dist = torch.cdist(queries.double(), keys.double(), compute_mode="donot_use_mm_for_euclid_dist")
-    log_kernel = dist**2 / (2 * h**2)  # (..., M, N)
+    log_kernel = dist**2 / (2 * h**2)  # (..., L, S)
     expected_log_kernel = (torch.softmax(-log_kernel, dim=-1) * log_kernel).sum(-1).max().item()
     return values.double().abs().max().item() * (1 + (queries.shape[-1] + 2) * expected_log_kernel)
 
@@ -106,7 +106,7 @@ def test_distances_do_not_cancel_for_close_points_far_from_the_origin(gen, asser
     truth = truth_smoother(q, k, v, h)
     out = kernel_smoother(q, k, v, h)
     assert_matches_truth(out, truth, torch.float32, smoother_magnitude(q, k, v, h))
-    expanded = (q**2).sum(-1, keepdim=True) + (k**2).sum(-1) - 2 * q @ k.T  # (M, N)
+    expanded = (q**2).sum(-1, keepdim=True) + (k**2).sum(-1) - 2 * q @ k.T  # (L, S)
     naive = torch.softmax(-expanded / (2 * h**2), dim=-1) @ v
     error = lambda t: (t.double() - truth).abs().max()
     assert error(naive) > 10 * error(out), "the expanded distance should have cancelled here"

@@ -45,13 +45,13 @@ def rss_linear(lin, t):
 def mha_magnitude(mha, x):
     """Typical output error scale: the value path through the two linear layers (rss_linear),
     amplified by the softmax's 1 + max|scores| (see conftest)."""
-    heads = lambda t: t.view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
+    heads = lambda t: t.view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, E)
     linear64 = lambda lin, t: F.linear(t, lin.weight.double(), wide(lin.bias))
     xd = x.double()
     q, k = heads(linear64(mha.q_proj, xd)), heads(linear64(mha.k_proj, xd))
     scores = (q @ k.transpose(-2, -1)).abs().amax() / math.sqrt(D // H)
-    v = heads(rss_linear(mha.v_proj, xd))  # (B, H, T, Dh)
-    attn = v.amax(dim=2).reshape(B, D) * (1 + scores)  # (B, H, Dh) -> (B, D)
+    v = heads(rss_linear(mha.v_proj, xd))  # (B, H, T, E)
+    attn = v.amax(dim=2).reshape(B, D) * (1 + scores)  # (B, H, E) -> (B, D)
     return rss_linear(mha.out_proj, attn).amax().item()
 
 
@@ -96,14 +96,14 @@ def test_matches_nn_multihead_attention(
 
 
 def test_head_h_uses_columns_h_times_dh(gen):
-    """The head split convention: head h attends with feature columns h*Dh:(h+1)*Dh."""
+    """The head split convention: head h attends with feature columns h*E:(h+1)*E."""
     mha = MultiHeadAttention(D, H).double()
     x = torch.randn(B, T, D, generator=gen, dtype=torch.float64)
     q, k, v = mha.q_proj(x), mha.k_proj(x), mha.v_proj(x)
-    Dh = D // H
+    E = D // H  # the head size
     heads = [
         F.scaled_dot_product_attention(q[..., c], k[..., c], v[..., c], is_causal=True)
-        for c in (slice(h * Dh, (h + 1) * Dh) for h in range(H))
+        for c in (slice(h * E, (h + 1) * E) for h in range(H))
     ]
     expected = mha.out_proj(torch.cat(heads, dim=-1))
     torch.testing.assert_close(mha(x, is_causal=True), expected)

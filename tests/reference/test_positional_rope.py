@@ -15,13 +15,13 @@ from reference.positional import (
 )
 
 
-def rotation_matrix(m, Dh, base, interleaved):
-    """The (Dh, Dh) matrix R_m with rope(x)[t] = R_m x[t], built entry by entry in float64."""
-    R = torch.zeros(Dh, Dh, dtype=torch.float64)
-    for i in range(Dh // 2):
-        a = m * base ** (-2 * i / Dh)
+def rotation_matrix(m, E, base, interleaved):
+    """The (E, E) matrix R_m with rope(x)[t] = R_m x[t], built entry by entry in float64."""
+    R = torch.zeros(E, E, dtype=torch.float64)
+    for i in range(E // 2):
+        a = m * base ** (-2 * i / E)
         c, s = torch.tensor(a, dtype=torch.float64).cos(), torch.tensor(a, dtype=torch.float64).sin()
-        i1, i2 = (2 * i, 2 * i + 1) if interleaved else (i, i + Dh // 2)
+        i1, i2 = (2 * i, 2 * i + 1) if interleaved else (i, i + E // 2)
         R[i1, i1], R[i1, i2], R[i2, i1], R[i2, i2] = c, -s, s, c
     return R
 
@@ -40,7 +40,7 @@ LAYOUTS = {"half-split": False, "interleaved": True}
 @pytest.mark.parametrize("interleaved", LAYOUTS.values(), ids=LAYOUTS.keys())
 @pytest.mark.parametrize("shape,base,positions", [
     ((6, 8), 10000.0, None), ((2, 3, 5, 16), 10000.0, None), ((4, 6), 100.0, [3, 0, 7, 100]),
-    ((2, 4, 2), 10.0, [5, 5, 1, 2])], ids=["T6-Dh8", "B2-H3", "base100-positions", "Dh2"])
+    ((2, 4, 2), 10.0, [5, 5, 1, 2])], ids=["T6-E8", "B2-H3", "base100-positions", "E2"])
 def test_apply_rope_matches_rotation_matrices(shape, base, positions, interleaved, dtype, gen,
                                               assert_matches_truth):
     x = torch.randn(shape, generator=gen).to(dtype)

@@ -1,5 +1,5 @@
 """reference.positional's Fourier view: encoding_spectrum against torch.fft.rfft, and
-dominant_frequencies against the closed form w_i / (2 pi) of the sinusoidal encoding."""
+dominant_frequencies against the closed form theta_i / (2 pi) of the sinusoidal encoding."""
 
 import math
 

@@ -64,7 +64,7 @@ GRAM_SCHMIDT_ALTERNATIVES = (gram_schmidt_classical, gram_schmidt_twice)
 # =========================================================================== Eckart–Young
 def low_rank_error_by_reconstruction(A, k):
     # the definition: build A_k from the truncated SVD and measure what it misses (for
-    # k ≥ min(M, N), A_k is A itself: the error is exactly 0, not the rounding of A − U S Vᵀ)
+    # k ≥ min(n1, n2), A_k is A itself: the error is exactly 0, not the rounding of A − U S Qᵀ)
     if k >= min(A.shape[-2:]):
         return A.new_zeros(A.shape[:-2])
     work = A.float() if A.dtype in (torch.bfloat16, torch.float16) else A

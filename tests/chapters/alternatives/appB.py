@@ -46,7 +46,7 @@ def dirichlet_symmetric_or_vector(counts, alpha):
     if isinstance(alpha, torch.Tensor) and alpha.dim() > 0:
         total = alpha.to(c.dtype).sum()
         a = alpha.to(c.dtype)
-    else:  # Chapter 1's add-α: n + α·K
+    else:  # Chapter 1's add-α: n + α·V
         total = float(alpha) * c.shape[-1]
         a = float(alpha)
     return (c + a) / (c.sum(-1, keepdim=True) + total)

@@ -130,7 +130,7 @@ SAMPLING_ALTERNATIVES = (sample_counting,)
 
 # =========================================================================== neural bigram
 def bigram_by_counts_loss(tokens, vocab_size, steps, lr, generator=None):
-    # the same loss written over the count table: −Σ c(v, w) log softmax(W_v)_w / (N − 1)
+    # the same loss written over the count table: −Σ c(v, w) log softmax(W_v)_w / (T − 1)
     counts = ngram_counts(tokens, 2, vocab_size).to(torch.get_default_dtype())
     W = torch.nn.Parameter(0.01 * torch.randn(vocab_size, vocab_size, generator=generator))
     opt = torch.optim.Adam([W], lr=lr)

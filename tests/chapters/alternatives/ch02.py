@@ -83,7 +83,7 @@ MI_ALTERNATIVES = (mi_entropies, mi_outer)
 
 # =========================================================================== stationary distribution
 def stationary_lstsq(P):
-    # all N balance equations plus the normalisation: an (N + 1) × N system, solved exactly
+    # all V balance equations plus the normalisation: a (V + 1) × V system, solved exactly
     work = P.float() if P.dtype in (torch.float16, torch.bfloat16) else P
     n = work.shape[-1]
     A = torch.cat([work.transpose(-2, -1) - torch.eye(n, dtype=work.dtype),

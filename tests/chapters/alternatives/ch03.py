@@ -87,8 +87,8 @@ def ppmi_ratios(counts, shift=1.0):
 
 def sgns_concatenated(center, context, negatives, w_in, w_out):
     v = w_in[center].unsqueeze(-1)  # (B, D, 1)
-    ids = torch.cat([context.unsqueeze(1), negatives], dim=1)  # (B, 1 + K)
-    scores = (w_out[ids] @ v).squeeze(-1)  # (B, 1 + K)
+    ids = torch.cat([context.unsqueeze(1), negatives], dim=1)  # (B, 1 + k)
+    scores = (w_out[ids] @ v).squeeze(-1)  # (B, 1 + k)
     signs = torch.ones_like(scores)
     signs[:, 1:] = -1
     return -F.logsigmoid(signs * scores).sum(1).mean()

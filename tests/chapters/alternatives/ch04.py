@@ -1,9 +1,12 @@
 """Chapter 4 alternatives: correct implementations written differently from the solution. They are
 test fixtures: the grader never runs them, and tests/chapters/test_catalogs.py proves each gets
 full marks. Each is also pasted, as source, into a notebook's answer cell by the platform's tests,
-so it may use only ``math``, ``torch``, ``nn``, ``F`` and the names of earlier exercises
-(``softmax``, ``scaled_dot_product_attention``), which resolve to the reference here and to the
-student's own functions in a notebook.
+so it may use only ``math``, ``torch``, ``nn``, ``F`` and the names of other exercises of the
+chapter (``softmax``, ``scaled_dot_product_attention``), which resolve to the reference here and to
+the student's own functions in a notebook (where a built-in stands in for them while the exercise
+that calls them is graded: ``sdpa_einsum_finfo`` calls ``softmax``, which comes later in the
+notebook, ``sdpa_float64_then_cast`` calls no softmax at all, the solution calls
+``torch.softmax``).
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ SDPA_ALTERNATIVES = (sdpa_einsum_finfo, sdpa_float64_then_cast)
 class MHAEinsum(nn.Module):
     def __init__(self, d_model, n_heads, bias=True):
         super().__init__()
-        assert d_model % n_heads == 0
+        if d_model % n_heads:
+            raise ValueError("the heads must split d_model evenly")
         self.heads = n_heads
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -112,8 +116,10 @@ class MHAEinsum(nn.Module):
         if is_causal:
             scores = scores.masked_fill(~torch.ones(t, t, dtype=torch.bool, device=x.device).tril(),
                                         float("-inf"))
-        elif attn_mask is not None:
+        elif attn_mask is not None and attn_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))
+        elif attn_mask is not None:
+            scores = scores + attn_mask
         mixed = torch.einsum("bhqk,bkhe->bqhe", softmax(scores, dim=-1), v)
         return self.out_proj(mixed.reshape(b, t, d))
 
@@ -123,26 +129,33 @@ MHA_ALTERNATIVES = (MHAEinsum,)
 
 def layer_norm_var_mean(x, weight, bias, eps=1e-5):
     var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
-    return (x - mean) * torch.rsqrt(var + eps) * weight + bias
+    y = (x - mean) * torch.rsqrt(var + eps)
+    y = y if weight is None else y * weight
+    return y if bias is None else y + bias
 
 
 def layer_norm_centered_first(x, weight, bias, eps=1e-5):
     centered = x - x.sum(dim=-1, keepdim=True) / x.shape[-1]
     std = centered.pow(2).mean(dim=-1, keepdim=True).add(eps).sqrt()
-    return torch.addcmul(bias, centered / std, weight)
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    return torch.addcmul(zero if bias is None else bias, centered / std,
+                         one if weight is None else weight)
 
 
 LAYER_NORM_ALTERNATIVES = (layer_norm_var_mean, layer_norm_centered_first)
 
 
 def rms_norm_rsqrt(x, weight, eps=1e-6):
-    return weight * (x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps))
+    y = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
+    return y if weight is None else weight * y
 
 
 def rms_norm_via_norm(x, weight, eps=1e-6):
     d = x.shape[-1]
     ms = torch.linalg.vector_norm(x, dim=-1, keepdim=True) ** 2 / d
-    return x / (ms + eps).sqrt() * weight
+    gain = torch.ones(d, dtype=x.dtype, device=x.device) if weight is None else weight
+    return x / (ms + eps).sqrt() * gain
 
 
 RMS_NORM_ALTERNATIVES = (rms_norm_rsqrt, rms_norm_via_norm)

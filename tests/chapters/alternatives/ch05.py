@@ -156,10 +156,10 @@ ROPE_CACHE_ALTERNATIVES = (cache_outer_float64, cache_polar)
 
 
 def rope_rotate_half(x, positions=None, base=10000.0, interleaved=False):
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     work = torch.float64 if x.dtype == torch.float64 else torch.float32  # HF computes in float32
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    inv_freq = 1.0 / (base ** (torch.arange(0, Dh, 2, device=x.device).to(work) / Dh))
+    inv_freq = 1.0 / (base ** (torch.arange(0, E, 2, device=x.device).to(work) / E))
     freqs = pos.to(work)[..., None] * inv_freq
     if interleaved:
         emb = freqs.repeat_interleave(2, dim=-1)
@@ -167,30 +167,30 @@ def rope_rotate_half(x, positions=None, base=10000.0, interleaved=False):
         rotated = torch.stack([-x2, x1], dim=-1).flatten(-2)
     else:
         emb = torch.cat([freqs, freqs], dim=-1)
-        x1, x2 = x[..., : Dh // 2], x[..., Dh // 2:]
+        x1, x2 = x[..., : E // 2], x[..., E // 2:]
         rotated = torch.cat([-x2, x1], dim=-1)
     cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
     return x * cos + rotated * sin
 
 
 def rope_via_complex(x, positions=None, base=10000.0, interleaved=False):
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    theta = base ** (-torch.arange(0, Dh, 2, device=x.device, dtype=work) / Dh)
+    theta = base ** (-torch.arange(0, E, 2, device=x.device, dtype=work) / E)
     rot = torch.polar(torch.ones((), dtype=work, device=x.device), pos.to(work)[..., None] * theta)
     xw = x.to(work)
     if interleaved:
-        z = torch.view_as_complex(xw.reshape(*x.shape[:-1], Dh // 2, 2).contiguous())
+        z = torch.view_as_complex(xw.reshape(*x.shape[:-1], E // 2, 2).contiguous())
         return torch.view_as_real(z * rot).reshape(x.shape).to(x.dtype)
-    z = torch.complex(xw[..., : Dh // 2], xw[..., Dh // 2:]) * rot
+    z = torch.complex(xw[..., : E // 2], xw[..., E // 2:]) * rot
     return torch.cat([z.real, z.imag], dim=-1).to(x.dtype)
 
 
 def rope_from_cache(x, positions=None, base=10000.0, interleaved=False):
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    cos, sin = rope_cache(int(pos.max()) + 1, Dh, base, dtype=x.dtype, device=x.device)
+    cos, sin = rope_cache(int(pos.max()) + 1, E, base, dtype=x.dtype, device=x.device)
     cos, sin = cos[pos], sin[pos]
     if interleaved:
         a, b = x[..., 0::2], x[..., 1::2]
@@ -203,10 +203,10 @@ ROPE_ALTERNATIVES = (rope_rotate_half, rope_via_complex, rope_from_cache)
 
 
 def complex_exp_1j(x, positions=None, base=10000.0):
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    theta = torch.exp(torch.arange(0, Dh, 2, dtype=work, device=x.device) * (-math.log(base) / Dh))
+    theta = torch.exp(torch.arange(0, E, 2, dtype=work, device=x.device) * (-math.log(base) / E))
     rot = torch.exp(1j * (pos.to(work)[..., None] * theta))
     xw = x.to(work)
     z = torch.complex(xw[..., ::2].contiguous(), xw[..., 1::2].contiguous())
@@ -215,12 +215,12 @@ def complex_exp_1j(x, positions=None, base=10000.0):
 
 
 def complex_from_cache(x, positions=None, base=10000.0):
-    T, Dh = x.shape[-2], x.shape[-1]
+    T, E = x.shape[-2], x.shape[-1]
     work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     pos = torch.arange(T, device=x.device) if positions is None else positions
-    cos, sin = rope_cache(int(pos.max()) + 1, Dh, base, dtype=work, device=x.device)
+    cos, sin = rope_cache(int(pos.max()) + 1, E, base, dtype=work, device=x.device)
     rot = torch.complex(cos[pos], sin[pos])
-    z = torch.view_as_complex(x.to(work).unflatten(-1, (Dh // 2, 2)).contiguous())
+    z = torch.view_as_complex(x.to(work).unflatten(-1, (E // 2, 2)).contiguous())
     return torch.view_as_real(z * rot).flatten(-2).to(x.dtype)
 
 

@@ -3,8 +3,9 @@ test fixtures: the grader never runs them, and tests/chapters/test_catalogs.py p
 full marks. Each is also pasted into a notebook's answer cell by the platform's tests, so it may
 use only ``math``, ``torch``, ``nn``, ``F``, the chapter's given cells (``apply_rope``,
 ``softmax``, ``split_heads``, ``merge_heads``, ``RMSNorm``, ``LayerNorm``...), the earlier
-exercises (``gelu``, ``silu``, ``FeedForward``, ``SwiGLU``, ``TransformerBlock``) and this module's
-private ``_helpers`` (pasted along): the reference here, the student's code there.
+exercises (``FeedForward``, ``gelu``, ``silu``, ``SwiGLU``, ``TransformerBlock``, in the notebook's
+order: ``FeedForward`` comes first and uses PyTorch's activations) and this module's private
+``_helpers`` (pasted along): the reference here, the student's code there.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from autograder.symbolic import Answer
 from reference.attention import merge_heads, softmax, split_heads
@@ -21,18 +23,24 @@ from reference.positional import apply_rope
 
 
 def gelu_via_ndtr_and_sigmoid(x, approximate="none"):
-    if approximate == "tanh":
+    forms = {
+        "none": torch.special.ndtr,
         # ½(1 + tanh z) = sigmoid(2z)
-        return x * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x))
-    return x * torch.special.ndtr(x)
+        "tanh": lambda t: torch.sigmoid(2 * math.sqrt(2 / math.pi) * (t + 0.044715 * t * t * t)),
+    }
+    if approximate not in forms:
+        raise ValueError(f"no GELU form named {approximate!r}")
+    return x * forms[approximate](x)
 
 
 def gelu_in_float64(x, approximate="none"):
     z = x.double()
     if approximate == "none":
         cdf = 0.5 * torch.erfc(-z / math.sqrt(2))
-    else:
+    elif approximate == "tanh":
         cdf = 0.5 * (1 + torch.tanh(math.sqrt(2 / math.pi) * z * (1 + 0.044715 * z * z)))
+    else:
+        raise ValueError(approximate)
     return (z * cdf).to(x.dtype)
 
 
@@ -55,8 +63,8 @@ class FFNFunctional(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
         self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
-        self.act = {"relu": torch.relu, "gelu": gelu, "silu": silu,
-                    "gelu_tanh": lambda h: gelu(h, approximate="tanh")}[activation]
+        self.act = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu,
+                    "gelu_tanh": lambda h: F.gelu(h, approximate="tanh")}[activation]
 
     def forward(self, x):
         h = x @ self.fc1.weight.T
@@ -67,6 +75,8 @@ class FFNFunctional(nn.Module):
 
 
 class FFNEinsum(nn.Module):
+    """The activations written out by hand (allowed, though PyTorch's would do)."""
+
     def __init__(self, d_model, d_ff, activation="gelu", bias=True):
         super().__init__()
         self.kind = activation
@@ -78,9 +88,11 @@ class FFNEinsum(nn.Module):
         if self.kind == "relu":
             h = h.clamp(min=0)
         elif self.kind == "silu":
-            h = silu(h)
+            h = h / (1 + torch.exp(-h))
+        elif self.kind == "gelu":
+            h = h * torch.special.ndtr(h)
         else:
-            h = gelu(h, "tanh" if self.kind == "gelu_tanh" else "none")
+            h = 0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)))
         y = torch.einsum("...f,df->...d", h, self.fc2.weight)
         return y + self.fc2.bias if self.fc2.bias is not None else y
 
@@ -207,7 +219,8 @@ class GPTTiedTheOtherWay(nn.Module):
             self.tok_emb.weight = self.lm_head.weight
 
     def forward(self, idx):
-        assert idx.shape[1] <= self.context_length
+        if idx.size(-1) > self.context_length:
+            raise ValueError("longer than the context")
         h = self.tok_emb.weight[idx]
         for blk in self.blocks:
             h = blk(h)
@@ -242,14 +255,13 @@ COUNT_ALTERNATIVES = (count_by_shapes, count_by_grouping)
 def relu_net_from_the_right(xs, ys):
     """Mirror image: units relu(xs[k] − x) that switch on left of each knot, anchored at ys[-1]."""
     s = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
-    coeff = torch.diff(torch.cat([s, torch.zeros(1, dtype=s.dtype)]))  # knots xs[1:]
-    return -torch.ones(len(s), 1, dtype=xs.dtype), xs[1:].clone(), coeff[None, :], ys[-1:].clone()
+    coeff = torch.diff(torch.cat([s, s.new_zeros(1)]))  # knots xs[1:]
+    return -xs.new_ones(len(s), 1), xs[1:].clone(), coeff[None, :], ys[-1:].clone()
 
 
 def relu_net_loop(xs, ys):
     n = xs.shape[0]
-    W1, b1, W2 = torch.zeros(n - 1, 1, dtype=xs.dtype), torch.zeros(n - 1, dtype=xs.dtype), \
-        torch.zeros(1, n - 1, dtype=xs.dtype)
+    W1, b1, W2 = xs.new_zeros(n - 1, 1), xs.new_zeros(n - 1), xs.new_zeros(1, n - 1)
     previous = 0.0
     for k in range(n - 1):
         slope = (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k])

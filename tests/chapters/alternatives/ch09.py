@@ -2,7 +2,8 @@
 test fixtures: the grader never runs them, and tests/chapters/test_catalogs.py proves each gets
 full marks. Each is also pasted, as source, into a notebook's answer cell by the platform's tests,
 so it may use only ``math``, ``torch``, ``nn``, ``F``, the given cells' names (``PRETOKENIZE``,
-``cross_entropy``, ``AdamW``, ``cosine_schedule``, ``clip_grad_norm``) and the chapter's earlier
+``cross_entropy``, ``AdamW``, ``cosine_schedule``, ``clip_grad_norm``, ``flops_per_token``,
+``measure_peak_flops``) and the chapter's earlier
 exercises (``get_batch``, ``accumulate_gradients``, ``all_reduce_gradients``): the reference here,
 the student's own code in a notebook.
 """
@@ -16,7 +17,7 @@ from reference.data import PRETOKENIZE, get_batch
 from reference.distributed import all_reduce_gradients
 from reference.losses import cross_entropy
 from reference.optim import AdamW, clip_grad_norm, cosine_schedule
-from reference.train import accumulate_gradients
+from reference.train import accumulate_gradients, flops_per_token, measure_peak_flops
 
 
 def bpe_bytes_words(text, vocab_size, special_tokens=()):
@@ -168,7 +169,8 @@ MFU_ALTERNATIVES = (mfu_seconds,)
 
 def train_written_differently(model, train_tokens, val_tokens, config):
     """The run's whole state in one dict (what a checkpoint saves and a resume loads back),
-    evaluation under inference_mode, the precision's context picked once."""
+    evaluation under inference_mode, the precision's context picked once, and the autocast
+    forward as a plain object with ``parameters()`` and a call instead of an ``nn.Module``."""
     import contextlib
     import os
     import time
@@ -200,6 +202,14 @@ def train_written_differently(model, train_tokens, val_tokens, config):
     def mean_loss(logits, y):
         return cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), y)
 
+    class LowPrecisionForward:  # all accumulate_gradients needs: the parameters and a call
+        def parameters(self):
+            return model.parameters()
+
+        def __call__(self, x):
+            with precision():
+                return model(x)
+
     def evaluate():
         g, total = torch.Generator().manual_seed(config.seed + 1), 0.0
         with torch.inference_mode():
@@ -213,7 +223,8 @@ def train_written_differently(model, train_tokens, val_tokens, config):
 
     end = config.max_steps if config.stop_at_step is None else min(config.max_steps,
                                                                    config.stop_at_step)
-    busy, n_params = [], sum(p.numel() for p in params)
+    busy, fpt = [], flops_per_token(model, config.context_length)
+    peak = config.peak_flops or measure_peak_flops(device, dtype)
     for step in range(run["step"], end):
         start = time.perf_counter()
         lr = cosine_schedule(step, config.lr, config.min_lr, config.warmup_steps, config.max_steps)
@@ -221,14 +232,15 @@ def train_written_differently(model, train_tokens, val_tokens, config):
             group["lr"] = lr
         micro = [get_batch(train_tokens, config.batch_size, config.context_length, device, gen)
                  for _ in range(config.grad_accum_steps)]
-        with precision():
-            loss = float(accumulate_gradients(model, micro, lambda z, y: scaler.scale(
-                mean_loss(z, y)))) / (scaler.get_scale() if scaler.is_enabled() else 1.0)
+        loss = float(accumulate_gradients(LowPrecisionForward(), micro, lambda z, y: scaler.scale(
+            mean_loss(z, y)))) / (scaler.get_scale() if scaler.is_enabled() else 1.0)
         scaler.unscale_(opt)
         if config.grad_clip > 0:
             clip_grad_norm(params, config.grad_clip)
         scaler.step(opt)
         scaler.update()
+        if kind == "cuda":
+            torch.cuda.synchronize()
         busy.append(time.perf_counter() - start)
         for key, value in (("step", step), ("lr", lr), ("train_loss", loss)):
             hist[key].append(value)
@@ -236,7 +248,7 @@ def train_written_differently(model, train_tokens, val_tokens, config):
             tokens_per_s = len(busy) * config.batch_size * config.context_length \
                 * config.grad_accum_steps / sum(busy)
             hist["tokens_per_s"].append(tokens_per_s)
-            hist["mfu"].append(6 * n_params * tokens_per_s / (config.peak_flops or 1e12))
+            hist["mfu"].append(fpt * tokens_per_s / peak)
             busy.clear()
         if (step + 1) % config.eval_interval == 0 or step == config.max_steps - 1:
             hist["val_step"].append(step)

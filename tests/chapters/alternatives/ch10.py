@@ -188,7 +188,7 @@ BEAM_ALTERNATIVES = (beam_python_sort,)
 
 # =========================================================================== speculative decoding
 def speculative_vectorised(target_probs, draft_probs, draft_tokens, generator=None):
-    """All K acceptance tests at once; the residual drawn by inverting its CDF."""
+    """All k acceptance tests at once; the residual drawn by inverting its CDF."""
     K = draft_tokens.shape[0]
     p = target_probs.double()
     q = draft_probs.double()
@@ -300,7 +300,8 @@ ROUGE_L_ALTERNATIVES = (rouge_l_two_rows,)
 
 
 def bleu_product(candidates, references, max_n=4):
-    """Product of the precisions to the power 1/N; log of the brevity penalty as min(0, 1 − r/c)."""
+    """Product of the precisions to the power 1/max_n; log of the brevity penalty as
+    min(0, 1 − r/c)."""
     from collections import Counter
 
     precisions = []
