@@ -142,7 +142,7 @@ def compare_cluster(spec: str, workers: int, copies: int, rounds: int) -> None:
             cpu_h = 1000 * med * workers / n / 3600
             print(f"{name:<16} median {med:6.1f} s  {n / med * 60:6.1f} subs/min  "
                   f"{per_core:5.1f} subs/min per worker core  "
-                  f"{cpu_h:4.2f} CPU-hours per 1,000 submissions")
+                  f"{cpu_h:4.2f} core-hours per 1,000 submissions")
     finally:
         client.close()
         if getattr(client, "cluster", None) is not None:
