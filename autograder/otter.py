@@ -25,16 +25,19 @@ import ast
 import builtins
 import copy
 import json
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import yaml
 
+from autograder import gradescope
 from autograder.build import (
     COURSE,
     ROOT,
@@ -338,6 +341,35 @@ def otter_submission(student_nb, chapter: Chapter, answers: dict[str, str]):
     return fill_answers(student_nb, chapter, answers)
 
 
+# --------------------------------------------------------------------------- Gradescope
+RUN_OTTER = '''"""llmcourse: the out-of-process grader decides the scores on Gradescope (autograder/gradescope.py);
+otter's tests in the student's kernel, which an answer cell can rebind, are not run here."""
+import sys
+
+from autograder.gradescope import main
+
+if __name__ == "__main__":
+    sys.exit(main("{autograder_dir}"))
+'''
+
+
+def out_of_process_zip(zip_path: Path, chapter: Chapter, seed: int) -> None:
+    """Rewrite otter's Gradescope zip in place so that Gradescope grades out of process: its
+    ``run_otter.py`` (what ``run_autograder`` starts, in otter's environment with the llmcourse
+    wheel installed) runs :mod:`autograder.gradescope` instead of otter's in-kernel grading, and
+    ``llmcourse.json`` gives it the chapter and the hidden inputs' seed. Everything else in the
+    zip (setup.sh, the environment, the wheel) is otter's."""
+    with zipfile.ZipFile(zip_path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()
+                   if info.filename not in ("run_otter.py", gradescope.CONFIG)]
+    config = {"chapter": chapter.id, "seed": seed}
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info, data in entries:
+            dst.writestr(info, data)
+        dst.writestr("run_otter.py", RUN_OTTER.format(autograder_dir="/autograder"))
+        dst.writestr(gradescope.CONFIG, json.dumps(config))
+
+
 # --------------------------------------------------------------------------- driver
 def default_out(chapter: Chapter) -> Path:
     return BUILD / chapter.assignment
@@ -380,6 +412,7 @@ def generate(chapter_id: str, out: Path | None = None, *, verify: bool = True,
     student_dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(student, student_dest)
     shutil.copy(ag_zip, zip_dest)
+    out_of_process_zip(zip_dest, chapter, secrets.randbelow(2**31))
     log(f"[{chapter.id}] wrote {student_dest}")
     log(f"[{chapter.id}] wrote {zip_dest}")
     return OtterBuild(out, master, wheel, student_dest, zip_dest, ag_notebook)

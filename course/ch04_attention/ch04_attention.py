@@ -42,9 +42,9 @@
 #   the same answer cell as the function that uses it. Code in any other cell does not exist for
 #   the grader.
 # - Hidden tests compare your functions with a reference implementation on many shapes (extra
-#   batch dimensions, length 1, non-contiguous inputs), in the dtypes `float32`, `float64` and `bfloat16`, on
-#   extreme inputs (logits around $\pm 10^4$, rows partly masked with $-\infty$), and through the
-#   backward pass (gradients are compared too).
+#   batch dimensions, length 1, non-contiguous inputs), in the dtypes `float32`, `float64` and
+#   `bfloat16`, on extreme inputs (logits around $\pm 10^4$, rows partly masked with $-\infty$),
+#   and through the backward pass (gradients are compared too).
 # - Tolerances depend on the dtype. In `bfloat16` you are expected to be about as accurate as a
 #   straightforward implementation that computes in `bfloat16`, and not more. In `float64` the
 #   tolerance is tight, so a formula that is only approximately right will fail there.

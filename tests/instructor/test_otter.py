@@ -3,6 +3,7 @@ checks through ``grader.check``, and ``otter run`` scores equal to ``llmcourse c
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from autograder.build import execute, read_source, role
 from autograder.examples import answer_source, solution_answers
 from autograder.grade import grade_notebook
 
+ROOT = Path(__file__).resolve().parents[2]
 WHEEL = "llmcourse-0.1.0-py3-none-any.whl"
 # ``built`` and ``graded``: made once, by one xdist worker; kernels that grade draw no figures
 pytestmark = [pytest.mark.costly_setup, pytest.mark.usefixtures("figures_not_drawn")]
@@ -267,3 +269,53 @@ def test_a_package_requirement_is_installed_not_graded_by_hand():
     assert edition._needs_hardware(ch07.exercise("ch07.triton_flash_attention_forward")) \
         if any(ex.id == "ch07.triton_flash_attention_forward" for ex in ch07.exercises) \
         else any(edition._needs_hardware(ex) for ex in ch07.exercises)
+
+
+TAMPER_CELL = """
+def softmax(x, dim=-1, temperature=1.0):
+    return x.exp()  # wrong: not normalised
+
+import autograder.kernel as _k
+_k.hidden_check = lambda *args, **kwargs: print("all hidden tests passed")
+_k.self_check = lambda *args, **kwargs: None
+"""
+
+
+@pytest.mark.slow
+def test_the_gradescope_zip_grades_out_of_process(built, student, ch04, tmp_path):
+    """On Gradescope the zip's run_otter.py runs autograder/gradescope.py: the notebook is graded
+    as `llmcourse check` grades it, so rebinding the check functions on their module, which
+    fools otter's in-kernel tests, changes nothing; results.json has a test per exercise."""
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(built / "ch04_attention-autograder.zip") as zf:
+        zf.extractall(root / "source")
+    assert "autograder.gradescope import main" in (root / "source" / "run_otter.py").read_text()
+    config = json.loads((root / "source" / "llmcourse.json").read_text())
+    assert config["chapter"] == "ch04" and isinstance(config["seed"], int)
+    answers = solution_answers(ch04) | {"ch04.softmax": TAMPER_CELL}
+    (root / "submission").mkdir()
+    nbformat.write(edition.otter_submission(student, ch04, answers),
+                   root / "submission" / "ch04_attention.ipynb")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from autograder.gradescope import "
+                           f"main; sys.exit(main({str(root)!r}))"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    scores = {t["name"]: t["score"] for t in results["tests"]}
+    assert scores == {ex.name: 0.0 if ex.id == "ch04.softmax" else ex.points
+                      for ex in ch04.exercises}
+    assert results["score"] == ch04.max_points - ch04.exercise("ch04.softmax").points
+    assert "out of process" in results["output"]
+
+
+def test_a_gradescope_submission_without_the_notebook_is_not_graded_visibly(tmp_path):
+    from autograder import gradescope
+
+    root = tmp_path / "autograder"
+    (root / "source").mkdir(parents=True)
+    (root / "source" / gradescope.CONFIG).write_text(json.dumps({"chapter": "ch04", "seed": 1}))
+    (root / "submission").mkdir()
+    (root / "submission" / "notes.txt").write_text("oops")
+    assert gradescope.main(str(root)) == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["output"].startswith("NOT GRADED: ch04_attention.ipynb was not submitted")
