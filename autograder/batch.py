@@ -33,6 +33,7 @@ from autograder.chapters import all_chapters
 from autograder.grade import NotebookResult, grade_submission, plan_for
 from autograder.runner import remove_stale_job_dirs
 from autograder.sandbox import detect
+from autograder.spec import Kind
 from autograder.submission import SubmissionError, extract, owning_chapter, read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -392,10 +393,13 @@ def with_math(escaped: str, formulas: dict[str, str]) -> str:
     return escaped
 
 
-def shared_notes(rec: dict) -> list[str]:
-    """Messages every graded exercise carries (e.g. that CUDA cases are ungraded here): said once."""
-    ran = [x for x in exercise_rows(rec) if not x.get("ungraded")]
-    return [m for m in ran[0]["messages"] if all(m in x["messages"] for x in ran)] if ran else []
+def shared_notes(exercises: list[tuple[bool, list[str]]]) -> list[str]:
+    """The notes on a whole run (CUDA cases ungraded here, the sandbox's mode), said once instead
+    of under every exercise: the messages every exercise that ran code carries. ``exercises``:
+    (whether it ran code, its messages) per exercise; a derivation is read, not run, and an
+    exercise ungraded on this machine ran nothing, so neither carries those notes."""
+    ran = [msgs for did_run, msgs in exercises if did_run] or [msgs for _, msgs in exercises]
+    return [m for m in ran[0] if all(m in msgs for msgs in ran)] if ran else []
 
 
 def teaching_order(messages: list[str], shared: list[str]) -> list[str]:
@@ -424,7 +428,8 @@ def feedback_html(rec: dict, chapter) -> str:
     total = sum(x["points"] for x in exercise_rows(rec))
     parts.append(f"<p>Score: <b>{total:g} / {chapter.max_points:g}</b></p>")
     parts += [f"<p class='held'>Note: {e(w)}</p>" for w in rec.get("warnings", ())]
-    shared = shared_notes(rec)
+    shared = shared_notes([(chapter.exercise(x["id"]).kind is not Kind.SYMBOLIC
+                            and not x.get("ungraded"), x["messages"]) for x in exercise_rows(rec)])
     parts += [f"<p>Note: {e(m)}</p>" for m in shared]
     held = held_exercises(rec)
     if held:

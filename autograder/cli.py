@@ -44,9 +44,11 @@ def _table(result) -> str:
     msg_w = max(30, width - name_w - 24)
     # notes on the whole run (CUDA ungraded here, the sandbox's mode) carried by every exercise
     # that ran code (a formula is read, not run), said once below the table
+    from autograder.batch import shared_notes  # a grading command: the grader is loaded already
+
     kinds = {e["id"]: e["kind"] for e in baked.load(result.chapter).summary["exercises"]}
-    ran = [e for e in result.exercises if kinds.get(e.id) != "symbolic"] or result.exercises
-    shared = [m for m in ran[0].messages if all(m in e.messages for e in ran)] if ran else []
+    shared = shared_notes([(kinds.get(e.id) != "symbolic" and not e.ungraded, e.messages)
+                           for e in result.exercises])
     for e in result.exercises:
         verdict = "pass" if e.passed else "ungraded" if e.ungraded else "FAIL"
         pts = f"{e.points:g}/{e.max_points:g}"

@@ -473,14 +473,12 @@ def grade_course(course_dir: Path, assignment: str, *, students: list[str] | Non
         for w in g.warnings:
             log(f"{'':<{width}}    warning: {w}")
     store = batch.results_dir(course_dir, assignment)
-    for g in grades:  # a failure found while recording is stored too, so a rerun retries it
-        if g.recorded and g.failure:
+    for g in to_record:  # the run that recorded it, or the failure (so that a rerun retries it)
+        if g.failure:
             records[g.student] = records[g.student] | {"failure": g.failure, "log": g.log}
-        if not records[g.student].get("reused") or g.recorded or \
-                "recorded_run" in records[g.student]:
-            rec = {k: v for k, v in records[g.student].items() if k != "reused"}
-            batch.write_atomic(store / f"{batch.safe_name(g.student)}.json",
-                               json.dumps(rec, ensure_ascii=False, indent=1))
+        rec = {k: v for k, v in records[g.student].items() if k != "reused"}
+        batch.write_atomic(store / f"{batch.safe_name(g.student)}.json",
+                           json.dumps(rec, ensure_ascii=False, indent=1))
     everyone = batch.class_records(course_dir, assignment, records)
     log("")
     log(batch.summary(everyone, chapter))

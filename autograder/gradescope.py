@@ -20,10 +20,11 @@ import json
 import sys
 from pathlib import Path
 
-from autograder.batch import teaching_order
+from autograder.batch import shared_notes, teaching_order
 from autograder.chapters import get_chapter
 from autograder.grade import grade_notebook
 from autograder.sandbox import detect
+from autograder.spec import Kind
 from autograder.submission import SubmissionError
 
 CONFIG = "llmcourse.json"
@@ -33,8 +34,8 @@ def results_json(result, chapter) -> dict:
     """Gradescope's results.json from a ``NotebookResult``: a test per exercise, the likely mistake
     first, the notes that every exercise shares said once in the overall output."""
     exercises = result.exercises
-    ran = [e for e in exercises if not e.ungraded]
-    shared = [m for m in ran[0].messages if all(m in e.messages for e in ran)] if ran else []
+    shared = shared_notes([(chapter.exercise(e.id).kind is not Kind.SYMBOLIC and not e.ungraded,
+                            e.messages) for e in exercises])
     tests = []
     for e in exercises:
         lines = teaching_order(list(e.messages), shared)

@@ -54,6 +54,11 @@ def _run(exercise_id: str, obj, public_only: bool):
         return ex, grade_object(obj, ex, prepared)
 
 
+def _inputs(shell) -> list[str]:
+    """The cells a kernel has run, in order (the one running last); [] without a history."""
+    return getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or []
+
+
 def _cell_defining(name: str) -> str | None:
     """The text of the latest cell run in this IPython kernel that defines ``name`` at its top
     level (None outside IPython, or when no such cell is in the history)."""
@@ -61,9 +66,7 @@ def _cell_defining(name: str) -> str | None:
         from IPython import get_ipython  # optional: absent outside a kernel
     except ImportError:
         return None
-    shell = get_ipython()
-    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or []
-    for text in reversed(history):
+    for text in reversed(_inputs(get_ipython())):
         if name in defined_names(text):
             return text
     return None
@@ -118,7 +121,7 @@ def _undefined_answer_hint(shell, etype, value, tb, tb_offset=None) -> list[str]
     NameError gets IPython's usual traceback. Either way it is shown as the cell's error output
     (IPython does not show what a custom handler returns), so that nbgrader still scores the
     cell as failed."""
-    cell = (getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or [""])[-1]
+    cell = (_inputs(shell) or [""])[-1]
     name = getattr(value, "name", None)
     if cell.lstrip().startswith("self_check(") and name:
         stb = [f"\x1b[1;31m✗ {name} is not defined yet\x1b[0m",

@@ -50,6 +50,8 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from reference.blocks import GPT
 from reference.data import BPETokenizer, get_batch, synthetic_corpus, text_corpus
@@ -300,8 +302,6 @@ def launched_ranks() -> tuple[int, int]:
 def join_process_group(device) -> str:
     """Initialise the default process group of a torchrun launch (idempotent), and return the
     device this rank trains on: ``cuda:LOCAL_RANK`` on CUDA (NCCL), the CPU otherwise (gloo)."""
-    import torch.distributed as dist
-
     on_cuda = str(device).startswith("cuda")
     if on_cuda:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
@@ -366,8 +366,6 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
     peak = (config.peak_flops or measure_peak_flops(device, dtype)) * world
     replica = model
     if world > 1:  # gradients averaged over the ranks in backward (the same weights everywhere)
-        from torch.nn.parallel import DistributedDataParallel
-
         replica = DistributedDataParallel(model, device_ids=[device] if device_type == "cuda"
                                           else None)
     forward = AutocastForward(replica, autocast)  # the forward under autocast, backward outside
@@ -393,8 +391,6 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
             micro = [rank_rows(b, rank, world) for b in micro]
         loss = accumulate_gradients(forward, micro, loss_fn)
         if world > 1:  # the mean over the global batch: every rank holds as many targets
-            import torch.distributed as dist
-
             dist.all_reduce(loss, op=dist.ReduceOp.SUM)
             loss = loss / world
         loss = float(loss) / scaler.get_scale() if scaler.is_enabled() else float(loss)
@@ -429,8 +425,6 @@ def train(model, train_tokens, val_tokens, config=TrainConfig(), meta=None):
                 save_checkpoint(config.checkpoint_path, model, optimizer, scaler, step + 1,
                                 history, batch_gen, config, meta)
             if world > 1:  # no rank runs ahead of a checkpoint it may have to resume from
-                import torch.distributed as dist
-
                 dist.barrier()
     if config.progress and lead:
         sys.stderr.write("\n")

@@ -152,6 +152,26 @@ def ch04_solutions(ch04):
 
 
 @pytest.fixture
+def make_class(tmp_path):
+    """make_class({student: notebook path, or raw text}) -> a course folder with each one's
+    submitted/<student>/ch04_attention/ch04_attention.ipynb (text as it is: e.g. not JSON)."""
+    import shutil
+
+    def make(submissions: dict) -> Path:
+        root = tmp_path / "course"
+        for student, src in submissions.items():
+            dest = root / "submitted" / student / "ch04_attention"
+            dest.mkdir(parents=True)
+            if isinstance(src, str):
+                (dest / "ch04_attention.ipynb").write_text(src)
+            else:
+                shutil.copy(src, dest / "ch04_attention.ipynb")
+        return root
+
+    return make
+
+
+@pytest.fixture
 def make_submission(tmp_path, ch04, ch04_release, ch04_solutions):
     """make_submission({exercise id: answer text or catalog impl}) -> path of a notebook whose
     other answer cells hold the solution."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .measure import causal_tile_pairs, measured
+from .measure import attention_sizes, causal_tile_pairs, largest_tensor, measured
 from .registry import driver, standin
 
 FORWARD_PRODUCTS = "two products (Z = q kᵀ and P v)"
@@ -85,11 +85,9 @@ def budget_check(flops_per_pair, products: str, who: str, advice: str):
     """A case check (``Case.checks``) of the two measurements that end the outputs against the
     budget of the case's sizes: None when within it, else what was exceeded and how to fix it."""
     def check(outputs, case):
-        q, k, v = case.args[:3]
-        L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-        heads = q.numel() // (L * E)  # the leading dimensions together (B · H)
+        heads, L, S, E, Ev = attention_sizes(*case.args[:3])
         block_q, block_k = case.kwargs.get("block_q", 64), case.kwargs.get("block_k", 64)
-        numel, rows, cols = (int(x) for x in outputs[-2].tolist())
+        numel, rows, cols = largest_tensor(outputs[-2])
         flops = int(outputs[-1])
         limit = tensor_budget(L, S, E, Ev, heads, block_q, block_k)
         if numel > limit:
@@ -161,10 +159,8 @@ def saved_check(outputs, case):
     """A case check of what FlashAttentionFunction's forward keeps for the backward (the last
     output): no tensor above heads · (L + S)(E + Ev) elements, which q, k, v, out and lse meet and
     an L × S score or probability matrix exceeds in the cases where L · S > (L + S)(E + Ev)."""
-    q, k, v = case.args[:3]
-    L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-    heads = q.numel() // (L * E)
-    numel, rows, cols = (int(x) for x in outputs[-1].tolist())
+    heads, L, S, E, Ev = attention_sizes(*case.args[:3])
+    numel, rows, cols = largest_tensor(outputs[-1])
     limit = heads * (L + S) * (E + Ev)
     if numel <= limit:
         return None

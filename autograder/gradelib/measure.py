@@ -47,3 +47,21 @@ def causal_tile_pairs(L: int, S: int, block_q: int, block_k: int) -> int:
         for j0 in range(0, min(S, i1), block_k):
             pairs += (i1 - i0) * (min(j0 + block_k, S) - j0)
     return pairs
+
+
+def attention_sizes(q, k, v) -> tuple[int, int, int, int, int]:
+    """(heads, L, S, E, Ev) of an attention case's inputs, the sizes its budgets are stated in;
+    heads is the leading dimensions together (B · H).
+
+    Shape:
+        q: (..., L, E); k: (..., S, E); v: (..., S, Ev)
+    """
+    L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+    return q.numel() // (L * E), L, S, E, Ev
+
+
+def largest_tensor(measurement) -> tuple[int, int, int]:
+    """(elements, rows, cols) of the largest tensor, from the measurement a driver returns as an
+    output (its last two dimensions)."""
+    numel, rows, cols = (int(x) for x in measurement.tolist())
+    return numel, rows, cols

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .measure import measured
+from .measure import attention_sizes, largest_tensor, measured
 from .registry import driver, standin
 
 
@@ -42,10 +42,9 @@ def memory_budget(L: int, S: int, E: int, Ev: int, m: int, heads: int) -> int:
 def linear_memory_check(outputs, case):
     """A case check: the largest tensor (the last output) within :func:`memory_budget`, which an
     L × S kernel matrix exceeds when L = S is much larger than m."""
-    q, k, v, m = case.args[:4]
-    L, S, E, Ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-    heads = q.numel() // (L * E)
-    numel, rows, cols = (int(x) for x in outputs[-1].tolist())
+    m = case.args[3]
+    heads, L, S, E, Ev = attention_sizes(*case.args[:3])
+    numel, rows, cols = largest_tensor(outputs[-1])
     limit = memory_budget(L, S, E, Ev, m, heads)
     if numel <= limit:
         return None

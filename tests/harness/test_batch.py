@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,20 +22,11 @@ layer_norm_unbiased = find_exercise("ch04.layer_norm")[1].mistake("unbiased_vari
 
 
 @pytest.fixture
-def course(tmp_path, ch04, make_submission):
+def course(ch04, make_class, make_submission):
     """A course folder with four submissions: right, one mistake, untouched, invalid JSON."""
-    root = tmp_path / "course"
-    subs = {"alice": make_submission({}),
-            "carol": make_submission({"ch04.layer_norm": layer_norm_unbiased}),
-            "bob": output_paths(ch04)[0]}
-    for student, src in subs.items():
-        dest = root / "submitted" / student / ASSIGNMENT
-        dest.mkdir(parents=True)
-        shutil.copy(src, dest / f"{ASSIGNMENT}.ipynb")
-    bad = root / "submitted" / "dave" / ASSIGNMENT
-    bad.mkdir(parents=True)
-    (bad / f"{ASSIGNMENT}.ipynb").write_text("{ not json")
-    return root
+    return make_class({"alice": make_submission({}),
+                       "carol": make_submission({"ch04.layer_norm": layer_norm_unbiased}),
+                       "bob": output_paths(ch04)[0], "dave": "{ not json"})
 
 
 def _folders(root):
@@ -187,6 +177,7 @@ def test_feedback_leads_with_the_likely_mistake_and_says_shared_notes_once():
     rec = {"student": "alice", "failure": None, "warnings": ["not graded: extra.ipynb"],
            "notebooks": {"nb": {"exercises": [
                ex("softmax", True, [note]),
+               ex("dot_product_variance", True, ["equal at 40 points"]),  # read, not run: no note
                ex("layer_norm", False, ["case 3 (float64, (2, 5)): max error 0.2", note,
                                         "likely mistake: unbiased variance. use 1/N"])]}}}
     page = batch.feedback_html(rec, get_chapter("ch04"))

@@ -30,19 +30,13 @@ TIMING = ("graded_at", "seconds", "reused")
 
 
 @pytest.fixture
-def course(tmp_path, ch04, make_submission):
+def course(ch04, make_class, make_submission):
     unbiased = find_exercise("ch04.layer_norm")[1].mistake("unbiased_variance").impl
-    subs = {"alice": make_submission({}), "carol": make_submission({"ch04.layer_norm": unbiased}),
-            "bob": output_paths(ch04)[0], "mallory": make_submission({"ch04.layer_norm": HOSTILE})}
-    root = tmp_path / "course"
-    for student, src in subs.items():
-        dest = root / "submitted" / student / ASSIGNMENT
-        dest.mkdir(parents=True)
-        shutil.copy(src, dest / f"{ASSIGNMENT}.ipynb")
-    bad = root / "submitted" / "dave" / ASSIGNMENT
-    bad.mkdir(parents=True)
-    (bad / f"{ASSIGNMENT}.ipynb").write_text("{ not json")
-    return root
+    return make_class({"alice": make_submission({}),
+                       "carol": make_submission({"ch04.layer_norm": unbiased}),
+                       "bob": output_paths(ch04)[0],
+                       "mallory": make_submission({"ch04.layer_norm": HOSTILE}),
+                       "dave": "{ not json"})
 
 
 def grade(root, ch04, **kw):
